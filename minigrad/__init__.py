@@ -1,0 +1,31 @@
+"""minigrad: reverse-mode autograd over NumPy (CPU) or CuPy (GPU) arrays, written to be read.
+
+Start with `tensor.py` (the Tensor), then `autograd.py` (the engine), then any
+file in `ops/` (each op's forward and its hand-written backward).
+"""
+from . import backend
+from .autograd import (
+    Function, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from .backend import cuda_available, get_default_dtype, manual_seed, set_default_dtype
+from .factory import (
+    arange, empty, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn, randn_like, zeros,
+    zeros_like,
+)
+from .ops import (
+    abs, argmax, argmin, cat, chunk, clamp, exp, log, logsumexp, matmul, maximum, mean, minimum, relu, sigmoid,
+    softplus, split, sqrt, stack, sum, tanh, where,
+)
+from .tensor import Tensor, as_tensor, is_tensor, tensor
+from . import functional, nn  # noqa: E402
+from . import functional as F  # noqa: E402,N812
+
+# numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
+float16 = backend.np.dtype("float16")
+float32 = backend.np.dtype("float32")
+float64 = backend.np.dtype("float64")
+int32 = backend.np.dtype("int32")
+int64 = backend.np.dtype("int64")
+bool_ = backend.np.dtype("bool")
+
+__version__ = "0.1.0"

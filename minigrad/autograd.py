@@ -1,0 +1,312 @@
+"""The autograd engine: `Function`, graph recording, and the backward pass.
+
+How it works, in three sentences. Every op is a `Function` subclass whose
+`forward(ctx, *arrays)` computes on raw backend arrays and whose
+`backward(ctx, grad)` returns one gradient per input; `Function.apply` runs the
+forward and, when grad mode is on and some input requires grad, makes the
+`ctx` object the output's `grad_fn` (a node of the graph). `backward()` walks
+the nodes in reverse topological order (iteratively, Kahn's algorithm, so a
+100,000-op chain needs no recursion), undoes broadcasting in one place
+(`sum_to`), checks every gradient's shape and dtype, and frees saved arrays.
+"""
+from __future__ import annotations
+
+import functools
+
+from . import backend as _B
+
+__all__ = [
+    "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+    "detect_anomaly", "is_anomaly_enabled", "sum_to", "run_backward",
+]
+
+# Read on every op, so a plain module global (the fastest lookup Python has).
+_grad_enabled = True
+_anomaly = False
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class set_grad_enabled:
+    """Context manager / decorator that sets grad mode to `mode` inside it."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+        self.prev = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.mode):  # a fresh context per call (re-entrant)
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Disable graph recording: `with mg.no_grad(): ...` or `@mg.no_grad()`."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Re-enable graph recording inside a `no_grad` block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class detect_anomaly:
+    """Raise on the first NaN/Inf produced by a forward op or a backward gradient, naming the op.
+
+    Use as a context manager (`with mg.detect_anomaly(): ...`). It slows every op
+    (one finiteness check each), so it is a debugging tool.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+
+    def __enter__(self):
+        global _anomaly
+        self.prev, _anomaly = _anomaly, self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly
+        _anomaly = self.prev
+        return False
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly
+
+
+def _check_finite(arr, what: str):
+    xp = _B.get_array_module(arr)
+    if arr.dtype.kind in "fc" and not bool(xp.isfinite(arr).all()):
+        raise RuntimeError(f"detect_anomaly: {what} contains NaN or Inf")
+
+
+# ---------------------------------------------------------------- broadcasting
+def sum_to(g, shape):
+    """Sum `g` down to `shape`: the adjoint of NumPy broadcasting (from shape metadata only)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+# ---------------------------------------------------------------- Function
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define two static methods::
+
+        @staticmethod
+        def forward(ctx, *arrays, **kwargs) -> array   # raw backend arrays in and out
+        @staticmethod
+        def backward(ctx, grad) -> array | tuple        # one gradient (or None) per input
+
+    `ctx` is the graph node itself: save arrays with `ctx.save_for_backward(...)`
+    (read back as `ctx.saved`), keep small metadata as attributes, and consult
+    `ctx.needs_input_grad` to skip work for inputs that need no gradient.
+    Users call `MyOp.apply(*tensors, **kwargs)`.
+    """
+
+    # Set on the node when it records a graph; class-level defaults keep the
+    # no-grad path (where the node is thrown away) cheap.
+    saved = ()
+    needs_input_grad = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @classmethod
+    def apply(cls, *inputs, **kwargs):
+        """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
+        ctx = cls.__new__(cls)
+        out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
+        if not _is_array(out):  # NumPy reductions on 0-d data return scalars
+            out = _B.np.asarray(out)
+        if _anomaly:
+            _check_finite(out, f"forward output of {cls.__name__}")
+        if _grad_enabled:
+            for t in inputs:
+                if t.requires_grad:
+                    break
+            else:
+                return _wrap(out, False, None)
+            ctx.inputs = inputs
+            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            # Versions of the inputs now; backward refuses if an in-place write changed them.
+            ctx.versions = tuple([t._vc[0] for t in inputs])
+            vc = inputs[0]._vc if (cls.is_view and out.base is not None) else [0]
+            ctx.out_vc = vc
+            ctx.out_version = vc[0]
+            return _wrap(out, True, ctx, vc)
+        return _wrap(out, False, None)
+
+    is_view = False  # True for ops whose output may share memory with input 0
+
+    @staticmethod
+    def forward(ctx, *arrays, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+
+_is_array = _B.is_array
+_wrap = None  # set by tensor.py (avoids an import cycle)
+_Tensor = None
+
+
+def _released_error(node):
+    return RuntimeError(
+        f"backward: trying to backward through {type(node).__name__} a second time, but its saved "
+        "arrays were freed after the first backward. Pass retain_graph=True to the first "
+        "backward() if you need to backward through the graph again."
+    )
+
+
+def _check_versions(node):
+    for t, v in zip(node.inputs, node.versions):
+        if t._vc[0] != v:
+            raise RuntimeError(
+                f"backward: an input of {type(node).__name__} (shape {tuple(t.shape)}) was modified "
+                f"in place after the op used it: it was at version {v}, it is now at version "
+                f"{t._vc[0]}. Its gradient would be wrong. Compute the loss again after the "
+                "in-place change (e.g. after optimizer.step()), or clone() the tensor before changing it."
+            )
+    if node.out_vc[0] != node.out_version:
+        raise RuntimeError(
+            f"backward: the output of {type(node).__name__} was modified in place after it was "
+            f"computed (version {node.out_version} -> {node.out_vc[0]}); its saved values are "
+            "stale, so its gradient would be wrong. clone() it before modifying."
+        )
+
+
+def run_backward(root_tensor, grad, retain_graph: bool = False):
+    """Backpropagate `grad` (a backend array) from `root_tensor` into every leaf's `.grad`."""
+    root = root_tensor.grad_fn
+    if root is None:  # a leaf: d(x)/d(x) = 1
+        _accumulate_leaf(root_tensor, grad)
+        return
+    if "inputs" not in root.__dict__:
+        raise _released_error(root)
+
+    # Pass 1: count, for each node, how many consumers will send it a gradient.
+    deps = {root: 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for t, need in zip(node.inputs, node.needs_input_grad):
+            fn = t.grad_fn
+            if need and fn is not None:
+                if fn in deps:
+                    deps[fn] += 1
+                else:
+                    if "inputs" not in fn.__dict__:
+                        raise _released_error(fn)
+                    deps[fn] = 1
+                    stack.append(fn)
+
+    # Pass 2: Kahn's algorithm: a node runs once all its consumers have sent their gradient.
+    grads = {root: grad}
+    ready = [root]
+    anomaly = _anomaly
+    while ready:
+        node = ready.pop()
+        g = grads.pop(node)
+        _check_versions(node)
+        retained = node.__dict__.get("retained_output")
+        if retained is not None:
+            t = retained()
+            if t is not None:
+                _accumulate_leaf(t, g)
+        in_grads = node.backward(node, g)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        for t, need, gi in zip(node.inputs, node.needs_input_grad, in_grads):
+            if not need or gi is None:
+                continue
+            if gi.shape != t.data.shape:
+                gi = _fix_shape(node, t, gi)
+            if gi.dtype != t.data.dtype:
+                raise RuntimeError(
+                    f"backward: {type(node).__name__} returned a {gi.dtype} gradient for a "
+                    f"{t.data.dtype} input; gradients must have their input's dtype"
+                )
+            if anomaly:
+                _check_finite(gi, f"gradient computed by {type(node).__name__}.backward")
+            fn = t.grad_fn
+            if fn is None:
+                _accumulate_leaf(t, gi)
+            else:
+                # Out of place: `gi` may alias another gradient (add's backward returns g twice).
+                prev = grads.get(fn)
+                grads[fn] = gi if prev is None else prev + gi
+                deps[fn] -= 1
+                if deps[fn] == 0:
+                    ready.append(fn)
+        if not retain_graph:
+            # Free saved arrays and graph edges now; a second backward raises _released_error.
+            node.__dict__.clear()
+
+
+def _fix_shape(node, t, gi):
+    """Undo broadcasting of input `t`, and insist the result has t's shape."""
+    shape = t.data.shape
+    if hasattr(gi, "sum_to_shape"):  # sparse gradients carry their own shape logic
+        return gi.sum_to_shape(shape)
+    try:
+        out = sum_to(gi, shape)
+    except Exception:
+        out = None
+    if out is None or out.shape != shape:
+        raise RuntimeError(
+            f"backward: {type(node).__name__} returned a gradient of shape {tuple(gi.shape)} for an "
+            f"input of shape {tuple(shape)}, which is not a broadcast of it"
+        )
+    return out
+
+
+def _accumulate_leaf(t, g):
+    """t.grad += g (torch semantics: gradients accumulate across backward calls)."""
+    if t.grad is None:
+        # Copy: `g` may alias a gradient handed to another leaf, and optimizers
+        # and clip_grad_norm_ scale .grad in place.
+        if hasattr(g, "copy"):
+            g = g.copy()
+        t.grad = _wrap(g, False, None)
+    else:
+        # Sparse gradient objects set __array_ufunc__ = None, so this reaches their __radd__.
+        t.grad = _wrap(t.grad.data + g, False, None)

@@ -1,0 +1,185 @@
+"""Array backends: NumPy (always) and CuPy (optional, for CUDA GPUs).
+
+This is the only module in minigrad that imports numpy or cupy to compute on
+tensor data. Everything else asks for the array module of the arrays it holds
+(`get_array_module(x)`, the DeZero/Chainer idiom), so one code path serves both.
+
+Devices are named like torch's: ``"cpu"``, ``"cuda"`` (= ``"cuda:0"``), ``"cuda:N"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:  # CuPy is optional: `pip install minigrad[gpu]`
+    import cupy as _cupy
+
+    try:
+        _cupy.cuda.runtime.getDeviceCount()
+        cupy = _cupy
+    except Exception:  # installed but no usable GPU/driver
+        cupy = None
+except Exception:  # ImportError, or a broken CUDA install
+    cupy = None
+
+numpy = np
+
+__all__ = [
+    "np", "cupy", "cuda_available", "get_array_module", "parse_device", "device_of",
+    "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
+    "scatter_add", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
+]
+
+ndarray = np.ndarray
+_array_types: tuple = (np.ndarray,) if cupy is None else (np.ndarray, cupy.ndarray)
+
+
+def cuda_available() -> bool:
+    """True when CuPy imported and at least one CUDA device answers."""
+    return cupy is not None
+
+
+def is_array(x) -> bool:
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(x, _array_types)
+
+
+def get_array_module(x):
+    """The array module (numpy or cupy) that owns array `x`."""
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    return np
+
+
+# ---------------------------------------------------------------- devices
+def parse_device(device) -> str:
+    """Canonical device string: 'cpu' or 'cuda:N'. Raises for unknown names or missing CUDA."""
+    if device is None:
+        return "cpu"
+    if not isinstance(device, str):
+        # Accept torch-like device objects and our own canonical strings.
+        device = str(device)
+    d = device.strip().lower()
+    if d == "cpu":
+        return "cpu"
+    if d == "cuda" or d.startswith("cuda:"):
+        idx = 0
+        if ":" in d:
+            try:
+                idx = int(d.split(":", 1)[1])
+            except ValueError:
+                raise ValueError(f"device: cannot parse {device!r}; expected 'cpu', 'cuda' or 'cuda:N'") from None
+        if cupy is None:
+            raise RuntimeError(
+                f"device {device!r}: CUDA is not available (CuPy is not installed or no GPU answers). "
+                "Install the GPU extra with `pip install minigrad[gpu]` on a machine with an NVIDIA GPU."
+            )
+        n = cupy.cuda.runtime.getDeviceCount()
+        if not 0 <= idx < n:
+            raise RuntimeError(f"device {device!r}: there are {n} CUDA device(s); valid indices are 0..{n - 1}")
+        return f"cuda:{idx}"
+    raise ValueError(f"device: unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def device_of(a) -> str:
+    """Device string of a backend array."""
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return f"cuda:{a.device.id}"
+    return "cpu"
+
+
+def array_module_for(device: str):
+    """numpy for 'cpu', cupy for 'cuda:N' (device must already be canonical)."""
+    return np if device == "cpu" else cupy
+
+
+def to_device(a, device: str):
+    """Move (or keep) array `a` on canonical `device`; returns `a` itself when already there."""
+    src = device_of(a)
+    if src == device:
+        return a
+    if device == "cpu":
+        return cupy.asnumpy(a)  # device -> host copy, explicit by design
+    idx = int(device.split(":")[1])
+    with cupy.cuda.Device(idx):
+        return cupy.asarray(a)
+
+
+# ---------------------------------------------------------------- dtypes
+_default_dtype = np.dtype(np.float32)
+
+
+def get_default_dtype() -> np.dtype:
+    """The floating dtype new tensors get from Python floats (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the default floating dtype (np.float32 or np.float64)."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)):
+        raise TypeError(f"set_default_dtype: expected a floating dtype (float16/32/64), got {dt}")
+    _default_dtype = dt
+
+
+# ---------------------------------------------------------------- random numbers
+# One host generator drives parameter initialisation so that the same seed gives the
+# same weights on 'cpu' and 'cuda'; device-side randomness (dropout masks on the GPU)
+# uses CuPy's generator, seeded from the same call.
+_host_rng = np.random.default_rng(0)
+
+
+def host_rng() -> np.random.Generator:
+    return _host_rng
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every backend's generator (NumPy always, CuPy where present)."""
+    global _host_rng
+    seed = int(seed)
+    _host_rng = np.random.default_rng(seed)
+    if cupy is not None:
+        for i in range(cupy.cuda.runtime.getDeviceCount()):
+            with cupy.cuda.Device(i):
+                cupy.random.seed(seed + i)
+
+
+def random_uniform(xp, shape, dtype):
+    """Uniform [0, 1) samples of `dtype` drawn on xp's device (no host round trip on GPU)."""
+    if xp is np:
+        return _host_rng.random(shape, dtype=np.float64 if np.dtype(dtype) != np.float32 else np.float32).astype(dtype, copy=False)
+    return xp.random.random_sample(shape).astype(dtype, copy=False)
+
+
+def get_rng_state() -> dict:
+    """A serialisable snapshot of the generators (for bit-exact resume)."""
+    state = {"numpy": _host_rng.bit_generator.state}
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    _host_rng.bit_generator.state = state["numpy"]
+
+
+# ---------------------------------------------------------------- array helpers
+def scatter_add(target, index, values):
+    """target[index] += values, accumulating over repeated indices (in place)."""
+    if cupy is not None and isinstance(target, cupy.ndarray):
+        import cupyx  # part of CuPy
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+    return target
+
+
+def as_array(data, dtype=None, device: str = "cpu"):
+    """Build a backend array on `device` from Python data, NumPy or CuPy arrays."""
+    xp = array_module_for(device)
+    if xp is np:
+        if cupy is not None and isinstance(data, cupy.ndarray):
+            data = cupy.asnumpy(data)
+        return np.asarray(data, dtype=dtype)
+    idx = int(device.split(":")[1])
+    with cupy.cuda.Device(idx):
+        return cupy.asarray(data, dtype=dtype)

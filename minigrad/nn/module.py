@@ -1,0 +1,268 @@
+"""`Parameter` and `Module`: the containers every layer and model is built from (torch's API)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .. import backend as _B
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+np = _B.np  # dtype handling only
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as learnable: a leaf with requires_grad=True by default."""
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:
+            data = np.zeros((0,), dtype=_B.get_default_dtype())
+        src = data.data if isinstance(data, Tensor) else data
+        super().__init__(src if _B.is_array(src) else data)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a `Parameter` or a `Module` as an attribute registers it, so
+    `parameters()`, `state_dict()`, `to()` and `train()/eval()` reach it.
+    Subclasses define `forward(...)`; calling the module calls `forward`.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called "
+                                 "(call super().__init__() first in your module's __init__)")
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        for d in (params, modules, buffers):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Module):
+            modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for d in (self._parameters, self._modules, self._buffers):
+            d.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None):
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None):
+        """A non-learnable tensor that is part of the state (saved, moved with `to()`)."""
+        object.__setattr__(self, name, tensor)
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: "Module | None"):
+        if module is None:
+            self._modules[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, module)
+
+    # ------------------------------------------------------------ traversal
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        """(dotted name, Parameter) pairs, each parameter once even if shared."""
+        seen = set()
+        for mod_prefix, mod in (self.named_modules(prefix) if recurse else [(prefix, self)]):
+            for name, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
+
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = ""):
+        for mod_prefix, mod in self.named_modules(prefix):
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    def named_children(self):
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = ""):
+        """This module and all below it, depth first, as (dotted name, module); iterative."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            kids = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items() if m is not None]
+            stack.extend(reversed(kids))
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------ modes
+    def train(self, mode: bool = True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad = Tensor(_B.get_array_module(p.grad.data).zeros_like(p.grad.data))
+
+    def requires_grad_(self, requires_grad: bool = True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    # ------------------------------------------------------------ device / dtype
+    def _apply_to_tensors(self, fn):
+        """Replace every parameter's and buffer's array by fn(array), keeping the Parameter objects."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data = fn(p.data)
+                    if p.grad is not None:
+                        p.grad = Tensor(fn(p.grad.data))
+            for name, b in list(m._buffers.items()):
+                if b is not None:
+                    b.data = fn(b.data)
+        return self
+
+    def to(self, *args, device=None, dtype=None):
+        """Move/cast all parameters and buffers in place: `to('cuda')`, `to(np.float64)`, `to(device, dtype)`."""
+        for a in args:
+            if isinstance(a, str):
+                device = a
+            else:
+                dtype = a
+        if device is not None:
+            dev = _B.parse_device(device)
+            self._apply_to_tensors(lambda a: _B.to_device(a, dev))
+        if dtype is not None:
+            dt = np.dtype(dtype)
+            self._apply_to_tensors(lambda a: a.astype(dt) if a.dtype.kind == "f" else a)
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def double(self):
+        return self.to(dtype=np.float64)
+
+    def float(self):
+        return self.to(dtype=np.float32)
+
+    # ------------------------------------------------------------ state
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """name -> Tensor (parameters and buffers), detached, sharing memory with the module."""
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = p.detach()
+        for name, b in self.named_buffers():
+            out[name] = b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy values from `state_dict` (Tensors or NumPy arrays) into this module's tensors.
+
+        Values are converted to each parameter's dtype and device. With strict=True,
+        missing keys, unexpected keys and shape mismatches raise one error naming them all.
+        Returns (missing_keys, unexpected_keys).
+        """
+        own = dict(self.named_parameters())
+        own.update(dict(self.named_buffers()))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        for k, t in own.items():
+            if k in state_dict:
+                v = state_dict[k]
+                shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+                if tuple(shape) != tuple(t.shape):
+                    mismatched.append(f"{k}: checkpoint {tuple(shape)} vs model {tuple(t.shape)}")
+        if strict and (missing or unexpected or mismatched):
+            parts = []
+            if missing:
+                parts.append("missing keys: " + ", ".join(missing))
+            if unexpected:
+                parts.append("unexpected keys: " + ", ".join(unexpected))
+            if mismatched:
+                parts.append("shape mismatches: " + "; ".join(mismatched))
+            raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + " | ".join(parts))
+        with no_grad():
+            for k, t in own.items():
+                if k in state_dict and not any(m.startswith(k + ":") for m in mismatched):
+                    v = state_dict[k]
+                    if isinstance(v, Tensor):
+                        v = v.data
+                    elif hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
+                        v = v.detach().cpu().numpy()
+                    arr = _B.as_array(v, dtype=t.data.dtype, device=t.device)
+                    t.data[...] = arr
+                    t._vc[0] += 1
+        return missing, unexpected
+
+    # ------------------------------------------------------------ calling and printing
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"

@@ -1,0 +1,31 @@
+"""Every differentiable op of minigrad, one file per kind.
+
+Each op is a `Function` subclass (forward on arrays, hand-written backward) plus a
+lowercase wrapper that checks its arguments. `Tensor` methods and
+`minigrad.functional` call these wrappers.
+"""
+from .activation import ReLU, Sigmoid, Softplus, Tanh, relu, sigmoid, softplus, tanh
+from .elementwise import (
+    Abs, Add, AddScalar, Clamp, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow,
+    PowScalar, RDivScalar, RPowScalar, RSubScalar, Sqrt, Sub, Where,
+    abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, lt, maximum,
+    minimum, mul, ne, neg, pow, sqrt, sub, where,
+)
+from .linalg import Linear, MatMul, linear, matmul
+from .nn import (
+    BCEWithLogits, CrossEntropy, Dropout, Embedding, LogSoftmax, NLLLoss, Softmax,
+    binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, log_softmax, mse_loss, nll_loss,
+    softmax,
+)
+from .reduce import LogSumExp, Max, Mean, Min, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
+from .shape import (
+    Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice,
+    broadcast_to, cast, cat, chunk, clone, expand, flatten, getitem, normalize_index as _normalize_index,
+    permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze, view,
+)
+
+
+def normalize_index(index, x):
+    """The backend form of a user index (used by Tensor.__setitem__)."""
+    idx, _ = _normalize_index(index, x)
+    return idx if len(idx) != 1 else idx[0]

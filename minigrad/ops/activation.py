@@ -1,0 +1,93 @@
+"""Activations, written as numerically stable primitives (no exp(x)/(1+exp(x)) that overflows)."""
+from __future__ import annotations
+
+from .. import backend as _B
+from ..autograd import Function
+from .common import check_float
+
+get_xp = _B.get_array_module
+
+
+def stable_sigmoid(xp, x):
+    """sigmoid(x) = (1 + tanh(x/2)) / 2: exact identity, and tanh never overflows."""
+    return 0.5 * (xp.tanh(0.5 * x) + 1)
+
+
+def stable_softplus(xp, x):
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for every finite x."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class Tanh(Function):
+    """y = tanh(x);  dy/dx = 1 - y**2"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = get_xp(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = stable_sigmoid(get_xp(x), x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * y * (1 - y)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as torch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_xp(x).maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (ctx.saved[0] > 0)
+
+
+class Softplus(Function):
+    """y = log(1 + e^x);  dy/dx = sigmoid(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return stable_softplus(get_xp(x), x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * stable_sigmoid(get_xp(g), ctx.saved[0])
+
+
+def tanh(x):
+    check_float("tanh", x)
+    return Tanh.apply(x)
+
+
+def sigmoid(x):
+    check_float("sigmoid", x)
+    return Sigmoid.apply(x)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def softplus(x):
+    check_float("softplus", x)
+    return Softplus.apply(x)

@@ -1,0 +1,118 @@
+"""Helpers shared by the op files: operand coercion, dtype/device checks, dim handling."""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend as _B
+from ..tensor import Tensor, _wrap
+
+np = _B.np  # dtypes only
+
+_FLOAT_KINDS = "fc"
+
+
+def describe(t) -> str:
+    """'float32[2, 3] on cpu': how error messages name a tensor."""
+    return f"{t.data.dtype}{list(t.data.shape)} on {t.device}"
+
+
+def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
+    """Wrap a non-tensor operand (array, list) as a constant tensor on `like`'s device."""
+    if isinstance(x, Tensor):
+        return x
+    device = like.device if like is not None else "cpu"
+    dtype = None
+    if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:
+        dtype = like.data.dtype  # Python data adopts the tensor's float dtype
+    try:
+        arr = _B.as_array(x, dtype=dtype, device=device)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: cannot use an operand of type {type(x).__name__} with a tensor ({e})") from None
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"{op}: unsupported operand of type {type(x).__name__} (dtype {arr.dtype})")
+    return _wrap(arr)
+
+
+def scalar_value(x, op: str):
+    """A Python number from an int/float/bool/NumPy scalar (NumPy scalars would upcast float32)."""
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise TypeError(f"{op}: expected a number, got {type(x).__name__}")
+
+
+def is_scalar(x) -> bool:
+    """Python int/float/bool or a real NumPy scalar."""
+    return isinstance(x, (int, float)) or (isinstance(x, np.generic) and x.dtype.kind in "biuf")
+
+
+def check_pair(op: str, a: Tensor, b: Tensor):
+    """Agree on device and dtype for a binary op; returns the (possibly cast) pair.
+
+    Two different float dtypes are an error (no silent float32 -> float64 upcast);
+    an integer/bool operand meets a float one by taking the float dtype, as in torch.
+    """
+    da, db = a.data, b.data
+    if da.__class__ is not db.__class__ or (_B.cupy is not None and a.device != b.device):
+        raise RuntimeError(f"{op}: expected both tensors on the same device, got {describe(a)} and {describe(b)}; "
+                           "move one with .to(device)")
+    ta, tb = da.dtype, db.dtype
+    if ta is tb or ta == tb:
+        return a, b
+    fa, fb = ta.kind in _FLOAT_KINDS, tb.kind in _FLOAT_KINDS
+    if fa and fb:
+        raise TypeError(f"{op}: dtype mismatch: {describe(a)} and {describe(b)}; convert one with "
+                        ".float() or .double() (minigrad never upcasts float32 silently)")
+    if fa:
+        return a, _wrap(db.astype(ta))
+    if fb:
+        return _wrap(da.astype(tb)), b
+    return a, b  # both integer/bool: NumPy's promotion, no gradients involved
+
+
+def check_float(op: str, x: Tensor):
+    if x.data.dtype.kind not in _FLOAT_KINDS:
+        raise TypeError(f"{op}: expected a floating-point tensor, got {describe(x)}; convert it with .float()")
+
+
+def normalize_dim(op: str, dim, ndim: int):
+    """None -> None (all dims); int or tuple -> a sorted tuple of non-negative dims."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    out = []
+    for d in dims:
+        if not isinstance(d, numbers.Integral):
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}")
+        d = int(d)
+        nd = max(ndim, 1)
+        if not -nd <= d < nd:
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s) "
+                             f"(expected in [{-nd}, {nd - 1}])")
+        d %= nd
+        if d in out:
+            raise ValueError(f"{op}: dim {d} appears twice in {dim!r}")
+        out.append(d)
+    if ndim == 0:
+        return ()
+    return tuple(sorted(out))
+
+
+def normalize_axis(op: str, dim: int, ndim: int) -> int:
+    """One dim as a non-negative int (for ops such as softmax, cat, split)."""
+    if not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimension(s) "
+                         f"(expected in [{-ndim}, {ndim - 1}])")
+    return int(dim) % ndim
+
+
+def keepdim_shape(shape, dims):
+    """`shape` with the reduced `dims` (None = all) set to 1."""
+    if dims is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))

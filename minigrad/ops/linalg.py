@@ -1,0 +1,114 @@
+"""Matrix products: matmul (NumPy's batched-broadcast semantics, 1-D cases included) and linear."""
+from __future__ import annotations
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import Tensor
+from .common import check_pair, describe, to_tensor
+
+get_xp = _B.get_array_module
+np = _B.np  # shape bookkeeping only
+
+
+class MatMul(Function):
+    """Y = A @ B;  dA = dY @ B^T, dB = A^T @ dY (1-D operands get a unit dim added, then removed)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:  # dot product: y = a . b
+            return (g * b if na else None), (g * a if nb else None)
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without the general bookkeeping
+            return (g @ b.T if na else None), (a.T @ g if nb else None)
+        # General case: make both operands (at least) 2-D, as matmul does internally.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = g[..., None, :]
+        if b.ndim == 1:
+            g = g[..., None]
+        ga = gb = None
+        if na:
+            ga = g @ b2.swapaxes(-1, -2)  # batch dims summed back to a's by the engine
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if nb:
+            gb = a2.swapaxes(-1, -2) @ g
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+class Linear(Function):
+    """y = x W^T + b;  dx = dy W, dW = dy^T x, db = sum of dy over all but the last dim"""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        y = x @ w.T
+        if b is not None:
+            y += b  # y is a fresh array: in place is safe and saves a temporary
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        need = ctx.needs_input_grad
+        gx = g @ w if need[0] else None
+        gw = gb = None
+        if x.ndim == 1:
+            if need[1]:
+                gw = get_xp(g).outer(g, x)
+            gb = g
+        else:
+            g2 = g.reshape(-1, g.shape[-1])
+            if need[1]:
+                gw = g2.T @ x.reshape(-1, x.shape[-1])
+            if len(need) > 2 and need[2]:
+                gb = g2.sum(axis=0)
+        return (gx, gw, gb) if len(need) > 2 else (gx, gw)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    a = to_tensor(a, b if isinstance(b, Tensor) else None, "matmul")
+    b = to_tensor(b, a, "matmul")
+    a, b = check_pair("matmul", a, b)
+    sa, sb = a.data.shape, b.data.shape
+    if len(sa) == 0 or len(sb) == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got {describe(a)} and {describe(b)}; "
+                         "use * to multiply by a scalar")
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: inner dimensions differ: {describe(a)} @ {describe(b)} "
+                         f"({k_a} != {k_b})")
+    if len(sa) > 2 or len(sb) > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions {sa[:-2]} and {sb[:-2]} do not broadcast "
+                             f"({describe(a)} @ {describe(b)})") from None
+    return MatMul.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
+    if weight.data.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {describe(weight)}")
+    if x.data.ndim == 0 or x.data.shape[-1] != weight.data.shape[1]:
+        raise ValueError(f"linear: input {describe(x)} has {x.data.shape[-1] if x.data.ndim else 'no'} features "
+                         f"in its last dim, but weight {describe(weight)} expects {weight.data.shape[1]}")
+    x, weight = check_pair("linear", x, weight)
+    if bias is None:
+        return Linear.apply(x, weight)
+    if bias.data.shape != (weight.data.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.data.shape[0]},), got {describe(bias)}")
+    _, bias = check_pair("linear", x, bias)
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,305 @@
+"""Neural-network primitives: softmax, log_softmax, cross-entropy, NLL, BCE-with-logits, embedding, dropout.
+
+The numerically sensitive ones are single ops with their own backward (not
+compositions), so they never form exp(x) on its own and stay finite for large
+logits.
+"""
+from __future__ import annotations
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import Tensor, _wrap
+from .activation import stable_sigmoid, stable_softplus
+from .common import check_float, check_pair, describe, normalize_axis, to_tensor
+
+get_xp = _B.get_array_module
+
+
+def _log_softmax(xp, x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    z = x - m
+    return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    """y_i = e^{x_i} / sum_j e^{x_j};  dx = y * (dy - sum_j dy_j y_j)"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = get_xp(x)
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        y = e / e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return y * (g - (g * y).sum(axis=ctx.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - logsumexp(x);  dx = dy - softmax(x) * sum_j dy_j"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = _log_softmax(get_xp(x), x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g - get_xp(g).exp(y) * g.sum(axis=ctx.dim, keepdims=True)
+
+
+def _one_hot(xp, target, num_classes, dtype):
+    return (xp.arange(num_classes) == target[..., None]).astype(dtype)
+
+
+class CrossEntropy(Function):
+    """loss_n = -log softmax(x_n)[t_n] (0 where t_n == ignore_index);  dx_n = softmax(x_n) - onehot(t_n)
+
+    With label smoothing e the target distribution is (1 - e) onehot + e / C.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, label_smoothing):
+        xp = get_xp(logits)
+        C = logits.shape[-1]
+        logp = _log_softmax(xp, logits, -1)
+        valid = target != ignore_index
+        safe_t = xp.where(valid, target, 0)
+        nll = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
+        if label_smoothing:
+            nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+        loss = nll * valid
+        ctx.save_for_backward(logp, safe_t, valid)
+        ctx.C, ctx.eps = C, label_smoothing
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, safe_t, valid = ctx.saved
+        xp = get_xp(g)
+        target_dist = _one_hot(xp, safe_t, ctx.C, g.dtype)
+        if ctx.eps:
+            target_dist = (1 - ctx.eps) * target_dist + ctx.eps / ctx.C
+        gx = (xp.exp(logp) - target_dist) * (g * valid)[..., None]
+        return gx, None
+
+
+class NLLLoss(Function):
+    """loss_n = -logp_n[t_n] (0 where t_n == ignore_index);  dlogp_n = -onehot(t_n)"""
+
+    @staticmethod
+    def forward(ctx, logp, target, ignore_index):
+        xp = get_xp(logp)
+        valid = target != ignore_index
+        safe_t = xp.where(valid, target, 0)
+        ctx.save_for_backward(safe_t, valid)
+        ctx.C = logp.shape[-1]
+        return -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0] * valid
+
+    @staticmethod
+    def backward(ctx, g):
+        safe_t, valid = ctx.saved
+        xp = get_xp(g)
+        return -_one_hot(xp, safe_t, ctx.C, g.dtype) * (g * valid)[..., None], None
+
+
+class BCEWithLogits(Function):
+    """loss = softplus(x) - x*y = max(x,0) - x*y + log(1 + e^-|x|);  dx = sigmoid(x) - y, dy = -x"""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return stable_softplus(get_xp(x), x) - x * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        gx = g * (stable_sigmoid(get_xp(x), x) - y) if ctx.needs_input_grad[0] else None
+        gy = -g * x if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class Embedding(Function):
+    """y = W[idx];  dW = zeros with dy rows added at idx (repeats accumulate; padding_idx row stays 0)"""
+
+    @staticmethod
+    def forward(ctx, w, idx, padding_idx):
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.padding_idx = w.shape, padding_idx
+        return w[idx]
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved
+        xp = get_xp(g)
+        gw = xp.zeros(ctx.shape, dtype=g.dtype)
+        _B.scatter_add(gw, idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
+        if ctx.padding_idx is not None:
+            gw[ctx.padding_idx] = 0
+        return gw
+
+
+class Dropout(Function):
+    """y = x * m / (1 - p) with m ~ Bernoulli(1 - p);  dx = dy * m / (1 - p)"""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        xp = get_xp(x)
+        keep = _B.random_uniform(xp, x.shape, x.dtype) >= p
+        mask = keep.astype(x.dtype)
+        mask *= 1.0 / (1.0 - p)
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+# ---------------------------------------------------------------- wrappers
+def softmax(x, dim=-1):
+    """softmax along `dim` (stable: shifted by the max)."""
+    check_float("softmax", x)
+    return Softmax.apply(x, dim=normalize_axis("softmax", dim, max(x.data.ndim, 1)) if x.data.ndim else None)
+
+
+def log_softmax(x, dim=-1):
+    """log(softmax(x)) along `dim`, computed as x - logsumexp(x) (never log(0))."""
+    check_float("log_softmax", x)
+    return LogSoftmax.apply(x, dim=normalize_axis("log_softmax", dim, max(x.data.ndim, 1)) if x.data.ndim else None)
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_target(op, scores, target, ignore_index):
+    if not isinstance(target, Tensor):
+        target = to_tensor(target, scores, op)
+    if target.data.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got {describe(target)}")
+    if scores.data.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension (last), got a 0-d tensor")
+    if target.data.shape != scores.data.shape[:-1]:
+        raise ValueError(f"{op}: the class dimension is last: input (..., C) = {describe(scores)} needs target of "
+                         f"shape {tuple(scores.data.shape[:-1])}, got {describe(target)}")
+    if target.device != scores.device:
+        raise RuntimeError(f"{op}: input is on {scores.device} but target is on {target.device}")
+    C = scores.data.shape[-1]
+    t = target.data
+    if t.size:
+        xp = get_xp(t)
+        bad = (t != ignore_index) & ((t < 0) | (t >= C))
+        if bool(bad.any()):
+            first = int(t[bad].reshape(-1)[0])
+            raise IndexError(f"{op}: target value {first} is out of range for {C} classes "
+                             f"(expected 0..{C - 1} or ignore_index={ignore_index})")
+        del xp
+    return target
+
+
+def _reduce(op, loss, reduction, count=None):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        if count is None:
+            return loss.mean()
+        return loss.sum() / max(count, 1)
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):  # noqa: A002
+    """Softmax cross-entropy with the class dimension LAST.
+
+    Args:
+        input: logits of shape (..., C): e.g. (batch, C) or (batch, time, C) for sequences.
+            Note torch puts the classes in dim 1; minigrad puts them last so sequence
+            logits need no transpose.
+        target: integer class indices of shape (...) (input's shape without the last dim).
+        ignore_index: targets equal to it (e.g. padding) contribute 0 loss and 0 gradient.
+        reduction: 'mean' (over non-ignored targets; 0 when all are ignored), 'sum' or 'none'.
+        label_smoothing: e in [0, 1): the target becomes (1 - e) one-hot + e / C.
+    """
+    check_float("cross_entropy", input)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
+    target = _check_target("cross_entropy", input, target, ignore_index)
+    loss = CrossEntropy.apply(input, target, ignore_index=ignore_index, label_smoothing=float(label_smoothing))
+    count = None
+    if reduction == "mean":
+        count = int((target.data != ignore_index).sum())
+    return _reduce("cross_entropy", loss, reduction, count)
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """Negative log-likelihood of log-probabilities `input` (..., C) at integer `target` (...); class dim last."""
+    check_float("nll_loss", input)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"nll_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    target = _check_target("nll_loss", input, target, ignore_index)
+    loss = NLLLoss.apply(input, target, ignore_index=ignore_index)
+    count = int((target.data != ignore_index).sum()) if reduction == "mean" else None
+    return _reduce("nll_loss", loss, reduction, count)
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    """Mean squared error: mean((input - target)^2) (composed from primitives)."""
+    target = to_tensor(target, input, "mse_loss")
+    if input.data.shape != target.data.shape:
+        raise ValueError(f"mse_loss: input {describe(input)} and target {describe(target)} must have the same shape")
+    d = input - target
+    return _reduce("mse_loss", d * d, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002
+    """-[y log s(x) + (1-y) log(1-s(x))] from logits x, computed without forming s(x)."""
+    check_float("binary_cross_entropy_with_logits", input)
+    target = to_tensor(target, input, "binary_cross_entropy_with_logits")
+    if input.data.shape != target.data.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: input {describe(input)} and target {describe(target)} "
+                         "must have the same shape")
+    input, target = check_pair("binary_cross_entropy_with_logits", input, target)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(input, target), reduction)
+
+
+def embedding(input, weight, padding_idx=None):  # noqa: A002
+    """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim)."""
+    idx = input.data if isinstance(input, Tensor) else to_tensor(input, weight, "embedding").data
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if weight.data.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got {describe(weight)}")
+    n = weight.data.shape[0]
+    if _B.device_of(idx) != weight.device:
+        raise RuntimeError(f"embedding: indices are on {_B.device_of(idx)} but weight is on {weight.device}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) % n
+    return Embedding.apply(weight, idx=idx, padding_idx=padding_idx)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    check_float("dropout", x)
+    return Dropout.apply(x, p=float(p))

@@ -1,0 +1,195 @@
+"""Reductions over `dim` (None = all, an int, or a tuple of ints) with `keepdim`.
+
+Backward rules share one move: reshape the incoming gradient to the
+keepdim shape, then broadcast it back over the reduced dimensions.
+"""
+from __future__ import annotations
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import _wrap
+from .common import check_float, describe, keepdim_shape, normalize_axis, normalize_dim
+
+get_xp = _B.get_array_module
+
+
+def _count(shape, dims) -> int:
+    n = 1
+    for i, s in enumerate(shape):
+        if dims is None or i in dims:
+            n *= s
+    return n
+
+
+class Sum(Function):
+    """y = sum_i x_i;  dy/dx_i = 1"""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
+        return x.sum(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).broadcast_to(g.reshape(ctx.kshape), ctx.shape)
+
+
+class Mean(Function):
+    """y = sum_i x_i / N;  dy/dx_i = 1/N"""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
+        ctx.n = _count(x.shape, dims)
+        return x.mean(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).broadcast_to(g.reshape(ctx.kshape) / ctx.n, ctx.shape)
+
+
+class Var(Function):
+    """y = sum_i (x_i - m)^2 / (N - correction);  dy/dx_i = 2 (x_i - m) / (N - correction)"""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, correction):
+        d = x - x.mean(axis=dims, keepdims=True)
+        denom = _count(x.shape, dims) - correction
+        ctx.save_for_backward(d)
+        ctx.kshape, ctx.denom = keepdim_shape(x.shape, dims), denom
+        ss = (d * d).sum(axis=dims, keepdims=keepdim)
+        # N <= correction: undefined, NaN as in torch
+        return ss / denom if denom > 0 else ss * float("nan")
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved
+        return g.reshape(ctx.kshape) * d * (2 / ctx.denom if ctx.denom > 0 else float("nan"))
+
+
+class _Extreme(Function):
+    """Shared by Max and Min: the gradient goes to the extreme element(s); ties split it evenly."""
+
+    reduce_name = ""
+
+    @classmethod
+    def forward(cls, ctx, x, dims, keepdim):
+        yk = getattr(x, cls.reduce_name)(axis=dims, keepdims=True)
+        ctx.save_for_backward(x, yk)
+        ctx.dims = dims
+        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, yk = ctx.saved
+        mask = x == yk
+        count = mask.sum(axis=ctx.dims, keepdims=True).astype(g.dtype)
+        return g.reshape(yk.shape) * mask / count
+
+
+class Max(_Extreme):
+    """y = max_i x_i;  dy/dx_i = 1/k for the k elements equal to the max, else 0"""
+
+    reduce_name = "max"
+
+
+class Min(_Extreme):
+    """y = min_i x_i;  dy/dx_i = 1/k for the k elements equal to the min, else 0"""
+
+    reduce_name = "min"
+
+
+class LogSumExp(Function):
+    """y = log sum_i e^{x_i} (shifted by the max, so it never overflows);  dy/dx_i = e^{x_i - y}"""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        xp = get_xp(x)
+        m = x.max(axis=dims, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: shift by 0 instead
+        yk = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        ctx.save_for_backward(x, yk)
+        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, yk = ctx.saved
+        return g.reshape(yk.shape) * get_xp(x).exp(x - yk)
+
+
+# ---------------------------------------------------------------- wrappers
+def _dims(op, x, dim):
+    return normalize_dim(op, dim, x.data.ndim)
+
+
+def sum(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
+    """Sum over `dim` (None: all)."""
+    return Sum.apply(x, dims=_dims("sum", x, dim), keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    """Mean over `dim` (None: all)."""
+    check_float("mean", x)
+    return Mean.apply(x, dims=_dims("mean", x, dim), keepdim=keepdim)
+
+
+def var(x, dim=None, keepdim=False, correction=1):
+    """Variance over `dim`, divided by N - correction (torch's default: correction=1, unbiased)."""
+    check_float("var", x)
+    return Var.apply(x, dims=_dims("var", x, dim), keepdim=keepdim, correction=correction)
+
+
+def _check_nonempty(op, x, dims):
+    shape = x.data.shape
+    if any(shape[i] == 0 for i in (range(len(shape)) if dims is None else dims)) or (dims is None and x.data.size == 0):
+        raise ValueError(f"{op}: cannot reduce over an empty dimension of {describe(x)}")
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
+    """Largest value over `dim` (None: all). Values only: use `argmax` for indices.
+
+    Tie rule: when several elements share the maximum, the gradient is split evenly
+    among them (torch.amax's rule), so the total gradient is unchanged.
+    """
+    dims = _dims("max", x, dim)
+    _check_nonempty("max", x, dims)
+    return Max.apply(x, dims=dims, keepdim=keepdim)
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
+    """Smallest value over `dim` (None: all); ties split the gradient evenly (see `max`)."""
+    dims = _dims("min", x, dim)
+    _check_nonempty("min", x, dims)
+    return Min.apply(x, dims=dims, keepdim=keepdim)
+
+
+amax = max
+amin = min
+
+
+def logsumexp(x, dim=None, keepdim=False):
+    """log(sum(exp(x))) over `dim`, computed stably."""
+    check_float("logsumexp", x)
+    return LogSumExp.apply(x, dims=_dims("logsumexp", x, dim), keepdim=keepdim)
+
+
+def _arg(op, x, dim, keepdim):
+    xp = get_xp(x.data)
+    if x.data.size == 0:
+        raise ValueError(f"{op}: cannot take {op} of an empty tensor {describe(x)}")
+    if dim is None:
+        out = getattr(x.data.reshape(-1), op)()
+        out = xp.asarray(out, dtype=xp.int64)
+        return _wrap(out.reshape((1,) * x.data.ndim) if keepdim else out)
+    d = normalize_axis(op, dim, x.data.ndim)
+    return _wrap(getattr(x.data, op)(axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest value along `dim` (flattened when None); no gradient."""
+    return _arg("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    """Index of the smallest value along `dim` (flattened when None); no gradient."""
+    return _arg("argmin", x, dim, keepdim)

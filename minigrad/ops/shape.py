@@ -1,0 +1,439 @@
+"""Shape ops: reshape, permute/transpose, squeeze/unsqueeze, expand, indexing, cat/stack/split, casts.
+
+These move values around without changing them, so each backward moves the
+gradient back the same way (reshape back, transpose back, scatter back, ...).
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend as _B
+from ..autograd import Function, sum_to
+from ..tensor import Tensor, _wrap
+from .common import describe, normalize_axis, normalize_dim
+
+get_xp = _B.get_array_module
+np = _B.np  # dtypes and host-side index bookkeeping only
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dx = dy reshaped back"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """y = x with dimensions reordered by `dims`;  dx = dy permuted by the inverse order"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        inv = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inv[d] = i
+        return g.transpose(inv)
+
+
+class Expand(Function):
+    """y = x broadcast to `shape`;  dx = dy summed over the broadcast dimensions"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return get_xp(x).broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return sum_to(g, ctx.shape)
+
+
+class GetItem(Function):
+    """y = x[index];  dx = zeros with dy scattered back (repeated indices accumulate)"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, index, basic):
+        ctx.shape, ctx.index, ctx.basic = x.shape, index, basic
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        gx = xp.zeros(ctx.shape, dtype=g.dtype)
+        if ctx.basic:  # slices and ints never repeat an element: plain assignment
+            gx[ctx.index] = g
+        else:
+            _B.scatter_add(gx, ctx.index, g)
+        return gx
+
+
+class Cat(Function):
+    """y = concatenate(xs, dim);  dx_k = the slice of dy that x_k filled"""
+
+    @staticmethod
+    def forward(ctx, *xs, dim):
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([x.shape[dim] for x in xs])[:-1].tolist()
+        return get_xp(xs[0]).concatenate(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(get_xp(g).split(g, ctx.bounds, axis=ctx.dim))
+
+
+class Stack(Function):
+    """y = stack(xs, dim);  dx_k = dy[..., k, ...] (index k along dim)"""
+
+    @staticmethod
+    def forward(ctx, *xs, dim):
+        ctx.dim = dim
+        return get_xp(xs[0]).stack(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * ctx.dim
+        return tuple(g[lead + (k,)] for k in range(g.shape[ctx.dim]))
+
+
+class Cast(Function):
+    """y = x converted to another float dtype;  dx = dy converted back"""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)
+
+
+class ToDevice(Function):
+    """y = x copied to another device;  dx = dy copied back"""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.device = _B.device_of(x)
+        return _B.to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _B.to_device(g, ctx.device)
+
+
+class Clone(Function):
+    """y = a copy of x;  dx = dy"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+# ---------------------------------------------------------------- wrappers
+def _shape_arg(shape):
+    if isinstance(shape, numbers.Integral):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, shape):
+    """x with a new shape of the same number of elements (one entry may be -1)."""
+    shape = _shape_arg(shape)
+    if shape == x.data.shape:
+        return x
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    n = x.data.size
+    if shape.count(-1) > 1 or any(s < -1 for s in shape):
+        bad = True
+    elif -1 in shape:  # the -1 entry takes whatever is left
+        bad = known == 0 or n % known != 0
+    else:
+        bad = known != n
+    if bad:
+        raise ValueError(f"reshape: cannot reshape {describe(x)} ({n} elements) into shape {shape}")
+    return Reshape.apply(x, shape=shape)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one."""
+    nd = x.data.ndim
+    if nd == 0:
+        return reshape(x, (1,))
+    s = normalize_axis("flatten", start_dim, nd)
+    e = normalize_axis("flatten", end_dim, nd)
+    shape = x.data.shape
+    merged = 1
+    for d in shape[s:e + 1]:
+        merged *= d
+    return reshape(x, shape[:s] + (merged,) + shape[e + 1:])
+
+
+def permute(x, dims):
+    """Reorder dimensions (torch.permute)."""
+    nd = x.data.ndim
+    dims = tuple(dims)
+    if len(dims) != nd:
+        raise ValueError(f"permute: got {len(dims)} dims {dims} for {describe(x)} with {nd} dimensions")
+    norm = normalize_dim("permute", dims, nd) if nd else ()
+    if len(norm) != nd:
+        raise ValueError(f"permute: dims {dims} must be a permutation of 0..{nd - 1}")
+    dims = tuple(d % nd for d in dims) if nd else ()
+    if dims == tuple(range(nd)):
+        return x
+    return Permute.apply(x, dims=dims)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dimensions."""
+    nd = x.data.ndim
+    a = normalize_axis("transpose", dim0, nd)
+    b = normalize_axis("transpose", dim1, nd)
+    dims = list(range(nd))
+    dims[a], dims[b] = dims[b], dims[a]
+    return permute(x, dims)
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dimensions (all of them, or those in `dim` that have size 1)."""
+    shape = x.data.shape
+    dims = range(len(shape)) if dim is None else normalize_dim("squeeze", dim, len(shape))
+    drop = {d for d in dims if shape[d] == 1}
+    return reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dimension at position `dim` (negative counts from the end of the result)."""
+    nd = x.data.ndim
+    d = normalize_axis("unsqueeze", dim, nd + 1)
+    shape = x.data.shape
+    return reshape(x, shape[:d] + (1,) + shape[d:])
+
+
+def expand(x, sizes):
+    """Broadcast to `sizes` (torch.expand): -1 keeps a dimension; new dimensions go in front."""
+    sizes = _shape_arg(sizes)
+    shape = x.data.shape
+    if len(sizes) < len(shape):
+        raise ValueError(f"expand: {describe(x)} cannot be expanded to fewer dimensions {sizes}")
+    lead = len(sizes) - len(shape)
+    target = list(sizes)
+    for i, s in enumerate(shape):
+        want = sizes[lead + i]
+        if want == -1:
+            target[lead + i] = s
+        elif s != 1 and s != want:
+            raise ValueError(f"expand: dimension {i} of {describe(x)} has size {s}, which cannot expand to {want} "
+                             f"(only size-1 dimensions expand); target {sizes}")
+    if any(t < 0 for t in target[:lead]):
+        raise ValueError(f"expand: -1 is not allowed for new leading dimensions, got {sizes}")
+    return broadcast_to(x, tuple(target))
+
+
+def broadcast_to(x, shape):
+    """Broadcast to `shape` with NumPy's rules."""
+    shape = _shape_arg(shape)
+    if shape == x.data.shape:
+        return x
+    try:
+        ok = np.broadcast_shapes(x.data.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"broadcast_to: cannot broadcast {describe(x)} to shape {shape}")
+    return Expand.apply(x, shape=shape)
+
+
+def normalize_index(index, x):
+    """Turn a user index into one the backend understands; report whether it is basic.
+
+    Tensors and lists become arrays on x's device; boolean masks become integer
+    index arrays (so the backward scatter sees explicit positions).
+    """
+    if not isinstance(index, tuple):
+        index = (index,)
+    xp = get_xp(x.data)
+    out = []
+    basic = True
+    for i in index:
+        if i is None or i is Ellipsis or isinstance(i, slice):
+            out.append(i)
+            continue
+        if isinstance(i, numbers.Integral) and not isinstance(i, bool):
+            out.append(int(i))
+            continue
+        arr = i.data if isinstance(i, Tensor) else i
+        if not _B.is_array(arr):
+            arr = np.asarray(arr)
+        if arr.dtype.kind == "b":
+            if arr.ndim == 0:
+                raise IndexError("getitem: a 0-d boolean index is not supported")
+            out.extend(xp.asarray(a) for a in arr.nonzero())
+        elif arr.dtype.kind in "iu":
+            out.append(xp.asarray(arr))
+        else:
+            raise IndexError(f"getitem: indices must be integers, slices, None, ..., or integer/bool "
+                             f"tensors; got {arr.dtype}")
+        basic = False
+    return tuple(out), basic
+
+
+def _check_index_bounds(x, index):
+    """Check integer-array indices against the shape (CuPy would silently wrap them)."""
+    shape = x.data.shape
+    dim = 0
+    n_consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
+    for i in index:
+        if i is Ellipsis:
+            dim += len(shape) - n_consumed
+            continue
+        if i is None:
+            continue
+        if dim >= len(shape):
+            raise IndexError(f"getitem: too many indices for {describe(x)}")
+        size = shape[dim]
+        if isinstance(i, int):
+            if not -size <= i < size:
+                raise IndexError(f"getitem: index {i} is out of range for dimension {dim} of size {size} ({describe(x)})")
+        elif _B.is_array(i) and i.size:
+            lo, hi = int(i.min()), int(i.max())
+            if lo < -size or hi >= size:
+                bad = hi if hi >= size else lo
+                raise IndexError(f"getitem: index {bad} is out of range for dimension {dim} of size {size} "
+                                 f"({describe(x)})")
+        dim += 1
+
+
+def getitem(x, index):
+    """x[index]: basic slicing, integer-array and boolean indexing, as NumPy."""
+    idx, basic = normalize_index(index, x)
+    _check_index_bounds(x, idx)
+    try:
+        return GetItem.apply(x, index=idx if len(idx) != 1 else idx[0], basic=basic)
+    except IndexError as e:
+        raise IndexError(f"getitem: {e} (indexing {describe(x)})") from None
+
+
+def _check_seq(op, tensors):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected Tensors, got {type(t).__name__}")
+    first = tensors[0]
+    for t in tensors[1:]:
+        if t.data.dtype != first.data.dtype or t.device != first.device:
+            raise TypeError(f"{op}: all tensors must share dtype and device; got {describe(first)} and {describe(t)}")
+    return tensors
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dimension."""
+    tensors = _check_seq("cat", tensors)
+    nd = tensors[0].data.ndim
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    d = normalize_axis("cat", dim, nd)
+    ref = tensors[0].data.shape
+    for t in tensors:
+        s = t.data.shape
+        if len(s) != nd or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != d):
+            raise ValueError(f"cat: shapes must match except in dim {d}; got {[list(t.shape) for t in tensors]}")
+    if len(tensors) == 1:
+        return tensors[0]
+    return Cat.apply(*tensors, dim=d)
+
+
+def stack(tensors, dim=0):
+    """Stack equal-shaped tensors along a new dimension."""
+    tensors = _check_seq("stack", tensors)
+    ref = tensors[0].data.shape
+    for t in tensors:
+        if t.data.shape != ref:
+            raise ValueError(f"stack: all tensors must have the same shape; got {[list(t.shape) for t in tensors]}")
+    d = normalize_axis("stack", dim, len(ref) + 1)
+    return Stack.apply(*tensors, dim=d)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Split into pieces of `split_size` (the last may be smaller) or of the given section sizes."""
+    nd = x.data.ndim
+    d = normalize_axis("split", dim, nd)
+    n = x.data.shape[d]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+        if not sizes:
+            sizes = [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ValueError(f"split: sections {sizes} must be non-negative and sum to the size {n} of dim {d}")
+    lead = (slice(None),) * d
+    out, start = [], 0
+    for s in sizes:
+        out.append(GetItem.apply(x, index=lead + (slice(start, start + s),), basic=True))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """Split into `chunks` pieces of ceil(n / chunks) (torch.chunk)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    d = normalize_axis("chunk", dim, x.data.ndim)
+    n = x.data.shape[d]
+    size = max(-(-n // chunks), 1)
+    return split(x, size, d)
+
+
+def cast(x, dtype):
+    """x converted to `dtype`; differentiable between float dtypes, a constant otherwise."""
+    dtype = np.dtype(dtype)
+    if x.data.dtype == dtype:
+        return x
+    if dtype.kind not in "fc" or x.data.dtype.kind not in "fc":
+        return _wrap(x.data.astype(dtype))
+    return Cast.apply(x, dtype=dtype)
+
+
+def to_device(x, device):
+    """x on `device` (canonical name); differentiable."""
+    if x.device == device:
+        return x
+    return ToDevice.apply(x, device=device)
+
+
+def clone(x):
+    """A copy with its own memory; gradients flow through."""
+    return Clone.apply(x)

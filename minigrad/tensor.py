@@ -1,0 +1,596 @@
+"""`Tensor`: a backend array plus what autograd needs (requires_grad, grad, grad_fn).
+
+Every operator below is an explicit method that calls an op from `minigrad.ops`,
+so the path from `a + b` to its gradient can be followed by reading:
+`Tensor.__add__` -> `ops.elementwise.add` -> `Add.forward` / `Add.backward`.
+"""
+from __future__ import annotations
+
+import numbers
+
+from . import autograd as _ag
+from . import backend as _B
+
+np = _B.np  # dtypes and host-side conversions only; computation goes through ops
+
+__all__ = ["Tensor", "tensor", "as_tensor", "is_tensor"]
+
+
+def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
+    """Fast internal constructor: no checks, no copies (ops already produced `data`)."""
+    t = _new(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.grad_fn = grad_fn
+    t._vc = [0] if vc is None else vc
+    return t
+
+
+_new = object.__new__
+
+
+def _host_data_to_array(data, dtype, device):
+    """Turn user data (lists, scalars, arrays, tensors) into a backend array on `device`."""
+    if isinstance(data, Tensor):
+        data = data.data
+    from_python = not _B.is_array(data) and not isinstance(data, np.generic)
+    arr = _B.as_array(data, dtype=dtype, device=device)
+    if dtype is None and from_python and arr.dtype == np.float64:
+        # Python floats follow the default dtype (float32), as in torch.
+        arr = arr.astype(_B.get_default_dtype())
+    if arr.dtype.kind in "OUSV":
+        raise TypeError(f"tensor: cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__})")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Args:
+        data: array-like (nested lists, scalars, NumPy/CuPy arrays, Tensors).
+        dtype: a NumPy dtype; default: keep the data's, Python floats -> float32.
+        requires_grad: record operations so `backward()` can fill `.grad`.
+        device: 'cpu' (NumPy), 'cuda' or 'cuda:N' (CuPy).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "__weakref__")
+    # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, data, dtype=None, requires_grad=False, device=None):
+        if device is None:  # keep the data's device (CuPy arrays stay on their GPU)
+            dev = _B.device_of(data.data if isinstance(data, Tensor) else data)
+        else:
+            dev = _B.parse_device(device)
+        arr = _host_data_to_array(data, None if dtype is None else np.dtype(dtype), dev)
+        self.data = arr
+        self.grad = None
+        self.requires_grad = False
+        self.grad_fn = None
+        self._vc = [0]
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------ metadata
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return _B.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors created by the user (not by an op that recorded a graph)."""
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device != "cpu"
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (autograd checks it)."""
+        return self._vc[0]
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self):
+        """The values as a host NumPy array (shares memory on 'cpu'; a copy from 'cuda')."""
+        return _B.to_device(self.data, "cpu")
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python number; this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool value of a tensor with {self.data.size} elements is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __repr__(self):
+        arr = self.numpy()
+        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, threshold=200, edgeitems=3)
+        extras = []
+        dt = arr.dtype  # like torch, name the dtype only when it is not the default of its kind
+        if (dt.kind == "f" and dt != _B.get_default_dtype()) or (dt.kind in "iu" and dt != np.int64) or dt.kind not in "fiub":
+            extras.append(f"dtype={dt}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__  # identity hash, as torch: == is elementwise
+
+    # ------------------------------------------------------------ autograd
+    def backward(self, grad=None, retain_graph: bool = False):
+        """Accumulate d(self)/d(leaf) * grad into every leaf's `.grad`.
+
+        `grad` defaults to 1 for a one-element tensor; for any other shape pass the
+        gradient of the final scalar with respect to this tensor (same shape).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no grad_fn; "
+                "did you forget requires_grad=True on the inputs, or compute it under no_grad()?")
+        xp = _B.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for one-element (scalar) outputs; "
+                    f"this tensor has shape {self.shape}. Reduce it first (e.g. loss = y.sum()) or pass "
+                    f"backward(grad) with a gradient of shape {self.shape}.")
+            g = xp.ones(self.data.shape, dtype=self.data.dtype)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else _B.as_array(grad, self.data.dtype, self.device)
+            if g.shape != self.data.shape:
+                raise RuntimeError(f"backward: grad has shape {tuple(g.shape)} but the tensor has shape {self.shape}")
+            if g.dtype != self.data.dtype:
+                g = g.astype(self.data.dtype)
+            if _B.device_of(g) != self.device:
+                raise RuntimeError(f"backward: grad is on {_B.device_of(g)} but the tensor is on {self.device}")
+        _ag.run_backward(self, g, retain_graph=retain_graph)
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's memory, cut from the graph."""
+        return _wrap(self.data, False, None, self._vc)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, this one is {self.dtype}; "
+                "convert it with .float() first")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_(False): only leaf tensors can stop requiring grad; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Also keep `.grad` for this non-leaf tensor after backward (leaves always keep theirs)."""
+        import weakref
+
+        if self.grad_fn is not None:
+            self.grad_fn.retained_output = weakref.ref(self)
+        return self
+
+    def zero_grad_(self):
+        self.grad = None
+
+    # ------------------------------------------------------------ device / dtype moves
+    def to(self, *args, dtype=None, device=None) -> "Tensor":
+        """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other_tensor)`; differentiable."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None:
+            out = _ops.to_device(out, _B.parse_device(device))
+        if dtype is not None:
+            out = _ops.cast(out, np.dtype(dtype))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def double(self):
+        return _ops.cast(self, np.dtype(np.float64))
+
+    def float(self):
+        return _ops.cast(self, np.dtype(np.float32))
+
+    def half(self):
+        return _ops.cast(self, np.dtype(np.float16))
+
+    def long(self):
+        return _ops.cast(self, np.dtype(np.int64))
+
+    def int(self):
+        return _ops.cast(self, np.dtype(np.int32))
+
+    def bool(self):
+        return _ops.cast(self, np.dtype(np.bool_))
+
+    def type(self, dtype):
+        return _ops.cast(self, np.dtype(dtype))
+
+    def clone(self):
+        return _ops.clone(self)
+
+    def contiguous(self):
+        return self
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    # comparisons give bool tensors with no gradient
+    def __lt__(self, other):
+        return _ops.lt(self, other)
+
+    def __le__(self, other):
+        return _ops.le(self, other)
+
+    def __gt__(self, other):
+        return _ops.gt(self, other)
+
+    def __ge__(self, other):
+        return _ops.ge(self, other)
+
+    def __eq__(self, other):
+        return _ops.eq(self, other)
+
+    def __ne__(self, other):
+        return _ops.ne(self, other)
+
+    def __invert__(self):
+        return _ops.logical_not(self)
+
+    def __and__(self, other):
+        return _ops.logical_and(self, other)
+
+    def __or__(self, other):
+        return _ops.logical_or(self, other)
+
+    # ------------------------------------------------------------ math methods
+    def add(self, other):
+        return _ops.add(self, other)
+
+    def sub(self, other):
+        return _ops.sub(self, other)
+
+    def mul(self, other):
+        return _ops.mul(self, other)
+
+    def div(self, other):
+        return _ops.div(self, other)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def neg(self):
+        return _ops.neg(self)
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def softplus(self):
+        return _ops.softplus(self)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    # reductions
+    def sum(self, dim=None, keepdim=False):
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1):
+        return _ops.var(self, dim, keepdim, correction)
+
+    def max(self, dim=None, keepdim=False):
+        return _ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return _ops.min(self, dim, keepdim)
+
+    amax = max
+    amin = min
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return _ops.logsumexp(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _ops.argmin(self, dim, keepdim)
+
+    def softmax(self, dim=-1):
+        return _ops.softmax(self, dim)
+
+    def log_softmax(self, dim=-1):
+        return _ops.log_softmax(self, dim)
+
+    def all(self):
+        return _wrap(_B.get_array_module(self.data).asarray(self.data.all()))
+
+    def any(self):
+        return _wrap(_B.get_array_module(self.data).asarray(self.data.any()))
+
+    # shape
+    def reshape(self, *shape):
+        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return _ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims)
+
+    @property
+    def T(self):
+        """All dimensions reversed (the matrix transpose for 2-D tensors)."""
+        return _ops.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return _ops.expand(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral) else sizes)
+
+    def broadcast_to(self, shape):
+        return _ops.broadcast_to(self, shape)
+
+    def split(self, split_size_or_sections, dim=0):
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _ops.chunk(self, chunks, dim)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # ------------------------------------------------------------ in-place (no graph)
+    def _check_inplace(self, op):
+        if _ag._grad_enabled and self.requires_grad:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on; "
+                    "wrap the update in `with mg.no_grad():` (as optimizers do)")
+            raise RuntimeError(
+                f"{op}: in-place changes to a tensor that is part of a recorded graph are not supported "
+                "(its old value may be needed for backward); use the out-of-place form, e.g. y = y + 1")
+
+    def _bump(self):
+        self._vc[0] += 1
+        return self
+
+    def _operand(self, other, op):
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise RuntimeError(f"{op}: tensors are on different devices ({self.device} and {other.device})")
+            return other.data
+        return other
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        idx = _ops.normalize_index(index, self)
+        self.data[idx] = self._operand(value, "__setitem__")
+        self._bump()
+
+    def add_(self, other, alpha=1):
+        self._check_inplace("add_")
+        o = self._operand(other, "add_")
+        self.data += o if alpha == 1 else o * alpha
+        return self._bump()
+
+    def sub_(self, other, alpha=1):
+        self._check_inplace("sub_")
+        o = self._operand(other, "sub_")
+        self.data -= o if alpha == 1 else o * alpha
+        return self._bump()
+
+    def mul_(self, other):
+        self._check_inplace("mul_")
+        self.data *= self._operand(other, "mul_")
+        return self._bump()
+
+    def div_(self, other):
+        self._check_inplace("div_")
+        self.data /= self._operand(other, "div_")
+        return self._bump()
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.data.fill(0)
+        return self._bump()
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data.fill(value)
+        return self._bump()
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        s = src.data if isinstance(src, Tensor) else _B.as_array(src, self.data.dtype, self.device)
+        if _B.device_of(s) != self.device:
+            s = _B.to_device(s, self.device)
+        if s.shape != self.data.shape:
+            try:
+                _B.get_array_module(s).broadcast_to(s, self.data.shape)
+            except ValueError:
+                raise ValueError(f"copy_: cannot copy a tensor of shape {tuple(s.shape)} into one of shape {self.shape}") from None
+        self.data[...] = s
+        return self._bump()
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        _B.get_array_module(self.data).clip(self.data, min, max, out=self.data)
+        return self._bump()
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new leaf tensor holding a copy of `data` (see `Tensor`)."""
+    t = Tensor(data, dtype=dtype, requires_grad=False, device=device)
+    if _B.is_array(data) and t.data is data:
+        t.data = t.data.copy()  # torch.tensor copies; so do we
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like `tensor` but shares memory with `data` when dtype and device already match."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return Tensor(data, dtype=dtype, device=device)
+
+
+_ag._wrap = _wrap
+_ag._Tensor = Tensor
+
+from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
