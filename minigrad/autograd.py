@@ -127,6 +127,10 @@ class Function:
         @staticmethod
         def backward(ctx, grad) -> array | tuple        # one gradient (or None) per input
 
+    A forward may return a tuple of arrays (e.g. a fused LSTM returns the outputs,
+    h_n and c_n); `apply` then returns a tuple of Tensors and `backward` receives one
+    gradient per output (zeros for outputs that did not reach the loss).
+
     `ctx` is the graph node itself: save arrays with `ctx.save_for_backward(...)`
     (read back as `ctx.saved`), keep small metadata as attributes, and consult
     `ctx.needs_input_grad` to skip work for inputs that need no gradient.
@@ -137,6 +141,7 @@ class Function:
     # no-grad path (where the node is thrown away) cheap.
     saved = ()
     needs_input_grad = ()
+    n_out = 1  # number of outputs; set on nodes of multi-output ops
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -146,6 +151,8 @@ class Function:
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
         ctx = cls.__new__(cls)
         out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
+        if type(out) is tuple:
+            return _apply_multi(ctx, inputs, out)
         if not _is_array(out):  # NumPy reductions on 0-d data return scalars
             out = _B.np.asarray(out)
         if _anomaly:
@@ -184,6 +191,29 @@ class Function:
         return f"<{type(self).__name__}Backward>"
 
 
+def _apply_multi(ctx, inputs, outs):
+    """The multi-output branch of Function.apply: one Tensor per output, all sharing the node."""
+    outs = [o if _is_array(o) else _B.np.asarray(o) for o in outs]
+    if _anomaly:
+        for k, o in enumerate(outs):
+            _check_finite(o, f"forward output {k} of {type(ctx).__name__}")
+    if not (_grad_enabled and any(t.requires_grad for t in inputs)):
+        return tuple(_wrap(o, False, None) for o in outs)
+    ctx.inputs = inputs
+    ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+    ctx.versions = tuple([t._vc[0] for t in inputs])
+    ctx.n_out = len(outs)
+    ctx.out_meta = [(o.shape, o.dtype) for o in outs]
+    results = []
+    for k, o in enumerate(outs):
+        t = _wrap(o, True, ctx)
+        t._oi = k
+        results.append(t)
+    ctx.out_vcs = [t._vc for t in results]
+    ctx.out_vc, ctx.out_version = results[0]._vc, 0
+    return tuple(results)
+
+
 _is_array = _B.is_array
 _wrap = None  # set by tensor.py (avoids an import cycle)
 _Tensor = None
@@ -206,7 +236,7 @@ def _check_versions(node):
                 f"{t._vc[0]}. Its gradient would be wrong. Compute the loss again after the "
                 "in-place change (e.g. after optimizer.step()), or clone() the tensor before changing it."
             )
-    if node.out_vc[0] != node.out_version:
+    if node.out_vc[0] != node.out_version or (node.n_out > 1 and any(vc[0] for vc in node.out_vcs)):
         raise RuntimeError(
             f"backward: the output of {type(node).__name__} was modified in place after it was "
             f"computed (version {node.out_version} -> {node.out_vc[0]}); its saved values are "
@@ -240,7 +270,12 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                     stack.append(fn)
 
     # Pass 2: Kahn's algorithm: a node runs once all its consumers have sent their gradient.
-    grads = {root: grad}
+    if root.n_out == 1:
+        grads = {root: grad}
+    else:
+        slots = [None] * root.n_out
+        slots[root_tensor._oi] = grad
+        grads = {root: slots}
     ready = [root]
     anomaly = _anomaly
     while ready:
@@ -252,7 +287,12 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
             t = retained()
             if t is not None:
                 _accumulate_leaf(t, g)
-        in_grads = node.backward(node, g)
+        if node.n_out == 1:
+            in_grads = node.backward(node, g)
+        else:  # outputs that never reached the loss get a zero gradient
+            xp = _B.get_array_module(next(x for x in g if x is not None))
+            in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
+                                              for x, (s, d) in zip(g, node.out_meta)])
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for t, need, gi in zip(node.inputs, node.needs_input_grad, in_grads):
@@ -272,8 +312,15 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                 _accumulate_leaf(t, gi)
             else:
                 # Out of place: `gi` may alias another gradient (add's backward returns g twice).
-                prev = grads.get(fn)
-                grads[fn] = gi if prev is None else prev + gi
+                if fn.n_out == 1:
+                    prev = grads.get(fn)
+                    grads[fn] = gi if prev is None else prev + gi
+                else:
+                    slots = grads.get(fn)
+                    if slots is None:
+                        slots = grads[fn] = [None] * fn.n_out
+                    k = t._oi
+                    slots[k] = gi if slots[k] is None else slots[k] + gi
                 deps[fn] -= 1
                 if deps[fn] == 0:
                     ready.append(fn)

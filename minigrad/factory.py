@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 
 from . import backend as _B
-from .tensor import Tensor
+from .tensor import Tensor, _wrap
 
 np = _B.np  # host-side generation; arrays are then placed on the requested device
 
@@ -30,8 +30,7 @@ def _make(arr_fn, size, dtype, device, requires_grad):
     else:
         with _B.cupy.cuda.Device(int(device.split(":")[1])):
             arr = arr_fn(xp, dtype)
-    t = Tensor.__new__(Tensor)
-    t.data, t.grad, t.requires_grad, t.grad_fn, t._vc = arr, None, False, None, [0]
+    t = _wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t

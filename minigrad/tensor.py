@@ -24,6 +24,7 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
     t.requires_grad = requires_grad
     t.grad_fn = grad_fn
     t._vc = [0] if vc is None else vc
+    t._oi = 0
     return t
 
 
@@ -54,7 +55,8 @@ class Tensor:
         device: 'cpu' (NumPy), 'cuda' or 'cuda:N' (CuPy).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "__weakref__")
+    # _vc: version counter (a list shared by views); _oi: which output of grad_fn this is
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_oi", "__weakref__")
     # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -70,6 +72,7 @@ class Tensor:
         self.requires_grad = False
         self.grad_fn = None
         self._vc = [0]
+        self._oi = 0
         if requires_grad:
             self.requires_grad_(True)
 
