@@ -23,6 +23,9 @@ __all__ = [
 # Read on every op, so a plain module global (the fastest lookup Python has).
 _grad_enabled = True
 _anomaly = False
+# Bumped by every in-place write anywhere; a node whose epoch is current can skip
+# the per-input version check in backward (nothing can have changed).
+_inplace_epoch = 0
 
 
 def is_grad_enabled() -> bool:
@@ -140,7 +143,6 @@ class Function:
     # Set on the node when it records a graph; class-level defaults keep the
     # no-grad path (where the node is thrown away) cheap.
     saved = ()
-    needs_input_grad = ()
     n_out = 1  # number of outputs; set on nodes of multi-output ops
 
     def save_for_backward(self, *arrays):
@@ -149,12 +151,16 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
-        ctx = cls.__new__(cls)
-        out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
-        if type(out) is tuple:
-            return _apply_multi(ctx, inputs, out)
-        if not _is_array(out):  # NumPy reductions on 0-d data return scalars
-            out = _B.np.asarray(out)
+        ctx = _new(cls)
+        if len(inputs) == 1:
+            out = cls.forward(ctx, inputs[0].data, **kwargs)
+        else:
+            out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
+        if type(out) is not _ndarray:
+            if type(out) is tuple:
+                return _apply_multi(ctx, inputs, out)
+            if not _is_array(out):  # NumPy reductions on 0-d data return scalars
+                out = _B.np.asarray(out)
         if _anomaly:
             _check_finite(out, f"forward output of {cls.__name__}")
         if _grad_enabled:
@@ -164,14 +170,24 @@ class Function:
             else:
                 return _wrap(out, False, None)
             ctx.inputs = inputs
-            ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
             # Versions of the inputs now; backward refuses if an in-place write changed them.
             ctx.versions = tuple([t._vc[0] for t in inputs])
-            vc = inputs[0]._vc if (cls.is_view and out.base is not None) else [0]
-            ctx.out_vc = vc
-            ctx.out_version = vc[0]
-            return _wrap(out, True, ctx, vc)
+            ctx.epoch = _inplace_epoch
+            if cls.is_view and out.base is not None:
+                vc = inputs[0]._vc  # a view shares its base's version counter
+                ctx.out_vc, ctx.out_version = vc, vc[0]
+                return _wrap(out, True, ctx, vc)
+            t = _wrap(out, True, ctx)
+            ctx.out_vc = t._vc
+            return t
         return _wrap(out, False, None)
+
+    @property
+    def needs_input_grad(self):
+        """One bool per input: does it need a gradient? (lets backward skip work)"""
+        return tuple([t.requires_grad for t in self.inputs])
+
+    out_version = 0
 
     is_view = False  # True for ops whose output may share memory with input 0
 
@@ -200,8 +216,8 @@ def _apply_multi(ctx, inputs, outs):
     if not (_grad_enabled and any(t.requires_grad for t in inputs)):
         return tuple(_wrap(o, False, None) for o in outs)
     ctx.inputs = inputs
-    ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
     ctx.versions = tuple([t._vc[0] for t in inputs])
+    ctx.epoch = _inplace_epoch
     ctx.n_out = len(outs)
     ctx.out_meta = [(o.shape, o.dtype) for o in outs]
     results = []
@@ -215,6 +231,8 @@ def _apply_multi(ctx, inputs, outs):
 
 
 _is_array = _B.is_array
+_ndarray = _B.np.ndarray
+_new = object.__new__
 _wrap = None  # set by tensor.py (avoids an import cycle)
 _Tensor = None
 
@@ -258,9 +276,9 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
     stack = [root]
     while stack:
         node = stack.pop()
-        for t, need in zip(node.inputs, node.needs_input_grad):
+        for t in node.inputs:
             fn = t.grad_fn
-            if need and fn is not None:
+            if fn is not None:
                 if fn in deps:
                     deps[fn] += 1
                 else:
@@ -276,15 +294,18 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
         slots = [None] * root.n_out
         slots[root_tensor._oi] = grad
         grads = {root: slots}
+    leaf_grads = {}  # id(leaf) -> [leaf, summed gradient, whether we own that array]
     ready = [root]
     anomaly = _anomaly
+    epoch = _inplace_epoch
     while ready:
         node = ready.pop()
         g = grads.pop(node)
-        _check_versions(node)
-        retained = node.__dict__.get("retained_output")
-        if retained is not None:
-            t = retained()
+        nd = node.__dict__
+        if nd["epoch"] != epoch:
+            _check_versions(node)
+        if "retained_output" in nd:
+            t = nd["retained_output"]()
             if t is not None:
                 _accumulate_leaf(t, g)
         if node.n_out == 1:
@@ -295,21 +316,27 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                                               for x, (s, d) in zip(g, node.out_meta)])
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        for t, need, gi in zip(node.inputs, node.needs_input_grad, in_grads):
-            if not need or gi is None:
+        for t, gi in zip(nd["inputs"], in_grads):
+            if gi is None or not t.requires_grad:
                 continue
-            if gi.shape != t.data.shape:
+            data = t.data
+            if gi.shape != data.shape:
                 gi = _fix_shape(node, t, gi)
-            if gi.dtype != t.data.dtype:
+            if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                 raise RuntimeError(
                     f"backward: {type(node).__name__} returned a {gi.dtype} gradient for a "
-                    f"{t.data.dtype} input; gradients must have their input's dtype"
+                    f"{data.dtype} input; gradients must have their input's dtype"
                 )
             if anomaly:
                 _check_finite(gi, f"gradient computed by {type(node).__name__}.backward")
             fn = t.grad_fn
-            if fn is None:
-                _accumulate_leaf(t, gi)
+            if fn is None:  # a leaf: sum its contributions, store once at the end
+                entry = leaf_grads.get(id(t))
+                if entry is None:
+                    leaf_grads[id(t)] = [t, gi, False]
+                else:
+                    entry[1] = entry[1] + gi
+                    entry[2] = True
             else:
                 # Out of place: `gi` may alias another gradient (add's backward returns g twice).
                 if fn.n_out == 1:
@@ -326,7 +353,9 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                     ready.append(fn)
         if not retain_graph:
             # Free saved arrays and graph edges now; a second backward raises _released_error.
-            node.__dict__.clear()
+            nd.clear()
+    for t, g, owned in leaf_grads.values():
+        _accumulate_leaf(t, g, owned)
 
 
 def _fix_shape(node, t, gi):
@@ -346,12 +375,15 @@ def _fix_shape(node, t, gi):
     return out
 
 
-def _accumulate_leaf(t, g):
-    """t.grad += g (torch semantics: gradients accumulate across backward calls)."""
+def _accumulate_leaf(t, g, owned=False):
+    """t.grad += g (torch semantics: gradients accumulate across backward calls).
+
+    `owned` says `g` is a fresh array nobody else holds (so it can be stored as is).
+    """
     if t.grad is None:
         # Copy: `g` may alias a gradient handed to another leaf, and optimizers
         # and clip_grad_norm_ scale .grad in place.
-        if hasattr(g, "copy"):
+        if not owned and hasattr(g, "copy"):
             g = g.copy()
         t.grad = _wrap(g, False, None)
     else:

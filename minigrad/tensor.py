@@ -506,6 +506,7 @@ class Tensor:
 
     def _bump(self):
         self._vc[0] += 1
+        _ag._inplace_epoch += 1  # tells backward that version checks are needed
         return self
 
     def _operand(self, other, op):

@@ -244,7 +244,7 @@ class Module:
                         v = v.detach().cpu().numpy()
                     arr = _B.as_array(v, dtype=t.data.dtype, device=t.device)
                     t.data[...] = arr
-                    t._vc[0] += 1
+                    t._bump()  # bumps the version: stale graphs notice
         return missing, unexpected
 
     # ------------------------------------------------------------ calling and printing

@@ -6,6 +6,8 @@ logits.
 """
 from __future__ import annotations
 
+import numbers
+
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
@@ -164,6 +166,50 @@ class Dropout(Function):
         return g * ctx.saved[0]
 
 
+class LayerNorm(Function):
+    """y = xhat * w + b, xhat = (x - mean) / sqrt(var + eps) over the last k dims (N elements);
+    dx = (gh - mean(gh) - xhat * mean(gh * xhat)) / sqrt(var + eps) with gh = dy * w;
+    dw = sum(dy * xhat), db = sum(dy) over the leading dims.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *affine, k, eps, has_weight, has_bias):
+        xp = get_xp(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        mu = x.mean(axis=axes, keepdims=True)
+        d = x - mu
+        var = (d * d).mean(axis=axes, keepdims=True)  # biased (correction=0), as torch
+        rstd = 1.0 / xp.sqrt(var + eps)
+        xhat = d * rstd
+        w = affine[0] if has_weight else None
+        b = affine[-1] if has_bias else None
+        y = xhat * w if has_weight else xhat.copy()
+        if has_bias:
+            y += b
+        ctx.save_for_backward(xhat, rstd, w)
+        ctx.axes, ctx.has_weight, ctx.has_bias = axes, has_weight, has_bias
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, rstd, w = ctx.saved
+        axes = ctx.axes
+        need = ctx.needs_input_grad
+        lead = tuple(range(g.ndim - len(axes)))  # the dims the affine parameters are shared over
+        grads = []
+        if need[0]:
+            gh = g * w if ctx.has_weight else g
+            gx = rstd * (gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+            grads.append(gx)
+        else:
+            grads.append(None)
+        if ctx.has_weight:
+            grads.append((g * xhat).sum(axis=lead) if need[1] else None)
+        if ctx.has_bias:
+            grads.append(g.sum(axis=lead) if need[-1] else None)
+        return tuple(grads)
+
+
 # ---------------------------------------------------------------- wrappers
 def softmax(x, dim=-1):
     """softmax along `dim` (stable: shifted by the max)."""
@@ -303,3 +349,36 @@ def dropout(x, p=0.5, training=True):
         return x * 0.0
     check_float("dropout", x)
     return Dropout.apply(x, p=float(p))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise over the last len(normalized_shape) dims to zero mean and unit variance, then scale and shift.
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance (as torch).
+
+    Args:
+        input: tensor of shape (*, *normalized_shape).
+        normalized_shape: int or tuple: the trailing shape that is normalised.
+        weight, bias: optional tensors of shape normalized_shape.
+        eps: added to the variance for numerical stability.
+    """
+    check_float("layer_norm", input)
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else tuple(
+        int(s) for s in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.data.ndim < k or tuple(input.data.shape[input.data.ndim - k:]) != shape:
+        raise ValueError(f"layer_norm: input {describe(input)} must end with normalized_shape {list(shape)}")
+    if not eps > 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps}")
+    affine = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            continue
+        if tuple(p.data.shape) != shape:
+            raise ValueError(f"layer_norm: {name} must have shape {list(shape)}, got {describe(p)}")
+        check_pair("layer_norm", input, p)
+        if p.data.dtype != input.data.dtype:
+            raise TypeError(f"layer_norm: {name} {describe(p)} and input {describe(input)} must have the same dtype")
+        affine.append(p)
+    return LayerNorm.apply(input, *affine, k=k, eps=float(eps), has_weight=weight is not None,
+                           has_bias=bias is not None)

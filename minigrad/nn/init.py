@@ -1,0 +1,216 @@
+"""Parameter initialisation, in place, with torch's names, gains and fan conventions.
+
+Every function here fills a tensor in place (under `no_grad`, bumping its version
+counter like any in-place write) and returns it, so it reads as in torch::
+
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+    nn.init.zeros_(layer.bias)
+
+Random values come from the seeded host generator (`mg.manual_seed`), drawn in
+float64 on the host and then cast and placed on the tensor's device. So one seed
+gives the same weights on 'cpu' and 'cuda', and in float32 and float64 (up to rounding).
+
+Fans follow torch: for a weight of shape (out, in, *kernel), fan_in = in * prod(kernel)
+and fan_out = out * prod(kernel).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import backend as _B
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+np = _B.np  # host-side random draws only; values are placed on the tensor's device
+
+__all__ = [
+    "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
+    "xavier_uniform_", "xavier_normal_", "glorot_uniform_", "glorot_normal_",
+    "kaiming_uniform_", "kaiming_normal_", "he_uniform_", "he_normal_", "orthogonal_",
+]
+
+_LINEAR_LIKE = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                "conv_transpose3d", "sigmoid")
+
+
+def calculate_gain(nonlinearity: str, param=None) -> float:
+    """The recommended gain for a nonlinearity (torch's table).
+
+    linear/identity/conv*/sigmoid: 1; tanh: 5/3; relu: sqrt(2);
+    leaky_relu: sqrt(2 / (1 + slope^2)) with slope = `param` (default 0.01); selu: 3/4.
+
+    Raises:
+        ValueError: for an unknown nonlinearity or a non-numeric leaky_relu slope.
+    """
+    if nonlinearity in _LINEAR_LIKE:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1.0 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4.0
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of "
+                     f"{list(_LINEAR_LIKE) + ['tanh', 'relu', 'leaky_relu', 'selu']}")
+
+
+# ---------------------------------------------------------------- helpers
+def _check(op: str, tensor) -> Tensor:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"init.{op}: expected a minigrad Tensor (e.g. a Parameter), got {type(tensor).__name__}")
+    if tensor.data.dtype.kind != "f":
+        raise TypeError(f"init.{op}: expected a floating-point tensor, got dtype {tensor.dtype}")
+    return tensor
+
+
+def _fill(tensor: Tensor, host_values) -> Tensor:
+    """Write host values into `tensor` in place (cast to its dtype, moved to its device)."""
+    with no_grad():  # parameters require grad; an init is not part of any graph
+        tensor.copy_(_B.as_array(host_values, dtype=tensor.data.dtype, device=tensor.device))
+    return tensor
+
+
+def _calculate_fan_in_and_fan_out(op: str, tensor: Tensor):
+    """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (torch's rule)."""
+    if tensor.ndim < 2:
+        raise ValueError(f"init.{op}: fan in and fan out cannot be computed for a tensor with fewer than 2 "
+                         f"dimensions (got shape {tuple(tensor.shape)}); use uniform_/normal_ for biases")
+    receptive = 1
+    for s in tensor.shape[2:]:
+        receptive *= s
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _fan(op: str, tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"init.{op}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(op, tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+# ---------------------------------------------------------------- basic fills
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with samples of U(a, b)."""
+    _check("uniform_", tensor)
+    if not a <= b:
+        raise ValueError(f"init.uniform_: need a <= b, got a={a}, b={b}")
+    return _fill(tensor, _B.host_rng().uniform(float(a), float(b), size=tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with samples of N(mean, std^2)."""
+    _check("normal_", tensor)
+    if std < 0:
+        raise ValueError(f"init.normal_: std must be non-negative, got {std}")
+    return _fill(tensor, _B.host_rng().normal(float(mean), float(std), size=tensor.shape))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with the value `val`."""
+    _check("constant_", tensor)
+    with no_grad():
+        tensor.fill_(val)
+    return tensor
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0."""
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1."""
+    return constant_(tensor, 1.0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal)."""
+    _check("eye_", tensor)
+    if tensor.ndim != 2:
+        raise ValueError(f"init.eye_: expected a 2-D tensor, got shape {tuple(tensor.shape)}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+# ---------------------------------------------------------------- fan-scaled
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot & Bengio (2010): U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
+    _check("xavier_uniform_", tensor)
+    fan_in, fan_out = _calculate_fan_in_and_fan_out("xavier_uniform_", tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _fill(tensor, _B.host_rng().uniform(-bound, bound, size=tensor.shape))
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    _check("xavier_normal_", tensor)
+    fan_in, fan_out = _calculate_fan_in_and_fan_out("xavier_normal_", tensor)
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    return _fill(tensor, _B.host_rng().normal(0.0, std, size=tensor.shape))
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He et al. (2015): U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
+
+    Args:
+        a: negative slope of the leaky_relu that follows (only used for nonlinearity='leaky_relu').
+            torch's Linear uses a=sqrt(5), which gives b = 1 / sqrt(fan_in).
+        mode: 'fan_in' keeps the forward activations' variance, 'fan_out' the backward gradients'.
+        nonlinearity: a name accepted by `calculate_gain`.
+    """
+    _check("kaiming_uniform_", tensor)
+    fan = _fan("kaiming_uniform_", tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
+    bound = math.sqrt(3.0) * std  # U(-b, b) has std b / sqrt(3)
+    return _fill(tensor, _B.host_rng().uniform(-bound, bound, size=tensor.shape))
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    _check("kaiming_normal_", tensor)
+    fan = _fan("kaiming_normal_", tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
+    return _fill(tensor, _B.host_rng().normal(0.0, std, size=tensor.shape))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Saxe et al. (2013): a (semi-)orthogonal matrix times `gain` (trailing dims are flattened).
+
+    For shape (rows, cols): rows <= cols gives orthonormal rows (W W^T = I),
+    rows >= cols orthonormal columns (W^T W = I). Made from the QR decomposition
+    of a Gaussian matrix, with R's diagonal signs folded into Q so the result is
+    uniformly distributed (torch's recipe).
+    """
+    _check("orthogonal_", tensor)
+    if tensor.ndim < 2:
+        raise ValueError(f"init.orthogonal_: only tensors with 2 or more dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = _B.host_rng().standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    d = np.sign(np.diag(r))
+    d[d == 0] = 1.0  # a zero on R's diagonal (measure zero) must not zero a column
+    q = q * d
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+# Aliases under the authors' other common names.
+glorot_uniform_ = xavier_uniform_
+glorot_normal_ = xavier_normal_
+he_uniform_ = kaiming_uniform_
+he_normal_ = kaiming_normal_
