@@ -17,7 +17,7 @@ from .ops import (
     softplus, split, sqrt, stack, sum, tanh, where,
 )
 from .tensor import Tensor, as_tensor, is_tensor, tensor
-from . import functional, nn  # noqa: E402
+from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch

@@ -188,6 +188,7 @@ class Function:
         return tuple([t.requires_grad for t in self.inputs])
 
     out_version = 0
+    saves_output = False  # True for ops whose backward reads their own output (exp, tanh, ...)
 
     is_view = False  # True for ops whose output may share memory with input 0
 
@@ -245,20 +246,28 @@ def _released_error(node):
     )
 
 
+def _uses_memory_of(node, arr) -> bool:
+    """Did `node` save an array that may share memory with `arr`? (only then can a write hurt it)"""
+    xp = _B.get_array_module(arr)
+    return any(_is_array(s) and xp.may_share_memory(s, arr) for s in node.__dict__.get("saved", ()))
+
+
 def _check_versions(node):
+    """Refuse to backpropagate through saved values that were changed in place since forward."""
     for t, v in zip(node.inputs, node.versions):
-        if t._vc[0] != v:
+        if t._vc[0] != v and _uses_memory_of(node, t.data):
             raise RuntimeError(
                 f"backward: an input of {type(node).__name__} (shape {tuple(t.shape)}) was modified "
                 f"in place after the op used it: it was at version {v}, it is now at version "
                 f"{t._vc[0]}. Its gradient would be wrong. Compute the loss again after the "
                 "in-place change (e.g. after optimizer.step()), or clone() the tensor before changing it."
             )
-    if node.out_vc[0] != node.out_version or (node.n_out > 1 and any(vc[0] for vc in node.out_vcs)):
+    changed = node.out_vc[0] != node.out_version or (node.n_out > 1 and any(vc[0] for vc in node.out_vcs))
+    if changed and (node.saves_output or node.n_out > 1):
         raise RuntimeError(
             f"backward: the output of {type(node).__name__} was modified in place after it was "
-            f"computed (version {node.out_version} -> {node.out_vc[0]}); its saved values are "
-            "stale, so its gradient would be wrong. clone() it before modifying."
+            f"computed (version {node.out_version} -> {node.out_vc[0]}); {type(node).__name__} saved it "
+            "for backward, so its gradient would be wrong. clone() it before modifying."
         )
 
 

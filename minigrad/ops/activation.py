@@ -21,6 +21,8 @@ def stable_softplus(xp, x):
 class Tanh(Function):
     """y = tanh(x);  dy/dx = 1 - y**2"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, x):
         y = get_xp(x).tanh(x)
@@ -35,6 +37,8 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x);  dy/dx = y (1 - y)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
 
     @staticmethod
     def forward(ctx, x):

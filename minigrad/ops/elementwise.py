@@ -74,6 +74,8 @@ class Div(Function):
 class Pow(Function):
     """y = a ** b;  dy/da = b * a**(b-1), dy/db = y * log(a)  (0 where a == 0 and b >= 0, as torch)"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, a, b):
         y = a ** b
@@ -148,6 +150,8 @@ class RSubScalar(Function):
 class RDivScalar(Function):
     """y = c / x;  dy/dx = -c / x**2 = -y / x"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, x, c):
         y = c / x
@@ -181,6 +185,8 @@ class PowScalar(Function):
 class RPowScalar(Function):
     """y = c ** x;  dy/dx = y * log(c)"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, x, c):
         y = c ** x
@@ -210,6 +216,8 @@ class Neg(Function):
 class Exp(Function):
     """y = exp(x);  dy/dx = y"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, x):
         y = get_xp(x).exp(x)
@@ -236,6 +244,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1 / (2 y)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
 
     @staticmethod
     def forward(ctx, x):

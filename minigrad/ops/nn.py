@@ -27,6 +27,8 @@ def _log_softmax(xp, x, axis):
 class Softmax(Function):
     """y_i = e^{x_i} / sum_j e^{x_j};  dx = y * (dy - sum_j dy_j y_j)"""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     @staticmethod
     def forward(ctx, x, dim):
         xp = get_xp(x)
@@ -44,6 +46,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y_i = x_i - logsumexp(x);  dx = dy - softmax(x) * sum_j dy_j"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
 
     @staticmethod
     def forward(ctx, x, dim):

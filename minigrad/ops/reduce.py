@@ -70,6 +70,8 @@ class Var(Function):
 class _Extreme(Function):
     """Shared by Max and Min: the gradient goes to the extreme element(s); ties split it evenly."""
 
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
     reduce_name = ""
 
     @classmethod
@@ -101,6 +103,8 @@ class Min(_Extreme):
 
 class LogSumExp(Function):
     """y = log sum_i e^{x_i} (shifted by the max, so it never overflows);  dy/dx_i = e^{x_i - y}"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
