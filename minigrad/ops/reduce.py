@@ -111,7 +111,8 @@ class LogSumExp(Function):
         xp = get_xp(x)
         m = x.max(axis=dims, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: shift by 0 instead
-        yk = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        with _B.np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for all -inf rows
+            yk = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         ctx.save_for_backward(x, yk)
         return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
 
