@@ -19,6 +19,9 @@ from .ops import (
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812
+from . import data  # noqa: E402
+from . import optim  # noqa: E402
+from .io import load, save  # noqa: E402
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
 float16 = backend.np.dtype("float16")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 
 from . import backend as _B
+from .sparse import RowSparseGrad as _RowSparse
+from .sparse import accumulate as _sparse_accumulate
 
 __all__ = [
     "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
@@ -98,6 +100,8 @@ def is_anomaly_enabled() -> bool:
 
 
 def _check_finite(arr, what: str):
+    if arr.__class__ is _RowSparse:  # a row-sparse gradient: check its stored rows
+        arr = arr.values
     xp = _B.get_array_module(arr)
     if arr.dtype.kind in "fc" and not bool(xp.isfinite(arr).all()):
         raise RuntimeError(f"detect_anomaly: {what} contains NaN or Inf")
@@ -109,13 +113,17 @@ def sum_to(g, shape):
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
+    if lead < 0:  # fewer dims than `shape`: not a broadcast of it (the engine reports that)
+        return g
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
     )
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     if lead:
-        g = g.reshape(shape)
+        # Drop the (now size-1) leading dims. Not reshape(shape): that would also "fix" a
+        # wrong gradient that merely has the right number of elements, e.g. (6,) for (2, 3).
+        g = g.reshape(g.shape[lead:])
     return g
 
 
@@ -168,7 +176,7 @@ class Function:
                 if t.requires_grad:
                     break
             else:
-                return _wrap(out, False, None)
+                return _wrap(out, False, None, _view_vc(cls, inputs, out))
             ctx.inputs = inputs
             # Versions of the inputs now; backward refuses if an in-place write changed them.
             ctx.versions = tuple([t._vc[0] for t in inputs])
@@ -180,7 +188,7 @@ class Function:
             t = _wrap(out, True, ctx)
             ctx.out_vc = t._vc
             return t
-        return _wrap(out, False, None)
+        return _wrap(out, False, None, _view_vc(cls, inputs, out))
 
     @property
     def needs_input_grad(self):
@@ -206,6 +214,12 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+def _view_vc(cls, inputs, out):
+    """A view made without recording a graph still shares its base's version counter,
+    so a write through it (`with no_grad(): w.T.mul_(2)`) is seen by ops that saved w."""
+    return inputs[0]._vc if cls.is_view and out.base is not None else None
 
 
 def _apply_multi(ctx, inputs, outs):
@@ -309,24 +323,40 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
     epoch = _inplace_epoch
     while ready:
         node = ready.pop()
-        g = grads.pop(node)
+        g = grads.pop(node, None)
         nd = node.__dict__
-        if nd["epoch"] != epoch:
-            _check_versions(node)
-        if "retained_output" in nd:
-            t = nd["retained_output"]()
-            if t is not None:
-                _accumulate_leaf(t, g)
-        if node.n_out == 1:
-            in_grads = node.backward(node, g)
-        else:  # outputs that never reached the loss get a zero gradient
-            xp = _B.get_array_module(next(x for x in g if x is not None))
-            in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
-                                              for x, (s, d) in zip(g, node.out_meta)])
-        if type(in_grads) is not tuple:
-            in_grads = (in_grads,)
+        if g is None:
+            # Every consumer returned None (a zero gradient): skip this backward, but still
+            # release the edges to its inputs, or nodes upstream would wait for them forever.
+            in_grads = (None,) * len(nd["inputs"])
+        else:
+            if nd["epoch"] != epoch:
+                _check_versions(node)
+            if "retained_output" in nd:
+                t = nd["retained_output"]()
+                if t is not None:
+                    _accumulate_leaf(t, g)
+            if node.n_out == 1:
+                in_grads = node.backward(node, g)
+            else:  # outputs that never reached the loss get a zero gradient
+                xp = _B.get_array_module(next(x for x in g if x is not None))
+                in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
+                                                  for x, (s, d) in zip(g, node.out_meta)])
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if len(in_grads) != len(nd["inputs"]):
+                raise RuntimeError(
+                    f"backward: {type(node).__name__}.backward returned {len(in_grads)} gradient(s) for "
+                    f"{len(nd['inputs'])} input(s); return one per input (None where there is none)")
         for t, gi in zip(nd["inputs"], in_grads):
-            if gi is None or not t.requires_grad:
+            if gi is None:
+                fn = t.grad_fn
+                if fn is not None:  # the edge delivered nothing, but it is delivered
+                    deps[fn] -= 1
+                    if deps[fn] == 0:
+                        ready.append(fn)
+                continue
+            if not t.requires_grad:
                 continue
             data = t.data
             if gi.shape != data.shape:
@@ -389,6 +419,9 @@ def _accumulate_leaf(t, g, owned=False):
 
     `owned` says `g` is a fresh array nobody else holds (so it can be stored as is).
     """
+    if g.__class__ is _RowSparse or t.grad.__class__ is _RowSparse:
+        t.grad = _sparse_accumulate(t.grad, g)  # Embedding(sparse=True): see minigrad/sparse.py
+        return
     if t.grad is None:
         # Copy: `g` may alias a gradient handed to another leaf, and optimizers
         # and clip_grad_norm_ scale .grad in place.

@@ -127,6 +127,7 @@ def set_default_dtype(dtype) -> None:
 # same weights on 'cpu' and 'cuda'; device-side randomness (dropout masks on the GPU)
 # uses CuPy's generator, seeded from the same call.
 _host_rng = np.random.default_rng(0)
+_cupy_seed = None  # the seed manual_seed last gave CuPy (cuRAND exposes no state to snapshot)
 
 
 def host_rng() -> np.random.Generator:
@@ -138,10 +139,18 @@ def manual_seed(seed: int) -> None:
     global _host_rng
     seed = int(seed)
     _host_rng = np.random.default_rng(seed)
-    if cupy is not None:
-        for i in range(cupy.cuda.runtime.getDeviceCount()):
-            with cupy.cuda.Device(i):
-                cupy.random.seed(seed + i)
+    _seed_cupy(seed)
+
+
+def _seed_cupy(seed) -> None:
+    """Seed CuPy's generator on every GPU (device i gets seed + i); no-op without CuPy."""
+    global _cupy_seed
+    if cupy is None:
+        return
+    _cupy_seed = int(seed)
+    for i in range(cupy.cuda.runtime.getDeviceCount()):
+        with cupy.cuda.Device(i):
+            cupy.random.seed(_cupy_seed + i)
 
 
 def random_uniform(xp, shape, dtype):
@@ -152,13 +161,25 @@ def random_uniform(xp, shape, dtype):
 
 
 def get_rng_state() -> dict:
-    """A serialisable snapshot of the generators (for bit-exact resume)."""
+    """A serialisable snapshot of the generators (round-trips through `minigrad.save`/`load`).
+
+    ``"numpy"`` is the host generator's exact bit-generator state, so host-side
+    randomness (initialisation, data shuffling, CPU dropout) resumes bit-exactly.
+    ``"cupy_seed"`` (present when CuPy is) is the seed last given to CuPy: cuRAND
+    does not expose its stream position, so restoring it restarts the GPU stream
+    from that seed -- deterministic, but not the exact mid-stream position.
+    """
     state = {"numpy": _host_rng.bit_generator.state}
+    if cupy is not None:
+        state["cupy_seed"] = _cupy_seed
     return state
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore a snapshot from `get_rng_state` (the CuPy part only where CuPy is present)."""
     _host_rng.bit_generator.state = state["numpy"]
+    if state.get("cupy_seed") is not None:
+        _seed_cupy(state["cupy_seed"])
 
 
 # ---------------------------------------------------------------- array helpers

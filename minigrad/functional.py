@@ -9,6 +9,7 @@ from .ops import (  # noqa: F401  (re-exported)
     max, maximum, mean, min, minimum, mse_loss, mul, neg, nll_loss, permute, pow, relu, reshape, sigmoid, softmax,
     softplus, split, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze, var, where,
 )
+from .ops import layer_norm  # noqa: F401
 
 __all__ = [
     "abs", "add", "amax", "amin", "argmax", "argmin", "binary_cross_entropy_with_logits", "broadcast_to", "cat",
@@ -16,4 +17,5 @@ __all__ = [
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg",
     "nll_loss", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "split", "sqrt", "squeeze",
     "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "var", "where",
+    "layer_norm",
 ]

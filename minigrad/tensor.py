@@ -60,6 +60,7 @@ class Tensor:
     # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
+    is_sparse = False  # row-sparse gradients (minigrad.sparse.RowSparseGrad) say True
 
     def __init__(self, data, dtype=None, requires_grad=False, device=None):
         if device is None:  # keep the data's device (CuPy arrays stay on their GPU)

@@ -1,7 +1,7 @@
 """`Parameter` and `Module`: the containers every layer and model is built from (torch's API)."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from .. import backend as _B
 from ..autograd import no_grad
@@ -10,6 +10,9 @@ from ..tensor import Tensor
 np = _B.np  # dtype handling only
 
 __all__ = ["Parameter", "Module"]
+
+# What load_state_dict returns (torch's name): unpacks as (missing, unexpected).
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -49,12 +52,31 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called "
                                  "(call super().__init__() first in your module's __init__)")
         params, modules, buffers = self._parameters, self._modules, self._buffers
-        for d in (params, modules, buffers):
-            d.pop(name, None)
+        # Re-assigning a registered name keeps its place in the order (dict assignment does).
         if isinstance(value, Parameter):
+            modules.pop(name, None)
+            buffers.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
+            params.pop(name, None)
+            buffers.pop(name, None)
             modules[name] = value
+        elif name in params:
+            if value is not None:  # as torch: a plain value never silently replaces a parameter
+                raise TypeError(f"cannot assign a {type(value).__name__} as parameter {name!r} of "
+                                f"{type(self).__name__} (a Parameter or None expected); wrap it in nn.Parameter(...) "
+                                f"or update it in place with `with mg.no_grad(): self.{name}.copy_(value)`")
+            params[name] = None  # an absent optional parameter (e.g. bias=False)
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} as buffer {name!r} of "
+                                f"{type(self).__name__} (a Tensor or None expected)")
+            buffers[name] = value  # stays registered: saved and moved by to()
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} as child module {name!r} of "
+                                f"{type(self).__name__} (a Module or None expected); `del` it first")
+            modules[name] = None
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -63,14 +85,20 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None):
-        if param is None:
-            self._parameters.pop(name, None)
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, param)
+        """Register `param` under `name`; None records an absent optional parameter (e.g. bias=False)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        for d in (self._modules, self._buffers):
+            d.pop(name, None)
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None):
         """A non-learnable tensor that is part of the state (saved, moved with `to()`)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        for d in (self._parameters, self._modules):
+            d.pop(name, None)
         object.__setattr__(self, name, tensor)
         self._buffers[name] = tensor
 
@@ -145,11 +173,20 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True):
+        """Forget the gradients: set every parameter's .grad to None (default) or fill it with zeros."""
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
+            elif getattr(p.grad, "is_sparse", False):
+                p.grad.zero_()  # a row-sparse gradient becomes one with no rows
             elif p.grad is not None:
                 p.grad = Tensor(_B.get_array_module(p.grad.data).zeros_like(p.grad.data))
+
+    def apply(self, fn):
+        """Call fn(m) on every submodule (children first) and on self; returns self (e.g. custom init)."""
+        for m in reversed(list(self.modules())):
+            fn(m)
+        return self
 
     def requires_grad_(self, requires_grad: bool = True):
         for p in self.parameters():
@@ -159,21 +196,32 @@ class Module:
     # ------------------------------------------------------------ device / dtype
     def _apply_to_tensors(self, fn):
         """Replace every parameter's and buffer's array by fn(array), keeping the Parameter objects."""
+        seen = set()  # a tensor shared by two modules is converted once
         for m in self.modules():
-            for p in m._parameters.values():
-                if p is not None:
-                    p.data = fn(p.data)
-                    if p.grad is not None:
-                        p.grad = Tensor(fn(p.grad.data))
-            for name, b in list(m._buffers.items()):
-                if b is not None:
-                    b.data = fn(b.data)
+            for t in list(m._parameters.values()) + list(m._buffers.values()):
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                t.data = fn(t.data)
+                g = t.grad
+                if g is None:
+                    continue
+                if getattr(g, "is_sparse", False):  # a RowSparseGrad (Embedding(sparse=True)): move its parts
+                    t.grad = type(g)(fn(g.indices), fn(g.values), g.shape, coalesced=g.is_coalesced())
+                else:
+                    t.grad = Tensor(fn(g.data))
         return self
 
     def to(self, *args, device=None, dtype=None):
-        """Move/cast all parameters and buffers in place: `to('cuda')`, `to(np.float64)`, `to(device, dtype)`."""
+        """Move/cast all parameters and buffers in place and return self.
+
+        `to('cuda')`, `to(mg.float64)`, `to(device, dtype)` or `to(tensor)` (its device and dtype).
+        Only floating tensors change dtype (integer buffers keep theirs), as in torch.
+        """
         for a in args:
-            if isinstance(a, str):
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str):
                 device = a
             else:
                 dtype = a
@@ -182,7 +230,9 @@ class Module:
             self._apply_to_tensors(lambda a: _B.to_device(a, dev))
         if dtype is not None:
             dt = np.dtype(dtype)
-            self._apply_to_tensors(lambda a: a.astype(dt) if a.dtype.kind == "f" else a)
+            if dt.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to: only floating dtypes are accepted, got {dt}")
+            self._apply_to_tensors(lambda a: a.astype(dt, copy=False) if a.dtype.kind == "f" else a)
         return self
 
     def cuda(self, device=None):
@@ -208,11 +258,16 @@ class Module:
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True):
-        """Copy values from `state_dict` (Tensors or NumPy arrays) into this module's tensors.
+        """Copy values from `state_dict` into this module's parameters and buffers, in place.
 
-        Values are converted to each parameter's dtype and device. With strict=True,
-        missing keys, unexpected keys and shape mismatches raise one error naming them all.
-        Returns (missing_keys, unexpected_keys).
+        Values may be minigrad Tensors, NumPy/CuPy arrays, nested lists or torch tensors;
+        each is converted to the dtype and device of the tensor it fills (the module keeps
+        its own dtype and device). As in torch, a shape mismatch always raises; with
+        strict=True (default) missing and unexpected keys raise too, in one error that
+        names every problem key.
+
+        Returns:
+            A named tuple (missing_keys, unexpected_keys).
         """
         own = dict(self.named_parameters())
         own.update(dict(self.named_buffers()))
@@ -225,27 +280,33 @@ class Module:
                 shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
                 if tuple(shape) != tuple(t.shape):
                     mismatched.append(f"{k}: checkpoint {tuple(shape)} vs model {tuple(t.shape)}")
-        if strict and (missing or unexpected or mismatched):
+        if mismatched or (strict and (missing or unexpected)):
             parts = []
-            if missing:
+            if strict and missing:
                 parts.append("missing keys: " + ", ".join(missing))
-            if unexpected:
+            if strict and unexpected:
                 parts.append("unexpected keys: " + ", ".join(unexpected))
             if mismatched:
                 parts.append("shape mismatches: " + "; ".join(mismatched))
             raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + " | ".join(parts))
         with no_grad():
             for k, t in own.items():
-                if k in state_dict and not any(m.startswith(k + ":") for m in mismatched):
-                    v = state_dict[k]
-                    if isinstance(v, Tensor):
-                        v = v.data
-                    elif hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
-                        v = v.detach().cpu().numpy()
+                if k not in state_dict:
+                    continue
+                v = state_dict[k]
+                if isinstance(v, Tensor):
+                    v = v.data
+                elif hasattr(v, "detach") and hasattr(v, "cpu") and hasattr(v, "numpy"):  # a torch tensor
+                    v = v.detach().cpu()
+                    v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
+                try:
                     arr = _B.as_array(v, dtype=t.data.dtype, device=t.device)
-                    t.data[...] = arr
-                    t._bump()  # bumps the version: stale graphs notice
-        return missing, unexpected
+                except (TypeError, ValueError) as e:
+                    raise TypeError(f"load_state_dict into {type(self).__name__}: cannot convert the value of "
+                                    f"{k!r} ({type(v).__name__}) to a {t.data.dtype} array: {e}") from None
+                t.data[...] = arr
+                t._bump()  # bumps the version: stale graphs notice
+        return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ calling and printing
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract

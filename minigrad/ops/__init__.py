@@ -17,6 +17,7 @@ from .nn import (
     binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, log_softmax, mse_loss, nll_loss,
     softmax,
 )
+from .nn import LayerNorm, layer_norm
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
 from .shape import (
     Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice,

@@ -179,6 +179,8 @@ class PowScalar(Function):
         c = ctx.c
         if c == 2:
             return g * 2 * x
+        if c == 0:  # x**0 == 1 is constant: 0 everywhere, also at x == 0 where c * x**-1 would be 0 * inf
+            return get_xp(g).zeros_like(g)
         return g * c * x ** (c - 1)
 
 
@@ -357,21 +359,42 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
                 a, b = check_pair(name, a, b)
             if true_div:
                 a, b = _floatify(a), _floatify(b)
-            return TT.apply(a, b)
+            try:
+                return TT.apply(a, b)
+            except ValueError as e:  # NumPy's message names neither the op nor the tensors
+                raise _operand_error(name, e, a, b) from None
         if is_scalar(b):
             c = scalar_value(b, name)
             if true_div or isinstance(c, float):
                 a = _floatify(a)
-            return TS(a, c)
+            try:
+                return TS(a, c)
+            except ValueError as e:  # e.g. integers to a negative integer power
+                raise _operand_error(name, e, a, c) from None
         return _binary(name, TT, TS, ST, a, to_tensor(b, a, name), true_div)
     if isinstance(b, Tensor):
         if is_scalar(a):
             c = scalar_value(a, name)
             if true_div or isinstance(c, float):
                 b = _floatify(b)
-            return ST(b, c)
+            try:
+                return ST(b, c)
+            except ValueError as e:
+                raise _operand_error(name, e, c, b) from None
         return _binary(name, TT, TS, ST, to_tensor(a, b, name), b, true_div)
     raise TypeError(f"{name}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+
+
+def _operand_error(name, err, *operands):
+    """A ValueError raised by NumPy inside `name`'s forward, restated with the op and its operands."""
+    what = " and ".join(describe(o) if isinstance(o, Tensor) else repr(o) for o in operands)
+    shapes = [o.data.shape for o in operands if isinstance(o, Tensor)]
+    try:
+        _B.np.broadcast_shapes(*shapes)
+    except ValueError:
+        return ValueError(f"{name}: shapes {' and '.join(str(list(s)) for s in shapes)} do not broadcast "
+                          f"({what}); sizes must match or be 1, aligned from the right")
+    return ValueError(f"{name}: {err} ({what})")
 
 
 def _add_s(x, c):
@@ -468,7 +491,10 @@ def maximum(a, b):
     a = to_tensor(a, b if isinstance(b, Tensor) else None, "maximum")
     b = to_tensor(b, a, "maximum")
     a, b = check_pair("maximum", a, b)
-    return Maximum.apply(a, b)
+    try:
+        return Maximum.apply(a, b)
+    except ValueError as e:
+        raise _operand_error("maximum", e, a, b) from None
 
 
 def minimum(a, b):
@@ -476,7 +502,10 @@ def minimum(a, b):
     a = to_tensor(a, b if isinstance(b, Tensor) else None, "minimum")
     b = to_tensor(b, a, "minimum")
     a, b = check_pair("minimum", a, b)
-    return Minimum.apply(a, b)
+    try:
+        return Minimum.apply(a, b)
+    except ValueError as e:
+        raise _operand_error("minimum", e, a, b) from None
 
 
 def where(condition, a, b):
@@ -490,7 +519,10 @@ def where(condition, a, b):
     a, b = check_pair("where", a, b)
     if cond.data.__class__ is not a.data.__class__:
         raise RuntimeError(f"where: condition is {describe(cond)} but the values are on {a.device}")
-    return Where.apply(cond, a, b)
+    try:
+        return Where.apply(cond, a, b)
+    except ValueError as e:
+        raise _operand_error("where", e, cond, a, b) from None
 
 
 # ---------------------------------------------------------------- comparisons (no gradient)

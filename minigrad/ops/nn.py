@@ -13,6 +13,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .activation import stable_sigmoid, stable_softplus
 from .common import check_float, check_pair, describe, normalize_axis, to_tensor
+from ..sparse import RowSparseGrad
 
 get_xp = _B.get_array_module
 
@@ -134,20 +135,32 @@ class BCEWithLogits(Function):
 
 
 class Embedding(Function):
-    """y = W[idx];  dW = zeros with dy rows added at idx (repeats accumulate; padding_idx row stays 0)"""
+    """y = W[idx];  dW = zeros with dy rows added at idx (repeats accumulate; padding_idx row stays 0)
+
+    With sparse=True and a leaf W, dW is a `RowSparseGrad` holding only the rows idx
+    (O(len(idx) * dim) instead of O(num_embeddings * dim)); a non-leaf W gets the dense dW.
+    """
 
     @staticmethod
-    def forward(ctx, w, idx, padding_idx):
+    def forward(ctx, w, idx, padding_idx, sparse=False):
         ctx.save_for_backward(idx)
-        ctx.shape, ctx.padding_idx = w.shape, padding_idx
+        ctx.shape, ctx.padding_idx, ctx.sparse = w.shape, padding_idx, sparse
         return w[idx]
 
     @staticmethod
     def backward(ctx, g):
         (idx,) = ctx.saved
         xp = get_xp(g)
+        rows, grads = idx.reshape(-1), g.reshape(-1, ctx.shape[1])
+        # Sparse only for a leaf table: upstream ops' backwards expect dense arrays.
+        if ctx.sparse and ctx.inputs[0].grad_fn is None:
+            if ctx.padding_idx is not None:
+                keep = rows != ctx.padding_idx
+                rows, grads = rows[keep], grads[keep]
+            # Repeated rows are kept here and summed when the engine coalesces the gradient.
+            return RowSparseGrad(rows, grads, ctx.shape)
         gw = xp.zeros(ctx.shape, dtype=g.dtype)
-        _B.scatter_add(gw, idx.reshape(-1), g.reshape(-1, ctx.shape[1]))
+        _B.scatter_add(gw, rows, grads)
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw
@@ -325,8 +338,14 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: 
     return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(input, target), reduction)
 
 
-def embedding(input, weight, padding_idx=None):  # noqa: A002
-    """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim)."""
+def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
+    """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim).
+
+    Args:
+        padding_idx: this row gets no gradient (e.g. the PAD token).
+        sparse: give a leaf `weight` a row-sparse gradient (`minigrad.sparse.RowSparseGrad`,
+            only the looked-up rows) instead of a dense (num_embeddings, dim) one.
+    """
     idx = input.data if isinstance(input, Tensor) else to_tensor(input, weight, "embedding").data
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
@@ -340,7 +359,7 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
         raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
     if padding_idx is not None:
         padding_idx = int(padding_idx) % n
-    return Embedding.apply(weight, idx=idx, padding_idx=padding_idx)
+    return Embedding.apply(weight, idx=idx, padding_idx=padding_idx, sparse=bool(sparse))
 
 
 def dropout(x, p=0.5, training=True):

@@ -104,22 +104,23 @@ class Min(_Extreme):
 class LogSumExp(Function):
     """y = log sum_i e^{x_i} (shifted by the max, so it never overflows);  dy/dx_i = e^{x_i - y}"""
 
-    saves_output = True  # backward reads the output: in-place changes to it must be caught
-
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         xp = get_xp(x)
         m = x.max(axis=dims, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: shift by 0 instead
         with _B.np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for all -inf rows
-            yk = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
-        ctx.save_for_backward(x, yk)
+            ls = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True))
+        yk = ls + m
+        # Save the shift and the log-sum apart: exp((x - m) - ls) is exact where exp(x - yk)
+        # would inherit yk's rounding (float32 spacing is 6e-5 at |y| = 1000).
+        ctx.save_for_backward(x, m, ls)
         return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
 
     @staticmethod
     def backward(ctx, g):
-        x, yk = ctx.saved
-        return g.reshape(yk.shape) * get_xp(x).exp(x - yk)
+        x, m, ls = ctx.saved
+        return g.reshape(ls.shape) * get_xp(x).exp((x - m) - ls)
 
 
 # ---------------------------------------------------------------- wrappers

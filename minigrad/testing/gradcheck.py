@@ -86,6 +86,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_direct
     for i in checked:
         leaf = leaves[i]
         x = inputs[i]
+        if getattr(leaf.grad, "is_sparse", False):  # row-sparse gradients are checked through their dense view
+            leaf.grad = leaf.grad.to_dense()
         analytic = np.zeros(x.shape) if leaf.grad is None else _B.to_device(leaf.grad.data, "cpu").astype(np.float64)
         if leaf.grad is not None and (leaf.grad.shape != x.shape or leaf.grad.dtype != x.dtype):
             problems.append(f"input {i}: gradient has shape {leaf.grad.shape} / dtype {leaf.grad.dtype}, "
@@ -107,7 +109,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_direct
                 e = e.reshape(base.shape)
                 flat[k] = (L(perturbed(e)) - L(perturbed(-e))) / (2 * eps)
             err = np.abs(analytic - numeric)
-            bad = err > atol + rtol * np.abs(numeric)
+            bad = ~(err <= atol + rtol * np.abs(numeric))  # written so that NaN counts as a failure
             if bad.any():
                 idx = np.argwhere(bad)
                 lines = [f"input {i} (shape {tuple(base.shape)}): {int(bad.sum())} of {base.size} elements differ"]
@@ -122,7 +124,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", n_direct
                 d /= max(np.linalg.norm(d), 1e-12)
                 numeric = (L(perturbed(eps * d)) - L(perturbed(-eps * d))) / (2 * eps)
                 an = float((analytic * d).sum())
-                if abs(an - numeric) > atol + rtol * abs(numeric):
+                if not abs(an - numeric) <= atol + rtol * abs(numeric):  # NaN fails too
                     problems.append(f"input {i} (shape {tuple(base.shape)}): directional derivative analytic "
                                     f"{an:.8g} vs numeric {numeric:.8g}")
                     break

@@ -42,6 +42,20 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=1, max_s
                                              min_side=min_side, max_side=max_side).map(lambda r: r.input_shapes)
 
 
+def _representable_bounds(lo, hi, width):
+    """[lo, hi] rounded inward to floats of `width` bits (Hypothesis rejects bounds such as 0.1 for float32)."""
+    lo, hi = float(lo), float(hi)
+    if width == 64:
+        return lo, hi
+    ftype = np.dtype(f"float{width}").type
+    lo_r, hi_r = ftype(lo), ftype(hi)
+    if float(lo_r) < lo:
+        lo_r = np.nextafter(lo_r, ftype(np.inf))
+    if float(hi_r) > hi:
+        hi_r = np.nextafter(hi_r, ftype(-np.inf))
+    return float(lo_r), float(hi_r)
+
+
 @st.composite
 def tensors(draw, shape=None, dtype="float64", device="cpu", min_value=-3.0, max_value=3.0,
             requires_grad=False, avoid=None, avoid_margin=1e-2, unique=False):
@@ -59,7 +73,9 @@ def tensors(draw, shape=None, dtype="float64", device="cpu", min_value=-3.0, max
     dt = np.dtype(draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype)
     dev = draw(device) if isinstance(device, st.SearchStrategy) else device
     if dt.kind == "f":
-        elements = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False, width=min(dt.itemsize * 8, 64))
+        width = min(dt.itemsize * 8, 64)
+        lo, hi = _representable_bounds(min_value, max_value, width)
+        elements = st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=width)
     elif dt.kind in "iu":
         elements = st.integers(int(min_value), int(max_value))
     elif dt.kind == "b":

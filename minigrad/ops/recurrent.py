@@ -1,0 +1,730 @@
+"""Fused recurrent sequence kernels: a whole RNN / LSTM / GRU sequence as ONE op each.
+
+Why fuse? The composed version of a recurrent layer (`models/`: a cell written from
+primitive ops, looped over time) records about fifteen graph nodes per time step,
+each with its own temporaries, and lets autograd discover backpropagation through
+time (BPTT) node by node. Here each cell type is one multi-output `Function` whose
+forward and backward are written out for the whole sequence:
+
+* the input projection of every time step is ONE matmul,
+  ``X (T*B, I) @ W_ih^T (I, G*H) + biases``, done before the time loop;
+* the time loop does one ``(B, H) @ (H, G*H)`` matmul per step plus the gate
+  arithmetic, written into preallocated buffers with ``out=`` ufunc arguments;
+* the gates and states are saved, and the backward runs the BPTT equations
+  (written out in each class docstring) backwards through time, storing the
+  pre-activation gate gradients dG of every step;
+* the weight gradients are then ONE big matmul each over all steps at once:
+  ``dW_hh = dG^T @ H_prev``, ``dW_ih = dG^T @ X``, ``db = sum(dG)`` and
+  ``dX = dG @ W_ih``, instead of T small per-step products.
+
+Shapes (time-major, as torch's default): x (T, B, I); states h0, c0 (B, H); weights
+in torch's layout with the G gates stacked along the first axis: w_ih (G*H, I),
+w_hh (G*H, H), biases (G*H,). Gate order: LSTM i, f, g, o; GRU r, z, n.
+
+Padded batches (`lengths`): sequence b is valid for t < lengths[b]. Its outputs at
+t >= lengths[b] are zero and its state is frozen there, so h_n[b] is the state after
+step lengths[b] - 1. With `reverse=True` the loop runs t = T-1 down to 0 and the state
+of sequence b stays at h0 while t >= lengths[b]: it starts at its own last valid
+step, as a reversed packed sequence does in torch. Both cases are one rule: at step
+t, rows with mask[t, b] = (t < lengths[b]) update, the others keep their state.
+
+A trick used by all three kernels: sigmoid(a) = (1 + tanh(a/2)) / 2 (the identity
+`stable_sigmoid` uses). Halving the sigmoid gates' weight rows and biases once per
+call (exact in binary floating point) makes the whole (B, G*H) gate block ONE tanh
+call followed by a per-column multiply-add (0.5, 0.5 for sigmoid columns, 1, 0 for
+tanh columns), instead of separate calls per gate.
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import Tensor
+from .common import describe
+
+get_xp = _B.get_array_module
+np = _B.np  # dtypes and host-side `lengths` bookkeeping only
+
+__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn_sequence", "lstm_sequence", "gru_sequence"]
+
+
+# ---------------------------------------------------------------- shared helpers
+def _gate_affine(xp, kinds: str, H: int, dtype):
+    """Per-column constants for the sigmoid-via-tanh trick, one letter per gate ('s' or 't').
+
+    Returns (scale, add), each of shape (G*H,): pre-activations are multiplied by
+    `scale` (0.5 for sigmoid gates, folded into the weights), and after one tanh the
+    activation is tanh * scale + add (sigmoid: 0.5 t + 0.5; tanh: 1 t + 0), because
+    sigmoid(a) = 0.5 tanh(a/2) + 0.5.
+    """
+    half = [0.5 if k == "s" else 1.0 for k in kinds]
+    offs = [0.5 if k == "s" else 0.0 for k in kinds]
+    scale = xp.asarray(np.repeat(np.asarray(half), H), dtype=dtype)
+    add = xp.asarray(np.repeat(np.asarray(offs), H), dtype=dtype)
+    return scale, add
+
+
+def _masks(xp, lengths, T: int, B: int, dtype):
+    """(keep, frozen) for a padded batch, or None when every sequence is full length.
+
+    keep (T, B, 1) of `dtype` is 1 where t < lengths[b] (the step updates the state);
+    frozen (T, B, 1) bool is its complement (rows that keep their previous state).
+    """
+    if lengths is None or min(lengths) == T:
+        return None
+    valid = np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+    keep = xp.asarray(valid[:, :, None].astype(dtype))
+    frozen = xp.asarray(~valid[:, :, None])
+    return keep, frozen
+
+
+def _time_layout(T: int, reverse: bool):
+    """Processing order and state-buffer offsets.
+
+    States live in a (T+1, B, H) buffer `hs`. Forward: hs[0] = h0 and step t reads
+    hs[t], writes hs[t+1]. Reverse: hs[T] = h0 and step t reads hs[t+1], writes hs[t].
+    Either way step t's previous state is hs[t + dp], its new state hs[t + dc], the
+    outputs are hs[dc : dc + T] and the final state is hs[T * dc].
+    """
+    if reverse:
+        return range(T - 1, -1, -1), 1, 0
+    return range(T), 0, 1
+
+
+def _split_biases(arrays, has_bias):
+    """The optional (b_ih, b_hh) arrays from the tail of the forward's inputs."""
+    it = iter(arrays)
+    b_ih = next(it) if has_bias[0] else None
+    b_hh = next(it) if has_bias[1] else None
+    return b_ih, b_hh
+
+
+def _bias_grads(has_bias, db_ih, db_hh):
+    """The gradients for the biases that were passed (None ones are not inputs)."""
+    out = ()
+    if has_bias[0]:
+        out += (db_ih,)
+    if has_bias[1]:
+        out += (db_hh,)
+    return out
+
+
+def _input_projection(x, w_ih, bias, scale):
+    """X W_ih^T + bias for every time step as ONE matmul: (T*B, I) @ (I, G*H) -> (T, B, G*H).
+
+    `scale` (or None) multiplies the gate rows (the sigmoid-via-tanh halving); scaling
+    the (G*H, I) weight is cheaper than scaling the (T*B, G*H) result.
+    """
+    T, B, I = x.shape
+    w = w_ih if scale is None else w_ih * scale[:, None]
+    proj = x.reshape(T * B, I) @ w.T
+    if bias is not None:
+        proj += bias if scale is None else bias * scale
+    return proj.reshape(T, B, -1)
+
+
+def _weight_grads(dG, rows):
+    """dW = dG^T @ rows over all T*B (step, batch) pairs at once: (G*H, T*B) @ (T*B, K)."""
+    return dG.reshape(-1, dG.shape[-1]).T @ rows.reshape(-1, rows.shape[-1])
+
+
+def _x_grad(dG, w_ih, x_shape):
+    """dX = dG @ W_ih: (T*B, G*H) @ (G*H, I) -> (T, B, I)."""
+    return (dG.reshape(-1, dG.shape[-1]) @ w_ih).reshape(x_shape)
+
+
+# ---------------------------------------------------------------- RNN
+class RNNSequence(Function):
+    """Elman RNN over a sequence: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
+
+    Forward, per step (A_t = X_t W_ih^T + b for all t is precomputed in one matmul)::
+
+        h_t = act(A_t + h_{t-1} W_hh^T)
+
+    Backward (BPTT), t from the last processed step back to the first, with
+    dh_t = dout_t + (gradient arriving from step t+1)::
+
+        da_t      = dh_t * act'(h_t)          tanh' = 1 - h_t**2;  relu' = [h_t > 0]
+        dh_{t-1}  = da_t @ W_hh               (the carry into the previous step)
+
+    and after the loop, over all steps at once (dA stacks the da_t)::
+
+        dW_hh = dA^T @ H_prev,   dW_ih = dA^T @ X,   db_ih = db_hh = sum(dA),   dX = dA @ W_ih
+
+    Inputs: x, h0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out (T, B, H), h_n (B, H)).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), nonlinearity="tanh",
+                lengths=None, reverse=False):
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        b_ih, b_hh = _split_biases(biases, has_bias)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        A = _input_projection(x, w_ih, bias, None)  # (T, B, H)
+        whhT = xp.ascontiguousarray(w_hh.T)  # (H, H), contiguous once per call: faster per-step matmuls
+        masks = _masks(xp, lengths, T, B, x.dtype)
+        steps, dp, dc = _time_layout(T, reverse)
+
+        hs = xp.empty((T + 1, B, H), dtype=x.dtype)
+        hs[T * dp] = h0
+        relu = nonlinearity == "relu"
+        for t in steps:
+            h = hs[t + dc]
+            xp.matmul(hs[t + dp], whhT, out=h)
+            h += A[t]
+            if relu:
+                xp.maximum(h, 0, out=h)
+            else:
+                xp.tanh(h, out=h)
+            if masks is not None:  # finished (or not yet started) rows keep their state
+                xp.copyto(h, hs[t + dp], where=masks[1][t])
+
+        out = hs[dc:dc + T]
+        if masks is not None:
+            out = out * masks[0]  # zero past each sequence's end
+        ctx.save_for_backward(x, w_ih, w_hh, hs)
+        ctx.meta = (has_bias, relu, masks, reverse)
+        return out, hs[T * dc].copy()
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        x, w_ih, w_hh, hs = ctx.saved
+        has_bias, relu, masks, reverse = ctx.meta
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        H = hs.shape[-1]
+        steps, dp, dc = _time_layout(T, reverse)
+
+        dA = xp.empty((T, B, H), dtype=x.dtype)
+        carry, spare = dh_n.copy(), xp.empty_like(dh_n)  # d loss / d h_t arriving from step t+1
+        dh = xp.empty_like(dh_n)
+        deriv = xp.empty_like(dh_n)
+        for t in reversed(steps):
+            xp.add(dout[t], carry, out=dh)            # dh_t = dout_t + carry
+            if masks is not None:
+                dh *= masks[0][t]                     # frozen rows: no gradient into this step
+            h = hs[t + dc]
+            if relu:
+                xp.greater(h, 0, out=deriv)           # relu'(a) = [h > 0] (0 at 0, as torch)
+            else:
+                xp.multiply(h, h, out=deriv)
+                xp.subtract(1, deriv, out=deriv)      # tanh'(a) = 1 - h**2
+            da = dA[t]
+            xp.multiply(dh, deriv, out=da)
+            xp.matmul(da, w_hh, out=spare)            # dh_{t-1} = da_t @ W_hh
+            if masks is not None:                     # frozen rows pass their carry through
+                xp.copyto(spare, carry, where=masks[1][t])
+            carry, spare = spare, carry
+
+        need = ctx.needs_input_grad
+        h_prev = hs[dp:dp + T]
+        dx = _x_grad(dA, w_ih, x.shape) if need[0] else None
+        dw_ih = _weight_grads(dA, x) if need[2] else None
+        dw_hh = _weight_grads(dA, h_prev) if need[3] else None
+        db = dA.sum(axis=(0, 1)) if any(need[4:]) else None
+        return (dx, carry, dw_ih, dw_hh) + _bias_grads(has_bias, db, db)
+
+
+# ---------------------------------------------------------------- LSTM
+class LSTMSequence(Function):
+    """LSTM over a sequence: gates i, f, g, o; c_t = f*c_{t-1} + i*g, h_t = o*tanh(c_t).
+
+    Forward, per step (A_t = X_t W_ih^T + b_ih + b_hh precomputed for all t)::
+
+        [a_i, a_f, a_g, a_o] = A_t + h_{t-1} W_hh^T
+        i, f, o = sigmoid(a_i, a_f, a_o);   g = tanh(a_g)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    Backward (BPTT), t from the last processed step back, with dh_t = dout_t + carry_h
+    and carry_c the gradient of c_t arriving from step t+1::
+
+        dc_t     = carry_c + dh_t * o * (1 - tanh(c_t)**2)
+        da_o     = dh_t * tanh(c_t) * o (1 - o)
+        da_i     = dc_t * g * i (1 - i)
+        da_f     = dc_t * c_{t-1} * f (1 - f)
+        da_g     = dc_t * i * (1 - g**2)
+        carry_c  = dc_t * f                         (d c_{t-1})
+        carry_h  = [da_i, da_f, da_g, da_o] @ W_hh  (d h_{t-1})
+
+    then, over all steps at once (dG stacks the (B, 4H) gate gradients)::
+
+        dW_hh = dG^T @ H_prev,   dW_ih = dG^T @ X,   db_ih = db_hh = sum(dG),   dX = dG @ W_ih
+
+    Inputs: x, h0, c0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out, h_n, c_n).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False):
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        dt = x.dtype
+        b_ih, b_hh = _split_biases(biases, has_bias)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        scale, add = _gate_affine(xp, "ssts", H, dt)
+        G = _input_projection(x, w_ih, bias, scale)  # (T, B, 4H): becomes the saved gates in place
+        whhT = xp.ascontiguousarray((w_hh * scale[:, None]).T)  # (H, 4H), halved sigmoid rows
+        masks = _masks(xp, lengths, T, B, dt)
+        steps, dp, dc = _time_layout(T, reverse)
+
+        hs = xp.empty((T + 1, B, H), dtype=dt)   # h states
+        cs = xp.empty((T + 1, B, H), dtype=dt)   # c states
+        tcs = xp.empty((T, B, H), dtype=dt)      # tanh(c_t), reused by the backward
+        hs[T * dp] = h0
+        cs[T * dp] = c0
+        rec = xp.empty((B, 4 * H), dtype=dt)     # h_{t-1} W_hh^T
+        ig = xp.empty((B, H), dtype=dt)          # i * g
+        H2, H3 = 2 * H, 3 * H
+        for t in steps:
+            gt = G[t]
+            xp.matmul(hs[t + dp], whhT, out=rec)
+            gt += rec
+            xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
+            gt *= scale                          # ... then sigmoid = 0.5 tanh(a/2) + 0.5
+            gt += add
+            i, f, g, o = gt[:, :H], gt[:, H:H2], gt[:, H2:H3], gt[:, H3:]
+            c = cs[t + dc]
+            xp.multiply(f, cs[t + dp], out=c)    # c_t = f * c_{t-1} + i * g
+            xp.multiply(i, g, out=ig)
+            c += ig
+            tc = tcs[t]
+            xp.tanh(c, out=tc)
+            xp.multiply(o, tc, out=hs[t + dc])   # h_t = o * tanh(c_t)
+            if masks is not None:                # finished (or not yet started) rows keep their state
+                frozen = masks[1][t]
+                xp.copyto(hs[t + dc], hs[t + dp], where=frozen)
+                xp.copyto(c, cs[t + dp], where=frozen)
+
+        out = hs[dc:dc + T]
+        if masks is not None:
+            out = out * masks[0]
+        ctx.save_for_backward(x, w_ih, w_hh, G, hs, cs, tcs)
+        ctx.meta = (has_bias, masks, reverse)
+        return out, hs[T * dc].copy(), cs[T * dc].copy()
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n):
+        x, w_ih, w_hh, G, hs, cs, tcs = ctx.saved
+        has_bias, masks, reverse = ctx.meta
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        H = hs.shape[-1]
+        dt = x.dtype
+        H2, H3 = 2 * H, 3 * H
+        steps, dp, dc_ = _time_layout(T, reverse)
+        # Activation derivatives from the saved activations, one formula for all gates:
+        # (1 - y) * (y + beta) is y(1 - y) for sigmoid gates (beta = 0) and 1 - y**2 for g (beta = 1).
+        beta = xp.zeros(4 * H, dtype=dt)
+        beta[H2:H3] = 1
+
+        dG = xp.empty((T, B, 4 * H), dtype=dt)
+        carry_h, spare_h = dh_n.copy(), xp.empty_like(dh_n)
+        carry_c, spare_c = dc_n.copy(), xp.empty_like(dc_n)
+        dh = xp.empty_like(dh_n)
+        dc = xp.empty_like(dh_n)
+        tmp = xp.empty_like(dh_n)
+        d1 = xp.empty((B, 4 * H), dtype=dt)
+        d2 = xp.empty((B, 4 * H), dtype=dt)
+        for t in reversed(steps):
+            gt = G[t]
+            i, f, g, o = gt[:, :H], gt[:, H:H2], gt[:, H2:H3], gt[:, H3:]
+            tc = tcs[t]
+            xp.add(dout[t], carry_h, out=dh)          # dh_t = dout_t + carry_h
+            # dc_t = carry_c + dh_t * o * (1 - tanh(c_t)**2)
+            xp.multiply(tc, tc, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            tmp *= o
+            if masks is not None:                     # frozen rows: no gradient into this step
+                keep = masks[0][t]
+                dh *= keep
+                xp.multiply(carry_c, keep, out=dc)
+                tmp *= dh
+                dc += tmp
+            else:
+                tmp *= dh
+                xp.add(carry_c, tmp, out=dc)
+            # gradients w.r.t. the activated gates, then through the activations
+            dgt = dG[t]
+            xp.multiply(dc, g, out=dgt[:, :H])        # d i
+            xp.multiply(dc, cs[t + dp], out=dgt[:, H:H2])  # d f
+            xp.multiply(dc, i, out=dgt[:, H2:H3])     # d g
+            xp.multiply(dh, tc, out=dgt[:, H3:])      # d o
+            xp.subtract(1, gt, out=d1)
+            xp.add(gt, beta, out=d2)
+            d1 *= d2                                  # sigmoid' = y(1-y), tanh' = 1 - y**2
+            dgt *= d1
+            xp.multiply(dc, f, out=spare_c)           # d c_{t-1} = dc_t * f
+            xp.matmul(dgt, w_hh, out=spare_h)         # d h_{t-1} = dG_t @ W_hh
+            if masks is not None:                     # frozen rows pass their carries through
+                frozen = masks[1][t]
+                xp.copyto(spare_h, carry_h, where=frozen)
+                xp.copyto(spare_c, carry_c, where=frozen)
+            carry_h, spare_h = spare_h, carry_h
+            carry_c, spare_c = spare_c, carry_c
+
+        need = ctx.needs_input_grad
+        h_prev = hs[dp:dp + T]
+        dx = _x_grad(dG, w_ih, x.shape) if need[0] else None
+        dw_ih = _weight_grads(dG, x) if need[3] else None
+        dw_hh = _weight_grads(dG, h_prev) if need[4] else None
+        db = dG.sum(axis=(0, 1)) if any(need[5:]) else None
+        return (dx, carry_h, carry_c, dw_ih, dw_hh) + _bias_grads(has_bias, db, db)
+
+
+# ---------------------------------------------------------------- GRU
+class GRUSequence(Function):
+    """GRU over a sequence: gates r, z, n; h_t = (1 - z) * n + z * h_{t-1} (computed as n + z (h - n)).
+
+    Forward, per step, torch's formulation (`reset_after=True`)::
+
+        [a_r, a_z] = X_t W_{ir,iz}^T + b_{ir,iz} + h_{t-1} W_{hr,hz}^T + b_{hr,hz}
+        r, z       = sigmoid(a_r), sigmoid(a_z)
+        gh_n       = h_{t-1} W_hn^T + b_hn
+        n          = tanh(X_t W_in^T + b_in + r * gh_n)
+        h_t        = n + z * (h_{t-1} - n)
+
+    or the classic one (`reset_after=False`): n = tanh(X_t W_in^T + b_in + (r * h_{t-1}) W_hn^T + b_hn).
+
+    Backward (BPTT), with dh_t = dout_t + carry::
+
+        dn   = dh_t * (1 - z)           dz = dh_t * (h_{t-1} - n)
+        da_n = dn * (1 - n**2)
+        da_z = dz * z (1 - z)
+      reset_after=True:
+        dgh_n = da_n * r                da_r = da_n * gh_n * r (1 - r)
+        carry = dh_t * z + [da_r, da_z, dgh_n] @ W_hh
+        (x side: [da_r, da_z, da_n]; h side: [da_r, da_z, dgh_n])
+      reset_after=False (rh = r * h_{t-1}):
+        drh   = da_n @ W_hn             da_r = drh * h_{t-1} * r (1 - r)
+        carry = dh_t * z + drh * r + [da_r, da_z] @ W_{hr,hz}
+        (both sides: [da_r, da_z, da_n]; dW_hn uses rh instead of h_{t-1})
+
+    and over all steps at once: dW_hh = dG_h^T @ H_prev, dW_ih = dG_x^T @ X,
+    db_hh = sum(dG_h), db_ih = sum(dG_x), dX = dG_x @ W_ih.
+
+    Inputs: x, h0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out, h_n).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False,
+                reset_after=True):
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        dt = x.dtype
+        H2 = 2 * H
+        b_ih, b_hh = _split_biases(biases, has_bias)
+        scale, _ = _gate_affine(xp, "sst", H, dt)
+        # Every bias that is simply added before an activation goes into the input
+        # projection; with reset_after, b_hn sits inside r * (W_hn h + b_hn) and stays apart.
+        b_hn = None
+        bias = b_ih
+        if b_hh is not None:
+            if reset_after:
+                b_hn = b_hh[H2:]
+                b_rz = xp.zeros_like(b_hh)
+                b_rz[:H2] = b_hh[:H2]
+            else:
+                b_rz = b_hh
+            bias = b_rz if bias is None else bias + b_rz
+        G = _input_projection(x, w_ih, bias, scale)  # (T, B, 3H): becomes the saved gates r, z, n
+        masks = _masks(xp, lengths, T, B, dt)
+        steps, dp, dc = _time_layout(T, reverse)
+
+        hs = xp.empty((T + 1, B, H), dtype=dt)
+        hs[T * dp] = h0
+        side = xp.empty((T, B, H), dtype=dt)  # gh_n (reset_after) or r * h_{t-1} (classic), for backward
+        tmp = xp.empty((B, H), dtype=dt)
+        if reset_after:
+            whhT = xp.ascontiguousarray((w_hh * scale[:, None]).T)  # (H, 3H)
+            rec = xp.empty((B, 3 * H), dtype=dt)
+        else:
+            whhT_rz = xp.ascontiguousarray((w_hh[:H2] * 0.5).T)  # (H, 2H), halved (both sigmoid)
+            whhT_n = xp.ascontiguousarray(w_hh[H2:].T)           # (H, H)
+            rec = xp.empty((B, H2), dtype=dt)
+        for t in steps:
+            gt = G[t]
+            h_prev = hs[t + dp]
+            rz, r, z, n = gt[:, :H2], gt[:, :H], gt[:, H:H2], gt[:, H2:]
+            xp.matmul(h_prev, whhT if reset_after else whhT_rz, out=rec)
+            rz += rec[:, :H2]
+            xp.tanh(rz, out=rz)                   # r, z = sigmoid = 0.5 tanh(a/2) + 0.5
+            rz *= 0.5
+            rz += 0.5
+            s = side[t]
+            if reset_after:                       # n = tanh(a_xn + r * (W_hn h + b_hn))
+                if b_hn is None:
+                    s[...] = rec[:, H2:]
+                else:
+                    xp.add(rec[:, H2:], b_hn, out=s)
+                xp.multiply(r, s, out=tmp)
+            else:                                 # n = tanh(a_xn + (r * h) W_hn^T + b_hn)
+                xp.multiply(r, h_prev, out=s)
+                xp.matmul(s, whhT_n, out=tmp)
+            n += tmp
+            xp.tanh(n, out=n)
+            xp.subtract(h_prev, n, out=tmp)       # h_t = n + z * (h_{t-1} - n)
+            tmp *= z
+            xp.add(n, tmp, out=hs[t + dc])
+            if masks is not None:
+                xp.copyto(hs[t + dc], h_prev, where=masks[1][t])
+
+        out = hs[dc:dc + T]
+        if masks is not None:
+            out = out * masks[0]
+        ctx.save_for_backward(x, w_ih, w_hh, G, hs, side)
+        ctx.meta = (has_bias, masks, reverse, reset_after)
+        return out, hs[T * dc].copy()
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        x, w_ih, w_hh, G, hs, side = ctx.saved
+        has_bias, masks, reverse, reset_after = ctx.meta
+        xp = get_xp(x)
+        T, B, I = x.shape
+        H = hs.shape[-1]
+        dt = x.dtype
+        H2 = 2 * H
+        steps, dp, dc = _time_layout(T, reverse)
+
+        # dGh: the gradient w.r.t. the h-side pre-activations (B, 3H) per step; with
+        # reset_after its n block (dgh_n = da_n * r) differs from the x side's da_n,
+        # which then goes to dAn. Classic: one dG serves both sides.
+        dGh = xp.empty((T, B, 3 * H), dtype=dt)
+        dAn = xp.empty((T, B, H), dtype=dt) if reset_after else None
+        carry, spare = dh_n.copy(), xp.empty_like(dh_n)
+        dh = xp.empty_like(dh_n)
+        dan = xp.empty_like(dh_n)
+        tmp = xp.empty_like(dh_n)
+        drz = xp.empty((B, H2), dtype=dt)
+        w_hh_rz, w_hh_n = w_hh[:H2], w_hh[H2:]
+        for t in reversed(steps):
+            gt = G[t]
+            rz, r, z, n = gt[:, :H2], gt[:, :H], gt[:, H:H2], gt[:, H2:]
+            h_prev = hs[t + dp]
+            dgt = dGh[t]
+            xp.add(dout[t], carry, out=dh)            # dh_t = dout_t + carry
+            if masks is not None:
+                dh *= masks[0][t]                     # frozen rows: no gradient into this step
+            # dz = dh (h_{t-1} - n) -> slot z
+            xp.subtract(h_prev, n, out=tmp)
+            xp.multiply(dh, tmp, out=dgt[:, H:H2])
+            # da_n = dh (1 - z) (1 - n**2)
+            xp.subtract(1, z, out=tmp)
+            xp.multiply(dh, tmp, out=dan)
+            xp.multiply(n, n, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            dan *= tmp
+            if reset_after:
+                dAn[t] = dan
+                xp.multiply(dan, side[t], out=dgt[:, :H])   # dr = da_n * gh_n
+                xp.multiply(dan, r, out=dgt[:, H2:])        # dgh_n = da_n * r
+            else:
+                dgt[:, H2:] = dan
+                xp.matmul(dan, w_hh_n, out=tmp)             # drh = da_n @ W_hn
+                xp.multiply(tmp, h_prev, out=dgt[:, :H])    # dr = drh * h_{t-1}
+                tmp *= r                                    # drh * r: part of d h_{t-1}
+            # through the sigmoids: da_{r,z} = d{r,z} * y (1 - y)
+            xp.subtract(1, rz, out=drz)
+            drz *= rz
+            dgt[:, :H2] *= drz
+            # carry = dh * z + (reset_after: dG_h @ W_hh | classic: drh * r + dG_rz @ W_hr,hz)
+            if reset_after:
+                xp.matmul(dgt, w_hh, out=spare)
+            else:
+                xp.matmul(dgt[:, :H2], w_hh_rz, out=spare)
+                spare += tmp
+            xp.multiply(dh, z, out=tmp)
+            spare += tmp
+            if masks is not None:                     # frozen rows pass their carry through
+                xp.copyto(spare, carry, where=masks[1][t])
+            carry, spare = spare, carry
+
+        need = ctx.needs_input_grad
+        h_prev = hs[dp:dp + T]
+        TB = T * B
+        dx = dw_ih = dw_hh = db_ih = db_hh = None
+        dGh2 = dGh.reshape(TB, 3 * H)
+        if reset_after:
+            # x side = [da_r, da_z | da_n]: the first 2H columns of dG_h, then dAn.
+            dAn2 = dAn.reshape(TB, H)
+            x2 = x.reshape(TB, I)
+            if need[0]:
+                dx = (dGh2[:, :H2] @ w_ih[:H2] + dAn2 @ w_ih[H2:]).reshape(x.shape)
+            if need[2]:
+                dw_ih = xp.empty((3 * H, I), dtype=dt)
+                xp.matmul(dGh2[:, :H2].T, x2, out=dw_ih[:H2])
+                xp.matmul(dAn2.T, x2, out=dw_ih[H2:])
+            if need[3]:
+                dw_hh = _weight_grads(dGh, h_prev)
+            if any(need[4:]):
+                db_hh = dGh2.sum(axis=0)
+                db_ih = db_hh.copy()
+                db_ih[H2:] = dAn2.sum(axis=0)
+        else:
+            if need[0]:
+                dx = _x_grad(dGh, w_ih, x.shape)
+            if need[2]:
+                dw_ih = _weight_grads(dGh, x)
+            if need[3]:
+                dw_hh = xp.empty((3 * H, H), dtype=dt)
+                xp.matmul(dGh2[:, :H2].T, h_prev.reshape(TB, H), out=dw_hh[:H2])
+                xp.matmul(dGh2[:, H2:].T, side.reshape(TB, H), out=dw_hh[H2:])  # rows of rh
+            if any(need[4:]):
+                db_ih = db_hh = dGh2.sum(axis=0)
+        return (dx, carry, dw_ih, dw_hh) + _bias_grads(has_bias, db_ih, db_hh)
+
+
+# ---------------------------------------------------------------- argument checks
+def _check_lengths(op: str, lengths, T: int, B: int):
+    """Host tuple of ints from None / list / tuple / NumPy / integer Tensor; 1 <= len <= T."""
+    if lengths is None:
+        return None
+    if isinstance(lengths, Tensor):
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"{op}: lengths must hold integers, got a {describe(lengths)} tensor")
+        arr = lengths.numpy()
+    elif _B.is_array(lengths):
+        arr = _B.to_device(lengths, "cpu")
+    else:
+        if isinstance(lengths, numbers.Integral):
+            raise TypeError(f"{op}: lengths must be a sequence of {B} ints (one per batch element), "
+                            f"got the int {lengths!r}")
+        try:
+            arr = np.asarray(lengths)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or (arr.size and arr.dtype.kind not in "iu"):
+            raise TypeError(f"{op}: lengths must be a sequence of ints, got {lengths!r}")
+    if arr.dtype.kind not in "iu":
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{op}: lengths must hold integers, got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{op}: lengths must have one entry per batch element, shape ({B},), "
+                         f"got shape {tuple(arr.shape)}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"{op}: every length must be in [1, T={T}], got {arr.tolist()}")
+    return tuple(int(v) for v in arr)
+
+
+def _check_args(op: str, x, states, w_ih, w_hh, b_ih, b_hh, gates: int):
+    """Types, shapes, dtypes and devices of a sequence op's arguments; returns (T, B, I, H)."""
+    named = [("x", x)] + list(states) + [("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh)]
+    for name, t in named:
+        if t is None and name in ("b_ih", "b_hh"):
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a minigrad Tensor, got {type(t).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"{op}: x must be 3-D (T, B, input_size), time-major, got {describe(x)}")
+    T, B, I = x.shape
+    if T < 1:
+        raise ValueError(f"{op}: x must have at least one time step, got {describe(x)}")
+    h0 = states[0][1]
+    if h0.ndim != 2:
+        raise ValueError(f"{op}: h0 must be 2-D (B, hidden_size), got {describe(h0)}")
+    H = h0.shape[1]
+    expected = {"w_ih": (gates * H, I), "w_hh": (gates * H, H), "b_ih": (gates * H,), "b_hh": (gates * H,)}
+    for name, t in states:
+        expected[name] = (B, H)
+    for name, t in named[1:]:
+        if t is not None and tuple(t.shape) != expected[name]:
+            raise ValueError(f"{op}: {name} must have shape {expected[name]} (T={T}, B={B}, input_size={I}, "
+                             f"hidden_size={H}, {gates} gate(s)), got {describe(t)}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point tensors, got x {describe(x)}; convert with .float()")
+    for name, t in named[1:]:
+        if t is None:
+            continue
+        if t.dtype != x.dtype:
+            raise TypeError(f"{op}: dtype mismatch: x is {describe(x)} but {name} is {describe(t)}; "
+                            "convert with .float() or .double() (no silent upcast)")
+        if t.device != x.device:
+            raise RuntimeError(f"{op}: expected all tensors on one device: x is {describe(x)} but {name} is "
+                               f"{describe(t)}; move one with .to(device)")
+    return T, B, I, H
+
+
+def _inputs_and_flags(b_ih, b_hh):
+    biases = tuple(b for b in (b_ih, b_hh) if b is not None)
+    return biases, (b_ih is not None, b_hh is not None)
+
+
+# ---------------------------------------------------------------- public wrappers
+def rnn_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None, reverse=False):
+    """Run an Elman RNN over a whole (time-major) sequence as one fused op.
+
+    h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu.
+
+    Args:
+        x: (T, B, I) inputs. h0: (B, H) initial state.
+        w_ih: (H, I); w_hh: (H, H); b_ih, b_hh: (H,) or None (torch's layout).
+        nonlinearity: "tanh" or "relu".
+        lengths: None, or B ints (list, NumPy array or integer Tensor) with 1 <= lengths[b] <= T:
+            outputs at t >= lengths[b] are zero and h_n[b] is the state after step lengths[b] - 1.
+        reverse: run from the last (valid) step down to t = 0; outputs stay at their time positions.
+
+    Returns:
+        (out, h_n): out (T, B, H), the state after each step; h_n (B, H), the final state.
+    """
+    op = "rnn_sequence"
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{op}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    T, B, _, _ = _check_args(op, x, [("h0", h0)], w_ih, w_hh, b_ih, b_hh, 1)
+    lengths = _check_lengths(op, lengths, T, B)
+    biases, has_bias = _inputs_and_flags(b_ih, b_hh)
+    return RNNSequence.apply(x, h0, w_ih, w_hh, *biases, has_bias=has_bias, nonlinearity=nonlinearity,
+                             lengths=lengths, reverse=bool(reverse))
+
+
+def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, reverse=False):
+    """Run an LSTM over a whole (time-major) sequence as one fused op.
+
+    c_t = f * c_{t-1} + i * g, h_t = o * tanh(c_t), gates i, f, g, o stacked in that order.
+
+    Args:
+        x: (T, B, I) inputs. h0, c0: (B, H) initial states.
+        w_ih: (4H, I); w_hh: (4H, H); b_ih, b_hh: (4H,) or None (torch's layout).
+        lengths: None, or B ints with 1 <= lengths[b] <= T (see `rnn_sequence`).
+        reverse: run from each sequence's last valid step down to t = 0.
+
+    Returns:
+        (out, h_n, c_n): out (T, B, H); h_n, c_n (B, H), the final states.
+    """
+    op = "lstm_sequence"
+    T, B, _, _ = _check_args(op, x, [("h0", h0), ("c0", c0)], w_ih, w_hh, b_ih, b_hh, 4)
+    lengths = _check_lengths(op, lengths, T, B)
+    biases, has_bias = _inputs_and_flags(b_ih, b_hh)
+    return LSTMSequence.apply(x, h0, c0, w_ih, w_hh, *biases, has_bias=has_bias, lengths=lengths,
+                              reverse=bool(reverse))
+
+
+def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, reverse=False, reset_after=True):
+    """Run a GRU over a whole (time-major) sequence as one fused op.
+
+    h_t = (1 - z) * n + z * h_{t-1}, gates r, z, n stacked in that order;
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (torch, reset_after=True) or
+    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (classic, reset_after=False).
+
+    Args:
+        x: (T, B, I) inputs. h0: (B, H) initial state.
+        w_ih: (3H, I); w_hh: (3H, H); b_ih, b_hh: (3H,) or None (torch's layout).
+        lengths: None, or B ints with 1 <= lengths[b] <= T (see `rnn_sequence`).
+        reverse: run from each sequence's last valid step down to t = 0.
+        reset_after: where the reset gate applies (see above).
+
+    Returns:
+        (out, h_n): out (T, B, H); h_n (B, H).
+    """
+    op = "gru_sequence"
+    T, B, _, _ = _check_args(op, x, [("h0", h0)], w_ih, w_hh, b_ih, b_hh, 3)
+    lengths = _check_lengths(op, lengths, T, B)
+    biases, has_bias = _inputs_and_flags(b_ih, b_hh)
+    return GRUSequence.apply(x, h0, w_ih, w_hh, *biases, has_bias=has_bias, lengths=lengths,
+                             reverse=bool(reverse), reset_after=bool(reset_after))

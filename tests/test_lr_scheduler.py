@@ -1,0 +1,130 @@
+"""LR schedulers: values by hand, the optimizer really uses them, state_dict, errors (torch parity: test_optim_torch_parity)."""
+import copy
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import optim
+from minigrad.optim import lr_scheduler as sch
+
+
+def make_opt(lr=1.0, groups=1):
+    ps = [mg.tensor([1.0], dtype="float64", requires_grad=True) for _ in range(groups)]
+    return optim.SGD([{"params": [p], "lr": lr * (k + 1)} for k, p in enumerate(ps)], lr=lr), ps
+
+
+def lrs(s, n):
+    out = [s.get_last_lr()]
+    for _ in range(n):
+        s.optimizer.step()
+        s.step()
+        out.append(s.get_last_lr())
+    return out
+
+
+def test_step_lr_by_hand():
+    opt, _ = make_opt(1.0, groups=2)
+    got = lrs(sch.StepLR(opt, step_size=3, gamma=0.1), 9)
+    expected = [[0.1 ** (e // 3), 2 * 0.1 ** (e // 3)] for e in range(10)]
+    assert got == [pytest.approx(e, rel=1e-14) for e in expected]
+    assert opt.param_groups[0]["initial_lr"] == 1.0 and opt.param_groups[1]["initial_lr"] == 2.0
+
+
+def test_linear_lr_by_hand():
+    opt, _ = make_opt(0.5)
+    got = [v[0] for v in lrs(sch.LinearLR(opt, start_factor=0.2, end_factor=1.0, total_iters=4), 8)]
+    # factor: 0.2, 0.4, 0.6, 0.8, 1.0, then constant
+    assert got == pytest.approx([0.5 * f for f in (0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0)], rel=1e-14)
+    opt, _ = make_opt(1.0)
+    got = [v[0] for v in lrs(sch.LinearLR(opt), 6)]  # torch's defaults: 1/3 -> 1 over 5 epochs
+    assert got == pytest.approx([1 / 3 + (2 / 3) * min(e, 5) / 5 for e in range(7)], rel=1e-14)
+
+
+def test_lambda_lr_by_hand_with_one_lambda_per_group():
+    opt, _ = make_opt(1.0, groups=2)
+    s = sch.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: e + 1])
+    got = lrs(s, 4)
+    assert got == [pytest.approx([0.5 ** e, 2.0 * (e + 1)]) for e in range(5)]
+
+
+def test_the_optimizer_steps_with_the_scheduled_lr():
+    opt, (p,) = make_opt(1.0)
+    s = sch.StepLR(opt, step_size=1, gamma=0.5)
+    moved = []
+    for _ in range(3):
+        before = p.numpy().copy()
+        p.grad = mg.tensor([1.0], dtype="float64")
+        opt.step()
+        s.step()
+        moved.append(float(before[0] - p.numpy()[0]))
+    assert moved == pytest.approx([1.0, 0.5, 0.25])
+
+
+def test_state_dict_round_trip_resumes_the_schedule():
+    opt, _ = make_opt(1.0)
+    s = sch.LinearLR(opt, start_factor=0.25, total_iters=8)
+    lrs(s, 3)
+    sd = copy.deepcopy(s.state_dict())
+    assert "optimizer" not in sd and sd["last_epoch"] == 3
+    assert all(isinstance(v, (int, float, bool, list)) for v in sd.values())
+    rest = [v[0] for v in lrs(s, 6)[1:]]
+    # As in torch: create the scheduler first (its constructor sets the lr of epoch 0),
+    # then restore the optimizer's lr (normally opt2.load_state_dict) and the scheduler.
+    opt2, _ = make_opt(1.0)
+    s2 = sch.LinearLR(opt2, start_factor=0.9, total_iters=2)
+    opt2.param_groups[0]["lr"] = sd["_last_lr"][0]
+    s2.load_state_dict(sd)
+    assert [v[0] for v in lrs(s2, 6)[1:]] == pytest.approx(rest, rel=1e-14)
+
+
+def test_lambda_lr_state_dict_skips_functions_but_keeps_callable_objects_state():
+    class Warmup:
+        def __init__(self, n):
+            self.n = n
+
+        def __call__(self, e):
+            return min(1.0, (e + 1) / self.n)
+
+    opt, _ = make_opt(1.0, groups=2)
+    s = sch.LambdaLR(opt, [lambda e: 1.0, Warmup(4)])
+    sd = s.state_dict()
+    assert sd["lr_lambdas"] == [None, {"n": 4}]
+    opt2, _ = make_opt(1.0, groups=2)
+    w = Warmup(100)
+    s2 = sch.LambdaLR(opt2, [lambda e: 1.0, w])
+    s2.load_state_dict(sd)
+    assert w.n == 4 and s2.last_epoch == 0
+
+
+def test_resume_with_last_epoch_needs_initial_lr():
+    opt, _ = make_opt(1.0)
+    with pytest.raises(KeyError, match="initial_lr"):
+        sch.StepLR(opt, step_size=2, last_epoch=4)
+    opt.param_groups[0]["initial_lr"] = 1.0
+    s = sch.StepLR(opt, step_size=2, gamma=0.5, last_epoch=4)  # epoch 5 next: no decay at an odd epoch
+    assert s.last_epoch == 5 and s.get_last_lr() == [1.0]
+
+
+def test_bad_arguments_raise():
+    opt, _ = make_opt()
+    with pytest.raises(TypeError, match="Optimizer"):
+        sch.StepLR(object(), step_size=1)
+    with pytest.raises(ValueError, match="step_size"):
+        sch.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="start_factor"):
+        sch.LinearLR(opt, start_factor=0.0)
+    with pytest.raises(ValueError, match="end_factor"):
+        sch.LinearLR(opt, end_factor=1.5)
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        sch.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])
+    with pytest.raises(TypeError, match="callable"):
+        sch.LambdaLR(opt, 0.5)
+
+
+def test_learning_rates_stay_python_floats():
+    # A NumPy float64 lr would upcast float32 updates; the schedulers compute with Python floats.
+    opt, _ = make_opt(0.1)
+    s = sch.StepLR(opt, step_size=1, gamma=0.9)
+    lrs(s, 3)
+    assert type(opt.param_groups[0]["lr"]) is float and not isinstance(opt.param_groups[0]["lr"], np.floating)

@@ -1,0 +1,139 @@
+"""matmul (1-D and batched broadcasting cases, NumPy's rules) and F.linear (1-D/2-D/3-D input, +-bias).
+
+Values against NumPy, gradients against float64 finite differences, float32
+kept float32, inputs never written.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad.ops.linalg import Linear, MatMul
+from minigrad.testing import gradcheck
+from minigrad.testing import strategies as mst
+
+GRADIENT_TESTED = [MatMul, Linear]
+
+
+def _close(actual, expected, tol):
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = 1.0 + (np.abs(expected).max() if expected.size else 0.0)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def check_op(fn, ref, arrays, device, f32_tol=2e-5):
+    """Values vs NumPy (float64, float32), gradients vs finite differences, float32 dtypes, no mutation."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    want = np.asarray(ref(*arrays), dtype=np.float64)
+    assert out.dtype == np.float64 and out.shape == want.shape
+    _close(out.numpy(), want, 1e-12)
+    gradcheck(fn, *xs)
+    v = np.random.default_rng(1).standard_normal(want.shape)
+    out.backward(mg.tensor(v, device=device))
+    g64 = [x.grad.numpy().copy() for x in xs]
+    for x, a in zip(xs, arrays):
+        assert x.grad.shape == x.shape
+        np.testing.assert_array_equal(x.numpy(), a)
+    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
+    out32 = fn(*xs32)
+    assert out32.dtype == np.float32
+    _close(out32.numpy(), want, f32_tol)
+    out32.backward(mg.tensor(v.astype(np.float32), device=device))
+    for x, a, g in zip(xs32, arrays, g64):
+        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+        _close(x.grad.numpy(), g, f32_tol)
+        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
+
+
+def draw_array(data, shape, device="cpu"):
+    return data.draw(mst.tensors(shape=shape, dtype="float32", device=device)).numpy().astype(np.float64)
+
+
+MATMUL_CASES = [
+    ((3,), (3,)),              # dot product -> 0-d
+    ((3,), (3, 2)),            # vector @ matrix
+    ((2, 3), (3,)),            # matrix @ vector
+    ((2, 3), (3, 4)),
+    ((1, 1), (1, 1)),
+    ((4,), (2, 4, 3)),         # vector @ batch
+    ((2, 5, 4), (4,)),         # batch @ vector
+    ((2, 1, 3, 4), (5, 4, 2)),  # batch dims broadcast: (2,1) with (5,) -> (2,5)
+    ((3, 4), (2, 4, 2)),       # a matrix meets a batch
+    ((2, 2, 3), (3, 1)),
+]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_CASES)
+def test_matmul_cases(device, sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    check_op(lambda x, y: x @ y, np.matmul, [a, b], device)
+    check_op(mg.matmul, np.matmul, [a, b], device)
+    check_op(lambda x, y: x.matmul(y), np.matmul, [a, b], device)
+
+
+@st.composite
+def matmul_shapes(draw):
+    """Operand shapes for matmul: broadcastable batch dims (size-1 dims included), 1-D operands sometimes."""
+    batch_a, batch_b = draw(mst.broadcastable_shapes(2, max_dims=2, max_side=3))
+    m, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sa = (k,) if draw(st.integers(0, 4)) == 0 else batch_a + (m, k)
+    sb = (k,) if draw(st.integers(0, 4)) == 0 else batch_b + (k, n)
+    return sa, sb
+
+
+@given(data=st.data(), shapes=matmul_shapes())
+def test_matmul_property(device, data, shapes):
+    sa, sb = shapes
+    check_op(lambda x, y: x @ y, np.matmul, [draw_array(data, sa, device), draw_array(data, sb, device)], device)
+
+
+def test_matmul_with_constant_operand(device):
+    """Only the operand that requires grad gets one; array operands on either side work."""
+    w = mg.tensor(np.arange(6.0).reshape(3, 2), dtype="float32", device=device, requires_grad=True)
+    c = np.ones((2, 3), dtype=np.float32)
+    y = c @ w  # ndarray @ Tensor -> Tensor.__rmatmul__
+    assert isinstance(y, mg.Tensor) and y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 2.0))
+
+
+@pytest.mark.parametrize("xshape", [(3,), (4, 3), (2, 4, 3), (1, 1, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(device, xshape, bias):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal(xshape), rng.standard_normal((5, 3)), rng.standard_normal(5)
+    if bias:
+        check_op(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, [x, w, b], device)
+    else:
+        check_op(lambda x, w: F.linear(x, w), lambda x, w: x @ w.T, [x, w], device)
+
+
+@given(data=st.data(), lead=mst.shapes(max_dims=2, max_side=3), fin=st.integers(1, 4), fout=st.integers(1, 4),
+       bias=st.booleans())
+def test_linear_property(device, data, lead, fin, fout, bias):
+    x = draw_array(data, lead + (fin,), device)
+    w = draw_array(data, (fout, fin), device)
+    if bias:
+        b = draw_array(data, (fout,), device)
+        check_op(F.linear, lambda x, w, b: x @ w.T + b, [x, w, b], device)
+    else:
+        check_op(F.linear, lambda x, w: x @ w.T, [x, w], device)
+
+
+def test_linear_matches_matmul_composition(device):
+    rng = np.random.default_rng(4)
+    x = mg.tensor(rng.standard_normal((2, 3, 4)), device=device, requires_grad=True)
+    w = mg.tensor(rng.standard_normal((5, 4)), device=device, requires_grad=True)
+    b = mg.tensor(rng.standard_normal(5), device=device, requires_grad=True)
+    F.linear(x, w, b).tanh().sum().backward()
+    grads = [t.grad.numpy() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    (x @ w.T + b).tanh().sum().backward()
+    for t, g in zip((x, w, b), grads):
+        np.testing.assert_allclose(t.grad.numpy(), g, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,193 @@
+"""Reductions (sum, mean, var, max, min, logsumexp, argmax/argmin) over dim None/int/tuple, keepdim.
+
+Values are compared with NumPy, gradients with float64 finite differences
+(`gradcheck`); max/min draw distinct values (`unique=True`) so the function is
+differentiable, and the tie rule (gradient split evenly among tied extremes,
+torch.amax's rule) has its own exact tests.
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad.ops.reduce import LogSumExp, Max, Mean, Min, Sum, Var
+from minigrad.testing import gradcheck
+from minigrad.testing import strategies as mst
+
+GRADIENT_TESTED = [Sum, Mean, Var, Max, Min, LogSumExp]
+
+SHAPES = mst.shapes(max_dims=4, max_side=4)
+
+
+def _close(actual, expected, tol):
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = 1.0 + (np.abs(expected).max() if expected.size else 0.0)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def check_op(fn, ref, arrays, device, f32_tol=2e-5):
+    """Values vs NumPy (float64, float32), gradients vs finite differences, float32 dtypes, no mutation."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    want = np.asarray(ref(*arrays), dtype=np.float64)
+    assert out.dtype == np.float64 and out.shape == want.shape
+    _close(out.numpy(), want, 1e-12)
+    gradcheck(fn, *xs)
+    v = np.random.default_rng(1).standard_normal(want.shape)
+    out.backward(mg.tensor(v, device=device))
+    g64 = [x.grad.numpy().copy() for x in xs]
+    for x, a in zip(xs, arrays):
+        np.testing.assert_array_equal(x.numpy(), a)
+    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
+    out32 = fn(*xs32)
+    assert out32.dtype == np.float32
+    _close(out32.numpy(), want, f32_tol)
+    out32.backward(mg.tensor(v.astype(np.float32), device=device))
+    for x, a, g in zip(xs32, arrays, g64):
+        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+        _close(x.grad.numpy(), g, f32_tol)
+        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
+
+
+@st.composite
+def shape_and_dim(draw, shapes=SHAPES):
+    """A shape, a `dim` argument (None, an int, possibly negative, or a tuple) and NumPy's `axis` for it."""
+    shape = draw(shapes)
+    nd = len(shape)
+    if nd == 0:
+        dim = draw(st.sampled_from([None, 0, -1]))  # torch accepts dim 0 / -1 on a 0-d tensor
+        return shape, dim, None
+    dim = draw(st.one_of(st.none(), st.integers(-nd, nd - 1),
+                         st.lists(st.integers(-nd, nd - 1), min_size=1, max_size=nd,
+                                  unique_by=lambda d: d % nd).map(tuple)))
+    axis = dim if dim is None or isinstance(dim, int) else tuple(d % nd for d in dim)
+    return shape, dim, axis
+
+
+def _reduced_count(shape, axis):
+    if axis is None:
+        return int(np.prod(shape))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([shape[a] for a in axes]))
+
+
+REDUCTIONS = {
+    # name: (minigrad call, NumPy reference, strategy keywords)
+    "sum": (lambda x, d, k: x.sum(d, keepdim=k), lambda a, ax, k: np.sum(a, axis=ax, keepdims=k), {}),
+    "mg.sum": (lambda x, d, k: mg.sum(x, d, k), lambda a, ax, k: np.sum(a, axis=ax, keepdims=k), {}),
+    "mean": (lambda x, d, k: x.mean(dim=d, keepdim=k), lambda a, ax, k: np.mean(a, axis=ax, keepdims=k), {}),
+    "F.mean": (lambda x, d, k: F.mean(x, d, k), lambda a, ax, k: np.mean(a, axis=ax, keepdims=k), {}),
+    "max": (lambda x, d, k: x.max(d, k), lambda a, ax, k: np.max(a, axis=ax, keepdims=k), dict(unique=True)),
+    "amax": (lambda x, d, k: F.amax(x, d, k), lambda a, ax, k: np.max(a, axis=ax, keepdims=k), dict(unique=True)),
+    "min": (lambda x, d, k: x.min(d, k), lambda a, ax, k: np.min(a, axis=ax, keepdims=k), dict(unique=True)),
+    "mg.min": (lambda x, d, k: F.min(x, d, k), lambda a, ax, k: np.min(a, axis=ax, keepdims=k), dict(unique=True)),
+    "logsumexp": (lambda x, d, k: x.logsumexp(d, k),
+                  lambda a, ax, k: np.log(np.sum(np.exp(a), axis=ax, keepdims=k)), {}),
+    "mg.logsumexp": (lambda x, d, k: mg.logsumexp(x, d, keepdim=k),
+                     lambda a, ax, k: np.log(np.sum(np.exp(a), axis=ax, keepdims=k)), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+@given(data=st.data(), sda=shape_and_dim(), keepdim=st.booleans())
+def test_reduction(device, name, data, sda, keepdim):
+    fn, ref, kw = REDUCTIONS[name]
+    shape, dim, axis = sda
+    if kw.get("unique"):
+        # Distinct is not enough for finite differences (1.0 and 1.0000001 are distinct):
+        # distinct integers scaled by 1/64 are at least 0.015 apart, and exact in float32.
+        ints = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=-192, max_value=192, unique=True))
+        a = ints.numpy() / 64.0
+    else:
+        a = data.draw(mst.tensors(shape=shape, dtype="float32", device=device, **kw)).numpy().astype(np.float64)
+    check_op(lambda x: fn(x, dim, keepdim), lambda x: ref(x, axis, keepdim), [a], device)
+
+
+@pytest.mark.parametrize("correction", [0, 1, 2])
+@given(data=st.data(), sda=shape_and_dim(), keepdim=st.booleans())
+def test_var(device, correction, data, sda, keepdim):
+    shape, dim, axis = sda
+    assume(_reduced_count(shape, axis) > correction)  # N - correction <= 0 is undefined (NaN)
+    a = data.draw(mst.tensors(shape=shape, dtype="float32", device=device)).numpy().astype(np.float64)
+    check_op(lambda x: x.var(dim, keepdim=keepdim, correction=correction),
+             lambda x: np.var(x, axis=axis, ddof=correction, keepdims=keepdim), [a], device, f32_tol=5e-5)
+
+
+def test_var_default_is_unbiased_and_too_few_elements_give_nan(device):
+    x = mg.tensor([1.0, 2.0, 4.0], dtype="float64", device=device)
+    assert x.var().item() == pytest.approx(np.var([1.0, 2.0, 4.0], ddof=1), rel=1e-15)
+    assert F.var(x, correction=0).item() == pytest.approx(np.var([1.0, 2.0, 4.0]), rel=1e-15)
+    assert np.isnan(mg.tensor([3.0], device=device).var().item())
+
+
+@pytest.mark.parametrize("op,name", [(lambda x, *a: x.max(*a), "max"), (lambda x, *a: x.min(*a), "min")])
+def test_max_min_ties_split_the_gradient_evenly(device, op, name):
+    ext = 3.0 if name == "max" else -3.0
+    x = mg.tensor([[1.0, ext, ext, 0.0], [ext, ext, ext, 0.5]], dtype="float64", device=device, requires_grad=True)
+    op(x).backward()  # all: five tied extremes share 1
+    g = np.where(x.numpy() == ext, 1 / 5, 0.0)
+    np.testing.assert_allclose(x.grad.numpy(), g, rtol=1e-15)
+    x.grad = None
+    op(x, 1).sum().backward()  # along dim 1: row 0 has 2 ties, row 1 has 3
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1 / 2, 1 / 2, 0], [1 / 3, 1 / 3, 1 / 3, 0]], rtol=1e-15)
+    x.grad = None
+    op(x, (0, 1), True).backward(mg.tensor([[2.0]], dtype="float64", device=device))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * g, rtol=1e-15)
+    assert x.grad.dtype == np.float64
+    # float32 keeps float32 through the count division
+    y = mg.tensor([2.0, 2.0], device=device, requires_grad=True)
+    op(y * (1 if name == "max" else -1)).backward()
+    assert y.grad.dtype == np.float32
+    np.testing.assert_array_equal(np.abs(y.grad.numpy()), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("fn,ref", [(mg.argmax, np.argmax), (mg.argmin, np.argmin),
+                                    (lambda x, *a, **k: x.argmax(*a, **k), np.argmax)])
+@given(data=st.data(), shape=mst.shapes(min_dims=1, max_dims=3, max_side=4), keepdim=st.booleans())
+def test_argmax_argmin(device, fn, ref, data, shape, keepdim):
+    # small integers give ties: the first occurrence wins, as in NumPy and torch
+    a = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=-2, max_value=2)).numpy().astype(np.float32)
+    x = mg.tensor(a, device=device, requires_grad=True)
+    out = fn(x)
+    assert out.dtype == np.int64 and not out.requires_grad and out.shape == ()
+    assert out.item() == ref(a)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    out = fn(x, dim, keepdim=keepdim)
+    want = ref(a, axis=dim, keepdims=keepdim)
+    assert out.dtype == np.int64 and out.shape == want.shape and out.grad_fn is None
+    np.testing.assert_array_equal(out.numpy(), want)
+    kd = fn(x, None, keepdim=True)
+    assert kd.shape == (1,) * len(shape) and kd.numpy().item() == ref(a)
+
+
+def test_logsumexp_is_stable(device):
+    x = mg.tensor([[1000.0, 1000.0], [-1000.0, -1e30], [-np.inf, -np.inf]], device=device, requires_grad=True)
+    y = x.logsumexp(1)
+    want = [1000.0 + np.log(2.0), -1000.0, -np.inf]
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-6)
+    assert y.dtype == np.float32
+    y[:2].sum().backward()
+    np.testing.assert_allclose(x.grad.numpy()[:2], [[0.5, 0.5], [1.0, 0.0]], rtol=1e-6)
+
+
+def test_integer_reductions(device):
+    i = mg.tensor([[1, 2], [3, 4]], device=device)
+    s = i.sum(0)
+    assert s.dtype == np.int64
+    np.testing.assert_array_equal(s.numpy(), [4, 6])
+    np.testing.assert_array_equal(i.max(1).numpy(), [2, 4])
+    with pytest.raises(TypeError, match="mean: expected a floating-point tensor"):
+        i.mean()
+
+
+def test_reductions_of_0d_and_size_one(device):
+    x = mg.tensor(2.5, dtype="float64", device=device, requires_grad=True)
+    for y in (x.sum(), x.mean(), x.max(), x.min(0), x.logsumexp(-1), x.sum(0, keepdim=True)):
+        assert y.shape == ()
+    (x.sum() + x.max() + x.logsumexp()).backward()
+    assert x.grad.item() == 3.0
+    with pytest.raises(ValueError, match="max: cannot reduce over an empty dimension"):
+        mg.zeros(0, 3).max(0)

@@ -1,0 +1,289 @@
+"""Shape ops: reshape/view, flatten, transpose/permute/.T, squeeze/unsqueeze, expand/broadcast_to,
+indexing (basic, integer arrays with repeats, boolean masks), cat/stack/split/chunk, casts, clone.
+
+Values are compared with NumPy and gradients with float64 finite differences
+(`gradcheck`): repeated integer indices must accumulate, and since these ops only
+move values, float32 gradients must equal the float64 ones exactly.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad.ops.shape import Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice
+from minigrad.testing import gradcheck
+from minigrad.testing import strategies as mst
+
+GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Cat, Stack, Cast, Clone, ToDevice]
+
+SHAPES = mst.shapes(max_dims=4, max_side=4)
+NONSCALAR = mst.shapes(min_dims=1, max_dims=4, max_side=4)
+
+
+def check_op(fn, ref, arrays, device):
+    """Values vs NumPy, gradients vs finite differences; float32 stays float32 with the same gradients; no mutation."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    outs, wants = (out, ref(*arrays)) if isinstance(out, (tuple, list)) else ((out,), (ref(*arrays),))
+    assert len(outs) == len(wants)
+    for o, w in zip(outs, wants):
+        assert o.dtype == np.float64 and o.shape == np.shape(w)
+        np.testing.assert_array_equal(o.numpy(), w)  # values are moved, never computed: exact
+    gradcheck(fn, *xs)
+    rng = np.random.default_rng(1)
+    vs = [rng.standard_normal(o.shape) for o in outs]
+    total = sum(((o * mg.tensor(v, device=device)).sum() for o, v in zip(outs, vs)), mg.tensor(0.0, "float64"))
+    total.backward()
+    for x, a in zip(xs, arrays):
+        assert x.grad.shape == x.shape
+        np.testing.assert_array_equal(x.numpy(), a)
+    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
+    out32 = fn(*xs32)
+    outs32 = out32 if isinstance(out32, (tuple, list)) else (out32,)
+    total32 = mg.tensor(0.0, device=device)
+    for o, v, w in zip(outs32, vs, wants):
+        assert o.dtype == np.float32
+        np.testing.assert_array_equal(o.numpy(), np.asarray(w, dtype=np.float32))
+        total32 = total32 + (o * mg.tensor(v.astype(np.float32), device=device)).sum()
+    total32.backward()
+    for x, x64, a in zip(xs32, xs, arrays):
+        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
+        np.testing.assert_allclose(x.grad.numpy(), x64.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
+
+
+def draw_array(data, shape, device="cpu"):
+    return data.draw(mst.tensors(shape=shape, dtype="float32", device=device)).numpy().astype(np.float64)
+
+
+# ---------------------------------------------------------------- reshape family
+@st.composite
+def shape_and_target(draw):
+    """A shape and another shape with as many elements (one entry possibly -1)."""
+    shape = draw(SHAPES)
+    n = int(np.prod(shape))
+    factors = []
+    rest = n
+    for _ in range(draw(st.integers(0, 3))):
+        divisors = [d for d in range(1, rest + 1) if rest % d == 0]
+        f = draw(st.sampled_from(divisors))
+        factors.append(f)
+        rest //= f
+    target = factors + [rest]
+    if draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return shape, tuple(draw(st.permutations(target)))
+
+
+@given(data=st.data(), st_=shape_and_target())
+def test_reshape_and_view(device, data, st_):
+    shape, target = st_
+    a = draw_array(data, shape, device)
+    check_op(lambda x: x.reshape(target), lambda a: a.reshape(target), [a], device)
+    check_op(lambda x: x.view(*target), lambda a: a.reshape(target), [a], device)
+    check_op(lambda x: F.reshape(x, target), lambda a: a.reshape(target), [a], device)
+
+
+@given(data=st.data(), shape=NONSCALAR)
+def test_flatten(device, data, shape):
+    a = draw_array(data, shape, device)
+    nd = len(shape)
+    s = data.draw(st.integers(0, nd - 1))
+    e = data.draw(st.integers(s, nd - 1))
+    want = a.reshape(shape[:s] + (-1,) + shape[e + 1:])
+    check_op(lambda x: x.flatten(s, e), lambda a: want, [a], device)
+    check_op(lambda x: F.flatten(x), lambda a: a.reshape(-1), [a], device)
+
+
+@given(data=st.data(), shape=SHAPES)
+def test_permute_transpose_T(device, data, shape):
+    a = draw_array(data, shape, device)
+    nd = len(shape)
+    perm = tuple(data.draw(st.permutations(range(nd))))
+    check_op(lambda x: x.permute(perm), lambda a: np.transpose(a, perm), [a], device)
+    check_op(lambda x: F.permute(x, perm), lambda a: np.transpose(a, perm), [a], device)
+    check_op(lambda x: x.T, lambda a: a.T, [a], device)
+    if nd >= 1:
+        d0, d1 = data.draw(st.integers(-nd, nd - 1)), data.draw(st.integers(-nd, nd - 1))
+        check_op(lambda x: x.transpose(d0, d1), lambda a: np.swapaxes(a, d0, d1), [a], device)
+
+
+@given(data=st.data(), shape=mst.shapes(max_dims=4, min_side=1, max_side=2))
+def test_squeeze_unsqueeze(device, data, shape):
+    a = draw_array(data, shape, device)
+    nd = len(shape)
+    check_op(lambda x: x.squeeze(), lambda a: np.squeeze(a), [a], device)
+    if nd:
+        d = data.draw(st.integers(-nd, nd - 1))
+        want = np.squeeze(a, d) if shape[d] == 1 else a  # torch: squeezing a non-1 dim is a no-op
+        check_op(lambda x: F.squeeze(x, d), lambda a: want, [a], device)
+    u = data.draw(st.integers(-nd - 1, nd))
+    check_op(lambda x: x.unsqueeze(u), lambda a: np.expand_dims(a, u), [a], device)
+
+
+@given(data=st.data(), shapes=mst.broadcastable_shapes(2, max_dims=4, max_side=4))
+def test_expand_and_broadcast_to(device, data, shapes):
+    shape = shapes[0]
+    target = np.broadcast_shapes(*shapes)
+    a = draw_array(data, shape, device)
+    check_op(lambda x: x.broadcast_to(target), lambda a: np.broadcast_to(a, target), [a], device)
+    check_op(lambda x: F.broadcast_to(x, target), lambda a: np.broadcast_to(a, target), [a], device)
+    # torch.expand: -1 keeps a dimension
+    lead = len(target) - len(shape)
+    sizes = tuple(-1 if i >= lead and shape[i - lead] == target[i] and data.draw(st.booleans()) else target[i]
+                  for i in range(len(target)))
+    check_op(lambda x: x.expand(*sizes) if sizes else x.expand(()), lambda a: np.broadcast_to(a, target),
+             [a], device)
+
+
+# ---------------------------------------------------------------- indexing
+@given(data=st.data(), shape=SHAPES)
+def test_getitem(device, data, shape):
+    a = draw_array(data, shape, device)
+    idx = data.draw(mst.index_expressions(shape))
+    check_op(lambda x: x[idx], lambda a: a[idx], [a], device)
+
+
+@given(data=st.data(), shape=NONSCALAR)
+def test_getitem_with_tensor_indices(device, data, shape):
+    """Integer and boolean *tensors* (on the device) index like their NumPy arrays."""
+    a = draw_array(data, shape, device)
+    n = shape[0]
+    ints = data.draw(mst.tensors(shape=(data.draw(st.integers(1, 6)),), dtype="int64", min_value=-n,
+                                 max_value=n - 1, device=device))
+    mask = data.draw(mst.tensors(shape=shape, dtype="bool", device=device))
+    check_op(lambda x: x[ints], lambda a: a[ints.numpy()], [a], device)
+    check_op(lambda x: x[mask], lambda a: a[mask.numpy()], [a], device)
+    check_op(lambda x: x[ints.numpy().tolist()], lambda a: a[ints.numpy()], [a], device)
+
+
+def test_repeated_indices_accumulate(device):
+    x = mg.tensor([10.0, 20.0, 30.0], dtype="float64", device=device, requires_grad=True)
+    y = x[[0, 0, 2, 0, -1]]
+    np.testing.assert_array_equal(y.numpy(), [10.0, 10.0, 30.0, 10.0, 30.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 2.0])
+    m = mg.tensor([[1.0, 2.0], [3.0, 4.0]], device=device, requires_grad=True)
+    rows = mg.tensor([1, 1], device=device)
+    cols = mg.tensor([0, 0], device=device)
+    m[rows, cols].sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), [[0.0, 0.0], [2.0, 0.0]])
+    assert m.grad.dtype == np.float32
+
+
+def test_boolean_mask_gradient(device):
+    x = mg.tensor([[1.0, -2.0], [-3.0, 4.0]], device=device, requires_grad=True)
+    y = x[x > 0]
+    np.testing.assert_array_equal(y.numpy(), [1.0, 4.0])
+    (y * mg.tensor([2.0, 3.0], device=device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 0.0], [0.0, 3.0]])
+
+
+# ---------------------------------------------------------------- joining and splitting
+@given(data=st.data(), base=NONSCALAR, n=st.integers(1, 3))
+def test_cat(device, data, base, n):
+    nd = len(base)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    shapes = [base[:dim % nd] + (data.draw(st.integers(0, 3)),) + base[dim % nd + 1:] for _ in range(n)]
+    arrays = [draw_array(data, s, device) for s in shapes]
+    check_op(lambda *xs: mg.cat(list(xs), dim), lambda *a: np.concatenate(a, axis=dim), arrays, device)
+    check_op(lambda *xs: F.cat(xs, dim=dim), lambda *a: np.concatenate(a, axis=dim), arrays, device)
+
+
+@given(data=st.data(), shape=SHAPES, n=st.integers(1, 3))
+def test_stack(device, data, shape, n):
+    dim = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    arrays = [draw_array(data, shape, device) for _ in range(n)]
+    check_op(lambda *xs: mg.stack(xs, dim), lambda *a: np.stack(a, axis=dim), arrays, device)
+
+
+@given(data=st.data(), shape=NONSCALAR)
+def test_split_and_chunk(device, data, shape):
+    a = draw_array(data, shape, device)
+    nd = len(shape)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    n = shape[dim]
+    size = data.draw(st.integers(1, n + 1))
+    bounds = list(range(size, n, size))
+    check_op(lambda x: x.split(size, dim), lambda a: tuple(np.split(a, bounds, axis=dim)), [a], device)
+    sections = data.draw(st.lists(st.integers(0, n), min_size=1, max_size=3).filter(lambda s: sum(s) <= n))
+    sections = sections + [n - sum(sections)]
+    cuts = np.cumsum(sections)[:-1].tolist()
+    check_op(lambda x: mg.split(x, sections, dim), lambda a: tuple(np.split(a, cuts, axis=dim)), [a], device)
+    chunks = data.draw(st.integers(1, 4))
+    csize = -(-n // chunks)
+    check_op(lambda x: x.chunk(chunks, dim),
+             lambda a: tuple(np.split(a, list(range(csize, n, csize)), axis=dim)), [a], device)
+
+
+def test_chunk_follows_torch_piece_count(device):
+    x = mg.arange(6, device=device)
+    assert [p.shape[0] for p in x.chunk(4)] == [2, 2, 2]  # torch.chunk(6 elements, 4) gives 3 pieces
+    assert [p.shape[0] for p in x.split(4)] == [4, 2]
+
+
+# ---------------------------------------------------------------- casts, clone, device moves
+@given(data=st.data(), shape=SHAPES)
+def test_cast_between_float_dtypes(device, data, shape):
+    """Casting is linear, so its gradient is checked exactly: d(sum v * x.double())/dx = v in float32.
+
+    (A float64 -> float32 -> float64 round trip cannot be finite-differenced: float32 rounding
+    swamps a 1e-6 step. The float64 -> float64 path is finite-differenced through Cast.apply.)
+    """
+    a = data.draw(mst.tensors(shape=shape, dtype="float32", device=device)).numpy()
+    v = np.random.default_rng(2).standard_normal(shape)
+    for up in (lambda x: x.double(), lambda x: x.to(mg.float64), lambda x: x.to(device, np.float64),
+               lambda x: x.type(np.float64)):
+        x = mg.tensor(a, device=device, requires_grad=True)
+        y = up(x)
+        assert y.dtype == np.float64
+        np.testing.assert_array_equal(y.numpy(), a.astype(np.float64))
+        (y * mg.tensor(v, device=device)).sum().backward()
+        assert x.grad.dtype == np.float32
+        np.testing.assert_array_equal(x.grad.numpy(), v.astype(np.float32))
+    x64 = mg.tensor(a.astype(np.float64), device=device, requires_grad=True)
+    y32 = x64.float()
+    assert y32.dtype == np.float32
+    np.testing.assert_array_equal(y32.numpy(), a)
+    (y32 * mg.tensor(v.astype(np.float32), device=device)).sum().backward()
+    assert x64.grad.dtype == np.float64
+    np.testing.assert_array_equal(x64.grad.numpy(), v.astype(np.float32).astype(np.float64))
+    gradcheck(lambda x: Cast.apply(x, dtype=np.dtype(np.float64)) * 2.0, x64)
+
+
+def test_cast_to_integer_is_a_constant(device):
+    x = mg.tensor([1.7, -2.2], device=device, requires_grad=True)
+    i = x.long()
+    assert i.dtype == np.int64 and not i.requires_grad
+    np.testing.assert_array_equal(i.numpy(), [1, -2])
+    assert x.float() is x  # same dtype: no op, as torch
+
+
+@given(data=st.data(), shape=SHAPES)
+def test_clone(device, data, shape):
+    a = draw_array(data, shape, device)
+    check_op(lambda x: x.clone() * 1.0, lambda a: a, [a], device)
+    x = mg.tensor(a, device=device, requires_grad=True)
+    c = x.clone()
+    assert c.grad_fn is not None
+    with mg.no_grad():
+        c.add_(1.0)  # its own memory: x is untouched
+    np.testing.assert_array_equal(x.numpy(), a)
+
+
+def test_to_device(device):
+    """ToDevice's backward moves the gradient back; on a CPU-only machine the identity path is checked."""
+    x = mg.tensor([1.0, 2.0], dtype="float64", device=device, requires_grad=True)
+    gradcheck(lambda x: ToDevice.apply(x, device=x.device) * 3.0, x)
+    assert x.to(device) is x
+    if mg.cuda_available():
+        other = "cpu" if device != "cpu" else "cuda:0"
+        y = x.to(other)
+        assert y.device == other
+        (y * y).sum().backward()
+        assert x.grad.device == x.device
+        np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+        gradcheck(lambda x: (x.to(other) * 3.0).to(x.device), x)
