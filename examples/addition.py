@@ -197,7 +197,9 @@ def evaluate(model, problems, ids, args, batch_size: int = 2000, beam_width: int
     preds, answers = [], []
     for i in range(0, len(ids), batch_size):
         src, src_len, _, ans = make_batch(problems, ids[i:i + batch_size], args.reverse, args.device)
-        out = model.beam_search(src, src_len, beam_width=beam_width, max_len=max_answer_len(problems.digits))
+        max_len = max_answer_len(problems.digits)
+        out = (model.greedy_decode(src, src_len, max_len=max_len) if beam_width == 1
+               else model.beam_search(src, src_len, beam_width=beam_width, max_len=max_len))
         preds += decode_answers(out, args.reverse)
         answers += ans
     model.train()
@@ -258,8 +260,11 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = p.parse_args(argv)
     if args.smoke:  # seconds, for the test suite: 2-digit problems, a small model, a few steps
-        args.digits, args.hidden, args.embed, args.batch_size = 2, 32, 16, 64
-        args.max_steps, args.eval_every, args.val_size, args.test_size, args.show = 40, 20, 200, 300, 4
+        smoke = dict(digits=2, hidden=32, embed=16, batch_size=64, max_steps=40, eval_every=20, val_size=200,
+                     test_size=300, show=4)
+        for k, v in smoke.items():
+            if getattr(args, k) == p.get_default(k):  # flags given explicitly still win
+                setattr(args, k, v)
     if args.checkpoint is None:
         args.checkpoint = os.path.join(args.outdir, "addition-smoke.npz" if args.smoke else "addition.npz")
     return args
@@ -337,7 +342,7 @@ def main(argv=None):
     test_acc, preds, answers = evaluate(model, problems, test_ids, args, beam_width=args.beam_width)
     questions, _ = to_strings(problems, test_ids)
     wrong = [i for i in range(len(preds)) if preds[i] != answers[i]]
-    show = list(range(min(args.show, len(preds))))
+    show = np.random.default_rng(args.seed).permutation(len(preds))[:args.show].tolist()  # a random few
     show += wrong[:max(0, min(3, args.show))]  # a few mistakes too, if there are any
     report.say(f"\nheld-out predictions (answers in normal order; {CHECK} right, {CROSS} wrong):")
     for i in dict.fromkeys(show):

@@ -30,11 +30,10 @@ import math
 import os
 import time
 
-import numpy as np
-
-import _common  # noqa: F401  (puts the repository root on sys.path)
+import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
 from _common import Progress, Reporter, fmt_vec, make_parser, outdir_for, save_plot, set_seed
 
+import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
 import models  # noqa: E402
 from minigrad import nn  # noqa: E402
@@ -206,11 +205,11 @@ def build_parser():
     p.add_argument("--walkthrough", action="store_true",
                    help="print the 4-letter 'hello' RNN forward pass step by step and exit")
     p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--embed", type=int, default=32)
     p.add_argument("--dropout", type=float, default=0.0, help="between stacked layers")
-    p.add_argument("--steps", type=int, default=400, help="total optimizer steps (including resumed ones)")
+    p.add_argument("--steps", type=int, default=900, help="total optimizer steps (including resumed ones)")
     p.add_argument("--batch", type=int, default=32, help="parallel streams of text")
     p.add_argument("--seq-len", type=int, default=64, help="truncated BPTT window (characters)")
     p.add_argument("--lr", type=float, default=3e-3)
@@ -218,11 +217,11 @@ def build_parser():
     p.add_argument("--corpus", default=None, help="a UTF-8 text file (default: Python's help topics)")
     p.add_argument("--valid-frac", type=float, default=0.05, help="tail of the text held out")
     p.add_argument("--eval-chars", type=int, default=20000, help="held-out characters scored per evaluation")
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=150)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--sample-len", type=int, default=300)
     p.add_argument("--prime", default="The ")
-    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (and at the end)")
+    p.add_argument("--ckpt-every", type=int, default=300, help="checkpoint every N steps (and at the end)")
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/char_lm.npz")
     return p
 
@@ -272,8 +271,13 @@ def main(argv=None) -> dict:
     history = {"step": [], "loss": [], "eval_step": [], "eval_bpc": []}
     if args.resume and os.path.exists(ckpt_path):
         ckpt = mg.load(ckpt_path, device=args.device)
-        if ckpt["config"]["chars"] != "".join(chars):
+        saved = ckpt["config"]
+        if saved["chars"] != "".join(chars):
             raise SystemExit(f"{ckpt_path} was trained on a different character set; use another --outdir")
+        wanted = {"cell": args.cell, "hidden": args.hidden, "layers": args.layers, "embed": args.embed}
+        if any(saved[k] != v for k, v in wanted.items()):
+            raise SystemExit(f"{ckpt_path} holds a model with {({k: saved[k] for k in wanted})}, but this run asks "
+                             f"for {wanted}; pass the same options or use another --outdir")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         mg.backend.set_rng_state(ckpt["rng"])
@@ -283,6 +287,7 @@ def main(argv=None) -> dict:
         report.say(f"resumed from {ckpt_path} at step {step} (epoch {epoch}, position {pos})")
     elif args.resume:
         report.say(f"no checkpoint at {ckpt_path}; starting fresh")
+    start_step = step
     n_params = model.num_parameters()
     report.say(f"model: {args.cell.upper()} x{args.layers}, hidden {args.hidden}, {n_params:,} parameters; "
                f"{args.steps} steps of {args.batch} x {args.seq_len} characters, clip {args.clip}")
@@ -344,7 +349,7 @@ def main(argv=None) -> dict:
 
     plot = save_plot(os.path.join(outdir, "loss.png"), draw, report)
     return report.finish({
-        "cell": args.cell, "steps": step, "epoch": epoch, "params": n_params,
+        "cell": args.cell, "steps": step, "resumed_from": start_step, "epoch": epoch, "params": n_params,
         "valid_bpc": valid_bpc, "train_bpc": float(np.mean(recent)) if recent else None,
         "uniform_bpc": uniform, "unigram_bpc": unigram, "checkpoint": ckpt_path, "plot": plot,
         "sample": text_out, "seconds": round(time.perf_counter() - t_start, 2),

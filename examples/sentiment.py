@@ -22,7 +22,7 @@ Three models, two of them blind to order:
 * an LSTM (or GRU) reading the words in order, variable lengths handled by
   `lengths=` (each review's final state is taken at its own last word).
 
-    python examples/sentiment.py                # ~1 minute
+    python examples/sentiment.py                # ~10-20 seconds on a laptop CPU
     python examples/sentiment.py --cell gru --hidden 32
 """
 from __future__ import annotations
@@ -31,11 +31,10 @@ import os
 import random
 import time
 
-import numpy as np
-
-import _common  # noqa: F401  (puts the repository root on sys.path)
+import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
 from _common import Progress, Reporter, make_parser, save_plot, set_seed
 
+import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
 import models  # noqa: E402
 from minigrad import nn  # noqa: E402
@@ -173,7 +172,7 @@ class RecurrentClassifier(nn.Module):
 def collate(samples, device="cpu"):
     ids, lengths = pad_sequences([s[0] for s in samples], pad_value=0)
     labels = mg.tensor([s[1] for s in samples])
-    return ids.to(device), lengths, labels.to(device)
+    return ids.to(device), lengths.to(device), labels.to(device)
 
 
 def encode(data, vocab):

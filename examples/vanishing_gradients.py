@@ -23,7 +23,7 @@ orthogonal matrix, trained with plain SGD. Without clipping one huge gradient th
 weights far away and training diverges; `clip_grad_norm_` rescales the gradient to a
 bounded norm, so every update stays small and training proceeds.
 
-    python examples/vanishing_gradients.py           # ~20 seconds
+    python examples/vanishing_gradients.py           # a few seconds
 """
 from __future__ import annotations
 
@@ -31,11 +31,10 @@ import math
 import os
 import time
 
-import numpy as np
-
-import _common  # noqa: F401  (puts the repository root on sys.path)
+import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
 from _common import Progress, Reporter, make_parser, save_plot, set_seed
 
+import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
 import models  # noqa: E402
 from minigrad import nn  # noqa: E402

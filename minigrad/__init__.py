@@ -22,6 +22,7 @@ from . import functional as F  # noqa: E402,N812
 from . import data  # noqa: E402
 from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
+from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
 float16 = backend.np.dtype("float16")

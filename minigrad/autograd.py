@@ -333,9 +333,12 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
             if nd["epoch"] != epoch:
                 _check_versions(node)
             if "retained_output" in nd:
-                t = nd["retained_output"]()
-                if t is not None:
-                    _accumulate_leaf(t, g)
+                for ref in nd["retained_output"]:
+                    t = ref()
+                    # a multi-output node holds one gradient slot per output (None: none arrived)
+                    gt = None if t is None else (g if node.n_out == 1 else g[t._oi])
+                    if gt is not None:
+                        _accumulate_leaf(t, gt)
             if node.n_out == 1:
                 in_grads = node.backward(node, g)
             else:  # outputs that never reached the loss get a zero gradient

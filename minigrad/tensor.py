@@ -226,7 +226,10 @@ class Tensor:
         import weakref
 
         if self.grad_fn is not None:
-            self.grad_fn.retained_output = weakref.ref(self)
+            # A list: a multi-output node may have several retained outputs.
+            refs = self.grad_fn.__dict__.setdefault("retained_output", [])
+            if not any(r() is self for r in refs):
+                refs.append(weakref.ref(self))
         return self
 
     def zero_grad_(self):

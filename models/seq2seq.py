@@ -32,7 +32,7 @@ minigrad API; no backward is written here.
 """
 from __future__ import annotations
 
-import math
+import numbers
 from typing import NamedTuple
 
 import minigrad as mg
@@ -301,11 +301,6 @@ class DecodeOutput(NamedTuple):
     attention: mg.Tensor | None
 
 
-def _gnmt_length_penalty(length, alpha: float):
-    """lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al. 2016); 1 when alpha = 0."""
-    return ((5.0 + length) / 6.0) ** alpha if alpha else np.ones_like(length, dtype=np.float64)
-
-
 # ---------------------------------------------------------------- the model
 class Seq2Seq(Module):
     """An encoder-decoder with optional attention, teacher-forced training and greedy/beam decoding.
@@ -340,8 +335,9 @@ class Seq2Seq(Module):
                              f"but the encoder outputs {encoder.output_size} (= D * H)")
         V = decoder.vocab_size
         for name, idx in (("sos_idx", sos_idx), ("eos_idx", eos_idx), ("pad_idx", pad_idx)):
-            if not isinstance(idx, int) or not 0 <= idx < V:
+            if isinstance(idx, bool) or not isinstance(idx, numbers.Integral) or not 0 <= idx < V:
                 raise ValueError(f"Seq2Seq: {name} must be a token id in [0, {V - 1}], got {idx!r}")
+        sos_idx, eos_idx, pad_idx = int(sos_idx), int(eos_idx), int(pad_idx)
         self.encoder = encoder
         self.decoder = decoder
         self.bridge = Bridge(encoder.num_layers, encoder.hidden_size, decoder.hidden_size, encoder.bidirectional,
@@ -463,14 +459,25 @@ class Seq2Seq(Module):
                     length_penalty: float = 0.0) -> DecodeOutput:
         """Keep the `beam_width` best partial outputs per source at every step; return the best finished one.
 
-        Batched: the B sources run as B * K decoder rows. At each step every live hypothesis is
-        extended by every token (score = sum of log-probabilities), and per source the K best of
-        the K * V candidates survive. A hypothesis that emits <eos> is finished: it stays in the
-        beam with its score frozen (it can only be followed by padding, at no cost) until it is
-        pushed out by better ones or every hypothesis is finished. At the end finished hypotheses
-        are ranked by score / lp(length), with Google NMT's lp = ((5 + length) / 6) ** length_penalty
-        (length counted with <eos>); length_penalty = 0 ranks by the raw log-probability, which
-        favours short outputs. With beam_width = 1 this is exactly greedy decoding.
+        Batched: the B sources run as B * K decoder rows (K = beam_width). At every step each
+        live hypothesis is extended by every token (score = sum of log-probabilities), and per
+        source the candidates are sorted by score:
+
+        * a candidate ending in <eos> among the K best is *finished*: it is compared, by its
+          length-normalised score score / lp(length), with the best finished hypothesis of its
+          source so far and kept if better;
+        * the K best candidates not ending in <eos> are the next live hypotheses.
+
+        A source is done when its best finished hypothesis can no longer be beaten: no live
+        hypothesis can reach a higher normalised score (scores only decrease as tokens are
+        added, so the bound is the best live score divided by lp(max_len)). Decoding ends when
+        every source is done or after max_len tokens; a source with no finished hypothesis
+        then returns its best live one (cut at max_len).
+
+        lp(length) = ((5 + length) / 6) ** length_penalty is Google NMT's length penalty
+        (Wu et al. 2016), with length counting <eos>; length_penalty = 0 (lp = 1) ranks by raw
+        log-probability, which favours short outputs. With beam_width = 1 and length_penalty = 0
+        this is exactly greedy decoding.
 
         Args:
             src, src_lengths: the sources as in `forward`.
@@ -479,7 +486,7 @@ class Seq2Seq(Module):
             length_penalty: alpha >= 0 above.
 
         Returns:
-            `DecodeOutput` with the best hypothesis per source.
+            `DecodeOutput` with the best hypothesis per source (`scores` are raw log-probabilities).
         """
         if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
             raise ValueError(f"beam_search: beam_width must be an int >= 1, got {beam_width!r}")
@@ -487,67 +494,98 @@ class Seq2Seq(Module):
             raise ValueError(f"beam_search: max_len must be an int >= 1, got {max_len!r}")
         if not length_penalty >= 0:
             raise ValueError(f"beam_search: length_penalty must be >= 0, got {length_penalty}")
-        K, V = beam_width, self.decoder.vocab_size
-        eos, pad = self.eos_idx, self.pad_idx
+        K, V, eos = beam_width, self.decoder.vocab_size, self.eos_idx
+        alpha = float(length_penalty)
         with mg.no_grad():
             memory, state = self.encode(src, src_lengths)
             B, device = src.shape[0], src.device
-            # Row b*K + k of every decoder tensor is hypothesis k of source b.
+            # Row b*K + k of every decoder tensor is live hypothesis k of source b.
             rows = np.repeat(np.arange(B), K)
             if K > 1:
                 memory = memory.index(rows)
                 state = _index_state(state, rows, device)
             scores = np.full((B, K), -np.inf)
-            scores[:, 0] = 0.0  # only one live hypothesis at the start (the others would be copies)
-            finished = np.zeros((B, K), dtype=bool)
-            n_tokens = np.zeros((B, K), dtype=np.int64)  # tokens before <eos>
-            history = np.zeros((B, K, 0), dtype=np.int64)
-            attn_history = []  # one (B*K, S) host array per step, reordered with the beams
+            scores[:, 0] = 0.0  # one live hypothesis at the start (the others would be copies of it)
+            history = np.zeros((B, K, 0), dtype=np.int64)  # tokens of the live hypotheses
+            attn_history = None  # (B, K, t, S) attention of the live hypotheses, with attention
+            # the best finished hypothesis per source: raw score, normalised score, tokens, attention
+            best_raw = np.full(B, -np.inf)
+            best_norm = np.full(B, -np.inf)
+            best_tokens = [None] * B
+            best_attn = [None] * B
+            done = np.zeros(B, dtype=bool)
+            bound_lp = _length_penalty(max_len, alpha)  # no live hypothesis can end longer than max_len
+            b_idx = np.arange(B)[:, None]
             token = self._start_tokens(B * K, device)
-            for _ in range(max_len):
+            for t in range(max_len):
                 logits, state, w = self.decoder(token, state, memory)  # (B*K, 1, V)
                 logp = F.log_softmax(logits[:, 0], dim=-1).numpy().astype(np.float64).reshape(B, K, V)
-                # A finished hypothesis may only continue with padding, at no cost.
-                logp[finished] = -np.inf
-                logp[finished, pad] = 0.0
                 cand = (scores[:, :, None] + logp).reshape(B, K * V)
-                # The K best per source; a stable sort keeps the lowest index among ties (as argmax).
-                top = np.argsort(-cand, axis=1, kind="stable")[:, :K]
+                # The 2K best candidates per source: at most K of them end in <eos> (one per live
+                # hypothesis), so at least K continue. A stable sort keeps the lowest index among
+                # ties, as argmax does.
+                n_top = min(2 * K, K * V)
+                top = np.argsort(-cand, axis=1, kind="stable")[:, :n_top]
+                top_scores = np.take_along_axis(cand, top, axis=1)
                 origin, new_tok = top // V, top % V
-                scores = np.take_along_axis(cand, top, axis=1)
-                pick = (np.arange(B)[:, None], origin)
-                was_finished = finished[pick]
-                history = np.concatenate([history[pick], new_tok[:, :, None]], axis=2)
-                n_tokens = n_tokens[pick] + (~was_finished & (new_tok != eos))
-                finished = was_finished | (new_tok == eos)
-                flat = (np.arange(B)[:, None] * K + origin).reshape(-1)
+                is_eos = new_tok == eos
                 if w is not None:
-                    attn_history = [a[flat] for a in attn_history] + [w[:, 0].numpy()[flat]]
-                if finished.all():
+                    step_attn = w[:, 0].numpy().reshape(B, K, -1)  # (B, K, S)
+                # Finished candidates: <eos> among the K best (sorted, so the first one is the best).
+                eos_rank = np.where(is_eos[:, :K], np.arange(K)[None, :], K).min(axis=1)
+                for b in np.nonzero((eos_rank < K) & ~done)[0]:
+                    r = eos_rank[b]
+                    norm = top_scores[b, r] / _length_penalty(t + 1, alpha)
+                    if norm > best_norm[b]:
+                        o = origin[b, r]
+                        best_norm[b], best_raw[b] = norm, top_scores[b, r]
+                        best_tokens[b] = np.append(history[b, o], eos)
+                        if w is not None:
+                            prev = attn_history[b, o] if attn_history is not None else step_attn[b, o][None][:0]
+                            best_attn[b] = np.concatenate([prev, step_attn[b, o][None]], axis=0)
+                # Live: the first K candidates that do not end in <eos>.
+                keep = ~is_eos & (np.cumsum(~is_eos, axis=1) <= K)
+                sel = np.nonzero(keep)[1].reshape(B, K)
+                origin = np.take_along_axis(origin, sel, axis=1)
+                new_tok = np.take_along_axis(new_tok, sel, axis=1)
+                scores = np.take_along_axis(top_scores, sel, axis=1)
+                history = np.concatenate([history[b_idx, origin], new_tok[:, :, None]], axis=2)
+                if w is not None:
+                    picked = step_attn[b_idx, origin][:, :, None]  # (B, K, 1, S)
+                    attn_history = picked if attn_history is None else np.concatenate(
+                        [attn_history[b_idx, origin], picked], axis=2)
+                # A source is done once no live hypothesis can beat its best finished one.
+                bound = scores[:, 0] / bound_lp if alpha else scores[:, 0]
+                done |= np.isfinite(best_norm) & (best_norm >= bound)
+                if done.all() or t == max_len - 1:
                     break
-                if K > 1:
-                    state = _index_state(state, flat, device)
+                flat = (b_idx * K + origin).reshape(-1)
+                state = _index_state(state, flat, device)
                 token = mg.tensor(new_tok.reshape(B * K, 1), dtype=mg.int64, device=device)
-            # Rank: finished before unfinished, then by the length-normalised score.
-            lengths_with_eos = n_tokens + finished
-            norm = scores / _gnmt_length_penalty(np.maximum(lengths_with_eos, 1), length_penalty)
-            norm = np.where(np.isfinite(norm), norm, -np.inf)
-            key = np.where(finished, norm, norm - 1e300)  # any finished beats any unfinished
-            best = np.argmax(key, axis=1)
-            b_idx = np.arange(B)
-            tokens = history[b_idx, best]
-            T_out = tokens.shape[1]
-            # Everything after <eos> becomes padding (a finished beam kept emitting pad anyway).
-            lens = n_tokens[b_idx, best]
-            after = np.arange(T_out)[None, :] > lens[:, None]
-            tokens = np.where(after, pad, tokens)
+            # Sources that never finished: their best live hypothesis, cut at max_len.
+            for b in np.nonzero(~np.isfinite(best_norm))[0]:
+                best_raw[b], best_tokens[b] = scores[b, 0], history[b, 0]
+                if attn_history is not None:
+                    best_attn[b] = attn_history[b, 0]
+            lengths = [int(len(tk) - (len(tk) > 0 and tk[-1] == eos)) for tk in best_tokens]
+            T_out = max(len(tk) for tk in best_tokens)
+            tokens = np.full((B, T_out), self.pad_idx, dtype=np.int64)
+            for b, tk in enumerate(best_tokens):
+                tokens[b, :len(tk)] = tk
             attention = None
-            if attn_history:
-                a = np.stack(attn_history, axis=1).reshape(B, K, T_out, -1)[b_idx, best]  # (B, T, S)
-                a = np.where(after[:, :, None], 0.0, a).astype(a.dtype)
+            if attn_history is not None or any(a is not None for a in best_attn):
+                S = memory.outputs.shape[1]
+                a = np.zeros((B, T_out, S), dtype=np.dtype(memory.outputs.dtype))
+                for b, ab in enumerate(best_attn):
+                    a[b, :len(ab)] = ab
                 attention = mg.tensor(a, device=device)
-            return DecodeOutput(mg.tensor(tokens, dtype=mg.int64, device=device), [int(n) for n in lens],
-                                mg.tensor(scores[b_idx, best], dtype=mg.float64, device=device), attention)
+            return DecodeOutput(mg.tensor(tokens, dtype=mg.int64, device=device), lengths,
+                                mg.tensor(best_raw, dtype=mg.float64, device=device), attention)
+
+
+def _length_penalty(length, alpha: float) -> float:
+    """Google NMT's lp(Y) = ((5 + |Y|) / 6) ** alpha; 1 when alpha = 0."""
+    return ((5.0 + length) / 6.0) ** alpha if alpha else 1.0
 
 
 def _index_state(state, idx, device):

@@ -332,6 +332,21 @@ def test_multi_output_function():
     assert not s.requires_grad and not c.requires_grad
 
 
+def test_retain_grad_on_outputs_of_a_multi_output_function():
+    x = mg.tensor([0.3, 1.2], dtype="float64", requires_grad=True)
+    s, c = SinCos.apply(x)
+    c.retain_grad()
+    s.retain_grad()
+    c.retain_grad()  # twice: still one gradient
+    (s * 2.0 + c * 3.0).sum().backward()
+    np.testing.assert_array_equal(s.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(c.grad.numpy(), [3.0, 3.0])
+    s, c = SinCos.apply(x)
+    c.retain_grad()
+    s.sum().backward()
+    assert c.grad is None  # no gradient reached c
+
+
 # ---------------------------------------------------------------- retain_grad, detach, leaves
 def test_retain_grad_on_non_leaf(device):
     x = mg.tensor([1.0, 2.0], device=device, requires_grad=True)

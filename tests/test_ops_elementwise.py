@@ -216,6 +216,12 @@ def test_pow_special_points(device):
     (a ** b).sum().backward()
     np.testing.assert_allclose(b.grad.numpy(), [0.0, 8.0 * np.log(2.0)], rtol=1e-15)
     np.testing.assert_allclose(a.grad.numpy(), [0.0, 12.0], rtol=1e-15)
+    # a ** b with b == 0: d/da = 0 also at a == 0
+    a = mg.tensor([0.0, 2.0], dtype="float64", device=device, requires_grad=True)
+    b = mg.tensor([0.0, 0.0], dtype="float64", device=device, requires_grad=True)
+    (a ** b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, np.log(2.0)], rtol=1e-15)
     # x ** 2 on negative values is fine (integer exponent)
     n = mg.tensor([-3.0], dtype="float64", device=device, requires_grad=True)
     (n ** 2).backward(mg.tensor([1.0], dtype="float64", device=device))

@@ -318,3 +318,16 @@ def test_dropout_modes(device):
     np.testing.assert_array_equal(a, b)  # manual_seed makes masks reproducible
     with pytest.raises(ValueError, match=r"dropout: p must be in \[0, 1\], got 1.5"):
         F.dropout(x, 1.5)
+
+
+def test_python_lists_as_targets_and_indices_stay_integer(device):
+    """Python data for class targets / embedding indices must not adopt the float dtype of the scores."""
+    x = mg.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]], device=device, requires_grad=True)
+    a = F.cross_entropy(x, [2, 0])
+    b = F.cross_entropy(x, mg.tensor([2, 0], device=device))
+    assert a.item() == b.item()
+    assert F.nll_loss(x, [1, 2]).item() == pytest.approx(-3.5)
+    w = mg.tensor(np.arange(6.0).reshape(3, 2), device=device, requires_grad=True)
+    e = F.embedding([[2, 0]], w)
+    assert e.shape == (1, 2, 2)
+    np.testing.assert_array_equal(e.numpy(), [[[4.0, 5.0], [0.0, 1.0]]])

@@ -83,7 +83,7 @@ REDUCTIONS = {
     "max": (lambda x, d, k: x.max(d, k), lambda a, ax, k: np.max(a, axis=ax, keepdims=k), dict(unique=True)),
     "amax": (lambda x, d, k: F.amax(x, d, k), lambda a, ax, k: np.max(a, axis=ax, keepdims=k), dict(unique=True)),
     "min": (lambda x, d, k: x.min(d, k), lambda a, ax, k: np.min(a, axis=ax, keepdims=k), dict(unique=True)),
-    "mg.min": (lambda x, d, k: F.min(x, d, k), lambda a, ax, k: np.min(a, axis=ax, keepdims=k), dict(unique=True)),
+    "F.min": (lambda x, d, k: F.min(x, d, k), lambda a, ax, k: np.min(a, axis=ax, keepdims=k), dict(unique=True)),
     "logsumexp": (lambda x, d, k: x.logsumexp(d, k),
                   lambda a, ax, k: np.log(np.sum(np.exp(a), axis=ax, keepdims=k)), {}),
     "mg.logsumexp": (lambda x, d, k: mg.logsumexp(x, d, keepdim=k),

@@ -6,7 +6,6 @@ Values are compared with NumPy and gradients with float64 finite differences
 move values, float32 gradients must equal the float64 ones exactly.
 """
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

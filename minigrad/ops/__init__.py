@@ -20,13 +20,14 @@ from .nn import (
 from .nn import LayerNorm, layer_norm
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
 from .shape import (
-    Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice,
+    Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, getitem, normalize_index as _normalize_index,
     permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze, view,
 )
 
 
 def normalize_index(index, x):
-    """The backend form of a user index (used by Tensor.__setitem__)."""
-    idx, _ = _normalize_index(index, x)
+    """The backend form of a user index (used by Tensor.__setitem__), checked against x's shape."""
+    idx, _ = _normalize_index(index, x, op="__setitem__")
+    _check_index_bounds(x, idx, op="__setitem__")
     return idx if len(idx) != 1 else idx[0]

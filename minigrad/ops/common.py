@@ -20,6 +20,8 @@ def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
     """Wrap a non-tensor operand (array, list) as a constant tensor on `like`'s device."""
     if isinstance(x, Tensor):
         return x
+    if x is None:  # np.asarray(None, dtype=float32) would be a silent NaN
+        raise TypeError(f"{op}: unsupported operand None")
     device = like.device if like is not None else "cpu"
     dtype = None
     if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:
@@ -82,7 +84,13 @@ def normalize_dim(op: str, dim, ndim: int):
     """None -> None (all dims); int or tuple -> a sorted tuple of non-negative dims."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    if isinstance(dim, numbers.Integral):
+        dims = (dim,)
+    else:
+        try:
+            dims = tuple(dim)
+        except TypeError:  # e.g. a float
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}") from None
     out = []
     for d in dims:
         if not isinstance(d, numbers.Integral):

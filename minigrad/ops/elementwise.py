@@ -88,7 +88,10 @@ class Pow(Function):
         xp = get_xp(a)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = g * b * a ** (b - 1)
+            with _B.np.errstate(divide="ignore", invalid="ignore"):
+                ga = g * b * a ** (b - 1)
+            # b == 0: y = 1 is constant in a, also at a == 0 where 0 * 0**-1 would be NaN (torch: 0)
+            ga = xp.where(b == 0, 0, ga).astype(g.dtype, copy=False)
         if ctx.needs_input_grad[1]:
             with _B.np.errstate(divide="ignore", invalid="ignore"):
                 gb = g * y * xp.log(a)

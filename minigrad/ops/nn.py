@@ -245,7 +245,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_target(op, scores, target, ignore_index):
     if not isinstance(target, Tensor):
-        target = to_tensor(target, scores, op)
+        # class indices: Python data must not adopt the scores' float dtype (as to_tensor would)
+        target = _wrap(_B.as_array(target, device=scores.device))
     if target.data.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got {describe(target)}")
     if scores.data.ndim == 0:
@@ -346,7 +347,8 @@ def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
         sparse: give a leaf `weight` a row-sparse gradient (`minigrad.sparse.RowSparseGrad`,
             only the looked-up rows) instead of a dense (num_embeddings, dim) one.
     """
-    idx = input.data if isinstance(input, Tensor) else to_tensor(input, weight, "embedding").data
+    # Python data stays integer (to_tensor would give it the weight's float dtype)
+    idx = input.data if isinstance(input, Tensor) else _B.as_array(input, device=weight.device)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if weight.data.ndim != 2:

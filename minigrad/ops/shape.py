@@ -271,7 +271,26 @@ def broadcast_to(x, shape):
     return Expand.apply(x, shape=shape)
 
 
-def normalize_index(index, x):
+def _index_width(i) -> int:
+    """How many dims of the indexed tensor one index entry consumes (a boolean mask: its ndim)."""
+    if i is None or i is Ellipsis:
+        return 0
+    if isinstance(i, (slice, numbers.Integral)):
+        return 1
+    a = i.data if isinstance(i, Tensor) else i
+    if not _B.is_array(a):
+        a = np.asarray(a)
+    return a.ndim if a.dtype.kind == "b" else 1
+
+
+def _mask_start(index, k, ndim) -> int:
+    """The first dim of the indexed tensor that the boolean mask index[k] covers."""
+    if any(i is Ellipsis for i in index[:k]):
+        return ndim - sum(_index_width(i) for i in index[k:])
+    return sum(_index_width(i) for i in index[:k])
+
+
+def normalize_index(index, x, op="getitem"):
     """Turn a user index into one the backend understands; report whether it is basic.
 
     Tensors and lists become arrays on x's device; boolean masks become integer
@@ -282,7 +301,7 @@ def normalize_index(index, x):
     xp = get_xp(x.data)
     out = []
     basic = True
-    for i in index:
+    for k, i in enumerate(index):
         if i is None or i is Ellipsis or isinstance(i, slice):
             out.append(i)
             continue
@@ -294,18 +313,25 @@ def normalize_index(index, x):
             arr = np.asarray(arr)
         if arr.dtype.kind == "b":
             if arr.ndim == 0:
-                raise IndexError("getitem: a 0-d boolean index is not supported")
+                raise IndexError(f"{op}: a 0-d boolean index is not supported")
+            # The mask must match the dims it covers (as NumPy and torch insist): as positions
+            # below, a shorter mask would otherwise pass silently.
+            start = _mask_start(index, k, x.data.ndim)
+            covered = x.data.shape[start:start + arr.ndim]
+            if tuple(arr.shape) != tuple(covered):
+                raise IndexError(f"{op}: boolean mask of shape {list(arr.shape)} does not match the shape "
+                                 f"{list(covered)} of the dims it indexes (from dim {start}) of {describe(x)}")
             out.extend(xp.asarray(a) for a in arr.nonzero())
         elif arr.dtype.kind in "iu":
             out.append(xp.asarray(arr))
         else:
-            raise IndexError(f"getitem: indices must be integers, slices, None, ..., or integer/bool "
+            raise IndexError(f"{op}: indices must be integers, slices, None, ..., or integer/bool "
                              f"tensors; got {arr.dtype}")
         basic = False
     return tuple(out), basic
 
 
-def _check_index_bounds(x, index):
+def _check_index_bounds(x, index, op="getitem"):
     """Check integer-array indices against the shape (CuPy would silently wrap them)."""
     shape = x.data.shape
     dim = 0
@@ -317,16 +343,16 @@ def _check_index_bounds(x, index):
         if i is None:
             continue
         if dim >= len(shape):
-            raise IndexError(f"getitem: too many indices for {describe(x)}")
+            raise IndexError(f"{op}: too many indices for {describe(x)}")
         size = shape[dim]
         if isinstance(i, int):
             if not -size <= i < size:
-                raise IndexError(f"getitem: index {i} is out of range for dimension {dim} of size {size} ({describe(x)})")
+                raise IndexError(f"{op}: index {i} is out of range for dimension {dim} of size {size} ({describe(x)})")
         elif _B.is_array(i) and i.size:
             lo, hi = int(i.min()), int(i.max())
             if lo < -size or hi >= size:
                 bad = hi if hi >= size else lo
-                raise IndexError(f"getitem: index {bad} is out of range for dimension {dim} of size {size} "
+                raise IndexError(f"{op}: index {bad} is out of range for dimension {dim} of size {size} "
                                  f"({describe(x)})")
         dim += 1
 

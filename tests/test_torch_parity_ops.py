@@ -1,0 +1,155 @@
+"""Parity with PyTorch (float64): outputs and gradients of a representative set of ops match torch's.
+
+Each case builds the same computation in both libraries from the same data, backpropagates
+the same random cotangent, and compares outputs and input gradients to ~1e-10.
+"""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def parity(mg_fn, torch_fn, arrays, device, grad_inputs=None):
+    """Run both, compare outputs, then gradients w.r.t. the inputs listed in grad_inputs (default: all)."""
+    grad_inputs = range(len(arrays)) if grad_inputs is None else grad_inputs
+    ms = [mg.tensor(a, device=device, requires_grad=i in grad_inputs and a.dtype.kind == "f")
+          for i, a in enumerate(arrays)]
+    ts = [torch.tensor(a, requires_grad=i in grad_inputs and a.dtype.kind == "f") for i, a in enumerate(arrays)]
+    mo, to = mg_fn(*ms), torch_fn(*ts)
+    np.testing.assert_allclose(mo.numpy(), to.detach().numpy(), **TOL)
+    assert mo.shape == tuple(to.shape)
+    v = np.random.default_rng(9).standard_normal(to.shape)
+    mo.backward(mg.tensor(v, device=device))
+    to.backward(torch.tensor(v))
+    for i in grad_inputs:
+        if arrays[i].dtype.kind == "f":
+            assert ms[i].grad is not None, f"input {i} got no gradient"
+            np.testing.assert_allclose(ms[i].grad.numpy(), ts[i].grad.numpy(), **TOL)
+
+
+rng = np.random.default_rng(0)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 1, 3, 4), (5, 4, 2)),
+                                   ((4,), (2, 4, 3)), ((2, 5, 4), (4,)), ((3, 4), (2, 4, 2))])
+def test_matmul(device, sa, sb):
+    parity(lambda a, b: a @ b, lambda a, b: a @ b, [randn(*sa), randn(*sb)], device)
+
+
+@pytest.mark.parametrize("xshape", [(4,), (3, 4), (2, 3, 4)])
+def test_linear(device, xshape):
+    parity(F.linear, TF.linear, [randn(*xshape), randn(5, 4), randn(5)], device)
+    parity(F.linear, TF.linear, [randn(*xshape), randn(5, 4)], device)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_class_dim_last_vs_torch_class_dim_1(device, reduction, label_smoothing):
+    """minigrad puts classes last (N, T, C); torch wants (N, C, T): permute for torch."""
+    logits = randn(3, 5, 7) * 3
+    target = rng.integers(0, 7, (3, 5))
+    target[0, 1] = target[2, 4] = -100  # ignored positions
+
+    def torch_ce(x, t):
+        return TF.cross_entropy(x.permute(0, 2, 1), t, reduction=reduction, label_smoothing=label_smoothing)
+
+    parity(lambda x, t: F.cross_entropy(x, t, reduction=reduction, label_smoothing=label_smoothing), torch_ce,
+           [logits, target], device, grad_inputs=[0])
+
+
+def test_cross_entropy_2d_and_custom_ignore_index(device):
+    logits, target = randn(6, 4), np.array([0, 3, 1, 1, 2, 0])
+    parity(lambda x, t: F.cross_entropy(x, t, ignore_index=1), lambda x, t: TF.cross_entropy(x, t, ignore_index=1),
+           [logits, target], device, grad_inputs=[0])
+
+
+def test_nll_loss(device):
+    logp, target = randn(5, 4, 3), rng.integers(0, 3, (5, 4))
+    parity(lambda x, t: F.nll_loss(x, t), lambda x, t: TF.nll_loss(x.permute(0, 2, 1), t), [logp, target], device,
+           grad_inputs=[0])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_and_log_softmax(device, dim):
+    x = randn(3, 4, 5) * 4
+    parity(lambda a: F.log_softmax(a, dim), lambda a: TF.log_softmax(a, dim), [x], device)
+    parity(lambda a: F.softmax(a, dim), lambda a: TF.softmax(a, dim), [x], device)
+
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), ((0, 2), True), (-1, True)])
+def test_logsumexp(device, dim, keepdim):
+    x = randn(3, 4, 5) * 10
+    tdim = tuple(range(3)) if dim is None else dim
+    parity(lambda a: a.logsumexp(dim, keepdim), lambda a: torch.logsumexp(a, tdim, keepdim), [x], device)
+
+
+@pytest.mark.parametrize("dim,correction", [(None, 1), (1, 0), ((0, 2), 1), (-1, 2)])
+def test_var(device, dim, correction):
+    x = randn(3, 4, 5)
+    parity(lambda a: a.var(dim, keepdim=False, correction=correction),
+           lambda a: torch.var(a, dim, correction=correction), [x], device)
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, (0, 1)])
+def test_max_min_with_ties_match_amax_amin(device, dim):
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, -2.0, 3.0, -2.0], [0.5, 0.5, -2.0, 0.5]])
+    tdim = () if dim is None else dim
+    parity(lambda a: a.max(dim), lambda a: torch.amax(a, tdim), [x], device)
+    parity(lambda a: a.min(dim), lambda a: torch.amin(a, tdim), [x], device)
+
+
+def test_getitem_with_repeated_indices_and_masks(device):
+    x = randn(5, 4)
+    idx = np.array([0, 2, 2, 4, 0, 0])
+    parity(lambda a: a[idx], lambda a: a[torch.tensor(idx)], [x], device)
+    parity(lambda a: a[idx, 1:3], lambda a: a[torch.tensor(idx), 1:3], [x], device)
+    cols = np.array([3, 3, 0])
+    parity(lambda a: a[idx[:3], cols], lambda a: a[torch.tensor(idx[:3]), torch.tensor(cols)], [x], device)
+    mask = x > 0
+    parity(lambda a: a[mask], lambda a: a[torch.tensor(mask)], [x], device)
+    parity(lambda a: a[1:4:2, None, -1], lambda a: a[1:4:2, None, -1], [x], device)
+
+
+def test_embedding(device):
+    w = randn(6, 3)
+    idx = np.array([[0, 5, 5], [2, 0, 5]])
+    parity(lambda w: F.embedding(mg.tensor(idx, device=device), w),
+           lambda w: TF.embedding(torch.tensor(idx), w), [w], device)
+    parity(lambda w: F.embedding(mg.tensor(idx, device=device), w, padding_idx=5),
+           lambda w: TF.embedding(torch.tensor(idx), w, padding_idx=5), [w], device)
+
+
+def test_elementwise_and_activations(device):
+    a, b = randn(3, 1, 4), np.abs(randn(2, 4)) + 0.5
+    parity(lambda x, y: (x * y - x / y + y ** x).tanh() + mg.maximum(x, y) + mg.minimum(x, -y),
+           lambda x, y: (x * y - x / y + y ** x).tanh() + torch.maximum(x, y) + torch.minimum(x, -y), [a, b], device)
+    parity(lambda x: x.sigmoid() + x.softplus() + x.relu() + x.abs() + x.clamp(-0.5, 0.5) + x.exp().log(),
+           lambda x: x.sigmoid() + TF.softplus(x) + x.relu() + x.abs() + x.clamp(-0.5, 0.5) + x.exp().log(),
+           [randn(4, 5)], device)
+
+
+def test_bce_with_logits_and_mse(device):
+    x, y = randn(4, 3) * 5, rng.uniform(0, 1, (4, 3))
+    parity(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none"),
+           lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction="none"), [x, y], device)
+    parity(F.mse_loss, TF.mse_loss, [x, y], device)
+
+
+def test_shape_ops(device):
+    x = randn(2, 3, 4)
+    parity(lambda a: a.permute(2, 0, 1).reshape(4, 6).T, lambda a: a.permute(2, 0, 1).reshape(4, 6).T, [x], device)
+    parity(lambda a: mg.cat(a.split([1, 2], 1)[::-1], 1), lambda a: torch.cat(a.split([1, 2], 1)[::-1], 1), [x],
+           device)
+    parity(lambda a: mg.stack(a.chunk(2, -1), 1), lambda a: torch.stack(a.chunk(2, -1), 1), [x], device)
+    parity(lambda a: a[:, :1].expand(2, 5, 4), lambda a: a[:, :1].expand(2, 5, 4), [x], device)
+    parity(lambda a: a.unsqueeze(1).squeeze(), lambda a: a.unsqueeze(1).squeeze(), [x], device)
