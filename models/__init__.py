@@ -21,3 +21,5 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "rnn_cell", "
            "detach_state"]
 __all__ += ["Attention", "DotAttention", "GeneralAttention", "AdditiveAttention", "make_attention",
             "Encoder", "Decoder", "Bridge", "Memory", "Seq2Seq", "DecodeOutput"]
+from .word2vec import KeyedVectors, Word2Vec  # noqa: E402
+__all__ += ["Word2Vec", "KeyedVectors"]

@@ -135,7 +135,8 @@ def composed_sequence(step, x, state, lengths=None, reverse=False):
         x = x[rev]
     valid = None
     if lengths is not None:
-        valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B): step t lies inside sequence b
+        # valid[t, b, 0]: step t lies inside sequence b (built on the host, moved once)
+        valid = mg.tensor((np.arange(T)[:, None] < lengths[None, :])[:, :, None], device=x.device)
     outputs = []
     for t in range(T):
         new = step(x[t], state)
@@ -144,7 +145,7 @@ def composed_sequence(step, x, state, lengths=None, reverse=False):
             outputs.append(new[0])
         else:
             # Past its end a sequence keeps its state and outputs zeros.
-            keep = mg.tensor(valid[t][:, None], device=x.device)  # (B, 1) bool
+            keep = valid[t]  # (B, 1) bool, broadcast over the hidden units
             state = tuple(F.where(keep, n, s) for n, s in zip(new, state))
             outputs.append(F.where(keep, new[0], 0.0))
     out = F.stack(outputs, dim=0)

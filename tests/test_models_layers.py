@@ -48,10 +48,11 @@ def flat_outputs(kind, result):
 # ---------------------------------------------------------------- gradcheck over generated configurations
 @st.composite
 def layer_cases(draw):
-    B, T = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    unbatched = draw(st.integers(0, 4)) == 0  # now and then an unbatched (T, I) input
+    B, T = (1 if unbatched else draw(st.integers(1, 3))), draw(st.integers(1, 4))
     use_lengths = draw(st.booleans())
     return dict(
-        batch=B, steps=T,
+        batch=B, steps=T, unbatched=unbatched,
         input_size=draw(st.integers(1, 4)), hidden_size=draw(st.integers(1, 4)),
         num_layers=draw(st.integers(1, 2)), bidirectional=draw(st.booleans()), bias=draw(st.booleans()),
         batch_first=draw(st.booleans()), give_state=draw(st.booleans()),
@@ -76,11 +77,15 @@ def test_layer_gradcheck(kind, fused, device, case):
     layer = make_layer(kind, I, H, num_layers=case["num_layers"], bias=case["bias"], batch_first=case["batch_first"],
                        bidirectional=case["bidirectional"], fused=fused, dtype="float64", **extra).to(device)
     rng = np.random.default_rng(case["seed"])
-    x_shape = (B, T, I) if case["batch_first"] else (T, B, I)
+    if case["unbatched"]:
+        x_shape = (T, I)
+    else:
+        x_shape = (B, T, I) if case["batch_first"] else (T, B, I)
     x = mg.tensor(rng.standard_normal(x_shape), device=device, requires_grad=True)
     LD = case["num_layers"] * (2 if case["bidirectional"] else 1)
+    h_shape = (LD, H) if case["unbatched"] else (LD, B, H)
     n_states = 2 if kind == "LSTM" else 1
-    states = [mg.tensor(rng.standard_normal((LD, B, H)), device=device, requires_grad=True)
+    states = [mg.tensor(rng.standard_normal(h_shape), device=device, requires_grad=True)
               for _ in range(n_states)] if case["give_state"] else []
     names = [n for n, _ in layer.named_parameters()]
     params = [mg.tensor(p.numpy(), device=device, requires_grad=True) for p in layer.parameters()]
@@ -200,7 +205,7 @@ def test_stacked_layer_feeds_the_next():
     first = models.LSTM(2, 3, fused=False, dtype="float64")
     second = models.LSTM(3, 3, fused=False, dtype="float64")
     sd = two.state_dict()
-    first.load_state_dict({k.replace("_l0", "_l0"): v for k, v in sd.items() if k.endswith("_l0")})
+    first.load_state_dict({k: v for k, v in sd.items() if k.endswith("_l0")})
     second.load_state_dict({k.replace("_l1", "_l0"): v for k, v in sd.items() if k.endswith("_l1")})
     x = mg.randn(4, 2, 2, dtype="float64")
     out, (h, c) = two(x)

@@ -45,8 +45,8 @@ def _run_layer_pair(kind, cfg, fused, T, B, lengths=None, unbatched=False, seed=
     """Build ours + torch with the same weights, run forward/backward with the same cotangents, compare."""
     rng = np.random.default_rng(seed)
     I, H = cfg["input_size"], cfg["hidden_size"]
-    kw = dict(num_layers=cfg.get("num_layers", 1), bias=cfg.get("bias", True), batch_first=cfg.get("batch_first", False),
-              bidirectional=cfg.get("bidirectional", False))
+    kw = dict(num_layers=cfg.get("num_layers", 1), bias=cfg.get("bias", True),
+              batch_first=cfg.get("batch_first", False), bidirectional=cfg.get("bidirectional", False))
     extra = {"nonlinearity": nonlinearity} if kind == "RNN" else {}
     mg.manual_seed(seed)
     ours = OURS[kind](I, H, **kw, **extra, fused=fused, dtype="float64")
