@@ -267,7 +267,8 @@ def main():
             f"{r.name}: val {history[r.name][-1]:.4f} ({clock[r.name]:.1f}s)" for r in runs), flush=True)
 
     print()
-    print(f"{'':10s} {'steps to target':>16s} {'time to target':>15s} {'ms / train step':>16s} {'test exact match':>17s}")
+    print(f"{'':10s} {'steps to target':>16s} {'time to target':>15s} {'ms / train step':>16s} "
+          f"{'test exact match':>17s}")
     per_step = {}
     for run in runs:
         r = reached[run.name]

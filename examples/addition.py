@@ -302,12 +302,11 @@ def main(argv=None):
     bar = Progress(total=args.max_steps, desc="train", unit="problems", quiet=args.quiet)
     bar.update(n=start_step)
     t_train = time.perf_counter()
-    seen_train = []  # a sample of the training draws, for the disjointness check
+    seen_train = []  # every training draw of this run, for the disjointness check at the end
     loss_avg = acc_avg = None
     while step < args.max_steps and best_val < args.stop_at:
         ids = problems.sample_train(data_rng, args.batch_size)
-        if step % 50 == 0:
-            seen_train.append(ids)
+        seen_train.append(ids)
         src, src_len, tgt, _ = make_batch(problems, ids, args.reverse, args.device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
@@ -351,7 +350,8 @@ def main(argv=None):
                    + ("" if preds[i] == answers[i] else f"   (true {answers[i]})"))
     seconds = time.perf_counter() - t_start
     report.say(f"\nexact match on {len(test_ids)} held-out problems: {test_acc:.2%} "
-               f"after {step} steps ({train_seconds:.0f}s training, {seconds:.0f}s in all); checkpoint: {args.checkpoint}")
+               f"after {step} steps ({train_seconds:.0f}s training, {seconds:.0f}s in all); "
+               f"checkpoint: {args.checkpoint}")
     return report.finish({"exact_match": test_acc, "seconds": round(seconds, 2), "steps": step,
                           "train_seconds": round(train_seconds, 2), "val_exact_match": best_val,
                           "test_size": len(test_ids), "digits": args.digits})

@@ -214,7 +214,8 @@ def main(argv=None):
                                  sos_idx=BOS, eos_idx=EOS, pad_idx=PAD, device=args.device)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     report.say(f"dates 1950-2049 in {len(FORMATS)} formats -> ISO; {len(SRC_VOCAB)} input symbols; "
-               f"{args.cell.upper()} encoder-decoder, {args.attention} attention, {model.num_parameters():,} parameters")
+               f"{args.cell.upper()} encoder-decoder, {args.attention} attention, "
+               f"{model.num_parameters():,} parameters")
     bar = Progress(total=args.max_steps, desc="train", unit="dates", quiet=args.quiet)
     step, best_val, loss_avg = 0, 0.0, None
     while step < args.max_steps and (best_val < args.stop_at or step < args.min_steps):
@@ -244,7 +245,8 @@ def main(argv=None):
     width = max(len(h) for h in humans[:args.show]) if args.show else 0
     for i in range(min(args.show, len(preds))):
         mark = "\u2713" if preds[i] == isos[i] else "\u2717"
-        report.say(f"  {humans[i]:>{width}}  ->  {preds[i]:<10} {mark}" + ("" if preds[i] == isos[i] else f"  (true {isos[i]})"))
+        note = "" if preds[i] == isos[i] else f"  (true {isos[i]})"
+        report.say(f"  {humans[i]:>{width}}  ->  {preds[i]:<10} {mark}{note}")
 
     # Attention of the first few test examples (the first batch holds them).
     first_out, _ = outs[0]

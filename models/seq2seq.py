@@ -277,7 +277,8 @@ class Decoder(Module):
         weights = None
         if self.attention is not None:
             if memory is None:
-                raise ValueError("Decoder: this decoder has attention; pass memory=decoder.memory(encoder_outputs, mask)")
+                raise ValueError("Decoder: this decoder has attention; pass "
+                                 "memory=decoder.memory(encoder_outputs, mask)")
             context, weights = self.attention(out, memory.outputs, mask=memory.mask,
                                               projected_keys=memory.projected_keys)
             out = F.tanh(self.combine(F.cat([context, out], dim=-1)))  # (B, T, H)
@@ -288,7 +289,8 @@ class Decoder(Module):
 class DecodeOutput(NamedTuple):
     """What `greedy_decode` and `beam_search` return.
 
-    tokens: (B, T) int64 Tensor of generated ids, each row ending at its <eos> and padded after it.
+    tokens: (B, T) int64 Tensor of generated ids, each row ending at its <eos> and padded after it
+        (a row that never produced <eos> is cut at max_len).
     lengths: list of B ints: tokens before <eos> (the answer's length).
     scores: (B,) float64 Tensor: the total log-probability of each sequence (<eos> included);
         beam search ranks by scores / lp(length) when length_penalty > 0, see `Seq2Seq.beam_search`.

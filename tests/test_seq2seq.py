@@ -368,3 +368,42 @@ def test_configuration_errors_are_clear():
         model.greedy_decode(mg.randn(1, 3))
     with pytest.raises(ValueError, match="beam_width"):
         model.beam_search(src, beam_width=0)
+
+
+# ---------------------------------------------------------------- torch parity
+def test_matches_torch_bidirectional_general_attention():
+    """Logits and every parameter's gradient equal a torch implementation of the same model."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = tiny(cell="lstm", attention="general", bidirectional=True, V_src=7, V_tgt=6, E=3, H=4)
+    src, lengths, tgt = random_batch(np.random.default_rng(11), B=4, S=5, T=4, V_src=7, V_tgt=6)
+    logits, weights = model(src, lengths, tgt)
+    F.cross_entropy(logits, tgt, ignore_index=PAD).backward()
+
+    P = {n: torch.tensor(p.numpy(), requires_grad=True) for n, p in model.named_parameters()}
+    enc = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    dec = nn.LSTM(3, 4, batch_first=True)
+    for mod, prefix in ((enc, "encoder.rnn."), (dec, "decoder.rnn.")):
+        for name in [n for n, _ in mod.named_parameters()]:
+            delattr(mod, name)
+            setattr(mod, name, P[prefix + name])  # the LSTM modules read our leaf tensors
+        mod._flat_weights = [getattr(mod, n) for n in mod._flat_weights_names]
+    s, t = torch.tensor(src.numpy()), torch.tensor(tgt.numpy())
+    x = torch.nn.functional.embedding(s, P["encoder.embedding.weight"], padding_idx=PAD)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, (h, c) = enc(packed)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=5)
+    h0 = torch.tanh(torch.cat([h[0], h[1]], -1) @ P["bridge.h_proj.weight"].T + P["bridge.h_proj.bias"])[None]
+    c0 = (torch.cat([c[0], c[1]], -1) @ P["bridge.c_proj.weight"].T + P["bridge.c_proj.bias"])[None]
+    dec_in = torch.cat([torch.full((4, 1), SOS), t[:, :-1]], 1)
+    y, _ = dec(torch.nn.functional.embedding(dec_in, P["decoder.embedding.weight"], padding_idx=PAD), (h0, c0))
+    keys = out @ P["decoder.attention.W.weight"].T
+    mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
+    w = (y @ keys.transpose(1, 2)).masked_fill(~mask[:, None, :], float("-inf")).softmax(-1)
+    h_att = torch.tanh(torch.cat([w @ out, y], -1) @ P["decoder.combine.weight"].T + P["decoder.combine.bias"])
+    lt = h_att @ P["decoder.out.weight"].T + P["decoder.out.bias"]
+    torch.nn.functional.cross_entropy(lt.reshape(-1, 6), t.reshape(-1), ignore_index=PAD).backward()
+    np.testing.assert_allclose(logits.numpy(), lt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(weights.numpy(), w.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), P[name].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
