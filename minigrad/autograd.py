@@ -12,6 +12,7 @@ the nodes in reverse topological order (iteratively, Kahn's algorithm, so a
 from __future__ import annotations
 
 import functools
+import warnings
 
 from . import backend as _B
 from .sparse import RowSparseGrad as _RowSparse
@@ -19,7 +20,7 @@ from .sparse import accumulate as _sparse_accumulate
 
 __all__ = [
     "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "detect_anomaly", "is_anomaly_enabled", "sum_to", "run_backward",
+    "detect_anomaly", "is_anomaly_enabled", "sum_to", "run_backward", "GraphGrowthWarning",
 ]
 
 # Read on every op, so a plain module global (the fastest lookup Python has).
@@ -256,8 +257,55 @@ def _released_error(node):
     return RuntimeError(
         f"backward: trying to backward through {type(node).__name__} a second time, but its saved "
         "arrays were freed after the first backward. Pass retain_graph=True to the first "
-        "backward() if you need to backward through the graph again."
+        "backward() if you need to backward through the graph again. If a tensor from an earlier "
+        "iteration reaches this loss (typically an RNN hidden state carried across batches), cut it "
+        "from the old graph after each backward with detach() (models.detach_state(state) for "
+        "recurrent states): retain_graph=True would only make every step backpropagate through all "
+        "earlier ones, with memory and time growing without bound."
     )
+
+
+class GraphGrowthWarning(UserWarning):
+    """backward(retain_graph=True) keeps going through the same old nodes in an ever larger graph."""
+
+
+# After this many retain_graph backwards that each reached the same node through a larger
+# graph than the previous one, warn: a carried tensor (RNN state) is missing its detach().
+_GROWTH_WARN_AFTER = 3
+
+
+def _note_retained_backward(nodes) -> None:
+    """Watch backward(retain_graph=True) for the "state carried without detach()" pattern.
+
+    A graph kept alive by retain_graph=True is normally backpropagated again as it is
+    (several losses over one trunk). When instead each new backward reaches nodes that an
+    earlier backward already went through *and* the graph is larger than last time, a
+    tensor from an earlier step (a hidden state) is being fed into the next step without
+    detach(): the graph, the memory it holds and each backward's time grow with every
+    step. Each node remembers [times seen in a growing graph, size of the graph it was
+    last seen in]; this costs one dict lookup per node, on the retain_graph path only.
+    """
+    n = len(nodes)
+    worst = 0
+    for node in nodes:
+        nd = node.__dict__
+        seen = nd.get("_growth")
+        if seen is None:
+            nd["_growth"] = [0, n]
+            continue
+        if n > seen[1]:
+            seen[0] += 1
+        seen[1] = n
+        if seen[0] > worst:
+            worst = seen[0]
+    if worst >= _GROWTH_WARN_AFTER:
+        warnings.warn(
+            f"backward(retain_graph=True): the graph keeps growing ({n} nodes now) and this backward went "
+            f"again through nodes already backpropagated {worst} times: a tensor from an earlier "
+            "iteration (typically an RNN hidden state carried across batches) is used without detach(). "
+            "Memory and backward time grow with every step. Cut the carried state after each backward "
+            "with state = state.detach() (models.detach_state(state) for (h, c) tuples) and drop "
+            "retain_graph=True.", GraphGrowthWarning, stacklevel=4)
 
 
 def _uses_memory_of(node, arr) -> bool:
@@ -286,7 +334,13 @@ def _check_versions(node):
 
 
 def run_backward(root_tensor, grad, retain_graph: bool = False):
-    """Backpropagate `grad` (a backend array) from `root_tensor` into every leaf's `.grad`."""
+    """Backpropagate `grad` (a backend array) from `root_tensor` into every leaf's `.grad`.
+
+    Without retain_graph, every node's saved arrays and edges are freed as it runs, so no
+    graph survives the call (nothing forms a reference cycle: plain reference counting
+    frees it once the root tensor goes). With retain_graph=True, repeated backwards over a
+    graph that keeps growing raise a `GraphGrowthWarning` (a carried state lacking detach()).
+    """
     root = root_tensor.grad_fn
     if root is None:  # a leaf: d(x)/d(x) = 1
         _accumulate_leaf(root_tensor, grad)
@@ -309,6 +363,9 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                         raise _released_error(fn)
                     deps[fn] = 1
                     stack.append(fn)
+
+    if retain_graph:
+        _note_retained_backward(deps)
 
     # Pass 2: Kahn's algorithm: a node runs once all its consumers have sent their gradient.
     if root.n_out == 1:

@@ -31,17 +31,40 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
 _new = object.__new__
 
 
+def check_dtype(dtype, op: str):
+    """`dtype` as a NumPy dtype that tensors may have, or a TypeError naming `op`.
+
+    Supported: bool, signed/unsigned integers, float16, float32, float64. Complex numbers
+    are refused (no op here has a complex derivative rule), as are strings and objects.
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: {dtype!r} is not a dtype; use e.g. mg.float32, mg.int64 or 'float64'") from None
+    if dt.kind == "c":
+        raise TypeError(f"{op}: complex tensors are not supported (dtype {dt}); minigrad computes on real "
+                        "floating-point, integer and bool data")
+    if dt.kind not in "biuf":
+        raise TypeError(f"{op}: unsupported dtype {dt}; use a floating-point, integer or bool dtype")
+    return dt
+
+
 def _host_data_to_array(data, dtype, device):
     """Turn user data (lists, scalars, arrays, tensors) into a backend array on `device`."""
     if isinstance(data, Tensor):
         data = data.data
     from_python = not _B.is_array(data) and not isinstance(data, np.generic)
-    arr = _B.as_array(data, dtype=dtype, device=device)
+    try:
+        arr = _B.as_array(data, dtype=dtype, device=device)
+    except (ValueError, TypeError, OverflowError) as e:  # ragged lists, unconvertible values
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(
+            f"tensor: cannot make a tensor from this {type(data).__name__} ({e})") from None
     if dtype is None and from_python and arr.dtype == np.float64:
         # Python floats follow the default dtype (float32), as in torch.
         arr = arr.astype(_B.get_default_dtype())
     if arr.dtype.kind in "OUSV":
         raise TypeError(f"tensor: cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__})")
+    check_dtype(arr.dtype, "tensor")
     return arr
 
 
@@ -67,7 +90,7 @@ class Tensor:
             dev = _B.device_of(data.data if isinstance(data, Tensor) else data)
         else:
             dev = _B.parse_device(device)
-        arr = _host_data_to_array(data, None if dtype is None else np.dtype(dtype), dev)
+        arr = _host_data_to_array(data, None if dtype is None else check_dtype(dtype, "tensor"), dev)
         self.data = arr
         self.grad = None
         self.requires_grad = False
@@ -184,6 +207,11 @@ class Tensor:
 
         `grad` defaults to 1 for a one-element tensor; for any other shape pass the
         gradient of the final scalar with respect to this tensor (same shape).
+
+        The graph's saved arrays are freed as backward goes (a second backward through it
+        raises); `retain_graph=True` keeps them for another backward. Carrying a tensor
+        from one training step into the next (an RNN state) without `detach()` is caught:
+        the next backward raises, or with retain_graph=True, warns (`GraphGrowthWarning`).
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -249,7 +277,7 @@ class Tensor:
         if device is not None:
             out = _ops.to_device(out, _B.parse_device(device))
         if dtype is not None:
-            out = _ops.cast(out, np.dtype(dtype))
+            out = _ops.cast(out, dtype)
         return out
 
     def cpu(self):
@@ -277,7 +305,7 @@ class Tensor:
         return _ops.cast(self, np.dtype(np.bool_))
 
     def type(self, dtype):
-        return _ops.cast(self, np.dtype(dtype))
+        return _ops.cast(self, dtype)
 
     def clone(self):
         return _ops.clone(self)

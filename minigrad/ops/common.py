@@ -30,7 +30,10 @@ def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
         arr = _B.as_array(x, dtype=dtype, device=device)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{op}: cannot use an operand of type {type(x).__name__} with a tensor ({e})") from None
-    if arr.dtype.kind not in "biufc":
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{op}: complex operands are not supported ({type(x).__name__} of dtype {arr.dtype}); "
+                        "minigrad computes on real floating-point, integer and bool data")
+    if arr.dtype.kind not in "biuf":
         raise TypeError(f"{op}: unsupported operand of type {type(x).__name__} (dtype {arr.dtype})")
     return _wrap(arr)
 

@@ -366,6 +366,8 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
                 return TT.apply(a, b)
             except ValueError as e:  # NumPy's message names neither the op nor the tensors
                 raise _operand_error(name, e, a, b) from None
+            except TypeError as e:  # e.g. NumPy refuses bool - bool
+                raise TypeError(f"{name}: {e} ({describe(a)} and {describe(b)})") from None
         if is_scalar(b):
             c = scalar_value(b, name)
             if true_div or isinstance(c, float):
@@ -458,6 +460,8 @@ def pow(a, b):  # noqa: A001 - torch's name
 
 
 def neg(x):
+    if x.data.dtype.kind == "b":  # NumPy's refusal would not name the op
+        raise TypeError(f"neg: negation of a bool tensor ({describe(x)}) is not supported; use ~x (logical not)")
     return Neg.apply(x)
 
 

@@ -134,18 +134,32 @@ def sum(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
 
 
 def mean(x, dim=None, keepdim=False):
-    """Mean over `dim` (None: all)."""
+    """Mean over `dim` (None: all). The mean of nothing (an empty dim) is an error, not NaN."""
     check_float("mean", x)
-    return Mean.apply(x, dims=_dims("mean", x, dim), keepdim=keepdim)
+    dims = _dims("mean", x, dim)
+    _check_nonempty("mean", x, dims)
+    return Mean.apply(x, dims=dims, keepdim=keepdim)
 
 
 def var(x, dim=None, keepdim=False, correction=1):
-    """Variance over `dim`, divided by N - correction (torch's default: correction=1, unbiased)."""
+    """Variance over `dim`, divided by N - correction (torch's default: correction=1, unbiased).
+
+    N <= correction (e.g. one element, correction=1) leaves no degrees of freedom: an error
+    here, where torch returns NaN (minigrad never turns finite input into a silent NaN).
+    """
     check_float("var", x)
-    return Var.apply(x, dims=_dims("var", x, dim), keepdim=keepdim, correction=correction)
+    dims = _dims("var", x, dim)
+    _check_nonempty("var", x, dims)
+    n = _count(x.data.shape, dims)
+    if n - correction <= 0:
+        raise ValueError(f"var: {n} element(s) per reduced slice of {describe(x)} leave no degrees of freedom "
+                         f"with correction={correction} (N - correction must be positive); "
+                         "use correction=0 for the population variance")
+    return Var.apply(x, dims=dims, keepdim=keepdim, correction=correction)
 
 
 def _check_nonempty(op, x, dims):
+    """Reductions without an identity (max, mean, ...) are undefined over an empty dimension."""
     shape = x.data.shape
     if any(shape[i] == 0 for i in (range(len(shape)) if dims is None else dims)) or (dims is None and x.data.size == 0):
         raise ValueError(f"{op}: cannot reduce over an empty dimension of {describe(x)}")
@@ -176,18 +190,22 @@ amin = min
 def logsumexp(x, dim=None, keepdim=False):
     """log(sum(exp(x))) over `dim`, computed stably."""
     check_float("logsumexp", x)
-    return LogSumExp.apply(x, dims=_dims("logsumexp", x, dim), keepdim=keepdim)
+    dims = _dims("logsumexp", x, dim)
+    _check_nonempty("logsumexp", x, dims)
+    return LogSumExp.apply(x, dims=dims, keepdim=keepdim)
 
 
 def _arg(op, x, dim, keepdim):
     xp = get_xp(x.data)
-    if x.data.size == 0:
+    d = None if dim is None else normalize_axis(op, dim, x.data.ndim or 1)
+    if x.data.size == 0 and (d is None or x.data.ndim == 0 or x.data.shape[d] == 0):
         raise ValueError(f"{op}: cannot take {op} of an empty tensor {describe(x)}")
     if dim is None:
         out = getattr(x.data.reshape(-1), op)()
         out = xp.asarray(out, dtype=xp.int64)
         return _wrap(out.reshape((1,) * x.data.ndim) if keepdim else out)
-    d = normalize_axis(op, dim, x.data.ndim)
+    if x.data.ndim == 0:  # dim 0 or -1 of a scalar: the only index is 0
+        return _wrap(xp.zeros((), dtype=xp.int64))
     return _wrap(getattr(x.data, op)(axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
 
 

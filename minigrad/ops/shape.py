@@ -9,7 +9,7 @@ import numbers
 
 from .. import backend as _B
 from ..autograd import Function, sum_to
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, check_dtype
 from .common import describe, normalize_axis, normalize_dim
 
 get_xp = _B.get_array_module
@@ -298,6 +298,8 @@ def normalize_index(index, x, op="getitem"):
     """
     if not isinstance(index, tuple):
         index = (index,)
+    if sum(i is Ellipsis for i in index) > 1:
+        raise IndexError(f"{op}: an index can only have a single ellipsis ('...'), got {index!r}")
     xp = get_xp(x.data)
     out = []
     basic = True
@@ -338,7 +340,7 @@ def _check_index_bounds(x, index, op="getitem"):
     n_consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
     for i in index:
         if i is Ellipsis:
-            dim += len(shape) - n_consumed
+            dim += max(len(shape) - n_consumed, 0)  # more indices than dims: caught just below
             continue
         if i is None:
             continue
@@ -445,7 +447,7 @@ def chunk(x, chunks, dim=0):
 
 def cast(x, dtype):
     """x converted to `dtype`; differentiable between float dtypes, a constant otherwise."""
-    dtype = np.dtype(dtype)
+    dtype = check_dtype(dtype, "cast")  # complex, str, object: a TypeError
     if x.data.dtype == dtype:
         return x
     if dtype.kind not in "fc" or x.data.dtype.kind not in "fc":

@@ -280,6 +280,6 @@ def check_hyper(opt: str, group: dict, key: str, low: float = 0.0, high: float |
         raise TypeError(f"{opt}: {key} must be a Python number, got {type(v).__name__} ({v!r})")
     too_low = v <= low if low_open else v < low
     too_high = high is not None and (v >= high if high_open else v > high)
-    if too_low or too_high or v != v:
+    if too_low or too_high or v != v or v in (float("inf"), float("-inf")):  # NaN, inf: never a valid setting
         rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
         raise ValueError(f"{opt}: Invalid {label}: {v} (expected in {rng})")
