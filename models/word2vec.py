@@ -32,7 +32,8 @@ The pipeline, in the order of word2vec.c (the reference C tool) and gensim:
    (`nn.Embedding(sparse=True)`), batched dot products, log-sigmoid loss, autograd
    backward into row-sparse gradients, and one `optim.SGD` step that moves only the
    touched rows. The learning rate decays linearly from `alpha` to `min_alpha` over
-   all the words of all epochs.
+   all the words of all epochs, updated once per chunk from the words done before it
+   (word2vec.c updates it every 10,000 words, gensim once per job of batch_words).
 
 How a batch relates to the C tool's per-pair SGD (the one real difference). The C
 tool and gensim update the vectors after every single pair (several threads doing
@@ -40,23 +41,28 @@ so without locks: "Hogwild"). Here the pairs of one step are evaluated at the sa
 parameters and their gradients are *summed* (the loss is the sum, not the mean, of
 the per-pair losses), so each pair moves the vectors by the same lr * gradient as in
 the C tool, just slightly later. Summing is right for the rare words (one pair, one
-C-sized update). The danger is the frequent ones: a word that is the noise word of
-hundreds of pairs in one step receives hundreds of updates computed at the *same*
-point, which overshoots where sequential updates would have slowed down. Steps of
-`batch_pairs=2048` pairs (about 600 words of text) keep that effect small: on the
-synthetic class task and on real text they give the same quality as gensim (see
-benchmarks/RESULTS.md), while much larger steps (16k+ pairs) visibly degrade the
-vectors of frequent words. `batch_words` only sets how much text is prepared at once.
+C-sized update); a mean would divide every update by the batch size. The danger is
+the frequent words: one that is the noise word of hundreds of pairs in a step gets
+hundreds of updates computed at the *same* point, which overshoots where sequential
+updates would have slowed down. Steps of `batch_pairs=1024` pairs (about 300 words
+of text) keep that small: on the synthetic class task (a 260-word vocabulary, the
+worst case for repeats) precision@5 is within 0.01 of gensim's with the same
+initialisation, 256-pair steps within 0.002, while 8k-pair steps lose a few points
+and 16k+ pairs visibly damage frequent words (benchmarks/RESULTS.md). Smaller steps
+cost little speed (the work per pair dominates). `batch_words` only sets how much
+text is prepared at once (and how often the learning rate is updated).
 
-Other deliberate differences: sigmoid is computed exactly (the C tool uses a table
-clipped at |x| = 6); sentences longer than 10,000 words are split (gensim's
-LineSentence does the same, the C tool splits at 1,000); there is no hierarchical
-softmax (hs=0 only).
+Initialisation: input vectors U(-0.5/D, 0.5/D) as word2vec.c (gensim >= 4 uses
+U(-1/D, 1/D), which trains faster in short runs), output vectors zero.
+
+Other deliberate differences: sigmoid is computed exactly (the C tool and gensim use
+a table on |x| < 6; gensim skips the update beyond it); sentences longer than 10,000
+words are split (gensim's LineSentence does the same, the C tool splits at 1,000);
+there is no hierarchical softmax (hs=0 only).
 """
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import sys
 import time
@@ -71,6 +77,7 @@ np = _B.np  # host-side data preparation (vocabulary, sampling, index arrays) an
 
 __all__ = [
     "Word2Vec", "KeyedVectors", "SkipGramNegativeSampling", "CBOWNegativeSampling", "negative_sampling_loss",
+    "skipgram_loss", "cbow_loss",
     "LineSentence", "build_vocab", "keep_probabilities", "AliasSampler", "context_windows",
     "synthetic_class_corpus", "neighbour_precision",
 ]
@@ -113,12 +120,13 @@ class LineSentence:
 def _check_reiterable(sentences, who: str):
     """Refuse one-shot iterators: training reads the corpus once for the vocabulary and once per epoch."""
     if isinstance(sentences, (str, bytes)):
-        raise TypeError(f"{who}: sentences must be an iterable of token lists, got a single {type(sentences).__name__}; "
-                        "for a text file pass corpus_file=PATH")
+        raise TypeError(f"{who}: sentences must be an iterable of token lists, got a single "
+                        f"{type(sentences).__name__}; for a text file pass corpus_file=PATH")
     try:
         it = iter(sentences)
     except TypeError:
-        raise TypeError(f"{who}: sentences must be an iterable of token lists, got {type(sentences).__name__}") from None
+        raise TypeError(f"{who}: sentences must be an iterable of token lists, "
+                        f"got {type(sentences).__name__}") from None
     if it is sentences:
         raise TypeError(f"{who}: sentences is a one-shot iterator ({type(sentences).__name__}), but the corpus is read "
                         "once for the vocabulary and once per epoch; pass a list, a LineSentence, or an object whose "
@@ -290,6 +298,36 @@ def negative_sampling_loss(h, target_vectors, target_weights=None):
     return losses.sum()
 
 
+def skipgram_loss(inputs, targets, in_weight, out_weight, target_weights=None, sparse=True):
+    """Skip-gram negative-sampling loss from the two tables: rows gathered with F.embedding.
+
+    Args:
+        inputs: (B,) ids of the input (context) words; targets: (B, 1+K) ids (centre word, then noise words).
+        in_weight, out_weight: (V, D) tables; sparse: row-sparse gradients for leaf tables.
+    """
+    return negative_sampling_loss(F.embedding(inputs, in_weight, sparse=sparse),
+                                  F.embedding(targets, out_weight, sparse=sparse), target_weights)
+
+
+def cbow_loss(context, context_weights, targets, in_weight, out_weight, target_weights=None, cbow_mean=True,
+              full_context_error=True, sparse=True):
+    """CBOW negative-sampling loss: h = mean (or sum) of the context vectors predicts the centre word.
+
+    Args:
+        context: (B, C) context word ids, padded; context_weights: (B, C) 1 for a real word, 0 for padding.
+        cbow_mean, full_context_error: see CBOWNegativeSampling.
+        (others as skipgram_loss)
+    """
+    vectors = F.embedding(context, in_weight, sparse=sparse)  # (B, C, D)
+    s = (context_weights.unsqueeze(1) @ vectors).squeeze(1)  # (B, D): sum of the real context vectors
+    h = s
+    if cbow_mean:
+        h = s / context_weights.sum(dim=1, keepdim=True)
+        if full_context_error:
+            h = s - (s - h).detach()  # the mean's value, the sum's gradient (word2vec.c's update)
+    return negative_sampling_loss(h, F.embedding(targets, out_weight, sparse=sparse), target_weights)
+
+
 class SkipGramNegativeSampling(nn.Module):
     """Skip-gram with negative sampling: two embedding tables and the loss above.
 
@@ -330,7 +368,8 @@ class SkipGramNegativeSampling(nn.Module):
         nn.init.zeros_(self.out_embed.weight)
 
     def forward(self, inputs, targets, target_weights=None):
-        return negative_sampling_loss(self.in_embed(inputs), self.out_embed(targets), target_weights)
+        return skipgram_loss(inputs, targets, self.in_embed.weight, self.out_embed.weight, target_weights,
+                             sparse=self.in_embed.sparse)
 
     def extra_repr(self) -> str:
         return f"num_words={self.num_words}, embedding_dim={self.embedding_dim}"
@@ -359,14 +398,9 @@ class CBOWNegativeSampling(SkipGramNegativeSampling):
         self.cbow_mean, self.full_context_error = bool(cbow_mean), bool(full_context_error)
 
     def forward(self, context, context_weights, targets, target_weights=None):
-        vectors = self.in_embed(context)  # (B, C, D)
-        s = (context_weights.unsqueeze(1) @ vectors).squeeze(1)  # (B, D): sum of the real context vectors
-        h = s
-        if self.cbow_mean:
-            h = s / context_weights.sum(dim=1, keepdim=True)
-            if self.full_context_error:
-                h = s - (s - h).detach()
-        return negative_sampling_loss(h, self.out_embed(targets), target_weights)
+        return cbow_loss(context, context_weights, targets, self.in_embed.weight, self.out_embed.weight,
+                         target_weights, cbow_mean=self.cbow_mean, full_context_error=self.full_context_error,
+                         sparse=self.in_embed.sparse)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", cbow_mean={self.cbow_mean}, full_context_error={self.full_context_error}"
@@ -477,8 +511,13 @@ class KeyedVectors:
         sims = normed @ mean
         if topn is None:
             return sims
-        order = np.argsort(-sims, kind="stable")
+        # Only the best topn + len(exclude) can make the list: partition, then sort those few.
+        k = min(topn + len(exclude), sims.size)
+        best = np.argpartition(-sims, k - 1)[:k] if 0 < k < sims.size else np.arange(sims.size)
+        order = best[np.argsort(-sims[best], kind="stable")]
         out = []
+        if topn == 0:
+            return out
         for i in order:
             if int(i) in exclude:
                 continue
@@ -633,7 +672,7 @@ class Word2Vec:
         seed: seeds the initial vectors, subsampling, windows and noise words.
         device: 'cpu', 'cuda' or 'cuda:N': where the tables live and the steps run.
         progress: show a words/s progress line while training.
-        batch_pairs: training pairs per SGD step (see the module docstring for why 2048).
+        batch_pairs: training pairs per SGD step (see the module docstring for why 1024).
         cbow_mean: CBOW averages (1) or sums (0) the context vectors.
         ns_exponent: the power of the unigram counts the noise distribution uses (0.75).
 
@@ -648,7 +687,7 @@ class Word2Vec:
 
     def __init__(self, sentences=None, corpus_file=None, vector_size=100, window=5, min_count=5, max_vocab_size=None,
                  negative=5, sample=1e-3, alpha=0.025, min_alpha=1e-4, sg=1, epochs=5, batch_words=10000, seed=0,
-                 device="cpu", progress=True, *, batch_pairs=2048, cbow_mean=1, ns_exponent=0.75):
+                 device="cpu", progress=True, *, batch_pairs=1024, cbow_mean=1, ns_exponent=0.75):
         self.vector_size = _positive_int("vector_size", vector_size)
         self.window = _positive_int("window", window)
         self.min_count = _positive_int("min_count", min_count)
@@ -680,6 +719,7 @@ class Word2Vec:
         self.word_counts = np.zeros(0, dtype=np.int64)
         self.corpus_total_words = self.corpus_count = 0
         self.loss_history, self.train_seconds, self.train_words_per_second = [], 0.0, 0.0
+        self.min_alpha_yet_reached = self.alpha  # the learning rate of the latest step (gensim's name)
         if sentences is not None or corpus_file is not None:
             corpus = self._corpus(sentences, corpus_file)
             self.build_vocab(corpus)
@@ -780,11 +820,13 @@ class Word2Vec:
         return ex
 
     # ------------------------------------------------------------ training
-    def train(self, sentences=None, corpus_file=None, epochs=None):
+    def train(self, sentences=None, corpus_file=None, epochs=None, total_words=None, total_examples=None):
         """Train for `epochs` (default: the constructor's) passes over the corpus; returns self.
 
-        The learning rate falls linearly from alpha to min_alpha over the corpus_total_words *
-        epochs words of this call.
+        The learning rate falls linearly from alpha to min_alpha over the total_words * epochs
+        words of this call (total_words: the corpus size, by default the one build_vocab counted).
+        `total_examples` is accepted for gensim's call signature and not needed (the schedule
+        counts words).
         """
         if self.network is None:
             raise RuntimeError("Word2Vec.train: no vocabulary yet; call build_vocab(sentences) first "
@@ -793,7 +835,7 @@ class Word2Vec:
         epochs = self.epochs if epochs is None else _positive_int("epochs", epochs)
         net, dev, dtype = self.network, self.device, self.network.in_embed.weight.dtype
         opt = optim.SGD(net.parameters(), lr=self.alpha)
-        total = max(self.corpus_total_words, 1) * epochs
+        total = max(int(total_words) if total_words is not None else self.corpus_total_words, 1) * epochs
         progress = _Progress(total, epochs, self.progress)
         done = 0  # corpus words processed so far (the clock of the learning-rate schedule)
         t0 = time.perf_counter()
@@ -811,12 +853,12 @@ class Word2Vec:
                 for (ids, sentence), raw in self._chunks(corpus):
                     ex = self._examples(ids, sentence)
                     n = ex["targets"].shape[0]
-                    start_done = done
+                    # One learning rate per chunk, from the words done before it (as word2vec.c, which
+                    # updates alpha every 10,000 words, and gensim, per job of batch_words words).
+                    lr = self.alpha - (self.alpha - self.min_alpha) * (done / total)
+                    opt.param_groups[0]["lr"] = self.min_alpha_yet_reached = lr
                     for lo in range(0, n, self.batch_pairs):
                         hi = min(lo + self.batch_pairs, n)
-                        # position in the schedule: interpolate the chunk's words over its pairs
-                        frac = (start_done + raw * lo / n) / total
-                        opt.param_groups[0]["lr"] = self.alpha - (self.alpha - self.min_alpha) * frac
                         batch = {k: mg.as_tensor(v[lo:hi], device=dev) for k, v in ex.items()}
                         if self.sg:
                             loss = net(batch["inputs"], batch["targets"], batch["target_weights"].to(dtype=dtype))
@@ -831,7 +873,7 @@ class Word2Vec:
                         recent[0] = loss if recent[0] is None else recent[0] + loss
                         epoch_pairs += hi - lo
                         recent[1] += hi - lo
-                    done = start_done + raw
+                    done += raw
                     progress.update(raw, epoch, recent_loss)
                 self.loss_history.append(float(epoch_loss.item()) / epoch_pairs if epoch_pairs else float("nan"))
         finally:
