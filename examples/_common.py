@@ -2,6 +2,7 @@
 
 * `make_parser` -- the common flags: --smoke (seconds-long run for tests), --quiet,
   --json (final metrics as one JSON line on stdout), --seed, --device, --outdir;
+* `parse_args_with_smoke` -- parse, and with --smoke switch to the example's small configuration;
 * `Progress` -- a progress bar with loss and throughput: tqdm when it is installed,
   else a small built-in text bar (on stderr, so stdout stays clean for --json);
 * `Reporter` -- prints unless --quiet, and `finish` prints the final metrics
@@ -37,8 +38,8 @@ if _ROOT not in sys.path:
 
 import minigrad as mg  # noqa: E402
 
-__all__ = ["make_parser", "Progress", "Reporter", "save_plot", "matplotlib_available", "outdir_for", "fmt_vec",
-           "set_seed"]
+__all__ = ["make_parser", "parse_args_with_smoke", "Progress", "Reporter", "save_plot", "matplotlib_available",
+           "outdir_for", "fmt_vec", "set_seed"]
 
 
 # ---------------------------------------------------------------- arguments
@@ -60,6 +61,20 @@ def make_parser(description: str, default_outdir: str) -> argparse.ArgumentParse
     g.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (needs CuPy and a GPU)")
     g.add_argument("--outdir", default=default_outdir, help="directory for plots and checkpoints")
     return p
+
+
+def parse_args_with_smoke(parser: argparse.ArgumentParser, argv, smoke: dict) -> argparse.Namespace:
+    """parser.parse_args(argv); with --smoke, the options named in `smoke` take those values.
+
+    Only options still at their default are replaced: flags given explicitly win
+    (`--smoke --steps 20` runs the small configuration for 20 steps).
+    """
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for k, v in smoke.items():
+            if getattr(args, k) == parser.get_default(k):
+                setattr(args, k, v)
+    return args
 
 
 def set_seed(seed: int) -> None:

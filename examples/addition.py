@@ -51,7 +51,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Progress, Reporter, make_parser  # noqa: E402  (also puts the repo root on sys.path)
+# _common also puts the repo root on sys.path
+from _common import Progress, Reporter, make_parser, parse_args_with_smoke  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.optim  # noqa: E402,F401
@@ -258,13 +259,10 @@ def parse_args(argv=None):
     p.add_argument("--show", type=int, default=10, help="held-out predictions to print")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUTDIR/addition.npz)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    args = p.parse_args(argv)
-    if args.smoke:  # seconds, for the test suite: 2-digit problems, a small model, a few steps
-        smoke = dict(digits=2, hidden=32, embed=16, batch_size=64, max_steps=40, eval_every=20, val_size=200,
-                     test_size=300, show=4)
-        for k, v in smoke.items():
-            if getattr(args, k) == p.get_default(k):  # flags given explicitly still win
-                setattr(args, k, v)
+    # --smoke: seconds, for the test suite: 2-digit problems, a small model, a few steps
+    smoke = dict(digits=2, hidden=32, embed=16, batch_size=64, max_steps=40, eval_every=20, val_size=200,
+                 test_size=300, show=4)
+    args = parse_args_with_smoke(p, argv, smoke)
     if args.checkpoint is None:
         args.checkpoint = os.path.join(args.outdir, "addition-smoke.npz" if args.smoke else "addition.npz")
     return args

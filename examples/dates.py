@@ -34,7 +34,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Progress, Reporter, make_parser, save_plot  # noqa: E402
+from _common import Progress, Reporter, make_parser, parse_args_with_smoke, save_plot  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.optim  # noqa: E402,F401
@@ -190,13 +190,8 @@ def parse_args(argv=None):
                    help="train at least this long (the attention keeps sharpening after the answers are right)")
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--show", type=int, default=8, help="held-out translations to print")
-    args = p.parse_args(argv)
-    if args.smoke:
-        for k, v in dict(hidden=16, embed=8, batch_size=32, max_steps=20, min_steps=0, eval_every=10, test_size=100,
-                         show=3).items():
-            if getattr(args, k) == p.get_default(k):
-                setattr(args, k, v)
-    return args
+    smoke = dict(hidden=16, embed=8, batch_size=32, max_steps=20, min_steps=0, eval_every=10, test_size=100, show=3)
+    return parse_args_with_smoke(p, argv, smoke)
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ import random
 import time
 
 import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
-from _common import Progress, Reporter, make_parser, save_plot, set_seed
+from _common import Progress, Reporter, make_parser, parse_args_with_smoke, save_plot, set_seed
 
 import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
@@ -231,12 +231,7 @@ SMOKE = dict(train_size=1500, test_size=600, epochs=8, bow_epochs=12, hidden=32,
 
 
 def main(argv=None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.smoke:
-        for k, v in SMOKE.items():
-            if getattr(args, k) == parser.get_default(k):
-                setattr(args, k, v)
+    args = parse_args_with_smoke(build_parser(), argv, SMOKE)
     report = Reporter(args)
     set_seed(args.seed)
     t_start, cpu_start = time.perf_counter(), time.process_time()

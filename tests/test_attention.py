@@ -10,29 +10,9 @@ from models.attention import (
     AdditiveAttention, DotAttention, GeneralAttention, make_attention, masked_fill_value,
 )
 
+from opcheck import call_with
+
 METHODS = ["dot", "general", "additive"]
-
-
-def call_with(module, params, fn):
-    """Run fn() with module's parameters temporarily replaced by `params` (same order as named_parameters).
-
-    gradcheck hands us fresh leaf tensors; swapping them in (without registering them)
-    lets it differentiate the module's output with respect to its own parameters.
-    """
-    named = list(module.named_parameters())
-    saved = []
-    for (name, _), new in zip(named, params):
-        *path, attr = name.split(".")
-        owner = module
-        for p in path:
-            owner = getattr(owner, p)
-        saved.append((owner, attr, getattr(owner, attr)))
-        object.__setattr__(owner, attr, new)
-    try:
-        return fn()
-    finally:
-        for owner, attr, old in saved:
-            object.__setattr__(owner, attr, old)
 
 
 def _mask(rng, B, S):

@@ -2,7 +2,8 @@
 
 The training loop is the project's idiom: opt.zero_grad(); loss = ...; loss.backward(); opt.step().
 """
-import math
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +13,18 @@ import minigrad.optim  # noqa: F401  (mg.optim)
 from minigrad import nn
 
 
-def two_spirals(n_per_class, turns=2.0, noise=0.0, seed=0):
-    """Two interleaved spirals in the plane (class 0 and class 1 = class 0 rotated by pi)."""
-    rng = np.random.default_rng(seed)
-    t = np.sqrt(rng.random(n_per_class)) * turns * 2 * math.pi  # sqrt: points spread evenly along the arm
-    r = t / (turns * 2 * math.pi)
-    xs, ys = [], []
-    for c in (0, 1):
-        angle = t + c * math.pi
-        pts = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1)
-        xs.append(pts + noise * rng.standard_normal(pts.shape))
-        ys.append(np.full(n_per_class, c))
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+def _load_example():
+    """examples/mlp_spirals.py as a fresh module (examples/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "mlp_spirals.py"
+    spec = importlib.util.spec_from_file_location("mlp_spirals_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def two_spirals(n_per_class, turns, seed=0):
+    """Two interleaved spirals in the plane: the example's own data generator (`make_spirals`)."""
+    return _load_example().make_spirals(n_per_class, turns=turns, seed=seed)
 
 
 def train(model, x, y, loss_fn, opt, steps, target_acc=None):
@@ -114,17 +115,6 @@ def test_layernorm_dropout_mlp_learns_spirals_and_eval_is_deterministic():
     assert accuracy(model, x, y) >= 0.99
     with mg.no_grad():
         np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
-
-
-def _load_example():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "mlp_spirals.py"
-    spec = importlib.util.spec_from_file_location("mlp_spirals_example", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_example_smoke_prints_one_json_line(capsys):

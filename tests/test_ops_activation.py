@@ -11,48 +11,13 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import functional as F
 from minigrad.ops.activation import ReLU, Sigmoid, Softplus, Tanh
-from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
+
+from opcheck import check_op, draw_array
 
 GRADIENT_TESTED = [Tanh, Sigmoid, ReLU, Softplus]
 
 SHAPES = mst.shapes(max_dims=3, max_side=4)
-
-
-def draw_array(data, shape, device="cpu", **kw):
-    """float64 NumPy values drawn as float32 (so the float32 run sees exactly the same numbers)."""
-    return data.draw(mst.tensors(shape=shape, dtype="float32", device=device, **kw)).numpy().astype(np.float64)
-
-
-def _close(actual, expected, tol):
-    expected = np.asarray(expected, dtype=np.float64)
-    scale = 1.0 + (np.abs(expected).max() if expected.size else 0.0)
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def check_op(fn, ref, arrays, device, f32_tol=2e-5):
-    """Values vs NumPy (float64, float32), gradients vs finite differences, float32 dtypes, no mutation."""
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
-    out = fn(*xs)
-    want = np.asarray(ref(*arrays), dtype=np.float64)
-    assert out.dtype == np.float64 and out.shape == want.shape
-    _close(out.numpy(), want, 1e-12)
-    gradcheck(fn, *xs)
-    v = np.random.default_rng(1).standard_normal(want.shape)
-    out.backward(mg.tensor(v, device=device))
-    g64 = [x.grad.numpy().copy() for x in xs]
-    for x, a in zip(xs, arrays):
-        np.testing.assert_array_equal(x.numpy(), a)
-    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
-    out32 = fn(*xs32)
-    assert out32.dtype == np.float32
-    _close(out32.numpy(), want, f32_tol)
-    out32.backward(mg.tensor(v.astype(np.float32), device=device))
-    for x, a, g in zip(xs32, arrays, g64):
-        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
-        _close(x.grad.numpy(), g, f32_tol)
-        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
 
 
 ACTIVATIONS = {

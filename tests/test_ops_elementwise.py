@@ -18,8 +18,9 @@ from minigrad.ops.elementwise import (
     Abs, Add, AddScalar, Clamp, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow, PowScalar,
     RDivScalar, RPowScalar, RSubScalar, Sqrt, Sub, Where,
 )
-from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
+
+from opcheck import check_op, draw_array
 
 GRADIENT_TESTED = [
     Add, Sub, Mul, Div, Pow, AddScalar, MulScalar, DivScalar, RSubScalar, RDivScalar, PowScalar, RPowScalar,
@@ -28,49 +29,6 @@ GRADIENT_TESTED = [
 
 SHAPES = mst.shapes(max_dims=3, max_side=4)
 PAIRS = mst.broadcastable_shapes(2, max_dims=3, max_side=4)
-
-
-# ---------------------------------------------------------------- the shared property
-def draw_array(data, shape, device="cpu", **kw):
-    """float64 NumPy values drawn as float32 (so the float32 run sees exactly the same numbers)."""
-    t = data.draw(mst.tensors(shape=shape, dtype="float32", device=device, **kw))
-    return t.numpy().astype(np.float64)
-
-
-def _close(actual, expected, tol):
-    expected = np.asarray(expected, dtype=np.float64)
-    scale = 1.0 + (np.abs(expected).max() if expected.size else 0.0)
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def check_op(fn, ref, arrays, device, f32_tol=2e-5):
-    """Values vs NumPy (float64, float32), gradients vs finite differences, float32 dtypes, no mutation."""
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
-    out = fn(*xs)
-    want = np.asarray(ref(*arrays), dtype=np.float64)
-    assert out.dtype == np.float64 and out.shape == want.shape and out.device == xs[0].device
-    _close(out.numpy(), want, 1e-12)
-    gradcheck(fn, *xs)
-
-    # One backward with a fixed cotangent: float64 reference gradients; inputs must be untouched.
-    v = np.random.default_rng(1).standard_normal(want.shape)
-    out.backward(mg.tensor(v, device=device))
-    g64 = [x.grad.numpy().copy() for x in xs]
-    for x, a in zip(xs, arrays):
-        assert x.grad.shape == x.shape and x.grad.dtype == np.float64
-        np.testing.assert_array_equal(x.numpy(), a)
-
-    # float32 in -> float32 out and float32 gradients, equal to the float64 ones to float32 precision.
-    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
-    out32 = fn(*xs32)
-    assert out32.dtype == np.float32, f"float32 inputs gave a {out32.dtype} output"
-    _close(out32.numpy(), want, f32_tol)
-    out32.backward(mg.tensor(v.astype(np.float32), device=device))
-    for x, a, g in zip(xs32, arrays, g64):
-        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
-        _close(x.grad.numpy(), g, f32_tol)
-        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
 
 
 # ---------------------------------------------------------------- tensor (op) tensor, broadcasting

@@ -16,43 +16,9 @@ from minigrad.ops.nn import BCEWithLogits, CrossEntropy, Dropout, Embedding, Log
 from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
 
+from opcheck import check_op, draw_array
+
 GRADIENT_TESTED = [Softmax, LogSoftmax, CrossEntropy, NLLLoss, BCEWithLogits, Embedding, Dropout]
-
-
-def _close(actual, expected, tol):
-    expected = np.asarray(expected, dtype=np.float64)
-    scale = 1.0 + (np.abs(expected).max() if expected.size else 0.0)
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def check_op(fn, ref, arrays, device, f32_tol=2e-5):
-    """Values vs NumPy (float64, float32), gradients vs finite differences, float32 dtypes, no mutation."""
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
-    out = fn(*xs)
-    want = np.asarray(ref(*arrays), dtype=np.float64)
-    assert out.dtype == np.float64 and out.shape == want.shape
-    _close(out.numpy(), want, 1e-12)
-    gradcheck(fn, *xs)
-    v = np.random.default_rng(1).standard_normal(want.shape)
-    out.backward(mg.tensor(v, device=device))
-    g64 = [x.grad.numpy().copy() for x in xs]
-    for x, a in zip(xs, arrays):
-        assert x.grad.shape == x.shape
-        np.testing.assert_array_equal(x.numpy(), a)
-    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
-    out32 = fn(*xs32)
-    assert out32.dtype == np.float32
-    _close(out32.numpy(), want, f32_tol)
-    out32.backward(mg.tensor(v.astype(np.float32), device=device))
-    for x, a, g in zip(xs32, arrays, g64):
-        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
-        _close(x.grad.numpy(), g, f32_tol)
-        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
-
-
-def draw_array(data, shape, device="cpu", **kw):
-    return data.draw(mst.tensors(shape=shape, dtype="float32", device=device, **kw)).numpy().astype(np.float64)
 
 
 def np_log_softmax(x, axis=-1):

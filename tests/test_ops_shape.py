@@ -5,6 +5,8 @@ Values are compared with NumPy and gradients with float64 finite differences
 (`gradcheck`): repeated integer indices must accumulate, and since these ops only
 move values, float32 gradients must equal the float64 ones exactly.
 """
+import functools
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,47 +17,17 @@ from minigrad.ops.shape import Cast, Cat, Clone, Expand, GetItem, Permute, Resha
 from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
 
+from opcheck import check_op as _check_op
+from opcheck import draw_array
+
 GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Cat, Stack, Cast, Clone, ToDevice]
 
 SHAPES = mst.shapes(max_dims=4, max_side=4)
 NONSCALAR = mst.shapes(min_dims=1, max_dims=4, max_side=4)
 
-
-def check_op(fn, ref, arrays, device):
-    """Values vs NumPy, gradients vs finite differences; float32 stays float32 with the same gradients; no mutation."""
-    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
-    out = fn(*xs)
-    outs, wants = (out, ref(*arrays)) if isinstance(out, (tuple, list)) else ((out,), (ref(*arrays),))
-    assert len(outs) == len(wants)
-    for o, w in zip(outs, wants):
-        assert o.dtype == np.float64 and o.shape == np.shape(w)
-        np.testing.assert_array_equal(o.numpy(), w)  # values are moved, never computed: exact
-    gradcheck(fn, *xs)
-    rng = np.random.default_rng(1)
-    vs = [rng.standard_normal(o.shape) for o in outs]
-    total = sum(((o * mg.tensor(v, device=device)).sum() for o, v in zip(outs, vs)), mg.tensor(0.0, "float64"))
-    total.backward()
-    for x, a in zip(xs, arrays):
-        assert x.grad.shape == x.shape
-        np.testing.assert_array_equal(x.numpy(), a)
-    xs32 = [mg.tensor(a.astype(np.float32), device=device, requires_grad=True) for a in arrays]
-    out32 = fn(*xs32)
-    outs32 = out32 if isinstance(out32, (tuple, list)) else (out32,)
-    total32 = mg.tensor(0.0, device=device)
-    for o, v, w in zip(outs32, vs, wants):
-        assert o.dtype == np.float32
-        np.testing.assert_array_equal(o.numpy(), np.asarray(w, dtype=np.float32))
-        total32 = total32 + (o * mg.tensor(v.astype(np.float32), device=device)).sum()
-    total32.backward()
-    for x, x64, a in zip(xs32, xs, arrays):
-        assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
-        np.testing.assert_allclose(x.grad.numpy(), x64.grad.numpy(), rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(x.numpy(), a.astype(np.float32))
-
-
-def draw_array(data, shape, device="cpu"):
-    return data.draw(mst.tensors(shape=shape, dtype="float32", device=device)).numpy().astype(np.float64)
+# Shape ops only move values: outputs must match NumPy bit for bit (float64 and float32),
+# float32 gradients the float64 ones to 1e-5.
+check_op = functools.partial(_check_op, exact=True)
 
 
 # ---------------------------------------------------------------- reshape family

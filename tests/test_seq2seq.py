@@ -10,24 +10,9 @@ from minigrad.testing import gradcheck
 import models
 from models.seq2seq import Bridge, Decoder, Encoder, Seq2Seq
 
+from opcheck import call_with
+
 PAD, SOS, EOS = 0, 1, 2
-
-
-def call_with(module, params, fn):
-    """Run fn() with module's parameters temporarily replaced by `params` (named_parameters order)."""
-    saved = []
-    for (name, _), new in zip(list(module.named_parameters()), params):
-        *path, attr = name.split(".")
-        owner = module
-        for p in path:
-            owner = getattr(owner, p)
-        saved.append((owner, attr, getattr(owner, attr)))
-        object.__setattr__(owner, attr, new)
-    try:
-        return fn()
-    finally:
-        for owner, attr, old in saved:
-            object.__setattr__(owner, attr, old)
 
 
 def random_batch(rng, B, S, T, V_src, V_tgt, device="cpu"):
