@@ -19,6 +19,8 @@ get_xp = _B.get_array_module
 
 
 def _log_softmax(xp, x, axis):
+    if x.size == 0:  # nothing to normalise (and max() of an empty axis is undefined)
+        return x.copy()
     m = x.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     z = x - m
@@ -33,8 +35,11 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         xp = get_xp(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        y = e / e.sum(axis=dim, keepdims=True)
+        if x.size == 0:  # the softmax of an empty tensor is empty (max() of an empty axis is undefined)
+            y = x.copy()
+        else:
+            e = xp.exp(x - x.max(axis=dim, keepdims=True))
+            y = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -83,7 +88,8 @@ class CrossEntropy(Function):
         nll = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
         if label_smoothing:
             nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
-        loss = nll * valid
+        # where, not `* valid`: an ignored position (padding) may hold -inf/NaN logits, and NaN * 0 is NaN
+        loss = xp.where(valid, nll, 0).astype(nll.dtype, copy=False)
         ctx.save_for_backward(logp, safe_t, valid)
         ctx.C, ctx.eps = C, label_smoothing
         return loss
@@ -95,7 +101,7 @@ class CrossEntropy(Function):
         target_dist = _one_hot(xp, safe_t, ctx.C, g.dtype)
         if ctx.eps:
             target_dist = (1 - ctx.eps) * target_dist + ctx.eps / ctx.C
-        gx = (xp.exp(logp) - target_dist) * (g * valid)[..., None]
+        gx = xp.where(valid[..., None], (xp.exp(logp) - target_dist) * g[..., None], 0).astype(g.dtype, copy=False)
         return gx, None
 
 
@@ -109,7 +115,8 @@ class NLLLoss(Function):
         safe_t = xp.where(valid, target, 0)
         ctx.save_for_backward(safe_t, valid)
         ctx.C = logp.shape[-1]
-        return -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0] * valid
+        picked = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
+        return xp.where(valid, picked, 0).astype(logp.dtype, copy=False)  # ignored entries: exactly 0
 
     @staticmethod
     def backward(ctx, g):
@@ -257,6 +264,9 @@ def _check_target(op, scores, target, ignore_index):
     if target.device != scores.device:
         raise RuntimeError(f"{op}: input is on {scores.device} but target is on {target.device}")
     C = scores.data.shape[-1]
+    if C == 0:
+        raise ValueError(f"{op}: the class dimension (last) of input {describe(scores)} is empty; "
+                         "need at least one class")
     t = target.data
     if t.size:
         xp = get_xp(t)
@@ -276,6 +286,9 @@ def _reduce(op, loss, reduction, count=None):
         return loss.sum()
     if reduction == "mean":
         if count is None:
+            if loss.data.size == 0:  # mean of nothing: undefined (torch gives NaN); say so instead
+                raise ValueError(f"{op}: reduction='mean' of an empty input ({describe(loss)}) is undefined; "
+                                 "use reduction='sum' or 'none'")
             return loss.mean()
         return loss.sum() / max(count, 1)
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -319,6 +332,9 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
 
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
     """Mean squared error: mean((input - target)^2) (composed from primitives)."""
+    check_float("mse_loss", input)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     target = to_tensor(target, input, "mse_loss")
     if input.data.shape != target.data.shape:
         raise ValueError(f"mse_loss: input {describe(input)} and target {describe(target)} must have the same shape")
@@ -360,6 +376,9 @@ def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
         bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
         raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
     if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral) or not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx must be an int in [{-n}, {n - 1}] (a row of weight "
+                             f"{describe(weight)}), got {padding_idx!r}")
         padding_idx = int(padding_idx) % n
     return Embedding.apply(weight, idx=idx, padding_idx=padding_idx, sparse=bool(sparse))
 
