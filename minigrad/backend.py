@@ -124,8 +124,8 @@ def set_default_dtype(dtype) -> None:
 
 # ---------------------------------------------------------------- random numbers
 # One host generator drives parameter initialisation so that the same seed gives the
-# same weights on 'cpu' and 'cuda'; device-side randomness (dropout masks on the GPU)
-# uses CuPy's generator, seeded from the same call.
+# same weights on 'cpu' and 'cuda', and seeds each device-side draw (dropout masks on
+# the GPU, see random_uniform), so its state alone is the state of all randomness.
 _host_rng = np.random.default_rng(0)
 _cupy_seed = None  # the seed manual_seed last gave CuPy (cuRAND exposes no state to snapshot)
 
@@ -154,20 +154,30 @@ def _seed_cupy(seed) -> None:
 
 
 def random_uniform(xp, shape, dtype):
-    """Uniform [0, 1) samples of `dtype` drawn on xp's device (no host round trip on GPU)."""
+    """Uniform [0, 1) samples of `dtype` drawn on xp's device (no device-to-host copy on GPU).
+
+    GPU draws come from a counter-based (Philox) cuRAND generator seeded, draw by draw,
+    from the host generator: cuRAND exposes no state to snapshot, but this way the host
+    generator's state alone determines every random number on every backend, so a
+    checkpoint holding it (`get_rng_state`) resumes bit-exactly on GPUs too.
+    """
+    gen_dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
     if xp is np:
-        return _host_rng.random(shape, dtype=np.float64 if np.dtype(dtype) != np.float32 else np.float32).astype(dtype, copy=False)
-    return xp.random.random_sample(shape).astype(dtype, copy=False)
+        return _host_rng.random(shape, dtype=gen_dtype).astype(dtype, copy=False)
+    seed = int(_host_rng.integers(0, 2**63 - 1))
+    rs = cupy.random.RandomState(seed, method=cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
+    return rs.random_sample(shape, dtype=gen_dtype).astype(dtype, copy=False)
 
 
 def get_rng_state() -> dict:
     """A serialisable snapshot of the generators (round-trips through `minigrad.save`/`load`).
 
-    ``"numpy"`` is the host generator's exact bit-generator state, so host-side
-    randomness (initialisation, data shuffling, CPU dropout) resumes bit-exactly.
-    ``"cupy_seed"`` (present when CuPy is) is the seed last given to CuPy: cuRAND
-    does not expose its stream position, so restoring it restarts the GPU stream
-    from that seed -- deterministic, but not the exact mid-stream position.
+    ``"numpy"`` is the host generator's exact bit-generator state. minigrad's own
+    randomness (initialisation, data shuffling, dropout on CPU and GPU) all derives
+    from it, so it resumes bit-exactly. ``"cupy_seed"`` (present when CuPy is) is the
+    seed last given to CuPy's global generator, for user code that calls
+    ``cupy.random`` directly; cuRAND exposes no stream position, so that part restarts
+    from its seed.
     """
     state = {"numpy": _host_rng.bit_generator.state}
     if cupy is not None:

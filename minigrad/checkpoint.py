@@ -26,8 +26,9 @@ functions gather and restore all of them so a script cannot forget one::
     extra = load_training_state("run.npz", model=model, optimizer=opt, scheduler=sched, loader=loader)
     step = extra["step"]
 
-Limits: on CUDA, cuRAND exposes no stream position, so the GPU generator restarts from
-its seed (see `minigrad.backend.get_rng_state`); CPU runs resume bit-exactly.
+All of minigrad's randomness, GPU dropout included, derives from the host generator
+(see `minigrad.backend.random_uniform`), so its state is enough. Code that calls
+`cupy.random` directly only gets its seed restored (cuRAND exposes no stream position).
 """
 from __future__ import annotations
 
