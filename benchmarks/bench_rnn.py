@@ -9,7 +9,8 @@ pause between blocks, because both libraries' BLAS/OpenMP threads spin for a whi
 after a call and would steal the 2 cores from the other one if interleaved.
 
     python benchmarks/bench_rnn.py [--configs A,B,C] [--cells rnn,lstm,gru] [--repeats 15]
-                                   [--device cpu|cuda] [--layer] [--loss sum|mse]
+                                   [--rounds 2] [--device cpu|cuda] [--layer] [--loss sum|mse]
+                                   [--clock wall|cpu]
 
 Configurations (batch, seq, input, hidden): A (32, 64, 128, 256), B (1, 100, 64, 128),
 C (128, 32, 256, 512). `--layer` times `models.RNN/LSTM/GRU` (fused=True) instead of
@@ -48,18 +49,28 @@ def sync(device):
         mg.backend.cupy.cuda.Device().synchronize()
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time (all threads' CPU time of this process)
+
+
 def timeit(step, repeats, warmup, device):
-    """Median seconds of `repeats` calls of `step` after `warmup` untimed ones."""
+    """Per-call seconds of `repeats` calls of `step` after `warmup` untimed ones."""
     for _ in range(warmup):
         step()
     sync(device)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         step()
         sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        times.append(CLOCK() - t0)
+    return times
+
+
+def _loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def make_weights(cell, I, H, seed=0):
@@ -137,13 +148,19 @@ def main(argv=None):
     ap.add_argument("--cells", default="rnn,lstm,gru")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="alternate the two frameworks' blocks this many times (repeats per block)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--layer", action="store_true", help="time models.RNN/LSTM/GRU instead of the raw ops")
     ap.add_argument("--loss", default="sum", choices=["sum", "mse"])
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="wall: elapsed time (the default, what targets refer to); cpu: process CPU time, "
+                         "which a busy shared machine disturbs less (meaningful with 1 thread per library: "
+                         "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between the two frameworks' blocks")
     args = ap.parse_args(argv)
-    if args.repeats < 1:
-        ap.error("--repeats must be >= 1")
+    if args.repeats < 1 or args.rounds < 1:
+        ap.error("--repeats and --rounds must be >= 1")
     configs = [c.strip().upper() for c in args.configs.split(",") if c.strip()]
     cells = [c.strip().lower() for c in args.cells.split(",") if c.strip()]
     for c in configs:
@@ -152,6 +169,8 @@ def main(argv=None):
     for c in cells:
         if c not in GATES:
             ap.error(f"unknown cell {c!r}; choose from {', '.join(GATES)}")
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     device = args.device
     if device == "cuda" and not mg.cuda_available():
         ap.error("--device cuda: CuPy finds no GPU here")
@@ -170,32 +189,42 @@ def main(argv=None):
           f"python {platform.python_version()}, numpy {np.__version__}"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"))
     print(f"# device {device}; env " + ", ".join(f"{k}={v}" for k, v in env.items()))
-    print(f"# one training step (forward, {args.loss} loss, backward), float32, median of {args.repeats} "
-          f"after {args.warmup} warm-up; {'models layers' if args.layer else 'fused ops'}")
-    header = f"{'cfg':<4}{'cell':<6}{'(B, T, I, H)':<22}{'minigrad ms':>12}{'torch ms':>10}{'ratio':>8}{'target':>8}  met"
+    print(f"# one training step (forward, {args.loss} loss, backward), float32, median of {args.rounds} x "
+          f"{args.repeats} steps (each block after {args.warmup} warm-up); "
+          f"{'models layers' if args.layer else 'fused ops'}; {args.clock} clock; "
+          f"last column: fastest step, ours / torch; load average {_loadavg()}")
+    header = (f"{'cfg':<4}{'cell':<6}{'(B, T, I, H)':<22}{'minigrad ms':>12}{'torch ms':>10}{'ratio':>8}"
+              f"{'target':>8}  met")
     print(header)
     print("-" * len(header))
     rows = []
     for cname in configs:
         cfg = CONFIGS[cname]
         for cell in cells:
-            ours = timeit(minigrad_step(cell, cfg, device, args.loss, args.layer), args.repeats, args.warmup, device)
-            time.sleep(args.pause)
-            theirs = None
-            if torch is not None:
-                theirs = timeit(torch_step(torch, cell, cfg, torch_device, args.loss), args.repeats, args.warmup,
-                                "cpu")
+            ours_step = minigrad_step(cell, cfg, device, args.loss, args.layer)
+            torch_fn = torch_step(torch, cell, cfg, torch_device, args.loss) if torch is not None else None
+            ours_t, theirs_t = [], []
+            # Alternate the two frameworks' blocks so that a change in machine load hits both.
+            for _ in range(args.rounds):
+                ours_t += timeit(ours_step, args.repeats, args.warmup, device)
                 time.sleep(args.pause)
+                if torch_fn is not None:
+                    theirs_t += timeit(torch_fn, args.repeats, args.warmup, "cpu")
+                    time.sleep(args.pause)
+            ours = statistics.median(ours_t)
+            theirs = statistics.median(theirs_t) if theirs_t else None
             target = TARGETS.get((cell, cname), DEFAULT_TARGET)
             shape = f"({cfg[0]}, {cfg[1]}, {cfg[2]}, {cfg[3]})"
+            mins = f"   min {min(ours_t) * 1e3:.2f}" + (f" / {min(theirs_t) * 1e3:.2f}" if theirs_t else "")
             if theirs is None:
-                print(f"{cname:<4}{cell:<6}{shape:<22}{ours * 1e3:>12.2f}{'-':>10}{'-':>8}{'-':>8}")
+                print(f"{cname:<4}{cell:<6}{shape:<22}{ours * 1e3:>12.2f}{'-':>10}{'-':>8}{'-':>8}     {mins}")
             else:
                 ratio = ours / theirs
-                met = "yes" if ratio <= target else "NO"
+                met = "yes" if ratio <= target else "NO "
                 print(f"{cname:<4}{cell:<6}{shape:<22}{ours * 1e3:>12.2f}{theirs * 1e3:>10.2f}{ratio:>8.2f}"
-                      f"{'<=' + format(target, '.2f'):>8}  {met}", flush=True)
+                      f"{'<=' + format(target, '.2f'):>8}  {met}{mins}", flush=True)
             rows.append((cname, cell, ours, theirs))
+    print(f"# load average at the end: {_loadavg()}")
     return rows
 
 

@@ -44,7 +44,7 @@ def _cell(kind, x_t, h, c, w_ih, w_hh, b_ih, b_hh, nonlinearity, reset_after):
 def composed_sequence(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False,
                       nonlinearity="tanh", reset_after=True):
     """A straightforward per-step loop with masking: keep = [t < lengths[b]]."""
-    T, B = x.shape[0], x.shape[1]
+    T = x.shape[0]
     h, c = h0, c0
     outs = [None] * T
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -144,6 +144,20 @@ def test_gru_fused_equals_composed(cfg, reset_after):
     assert_fused_equals_composed("gru", reset_after=reset_after, **cfg)
 
 
+@pytest.mark.parametrize("block_elements", [1, 60])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_backward_in_several_blocks(monkeypatch, block_elements, reverse):
+    """The LSTM backward prepares its per-step factors a block of steps at a time: with
+    tiny blocks (1 step, or 2 steps of B*4H = 24 elements, so T=5 leaves a partial block)
+    it must still equal the composed recurrence."""
+    from minigrad.ops import recurrent
+    monkeypatch.setattr(recurrent, "_BLOCK_ELEMENTS", block_elements)
+    assert_fused_equals_composed("lstm", T=5, B=2, I=3, H=3, bias=(True, True), lengths=[5, 3],
+                                 reverse=reverse, seed=9)
+    assert_fused_equals_composed("lstm", T=5, B=2, I=3, H=3, bias=(True, True), lengths=None,
+                                 reverse=reverse, seed=10)
+
+
 # ---------------------------------------------------------------- finite differences, on every backend
 GRADCHECK_CASES = [
     ("rnn", dict(nonlinearity="tanh")),
@@ -179,7 +193,7 @@ def test_lengths_zero_outputs_and_frozen_state():
     assert np.all(out.numpy()[2:, 0] == 0)
     np.testing.assert_array_equal(h_n.numpy()[0], out.numpy()[1, 0])  # state after step lengths[0] - 1
     # The same first sequence run alone over its own two steps gives the same numbers.
-    o1, h1, c1 = lstm_sequence(x[:2, :1], h0[:1], c0[:1], w_ih, w_hh, b_ih, b_hh)
+    _, h1, c1 = lstm_sequence(x[:2, :1], h0[:1], c0[:1], w_ih, w_hh, b_ih, b_hh)
     np.testing.assert_allclose(h_n.numpy()[:1], h1.numpy(), rtol=1e-12)
     np.testing.assert_allclose(c_n.numpy()[:1], c1.numpy(), rtol=1e-12)
     # Reverse starts at each sequence's own last valid step: = the plain reverse of the prefix.
@@ -197,6 +211,22 @@ def test_full_lengths_equal_no_lengths(lengths):
     out1, h1_ = gru_sequence(args[0], args[1], *args[3:], lengths=lengths)
     np.testing.assert_array_equal(out0.numpy(), out1.numpy())
     np.testing.assert_array_equal(h0_.numpy(), h1_.numpy())
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_non_contiguous_input(kind, bias):
+    """A batch-first tensor transposed to time-major (a strided view) gives the same values and gradients."""
+    args = make_args(kind, 4, 3, 2, 3, seed=8)
+    if not bias:
+        args[5] = args[6] = None
+    xb = mg.tensor(np.ascontiguousarray(args[0].numpy().transpose(1, 0, 2)), requires_grad=True)  # (B, T, I)
+    out, h_n, _ = fused_sequence(kind, xb.transpose(0, 1), *args[1:])
+    ref, ref_h, _ = fused_sequence(kind, *args)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    (out.sum() + h_n.sum()).backward()
+    (ref.sum() + ref_h.sum()).backward()
+    np.testing.assert_allclose(xb.grad.numpy().transpose(1, 0, 2), args[0].grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -218,7 +248,7 @@ def test_float32_stays_float32(kind):
 def test_only_weights_need_grad_and_no_grad_mode():
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = make_args("lstm", 3, 2, 2, 3, seed=2)
     x, h0, c0 = x.detach(), h0.detach(), c0.detach()
-    out, h_n, c_n = lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    out, _, c_n = lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     (out.sum() + c_n.sum()).backward()  # h_n unused: its gradient is zero
     assert x.grad is None and h0.grad is None and w_hh.grad is not None
     ref = make_args("lstm", 3, 2, 2, 3, seed=2)
@@ -230,6 +260,24 @@ def test_only_weights_need_grad_and_no_grad_mode():
     with mg.no_grad():
         out, h_n, c_n = lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     assert not out.requires_grad and out.grad_fn is None
+
+
+@pytest.mark.parametrize("kind,kw", [("rnn", {}), ("lstm", {}), ("gru", dict(reset_after=True)),
+                                     ("gru", dict(reset_after=False))])
+def test_some_inputs_frozen(kind, kw):
+    """Gradients only where asked (here: w_hh and the biases), equal to the composed ones."""
+    def run(fn):
+        args = make_args(kind, 4, 2, 3, 2, seed=6)
+        for k in (0, 1, 2, 3):  # x, h0, c0, w_ih: no gradient
+            if args[k] is not None:
+                args[k] = args[k].detach()
+        out, h_n, _ = fn(kind, *args, lengths=[4, 2], **kw)
+        ((out * out).sum() + h_n.sum()).backward()
+        assert args[0].grad is None and args[3].grad is None
+        return [a.grad.numpy() for a in args[4:]]
+
+    for a, b in zip(run(fused_sequence), run(composed_sequence)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -292,6 +340,18 @@ def test_models_lstm_fused_matches_composed():
         np.testing.assert_allclose(p1[n], p2[n], rtol=1e-10, atol=1e-12, err_msg=n)
 
 
+def test_empty_batch():
+    """B = 0 runs (shapes kept, zero gradients) instead of failing inside the kernel."""
+    for kind in ("rnn", "lstm", "gru"):
+        args = make_args(kind, 3, 1, 2, 4, seed=0)
+        x = mg.zeros(3, 0, 2, dtype="float64", requires_grad=True)
+        h0 = mg.zeros(0, 4, dtype="float64")
+        out, h_n, _ = fused_sequence(kind, x, h0, h0 if kind == "lstm" else None, *args[3:], lengths=[])
+        assert out.shape == (3, 0, 4) and h_n.shape == (0, 4)
+        out.sum().backward()
+        assert args[3].grad.shape == args[3].shape and not args[3].grad.numpy().any()
+
+
 # ---------------------------------------------------------------- clear errors
 def _good(kind="lstm"):
     return make_args(kind, 3, 2, 4, 5, seed=0)
@@ -318,7 +378,7 @@ def test_errors_shapes():
 
 
 def test_errors_dtype_device_nonlinearity():
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = _good("rnn")
+    x, h0, _, w_ih, w_hh, b_ih, b_hh = _good("rnn")
     with pytest.raises(TypeError, match=r"rnn_sequence: dtype mismatch.*w_hh"):
         rnn_sequence(x, h0, w_ih, w_hh.float(), b_ih, b_hh)
     with pytest.raises(TypeError, match=r"rnn_sequence: expected floating-point"):
@@ -337,7 +397,7 @@ def test_errors_dtype_device_nonlinearity():
     ("ab", TypeError, r"lengths must"),
 ])
 def test_errors_lengths(lengths, err, match):
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = _good("gru")
+    x, h0, _, w_ih, w_hh, b_ih, b_hh = _good("gru")
     with pytest.raises(err, match="gru_sequence: .*" + match):
         gru_sequence(x, h0, w_ih[:15], w_hh[:15], b_ih[:15], b_hh[:15], lengths=lengths)
 

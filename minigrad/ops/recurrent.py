@@ -14,8 +14,9 @@ forward and backward are written out for the whole sequence:
   (written out in each class docstring) backwards through time, storing the
   pre-activation gate gradients dG of every step;
 * the weight gradients are then ONE big matmul each over all steps at once:
-  ``dW_hh = dG^T @ H_prev``, ``dW_ih = dG^T @ X``, ``db = sum(dG)`` and
-  ``dX = dG @ W_ih``, instead of T small per-step products.
+  ``dW_hh = dG^T @ H_prev``, ``dW_ih = dG^T @ X`` and ``dX = dG @ W_ih``,
+  instead of T small per-step products (and ``db = sum(dG)`` rides along with
+  dW_ih: ``dG^T @ [X | 1] = [dW_ih | db]``).
 
 Shapes (time-major, as torch's default): x (T, B, I); states h0, c0 (B, H); weights
 in torch's layout with the G gates stacked along the first axis: w_ih (G*H, I),
@@ -71,7 +72,7 @@ def _masks(xp, lengths, T: int, B: int, dtype):
     keep (T, B, 1) of `dtype` is 1 where t < lengths[b] (the step updates the state);
     frozen (T, B, 1) bool is its complement (rows that keep their previous state).
     """
-    if lengths is None or min(lengths) == T:
+    if lengths is None or all(n == T for n in lengths):
         return None
     valid = np.arange(T)[:, None] < np.asarray(lengths)[None, :]
     keep = xp.asarray(valid[:, :, None].astype(dtype))
@@ -79,17 +80,15 @@ def _masks(xp, lengths, T: int, B: int, dtype):
     return keep, frozen
 
 
-def _time_layout(T: int, reverse: bool):
-    """Processing order and state-buffer offsets.
+def _time_layout(reverse: bool):
+    """Offsets (dp, dc) of the previous and new state of step t in the (T+1, B, H) state buffer.
 
-    States live in a (T+1, B, H) buffer `hs`. Forward: hs[0] = h0 and step t reads
-    hs[t], writes hs[t+1]. Reverse: hs[T] = h0 and step t reads hs[t+1], writes hs[t].
-    Either way step t's previous state is hs[t + dp], its new state hs[t + dc], the
-    outputs are hs[dc : dc + T] and the final state is hs[T * dc].
+    Forward: hs[0] = h0 and step t reads hs[t], writes hs[t+1]. Reverse (steps run
+    T-1 down to 0): hs[T] = h0 and step t reads hs[t+1], writes hs[t]. Either way step
+    t reads hs[t + dp] and writes hs[t + dc]; the outputs are hs[dc : dc + T], the
+    previous states hs[dp : dp + T] and the final state hs[T * dc].
     """
-    if reverse:
-        return range(T - 1, -1, -1), 1, 0
-    return range(T), 0, 1
+    return (1, 0) if reverse else (0, 1)
 
 
 # Elements of a (steps, B, G*H) block the LSTM backward prepares at once (256 KiB of float32).
@@ -97,19 +96,19 @@ _BLOCK_ELEMENTS = 1 << 16
 
 
 def _backward_blocks(T: int, block: int, reverse: bool):
-    """Blocks [t0, t1) of time steps in the order the backward visits them, with their steps.
+    """Blocks [t0, t1) of `block` time steps in the order the backward visits them.
 
-    The backward walks the processing order backwards: t = T-1 down to 0 for a forward
-    sequence, t = 0 up to T-1 for a reversed one.
+    The backward walks the processing order backwards: from t = T-1 down for a forward
+    sequence, from t = 0 up for a reversed one (the last block may be shorter).
     """
     if reverse:
-        for t0 in range(0, T, block):
-            t1 = min(T, t0 + block)
-            yield t0, t1, range(t0, t1)
-    else:
-        for t1 in range(T, 0, -block):
-            t0 = max(0, t1 - block)
-            yield t0, t1, range(t1 - 1, t0 - 1, -1)
+        return [(t0, min(T, t0 + block)) for t0 in range(0, T, block)]
+    return [(max(0, t1 - block), t1) for t1 in range(T, 0, -block)]
+
+
+def _in_order(reverse: bool, *arrays):
+    """zip of the arrays' per-step rows (axis 0 = time) in processing order: T-1..0 when reversed."""
+    return zip(*[a[::-1] if reverse else a for a in arrays])
 
 
 def _split_biases(arrays, has_bias):
@@ -133,32 +132,49 @@ def _bias_grads(has_bias, db_ih, db_hh):
 def _input_projection(x, w_ih, bias, scale):
     """X W_ih^T + bias for every time step as ONE matmul: (T*B, I) @ (I, G*H) -> (T, B, G*H).
 
+    With a bias, it rides in the same matmul as the weight of a constant input 1:
+    [X | 1] @ [W_ih | b]^T = X W_ih^T + b. That saves a pass over the (T*B, G*H)
+    result here, and in the backward the same trick gives db with dW_ih:
+    dG^T @ [X | 1] = [dG^T X | sum(dG)] (see `_input_grads`).
     `scale` (or None) multiplies the gate rows (the sigmoid-via-tanh halving); scaling
     the (G*H, I) weight is cheaper than scaling the (T*B, G*H) result.
+
+    Returns:
+        (projection (T, B, G*H), X1): X1 is [X | 1] (T*B, I+1) with a bias, else X (T*B, I);
+        the backward keeps X1.
     """
     T, B, I = x.shape
-    w = w_ih if scale is None else w_ih * scale[:, None]
-    proj = x.reshape(T * B, I) @ w.T
-    if bias is not None:
-        proj += bias if scale is None else bias * scale
-    return proj.reshape(T, B, -1)
+    if bias is None:
+        x1, w1 = x.reshape(T * B, I), w_ih
+    else:
+        xp = get_xp(x)
+        x1 = xp.empty((T * B, I + 1), dtype=x.dtype)
+        x1.reshape(T, B, I + 1)[:, :, :I] = x  # any strides (e.g. a batch_first transpose) in one copy
+        x1[:, I] = 1
+        w1 = xp.empty((w_ih.shape[0], I + 1), dtype=w_ih.dtype)
+        w1[:, :I] = w_ih
+        w1[:, I] = bias
+    if scale is not None:
+        w1 = w1 * scale[:, None]
+    return (x1 @ w1.T).reshape(T, B, w1.shape[0]), x1
 
 
 def _recurrent_matrix(xp, w_hh, scale=None):
-    """W_hh^T (scaled by rows, optionally) as a C-contiguous (H, G*H) matrix for h @ W_hh^T.
+    """W_hh^T (rows optionally scaled) as a row-major (H, G*H) matrix for the per-step h @ W_hh^T.
 
-    Made once per call so every per-step matmul reads a contiguous right operand.
-    Each row is padded by one 64-byte cache line (the returned view hides the
-    padding): with rows exactly a multiple of 4 KiB long (G*H = 1024 float32, for
-    example) every row would map to the same L1 cache sets, and the product runs
-    ~20% slower.
+    Made once per call, so each of the T per-step matmuls reads a row-major right
+    operand (faster than the transposed view w_hh.T). On the CPU each row is padded
+    by one 64-byte cache line (the returned view hides the padding): with rows a
+    multiple of 4 KiB long (G*H = 1024 float32, say) every row maps to the same L1
+    cache sets and the product runs ~20% slower.
     """
     GH, H = w_hh.shape
-    w = w_hh if scale is None else w_hh * scale[:, None]
-    pad = 64 // w.dtype.itemsize
-    buf = xp.empty((H, GH + pad), dtype=w.dtype)
-    out = buf[:, :GH]
-    out[...] = w.T
+    pad = 64 // w_hh.dtype.itemsize if xp is np else 0
+    out = xp.empty((H, GH + pad), dtype=w_hh.dtype)[:, :GH]
+    if scale is None:
+        out[...] = w_hh.T
+    else:
+        xp.multiply(w_hh.T, scale, out=out)  # column j of W_hh^T is gate row j: scale[j]
     return out
 
 
@@ -167,9 +183,20 @@ def _weight_grads(dG, rows):
     return dG.reshape(-1, dG.shape[-1]).T @ rows.reshape(-1, rows.shape[-1])
 
 
-def _x_grad(dG, w_ih, x_shape):
-    """dX = dG @ W_ih: (T*B, G*H) @ (G*H, I) -> (T, B, I)."""
-    return (dG.reshape(-1, dG.shape[-1]) @ w_ih).reshape(x_shape)
+def _input_grads(dG, x1, has_bias, need_w, need_b):
+    """(dW_ih, db) from the x-side gate gradients dG (T*B, G*H) and X1 of `_input_projection`.
+
+    With a bias, ONE matmul dG^T @ [X | 1] = [dG^T X | sum over steps of dG] gives both
+    (when only db is needed, a plain sum is cheaper). Returns None where not needed.
+    """
+    if not (need_w or (need_b and has_bias)):
+        return None, None
+    if not need_w:
+        return None, dG.sum(axis=0)
+    dw = dG.T @ x1
+    if not has_bias:
+        return dw, None
+    return dw[:, :-1], dw[:, -1]
 
 
 # ---------------------------------------------------------------- RNN
@@ -188,7 +215,7 @@ class RNNSequence(Function):
 
     and after the loop, over all steps at once (dA stacks the da_t)::
 
-        dW_hh = dA^T @ H_prev,   dW_ih = dA^T @ X,   db_ih = db_hh = sum(dA),   dX = dA @ W_ih
+        dW_hh = dA^T @ H_prev,   [dW_ih | db] = dA^T @ [X | 1],   db_ih = db_hh = db,   dX = dA @ W_ih
 
     Inputs: x, h0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out (T, B, H), h_n (B, H)).
     """
@@ -201,68 +228,68 @@ class RNNSequence(Function):
         H = h0.shape[1]
         b_ih, b_hh = _split_biases(biases, has_bias)
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        A = _input_projection(x, w_ih, bias, None)  # (T, B, H)
+        A, x1 = _input_projection(x, w_ih, bias, None)  # (T, B, H)
         whhT = _recurrent_matrix(xp, w_hh)  # (H, H)
         masks = _masks(xp, lengths, T, B, x.dtype)
-        steps, dp, dc = _time_layout(T, reverse)
+        dp, dc = _time_layout(reverse)
 
         hs = xp.empty((T + 1, B, H), dtype=x.dtype)
-        hs[T * dp] = h0
+        h_prev = hs[T * dp]
+        h_prev[...] = h0
         relu = nonlinearity == "relu"
-        for t in steps:
-            h = hs[t + dc]
-            xp.matmul(hs[t + dp], whhT, out=h)
-            h += A[t]
+        frozen_t = masks[1] if masks is not None else [None] * T
+        for a, h, frozen in _in_order(reverse, A, hs[dc:dc + T], frozen_t):
+            xp.matmul(h_prev, whhT, out=h)
+            h += a
             if relu:
                 xp.maximum(h, 0, out=h)
             else:
                 xp.tanh(h, out=h)
-            if masks is not None:  # finished (or not yet started) rows keep their state
-                xp.copyto(h, hs[t + dp], where=masks[1][t])
+            if frozen is not None:  # finished (or not yet started) rows keep their state
+                xp.copyto(h, h_prev, where=frozen)
+            h_prev = h
 
         out = hs[dc:dc + T]
         if masks is not None:
             out = out * masks[0]  # zero past each sequence's end
-        ctx.save_for_backward(x, w_ih, w_hh, hs)
-        ctx.meta = (has_bias, relu, masks, reverse)
+        ctx.save_for_backward(x1, w_ih, w_hh, hs)
+        ctx.meta = (x.shape, has_bias, relu, masks, reverse)
         return out, hs[T * dc].copy()
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        x, w_ih, w_hh, hs = ctx.saved
-        has_bias, relu, masks, reverse = ctx.meta
-        xp = get_xp(x)
-        T, B, _ = x.shape
+        x1, w_ih, w_hh, hs = ctx.saved
+        x_shape, has_bias, relu, masks, reverse = ctx.meta
+        xp = get_xp(x1)
+        T, B, _ = x_shape
         H = hs.shape[-1]
-        steps, dp, dc = _time_layout(T, reverse)
+        dp, dc = _time_layout(reverse)
 
-        dA = xp.empty((T, B, H), dtype=x.dtype)
+        dA = xp.empty((T, B, H), dtype=x1.dtype)
         carry, spare = dh_n.copy(), xp.empty_like(dh_n)  # d loss / d h_t arriving from step t+1
         dh = xp.empty_like(dh_n)
         deriv = xp.empty_like(dh_n)
-        for t in reversed(steps):
-            xp.add(dout[t], carry, out=dh)            # dh_t = dout_t + carry
-            if masks is not None:
-                dh *= masks[0][t]                     # frozen rows: no gradient into this step
-            h = hs[t + dc]
+        keep_t, frozen_t = masks if masks is not None else ([None] * T,) * 2
+        for dout_t, h, da, keep, frozen in _in_order(not reverse, dout, hs[dc:dc + T], dA, keep_t, frozen_t):
+            xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
+            if keep is not None:
+                dh *= keep                            # frozen rows: no gradient into this step
             if relu:
                 xp.greater(h, 0, out=deriv)           # relu'(a) = [h > 0] (0 at 0, as torch)
             else:
                 xp.multiply(h, h, out=deriv)
                 xp.subtract(1, deriv, out=deriv)      # tanh'(a) = 1 - h**2
-            da = dA[t]
             xp.multiply(dh, deriv, out=da)
             xp.matmul(da, w_hh, out=spare)            # dh_{t-1} = da_t @ W_hh
-            if masks is not None:                     # frozen rows pass their carry through
-                xp.copyto(spare, carry, where=masks[1][t])
+            if frozen is not None:                    # frozen rows pass their carry through
+                xp.copyto(spare, carry, where=frozen)
             carry, spare = spare, carry
 
         need = ctx.needs_input_grad
-        h_prev = hs[dp:dp + T]
-        dx = _x_grad(dA, w_ih, x.shape) if need[0] else None
-        dw_ih = _weight_grads(dA, x) if need[2] else None
-        dw_hh = _weight_grads(dA, h_prev) if need[3] else None
-        db = dA.sum(axis=(0, 1)) if any(need[4:]) else None
+        dA2 = dA.reshape(T * B, H)
+        dx = (dA2 @ w_ih).reshape(x_shape) if need[0] else None
+        dw_hh = _weight_grads(dA, hs[dp:dp + T]) if need[3] else None
+        dw_ih, db = _input_grads(dA2, x1, any(has_bias), need[2], any(need[4:]))
         return (dx, carry, dw_ih, dw_hh) + _bias_grads(has_bias, db, db)
 
 
@@ -290,7 +317,7 @@ class LSTMSequence(Function):
 
     then, over all steps at once (dG stacks the (B, 4H) gate gradients)::
 
-        dW_hh = dG^T @ H_prev,   dW_ih = dG^T @ X,   db_ih = db_hh = sum(dG),   dX = dG @ W_ih
+        dW_hh = dG^T @ H_prev,   [dW_ih | db] = dG^T @ [X | 1],   db_ih = db_hh = db,   dX = dG @ W_ih
 
     Inputs: x, h0, c0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out, h_n, c_n).
     """
@@ -304,56 +331,59 @@ class LSTMSequence(Function):
         b_ih, b_hh = _split_biases(biases, has_bias)
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         scale, add = _gate_affine(xp, "ssts", H, dt)
-        G = _input_projection(x, w_ih, bias, scale)  # (T, B, 4H): becomes the saved gates in place
+        G, x1 = _input_projection(x, w_ih, bias, scale)  # (T, B, 4H): becomes the saved gates in place
         whhT = _recurrent_matrix(xp, w_hh, scale)  # (H, 4H), halved sigmoid rows
         masks = _masks(xp, lengths, T, B, dt)
-        steps, dp, dc = _time_layout(T, reverse)
+        dp, dc = _time_layout(reverse)
 
         hs = xp.empty((T + 1, B, H), dtype=dt)   # h states
         cs = xp.empty((T + 1, B, H), dtype=dt)   # c states
         tcs = xp.empty((T, B, H), dtype=dt)      # tanh(c_t), reused by the backward
-        hs[T * dp] = h0
-        cs[T * dp] = c0
+        h_prev, c_prev = hs[T * dp], cs[T * dp]
+        h_prev[...] = h0
+        c_prev[...] = c0
+        G_i, G_f, G_g, G_o = G[..., :H], G[..., H:2 * H], G[..., 2 * H:3 * H], G[..., 3 * H:]  # (T, B, H) views
         rec = xp.empty((B, 4 * H), dtype=dt)     # h_{t-1} W_hh^T
         ig = xp.empty((B, H), dtype=dt)          # i * g
-        H2, H3 = 2 * H, 3 * H
-        for t in steps:
-            gt = G[t]
-            xp.matmul(hs[t + dp], whhT, out=rec)
+        # (B, 4H) copies of the per-column constants: same-shape operands are ~2x faster than broadcasting
+        scale_b = xp.ascontiguousarray(xp.broadcast_to(scale, (B, 4 * H)))
+        add_b = xp.ascontiguousarray(xp.broadcast_to(add, (B, 4 * H)))
+        frozen_t = masks[1] if masks is not None else [None] * T
+        # The per-step views, in processing order (iterating an array yields its rows as views).
+        per_step = _in_order(reverse, G, G_i, G_f, G_g, G_o, cs[dc:dc + T], hs[dc:dc + T], tcs, frozen_t)
+        for gt, i, f, g, o, c, h, tc, frozen in per_step:
+            xp.matmul(h_prev, whhT, out=rec)
             gt += rec
             xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
-            gt *= scale                          # ... then sigmoid = 0.5 tanh(a/2) + 0.5
-            gt += add
-            i, f, g, o = gt[:, :H], gt[:, H:H2], gt[:, H2:H3], gt[:, H3:]
-            c = cs[t + dc]
-            xp.multiply(f, cs[t + dp], out=c)    # c_t = f * c_{t-1} + i * g
+            gt *= scale_b                        # ... then sigmoid = 0.5 tanh(a/2) + 0.5
+            gt += add_b
+            xp.multiply(f, c_prev, out=c)        # c_t = f * c_{t-1} + i * g
             xp.multiply(i, g, out=ig)
             c += ig
-            tc = tcs[t]
             xp.tanh(c, out=tc)
-            xp.multiply(o, tc, out=hs[t + dc])   # h_t = o * tanh(c_t)
-            if masks is not None:                # finished (or not yet started) rows keep their state
-                frozen = masks[1][t]
-                xp.copyto(hs[t + dc], hs[t + dp], where=frozen)
-                xp.copyto(c, cs[t + dp], where=frozen)
+            xp.multiply(o, tc, out=h)            # h_t = o * tanh(c_t)
+            if frozen is not None:               # finished (or not yet started) rows keep their state
+                xp.copyto(h, h_prev, where=frozen)
+                xp.copyto(c, c_prev, where=frozen)
+            h_prev, c_prev = h, c
 
         out = hs[dc:dc + T]
         if masks is not None:
             out = out * masks[0]
-        ctx.save_for_backward(x, w_ih, w_hh, G, hs, cs, tcs)
-        ctx.meta = (has_bias, masks, reverse)
+        ctx.save_for_backward(x1, w_ih, w_hh, G, hs, cs, tcs)
+        ctx.meta = (x.shape, has_bias, masks, reverse)
         return out, hs[T * dc].copy(), cs[T * dc].copy()
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n):
-        x, w_ih, w_hh, G, hs, cs, tcs = ctx.saved
-        has_bias, masks, reverse = ctx.meta
-        xp = get_xp(x)
-        T, B, _ = x.shape
+        x1, w_ih, w_hh, G, hs, cs, tcs = ctx.saved
+        x_shape, has_bias, masks, reverse = ctx.meta
+        xp = get_xp(x1)
+        T, B, _ = x_shape
         H = hs.shape[-1]
-        dt = x.dtype
+        dt = x1.dtype
         H2, H3 = 2 * H, 3 * H
-        _, dp, _ = _time_layout(T, reverse)
+        dp, _ = _time_layout(reverse)
 
         # The backward splits each dG_t into factors known from the forward alone,
         #     [da_i, da_f, da_g] = dc_t * P_t,  P = [g i(1-i), c_{t-1} f(1-f), i (1-g**2)]
@@ -363,8 +393,13 @@ class LSTMSequence(Function):
         # sequential loop is left with seven small calls per step. Blocks are sized to stay
         # in cache; with a small batch one block covers the whole sequence.
         dG = xp.empty((T, B, 4 * H), dtype=dt)
-        block = max(1, min(T, _BLOCK_ELEMENTS // (B * 4 * H)))
+        block = max(1, min(T, _BLOCK_ELEMENTS // max(1, B * 4 * H)))
         R = xp.empty((block, B, H), dtype=dt)
+        tmp = xp.empty((block, B, 4 * H), dtype=dt)
+        # Activation derivatives from the saved activations y, for all four gates at once:
+        # (1 - y)(y + beta) is y (1 - y) for the sigmoid gates (beta = 0) and 1 - y**2 for g (beta = 1).
+        beta = xp.zeros((block, B, 4 * H), dtype=dt)
+        beta[..., H2:H3] = 1
         dG_ifg = dG.reshape(T, B, 4, H)[:, :, :3]     # (T, B, 3, H) views of dG's gate blocks
         dG_o = dG[..., H3:]
         G_f = G[..., H:H2]
@@ -373,44 +408,50 @@ class LSTMSequence(Function):
         dh = xp.empty_like(dh_n)
         dc = xp.empty_like(dh_n)
         dc_b = dc[:, None, :]                         # broadcasts over the 3 gates i, f, g
-        for t0, t1, ts in _backward_blocks(T, block, reverse):
-            g_blk, d_blk, r_blk = G[t0:t1], dG[t0:t1], R[:t1 - t0]
-            i, f, g, o = g_blk[..., :H], g_blk[..., H:H2], g_blk[..., H2:H3], g_blk[..., H3:]
+        for t0, t1 in _backward_blocks(T, block, reverse):
+            n = t1 - t0
+            g_blk, d_blk, r_blk, tmp_blk = G[t0:t1], dG[t0:t1], R[:n], tmp[:n]
+            i, g, o = g_blk[..., :H], g_blk[..., H2:H3], g_blk[..., H3:]
             tc = tcs[t0:t1]
-            p_i, p_f, p_g, q = d_blk[..., :H], d_blk[..., H:H2], d_blk[..., H2:H3], d_blk[..., H3:]
-            xp.subtract(1, i, out=p_i); p_i *= i; p_i *= g                    # g i (1 - i)
-            xp.subtract(1, f, out=p_f); p_f *= f; p_f *= cs[t0 + dp:t1 + dp]  # c_{t-1} f (1 - f)
-            xp.multiply(g, g, out=p_g); xp.subtract(1, p_g, out=p_g); p_g *= i  # i (1 - g**2)
-            xp.subtract(1, o, out=q); q *= o; q *= tc                         # tanh(c) o (1 - o)
-            xp.multiply(tc, tc, out=r_blk); xp.subtract(1, r_blk, out=r_blk); r_blk *= o  # o (1 - tanh(c)**2)
-            for t in ts:
-                xp.add(dout[t], carry_h, out=dh)          # dh_t = dout_t + carry_h
-                xp.multiply(dh, R[t - t0], out=dc)
-                if masks is not None:                     # frozen rows: no gradient into this step
-                    keep = masks[0][t]
+            xp.subtract(1, g_blk, out=d_blk)           # dG <- activation derivatives, all gates
+            xp.add(g_blk, beta[:n], out=tmp_blk)
+            d_blk *= tmp_blk
+            d_blk[..., :H] *= g                        # P_i = g * i (1 - i)
+            d_blk[..., H:H2] *= cs[t0 + dp:t1 + dp]    # P_f = c_{t-1} * f (1 - f)
+            d_blk[..., H2:H3] *= i                     # P_g = i * (1 - g**2)
+            d_blk[..., H3:] *= tc                      # Q   = tanh(c_t) * o (1 - o)
+            xp.multiply(tc, tc, out=r_blk)             # R   = o (1 - tanh(c_t)**2)
+            xp.subtract(1, r_blk, out=r_blk)
+            r_blk *= o
+            keep_b, frozen_b = (masks[0][t0:t1], masks[1][t0:t1]) if masks is not None else ([None] * n,) * 2
+            # the block's steps backwards through the processing order, as views
+            per_step = _in_order(not reverse, dout[t0:t1], r_blk, dG[t0:t1], dG_ifg[t0:t1], dG_o[t0:t1],
+                                 G_f[t0:t1], keep_b, frozen_b)
+            for dout_t, r_t, dg_t, dg_ifg, dg_o, f_t, keep, frozen in per_step:
+                xp.add(dout_t, carry_h, out=dh)           # dh_t = dout_t + carry_h
+                xp.multiply(dh, r_t, out=dc)
+                if keep is not None:                      # frozen rows: no gradient into this step
                     dh *= keep
                     dc *= keep
                     xp.multiply(carry_c, keep, out=spare_c)
                     dc += spare_c
                 else:
                     dc += carry_c                         # dc_t = carry_c + dh_t * R_t
-                dG_ifg[t] *= dc_b                         # [da_i, da_f, da_g] = dc_t * P_t
-                dG_o[t] *= dh                             # da_o = dh_t * Q_t
-                xp.multiply(dc, G_f[t], out=spare_c)      # d c_{t-1} = dc_t * f
-                xp.matmul(dG[t], w_hh, out=spare_h)       # d h_{t-1} = dG_t @ W_hh
-                if masks is not None:                     # frozen rows pass their carries through
-                    frozen = masks[1][t]
+                dg_ifg *= dc_b                            # [da_i, da_f, da_g] = dc_t * P_t
+                dg_o *= dh                                # da_o = dh_t * Q_t
+                xp.multiply(dc, f_t, out=spare_c)         # d c_{t-1} = dc_t * f
+                xp.matmul(dg_t, w_hh, out=spare_h)        # d h_{t-1} = dG_t @ W_hh
+                if frozen is not None:                    # frozen rows pass their carries through
                     xp.copyto(spare_h, carry_h, where=frozen)
                     xp.copyto(spare_c, carry_c, where=frozen)
                 carry_h, spare_h = spare_h, carry_h
                 carry_c, spare_c = spare_c, carry_c
 
         need = ctx.needs_input_grad
-        h_prev = hs[dp:dp + T]
-        dx = _x_grad(dG, w_ih, x.shape) if need[0] else None
-        dw_ih = _weight_grads(dG, x) if need[3] else None
-        dw_hh = _weight_grads(dG, h_prev) if need[4] else None
-        db = dG.reshape(T * B, 4 * H).sum(axis=0) if any(need[5:]) else None
+        dG2 = dG.reshape(T * B, 4 * H)
+        dx = (dG2 @ w_ih).reshape(x_shape) if need[0] else None
+        dw_hh = _weight_grads(dG, hs[dp:dp + T]) if need[4] else None
+        dw_ih, db = _input_grads(dG2, x1, any(has_bias), need[3], any(need[5:]))
         return (dx, carry_h, carry_c, dw_ih, dw_hh) + _bias_grads(has_bias, db, db)
 
 
@@ -442,8 +483,8 @@ class GRUSequence(Function):
         carry = dh_t * z + drh * r + [da_r, da_z] @ W_{hr,hz}
         (both sides: [da_r, da_z, da_n]; dW_hn uses rh instead of h_{t-1})
 
-    and over all steps at once: dW_hh = dG_h^T @ H_prev, dW_ih = dG_x^T @ X,
-    db_hh = sum(dG_h), db_ih = sum(dG_x), dX = dG_x @ W_ih.
+    and over all steps at once: dW_hh = dG_h^T @ H_prev, [dW_ih | db_ih] = dG_x^T @ [X | 1],
+    db_hh = sum(dG_h), dX = dG_x @ W_ih (classic: dW_hn = dG_n^T @ (r * H_prev)).
 
     Inputs: x, h0, w_ih, w_hh, [b_ih], [b_hh]; outputs: (out, h_n).
     """
@@ -470,12 +511,13 @@ class GRUSequence(Function):
             else:
                 b_rz = b_hh
             bias = b_rz if bias is None else bias + b_rz
-        G = _input_projection(x, w_ih, bias, scale)  # (T, B, 3H): becomes the saved gates r, z, n
+        G, x1 = _input_projection(x, w_ih, bias, scale)  # (T, B, 3H): becomes the saved gates r, z, n
         masks = _masks(xp, lengths, T, B, dt)
-        steps, dp, dc = _time_layout(T, reverse)
+        dp, dc = _time_layout(reverse)
 
         hs = xp.empty((T + 1, B, H), dtype=dt)
-        hs[T * dp] = h0
+        h_prev = hs[T * dp]
+        h_prev[...] = h0
         side = xp.empty((T, B, H), dtype=dt)  # gh_n (reset_after) or r * h_{t-1} (classic), for backward
         tmp = xp.empty((B, H), dtype=dt)
         if reset_after:
@@ -485,16 +527,15 @@ class GRUSequence(Function):
             whhT_rz = _recurrent_matrix(xp, w_hh[:H2], scale[:H2])  # (H, 2H), halved (both sigmoid)
             whhT_n = _recurrent_matrix(xp, w_hh[H2:])                # (H, H)
             rec = xp.empty((B, H2), dtype=dt)
-        for t in steps:
-            gt = G[t]
-            h_prev = hs[t + dp]
-            rz, r, z, n = gt[:, :H2], gt[:, :H], gt[:, H:H2], gt[:, H2:]
+        frozen_t = masks[1] if masks is not None else [None] * T
+        per_step = _in_order(reverse, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:], side, hs[dc:dc + T],
+                             frozen_t)
+        for rz, r, z, n, s, h, frozen in per_step:
             xp.matmul(h_prev, whhT if reset_after else whhT_rz, out=rec)
             rz += rec[:, :H2]
             xp.tanh(rz, out=rz)                   # r, z = sigmoid = 0.5 tanh(a/2) + 0.5
             rz *= 0.5
             rz += 0.5
-            s = side[t]
             if reset_after:                       # n = tanh(a_xn + r * (W_hn h + b_hn))
                 if b_hn is None:
                     s[...] = rec[:, H2:]
@@ -508,27 +549,28 @@ class GRUSequence(Function):
             xp.tanh(n, out=n)
             xp.subtract(h_prev, n, out=tmp)       # h_t = n + z * (h_{t-1} - n)
             tmp *= z
-            xp.add(n, tmp, out=hs[t + dc])
-            if masks is not None:
-                xp.copyto(hs[t + dc], h_prev, where=masks[1][t])
+            xp.add(n, tmp, out=h)
+            if frozen is not None:                # finished (or not yet started) rows keep their state
+                xp.copyto(h, h_prev, where=frozen)
+            h_prev = h
 
         out = hs[dc:dc + T]
         if masks is not None:
             out = out * masks[0]
-        ctx.save_for_backward(x, w_ih, w_hh, G, hs, side)
-        ctx.meta = (has_bias, masks, reverse, reset_after)
+        ctx.save_for_backward(x1, w_ih, w_hh, G, hs, side)
+        ctx.meta = (x.shape, has_bias, masks, reverse, reset_after)
         return out, hs[T * dc].copy()
 
     @staticmethod
     def backward(ctx, dout, dh_n):
-        x, w_ih, w_hh, G, hs, side = ctx.saved
-        has_bias, masks, reverse, reset_after = ctx.meta
-        xp = get_xp(x)
-        T, B, I = x.shape
+        x1, w_ih, w_hh, G, hs, side = ctx.saved
+        x_shape, has_bias, masks, reverse, reset_after = ctx.meta
+        xp = get_xp(x1)
+        T, B, _ = x_shape
         H = hs.shape[-1]
-        dt = x.dtype
+        dt = x1.dtype
         H2 = 2 * H
-        steps, dp, dc = _time_layout(T, reverse)
+        dp, _ = _time_layout(reverse)
 
         # dGh: the gradient w.r.t. the h-side pre-activations (B, 3H) per step; with
         # reset_after its n block (dgh_n = da_n * r) differs from the x side's da_n,
@@ -537,18 +579,17 @@ class GRUSequence(Function):
         dAn = xp.empty((T, B, H), dtype=dt) if reset_after else None
         carry, spare = dh_n.copy(), xp.empty_like(dh_n)
         dh = xp.empty_like(dh_n)
-        dan = xp.empty_like(dh_n)
         tmp = xp.empty_like(dh_n)
         drz = xp.empty((B, H2), dtype=dt)
         w_hh_rz, w_hh_n = w_hh[:H2], w_hh[H2:]
-        for t in reversed(steps):
-            gt = G[t]
-            rz, r, z, n = gt[:, :H2], gt[:, :H], gt[:, H:H2], gt[:, H2:]
-            h_prev = hs[t + dp]
-            dgt = dGh[t]
-            xp.add(dout[t], carry, out=dh)            # dh_t = dout_t + carry
-            if masks is not None:
-                dh *= masks[0][t]                     # frozen rows: no gradient into this step
+        keep_t, frozen_t = masks if masks is not None else ([None] * T,) * 2
+        dan_slots = dAn if reset_after else dGh[..., H2:]  # where da_n is stored
+        per_step = _in_order(not reverse, dout, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:],
+                             hs[dp:dp + T], dGh, dan_slots, side, keep_t, frozen_t)
+        for dout_t, rz, r, z, n, h_prev, dgt, dan, s, keep, frozen in per_step:
+            xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
+            if keep is not None:
+                dh *= keep                            # frozen rows: no gradient into this step
             # dz = dh (h_{t-1} - n) -> slot z
             xp.subtract(h_prev, n, out=tmp)
             xp.multiply(dh, tmp, out=dgt[:, H:H2])
@@ -559,11 +600,9 @@ class GRUSequence(Function):
             xp.subtract(1, tmp, out=tmp)
             dan *= tmp
             if reset_after:
-                dAn[t] = dan
-                xp.multiply(dan, side[t], out=dgt[:, :H])   # dr = da_n * gh_n
+                xp.multiply(dan, s, out=dgt[:, :H])         # dr = da_n * gh_n
                 xp.multiply(dan, r, out=dgt[:, H2:])        # dgh_n = da_n * r
             else:
-                dgt[:, H2:] = dan
                 xp.matmul(dan, w_hh_n, out=tmp)             # drh = da_n @ W_hn
                 xp.multiply(tmp, h_prev, out=dgt[:, :H])    # dr = drh * h_{t-1}
                 tmp *= r                                    # drh * r: part of d h_{t-1}
@@ -579,8 +618,8 @@ class GRUSequence(Function):
                 spare += tmp
             xp.multiply(dh, z, out=tmp)
             spare += tmp
-            if masks is not None:                     # frozen rows pass their carry through
-                xp.copyto(spare, carry, where=masks[1][t])
+            if frozen is not None:                    # frozen rows pass their carry through
+                xp.copyto(spare, carry, where=frozen)
             carry, spare = spare, carry
 
         need = ctx.needs_input_grad
@@ -588,33 +627,31 @@ class GRUSequence(Function):
         TB = T * B
         dx = dw_ih = dw_hh = db_ih = db_hh = None
         dGh2 = dGh.reshape(TB, 3 * H)
+        need_b = any(need[4:])
         if reset_after:
-            # x side = [da_r, da_z | da_n]: the first 2H columns of dG_h, then dAn.
+            # x side = [da_r, da_z | da_n]: the first 2H columns of dG_h, then dAn; the
+            # two row blocks of dW_ih (and db_ih, via the [X | 1] column) come separately.
             dAn2 = dAn.reshape(TB, H)
-            x2 = x.reshape(TB, I)
             if need[0]:
-                dx = (dGh2[:, :H2] @ w_ih[:H2] + dAn2 @ w_ih[H2:]).reshape(x.shape)
+                dx = (dGh2[:, :H2] @ w_ih[:H2] + dAn2 @ w_ih[H2:]).reshape(x_shape)
+            dw_rz, db_rz = _input_grads(dGh2[:, :H2], x1, any(has_bias), need[2], need_b)
+            dw_n, db_n = _input_grads(dAn2, x1, any(has_bias), need[2], need_b)
             if need[2]:
-                dw_ih = xp.empty((3 * H, I), dtype=dt)
-                xp.matmul(dGh2[:, :H2].T, x2, out=dw_ih[:H2])
-                xp.matmul(dAn2.T, x2, out=dw_ih[H2:])
+                dw_ih = xp.concatenate([dw_rz, dw_n], axis=0)
             if need[3]:
                 dw_hh = _weight_grads(dGh, h_prev)
-            if any(need[4:]):
-                db_hh = dGh2.sum(axis=0)
-                db_ih = db_hh.copy()
-                db_ih[H2:] = dAn2.sum(axis=0)
+            if need_b:
+                db_ih = xp.concatenate([db_rz, db_n])
+                db_hh = xp.concatenate([db_rz, dGh2[:, H2:].sum(axis=0)])  # b_hn: inside r * (...)
         else:
             if need[0]:
-                dx = _x_grad(dGh, w_ih, x.shape)
-            if need[2]:
-                dw_ih = _weight_grads(dGh, x)
+                dx = (dGh2 @ w_ih).reshape(x_shape)
             if need[3]:
                 dw_hh = xp.empty((3 * H, H), dtype=dt)
                 xp.matmul(dGh2[:, :H2].T, h_prev.reshape(TB, H), out=dw_hh[:H2])
                 xp.matmul(dGh2[:, H2:].T, side.reshape(TB, H), out=dw_hh[H2:])  # rows of rh
-            if any(need[4:]):
-                db_ih = db_hh = dGh2.sum(axis=0)
+            dw_ih, db_ih = _input_grads(dGh2, x1, any(has_bias), need[2], need_b)
+            db_hh = db_ih
         return (dx, carry, dw_ih, dw_hh) + _bias_grads(has_bias, db_ih, db_hh)
 
 
