@@ -3,7 +3,8 @@ indexing (basic, integer arrays with repeats, boolean masks), cat/stack/split/ch
 
 Values are compared with NumPy and gradients with float64 finite differences
 (`gradcheck`): repeated integer indices must accumulate, and since these ops only
-move values, float32 gradients must equal the float64 ones exactly.
+move values, forward values must equal NumPy's exactly and float32 gradients must match
+the float64 ones to float32 rounding (rtol = atol = 1e-5: repeated indices add in float32).
 """
 import functools
 
