@@ -55,7 +55,7 @@ _keep_freed_memory_for_reuse()
 __all__ = [
     "np", "cupy", "cuda_available", "get_array_module", "parse_device", "device_of",
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
-    "scatter_add", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
+    "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
 ]
 
 ndarray = np.ndarray
@@ -222,6 +222,173 @@ def set_rng_state(state: dict) -> None:
 
 
 # ---------------------------------------------------------------- array helpers
+# SciPy is optional: when it is installed, summing repeated rows (the heart of every
+# embedding gradient) runs as a sparse-matrix product in compiled code, 4-5x faster than
+# NumPy's add.at. Set MINIGRAD_USE_SCIPY=0 (or `backend.use_scipy = False`) to use
+# NumPy only; both paths give the same sums (tests run both).
+use_scipy = __import__("os").environ.get("MINIGRAD_USE_SCIPY", "1") != "0"
+_scipy_sparse = None  # imported on first use (importing scipy.sparse takes ~0.1 s)
+
+
+def _sparse_module():
+    global _scipy_sparse
+    if _scipy_sparse is None:
+        try:
+            import scipy.sparse as _sp
+        except Exception:  # not installed (or broken): NumPy's add.at does the work
+            _sp = False
+        _scipy_sparse = _sp
+    return _scipy_sparse if use_scipy else False
+
+
+_csc_kernel = None  # SciPy's compiled "Y += A @ X" for A stored by columns, once found and checked
+
+
+def _csc_times_dense(groups: int, n: int, indptr, indices, data, source):
+    """(groups x n sparse matrix stored by columns) @ source (n, width), in compiled code.
+
+    Calling the kernel directly skips building a scipy.sparse object (~40 us of checks per
+    call, as much as the product itself for a word2vec batch). The kernel is checked once
+    against the public `csc_matrix @` on a small case; if it is missing or disagrees (a
+    future SciPy), the public route is used.
+    """
+    global _csc_kernel
+    sp = _sparse_module()
+    if _csc_kernel is None:
+        _csc_kernel = False
+        try:
+            from scipy.sparse import _sparsetools
+
+            kernel = _sparsetools.csc_matvecs
+            ptr, idx = np.array([0, 2, 3], dtype=np.int32), np.array([1, 0, 1], dtype=np.int32)
+            val, x = np.array([2.0, 3.0, 5.0]), np.array([[1.0, 10.0], [100.0, 1000.0]])
+            want = np.asarray(sp.csc_matrix((val, idx, ptr), shape=(2, 2)) @ x)
+            got = np.zeros((2, 2))
+            kernel(2, 2, 2, ptr, idx, val, x.ravel(), got.ravel())
+            if np.array_equal(got, want):
+                _csc_kernel = kernel
+        except Exception:  # private module changed: keep the public route
+            pass
+    width = source.shape[1]
+    if _csc_kernel:
+        out = np.zeros((groups, width), dtype=source.dtype)
+        _csc_kernel(groups, n, width, indptr, indices, data, source.reshape(-1), out.reshape(-1))
+        return out
+    return np.asarray(sp.csc_matrix((data, indices, indptr), shape=(groups, n)) @ source)
+
+
+def _rows_in_range(index, n: int, op: str):
+    """index as int64 row numbers in [0, n) (negative ones counted from the end), or IndexError."""
+    rows = index.astype(np.int64, copy=False)
+    if not rows.size:
+        return rows
+    lo, hi = int(rows.min()), int(rows.max())
+    if lo < -n or hi >= n:
+        raise IndexError(f"{op}: row index out of range [{-n}, {n}) for a table of {n} rows "
+                         f"(got min {lo}, max {hi})")
+    return np.where(rows < 0, rows + n, rows) if lo < 0 else rows
+
+
+def _unique_inverse(rows, n: int):
+    """(unique sorted rows, inverse) of int64 rows in [0, n): like np.unique(return_inverse=True).
+
+    When the table is not much bigger than the batch, a mark-and-number pass over n flags
+    replaces the sort (O(n + nnz) instead of O(nnz log nnz)).
+    """
+    if n > 16 * rows.size + 65536:
+        return np.unique(rows, return_inverse=True)
+    seen = np.zeros(n, dtype=bool)
+    seen[rows] = True
+    uniq = np.flatnonzero(seen)
+    number = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)  # int32: SciPy's own index type
+    number[uniq] = np.arange(uniq.size, dtype=number.dtype)
+    return uniq, number[rows]
+
+
+def _weighted_row_sums(inverse, weights, source, groups: int):
+    """out[j] = sum over (n, k) with inverse[n, k] == j of weights[n, k] * source[n].
+
+    inverse: int64 (N, K) group numbers in [0, groups); weights: (N, K) or None (all ones);
+    source: C-contiguous (N, width). Returns a (groups, width) array of source's dtype.
+    """
+    n, k = inverse.shape
+    width = source.shape[1]
+    sp = _sparse_module()
+    if sp and source.dtype in (np.float32, np.float64) and n * k * width >= 2048:
+        # A (groups x N) sparse matrix with A[inverse[n, k], n] += weights[n, k], times the
+        # source rows. Stored by columns (K entries in column n: no sorting to build it), the
+        # product is SciPy's compiled loop "for each n, k: out[inverse[n, k]] += w * source[n]".
+        data = np.ones(n * k, dtype=source.dtype) if weights is None else weights.astype(source.dtype).reshape(-1)
+        itype = np.int32 if max(groups, n * k + 1) < 2**31 else np.int64  # SciPy's index types
+        return _csc_times_dense(groups, n, np.arange(0, n * k + 1, k, dtype=itype),
+                                inverse.reshape(-1).astype(itype, copy=False), data, source)
+    # NumPy only: form every weighted row, then add them up with a 1-D add.at over flat
+    # element numbers (3-4x faster than NumPy's n-d add.at).
+    values = source[:, None, :] if weights is None else weights[:, :, None].astype(source.dtype) * source[:, None, :]
+    values = np.broadcast_to(values, (n, k, width)).reshape(-1)
+    out = np.zeros((groups, width), dtype=source.dtype)
+    if values.size:
+        flat = (inverse.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
+        np.add.at(out.reshape(-1), flat, values)
+    return out
+
+
+def coalesce_rows(index, values, num_rows: int, op: str = "coalesce_rows"):
+    """Sum rows that share an index: (rows, sums) with rows unique and sorted.
+
+    Args:
+        index: backend int array (nnz,) of row numbers in [-num_rows, num_rows).
+        values: backend array (nnz, *row_shape).
+        num_rows: the number of rows of the table the rows index.
+
+    Returns:
+        rows (int64, (u,)) and sums ((u, *row_shape), values' dtype) with
+        sums[j] = sum of values[k] over k with index[k] == rows[j].
+    """
+    if cupy is not None and isinstance(values, cupy.ndarray):
+        rows, inverse = cupy.unique(index, return_inverse=True)
+        sums = cupy.zeros((rows.shape[0],) + values.shape[1:], dtype=values.dtype)
+        import cupyx  # part of CuPy
+
+        cupyx.scatter_add(sums, inverse.reshape(-1), values)
+        return rows.astype(np.int64, copy=False), sums
+    rows = _rows_in_range(index, num_rows, op)
+    uniq, inverse = _unique_inverse(rows, num_rows)
+    width = int(np.prod(values.shape[1:], dtype=np.int64))
+    source = np.ascontiguousarray(values).reshape(index.size, width)
+    sums = _weighted_row_sums(inverse.reshape(-1, 1), None, source, uniq.size)
+    return uniq, sums.reshape((uniq.size,) + values.shape[1:])
+
+
+def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coalesce_weighted_rows"):
+    """Rows and sums of weighted copies of source rows: each source row n goes, times
+    weights[n, k], to row index[n, k] (the gradient of a table whose rows were dotted with
+    source rows), without forming the (N, K, width) products where SciPy is available.
+
+    Args:
+        index: backend int array (N, K) of row numbers in [-num_rows, num_rows).
+        weights: (N, K) floats.
+        source: (N, width).
+        num_rows: rows of the table.
+
+    Returns:
+        rows (int64 (u,), unique and sorted) and sums (u, width) with
+        sums[j] = sum over (n, k) with index[n, k] == rows[j] of weights[n, k] * source[n].
+    """
+    if cupy is not None and isinstance(source, cupy.ndarray):
+        rows, inverse = cupy.unique(index.reshape(-1), return_inverse=True)
+        values = (weights[:, :, None] * source[:, None, :]).reshape(-1, source.shape[1])
+        sums = cupy.zeros((rows.shape[0], source.shape[1]), dtype=source.dtype)
+        import cupyx  # part of CuPy
+
+        cupyx.scatter_add(sums, inverse.reshape(-1), values)
+        return rows.astype(np.int64, copy=False), sums
+    rows = _rows_in_range(index.reshape(-1), num_rows, op)
+    uniq, inverse = _unique_inverse(rows, num_rows)
+    sums = _weighted_row_sums(inverse.reshape(index.shape), weights, np.ascontiguousarray(source), uniq.size)
+    return uniq, sums
+
+
 def scatter_add(target, index, values):
     """target[index] += values, accumulating over repeated indices (in place)."""
     if cupy is not None and isinstance(target, cupy.ndarray):
@@ -229,19 +396,11 @@ def scatter_add(target, index, values):
 
         cupyx.scatter_add(target, index, values)
     elif (type(index) is np.ndarray and index.ndim == 1 and index.dtype.kind in "iu" and target.ndim >= 2
-          and target.flags.c_contiguous and index.size and values.shape == index.shape + target.shape[1:]
-          and -target.shape[0] <= int(index.min()) and int(index.max()) < target.shape[0]):
-        # Whole rows of a C-contiguous table (embedding gradients): a 1-D add.at over flat
-        # element numbers is 3-4x faster than NumPy's general n-d add.at path. Done in chunks
-        # of ~256k elements so the flat index array stays small (cache, no page faults).
-        n, row = target.shape[0], target[0].size
-        rows = np.where(index < 0, index + n, index) if index.dtype.kind == "i" else index
-        rows = rows.astype(np.int64) * row
-        flat_target, flat_values = target.reshape(-1), np.ascontiguousarray(values).reshape(index.size, row)
-        offsets, step = np.arange(row), max(1, (1 << 18) // row)
-        for lo in range(0, index.size, step):
-            flat = (rows[lo:lo + step, None] + offsets).reshape(-1)
-            np.add.at(flat_target, flat, flat_values[lo:lo + step].reshape(-1))
+          and values.shape == index.shape + target.shape[1:] and index.size):
+        # Whole rows (embedding gradients): sum the repeats first, then one fancy-index add
+        # over unique rows (which NumPy does without buffering tricks: no repeats to lose).
+        rows, sums = coalesce_rows(index, values, target.shape[0], op="scatter_add")
+        target[rows] += sums
     else:
         np.add.at(target, index, values)
     return target

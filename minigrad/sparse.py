@@ -145,10 +145,7 @@ class RowSparseGrad:
         """Sum the values of repeated rows; indices become unique and sorted (self if already so)."""
         if self._coalesced:
             return self
-        xp = _B.get_array_module(self.values)
-        rows, inverse = xp.unique(self.indices, return_inverse=True)
-        vals = xp.zeros((rows.shape[0],) + self.shape[1:], dtype=self.values.dtype)
-        _B.scatter_add(vals, inverse.reshape(-1), self.values)  # duplicates accumulate
+        rows, vals = _B.coalesce_rows(self.indices, self.values, self.shape[0], op="RowSparseGrad.coalesce")
         return RowSparseGrad(rows, vals, self.shape, coalesced=True)
 
     def to_dense_array(self):

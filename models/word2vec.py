@@ -275,7 +275,7 @@ def context_windows(n: int, sentence_start, sentence_end, window: int, rng):
 
 # ====================================================================== the model
 def negative_sampling_loss(h, target_vectors, target_weights=None):
-    """Summed negative-sampling loss of a batch.
+    """Summed negative-sampling loss of a batch (the readable form: vectors first, then scores).
 
     loss = sum_b [ -log s(h_b . v_b0) - sum_{k>=1} log s(-h_b . v_bk) ] with -log s(x) = softplus(-x).
 
@@ -289,6 +289,12 @@ def negative_sampling_loss(h, target_vectors, target_weights=None):
         by lr * its own gradient, as in word2vec.c's per-pair SGD.
     """
     logits = (target_vectors @ h.unsqueeze(-1)).squeeze(-1)  # (B, 1+K): v_t . h for every target
+    return negative_sampling_loss_from_scores(logits, target_weights)
+
+
+def negative_sampling_loss_from_scores(logits, target_weights=None):
+    """The loss above from the scores logits[b, k] = h_b . v_bk (true word first): sum of
+    softplus(-logit) for the true word and softplus(logit) for each noise word, weighted."""
     k = logits.shape[-1] - 1
     # -log s(x) = softplus(-x) for the true word, -log s(-x) = softplus(x) for the noise words
     signs = mg.tensor([-1.0] + [1.0] * k, dtype=logits.dtype, device=logits.device)
@@ -299,14 +305,19 @@ def negative_sampling_loss(h, target_vectors, target_weights=None):
 
 
 def skipgram_loss(inputs, targets, in_weight, out_weight, target_weights=None, sparse=True):
-    """Skip-gram negative-sampling loss from the two tables: rows gathered with F.embedding.
+    """Skip-gram negative-sampling loss from the two tables.
+
+    h = in_weight[inputs] (F.embedding); the scores h . out_weight[t] of the targets come
+    from F.embedding_dot, the fused form of `negative_sampling_loss(h, F.embedding(targets,
+    out_weight), ...)` that never forms the (B, 1+K, D) gradient of the gathered rows
+    (tests/test_word2vec.py checks the two agree).
 
     Args:
         inputs: (B,) ids of the input (context) words; targets: (B, 1+K) ids (centre word, then noise words).
         in_weight, out_weight: (V, D) tables; sparse: row-sparse gradients for leaf tables.
     """
-    return negative_sampling_loss(F.embedding(inputs, in_weight, sparse=sparse),
-                                  F.embedding(targets, out_weight, sparse=sparse), target_weights)
+    h = F.embedding(inputs, in_weight, sparse=sparse)
+    return negative_sampling_loss_from_scores(F.embedding_dot(targets, out_weight, h, sparse=sparse), target_weights)
 
 
 def cbow_loss(context, context_weights, targets, in_weight, out_weight, target_weights=None, cbow_mean=True,
@@ -325,7 +336,7 @@ def cbow_loss(context, context_weights, targets, in_weight, out_weight, target_w
         h = s / context_weights.sum(dim=1, keepdim=True)
         if full_context_error:
             h = s - (s - h).detach()  # the mean's value, the sum's gradient (word2vec.c's update)
-    return negative_sampling_loss(h, F.embedding(targets, out_weight, sparse=sparse), target_weights)
+    return negative_sampling_loss_from_scores(F.embedding_dot(targets, out_weight, h, sparse=sparse), target_weights)
 
 
 class SkipGramNegativeSampling(nn.Module):

@@ -96,6 +96,28 @@ def test_skipgram_loss_value_and_sparse_gradients(device):
         assert set(mg.backend.to_device(p.grad.indices, "cpu").tolist()) <= set(np.unique(used).tolist())
 
 
+def test_fused_skipgram_loss_equals_the_composed_one(device):
+    """skipgram_loss scores targets with F.embedding_dot; the readable form gathers the
+    vectors and multiplies. Same loss and same gradients for both tables (float64)."""
+    rng = np.random.default_rng(4)
+    w_in, w_out = rng.standard_normal((30, 8)), rng.standard_normal((30, 8))
+    inputs, targets, weights = _batch(rng, 30, 200, 5)
+    results = []
+    for fused in (True, False):
+        a = mg.tensor(w_in, device=device, requires_grad=True)
+        b = mg.tensor(w_out, device=device, requires_grad=True)
+        i, t, w = (mg.tensor(x, device=device) for x in (inputs, targets, weights))
+        if fused:
+            loss = skipgram_loss(i, t, a, b, w)
+        else:
+            loss = negative_sampling_loss(F.embedding(i, a, sparse=True), F.embedding(t, b, sparse=True), w)
+        loss.backward()
+        results.append((loss.item(), a.grad.to_dense().numpy(), b.grad.to_dense().numpy()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    for got, want in zip(results[0][1:], results[1][1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_loss_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)

@@ -13,8 +13,8 @@ from .elementwise import (
 )
 from .linalg import Linear, MatMul, linear, matmul
 from .nn import (
-    BCEWithLogits, CrossEntropy, Dropout, Embedding, LogSoftmax, NLLLoss, Softmax,
-    binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, log_softmax, mse_loss, nll_loss,
+    BCEWithLogits, CrossEntropy, Dropout, Embedding, EmbeddingDot, LogSoftmax, NLLLoss, Softmax,
+    binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, embedding_dot, log_softmax, mse_loss, nll_loss,
     softmax,
 )
 from .nn import LayerNorm, layer_norm

@@ -152,7 +152,7 @@ class Embedding(Function):
     def forward(ctx, w, idx, padding_idx, sparse=False):
         ctx.save_for_backward(idx)
         ctx.shape, ctx.padding_idx, ctx.sparse = w.shape, padding_idx, sparse
-        return w[idx]
+        return get_xp(w).take(w, idx, axis=0)  # = w[idx], about 2x faster in NumPy
 
     @staticmethod
     def backward(ctx, g):
@@ -171,6 +171,41 @@ class Embedding(Function):
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw
+
+
+class EmbeddingDot(Function):
+    """y[..., k] = W[idx[..., k]] . h[...];  dh[...] = sum_k dy[..., k] W[idx[..., k]],
+    dW[r] = sum of dy[..., k] h[...] over the (..., k) with idx[..., k] == r
+
+    The fused form of `(embedding(idx, W) @ h.unsqueeze(-1)).squeeze(-1)` (word2vec's scores
+    of a word against its true and noise words): dW is built from dy and h directly (a sparse
+    product where SciPy is installed), never as the (..., K, dim) array of per-row gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, w, h, idx, sparse=False):
+        xp = get_xp(w)
+        rows = xp.take(w, idx, axis=0)  # (..., K, D): a copy, so later writes to w cannot change it
+        ctx.save_for_backward(rows, h)
+        ctx.idx, ctx.shape, ctx.sparse = idx, w.shape, sparse
+        return (rows @ h[..., None])[..., 0]
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, h = ctx.saved
+        need_w, need_h = ctx.needs_input_grad
+        gh = (g[..., None, :] @ rows)[..., 0, :] if need_h else None
+        gw = None
+        if need_w:
+            k, d = ctx.idx.shape[-1], ctx.shape[1]
+            used, sums = _B.coalesce_weighted_rows(ctx.idx.reshape(-1, k), g.reshape(-1, k), h.reshape(-1, d),
+                                                   ctx.shape[0], op="embedding_dot")
+            if ctx.sparse and ctx.inputs[0].grad_fn is None:  # row-sparse only for a leaf table
+                gw = RowSparseGrad(used, sums, ctx.shape, coalesced=True)
+            else:
+                gw = get_xp(g).zeros(ctx.shape, dtype=g.dtype)
+                gw[used] = sums  # rows are unique: plain assignment
+        return gw, gh
 
 
 class Dropout(Function):
@@ -381,6 +416,43 @@ def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
                              f"{describe(weight)}), got {padding_idx!r}")
         padding_idx = int(padding_idx) % n
     return Embedding.apply(weight, idx=idx, padding_idx=padding_idx, sparse=bool(sparse))
+
+
+def embedding_dot(input, weight, h, *, sparse=False):  # noqa: A002
+    """Dot products of looked-up rows with vectors: out[..., k] = weight[input[..., k]] . h[...].
+
+    The same as `(embedding(input, weight) @ h.unsqueeze(-1)).squeeze(-1)`, fused: the
+    scores of skip-gram's true and noise words, or any "score K candidate rows" step.
+
+    Args:
+        input: integer ids of shape (..., K), in [0, num_embeddings).
+        weight: (num_embeddings, dim) table.
+        h: (..., dim) vectors, one per leading index of `input`.
+        sparse: give a leaf `weight` a row-sparse gradient (`RowSparseGrad`, coalesced).
+
+    Returns:
+        (..., K) scores.
+    """
+    idx = input.data if isinstance(input, Tensor) else _B.as_array(input, device=weight.device)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding_dot: indices must be integers, got dtype {idx.dtype}")
+    if not isinstance(weight, Tensor) or weight.data.ndim != 2:
+        raise ValueError(f"embedding_dot: weight must be a 2-D Tensor (num_embeddings, dim), got {describe(weight)}")
+    check_float("embedding_dot", weight)
+    h = to_tensor(h, weight, "embedding_dot")
+    n, d = weight.data.shape
+    if _B.device_of(idx) != weight.device or h.device != weight.device:
+        raise RuntimeError(f"embedding_dot: indices on {_B.device_of(idx)}, weight on {weight.device} and h on "
+                           f"{h.device}; all must be on one device")
+    if h.dtype != weight.dtype:
+        raise TypeError(f"embedding_dot: h {describe(h)} and weight {describe(weight)} must have the same dtype")
+    if idx.ndim < 1 or h.data.shape != idx.shape[:-1] + (d,):
+        raise ValueError(f"embedding_dot: input of shape {tuple(idx.shape)} and h {describe(h)} do not fit weight "
+                         f"{describe(weight)}: expected input (..., K) and h (..., {d}) with the same leading dims")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise IndexError(f"embedding_dot: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
+    return EmbeddingDot.apply(weight, h, idx=idx, sparse=bool(sparse))
 
 
 def dropout(x, p=0.5, training=True):

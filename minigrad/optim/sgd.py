@@ -58,7 +58,9 @@ class SGD(Optimizer):
         if isinstance(grad, RowSparseGrad):
             if mu == 0 and wd == 0:
                 # Only the looked-up rows move (rows are unique: the gradient is coalesced).
-                x[grad.indices] -= lr * grad.values
+                rows = x.take(grad.indices, axis=0)  # = x[indices], faster in NumPy
+                rows -= lr * grad.values
+                x[grad.indices] = rows
                 return
             grad = grad.to_dense_array()  # momentum / weight decay move every row: dense semantics
         if wd != 0:
