@@ -90,6 +90,9 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 def _host_random(shape, dtype, kind):
     rng = _B.host_rng()
     dt = np.dtype(dtype)
+    if dt.kind != "f":  # torch refuses too: integer "samples" would be silently truncated
+        op = "randn" if kind == "normal" else "rand"
+        raise TypeError(f"{op}: needs a floating dtype, got {dt} (use randint for random integers)")
     draw = rng.standard_normal if kind == "normal" else rng.random
     gen_dtype = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.float64
     return draw(shape, dtype=gen_dtype).astype(dt, copy=False)

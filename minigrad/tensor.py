@@ -387,6 +387,9 @@ class Tensor:
     def __or__(self, other):
         return _ops.logical_or(self, other)
 
+    def __xor__(self, other):
+        return _ops.logical_xor(self, other)
+
     # ------------------------------------------------------------ math methods
     def add(self, other):
         return _ops.add(self, other)
@@ -554,27 +557,43 @@ class Tensor:
         self.data[idx] = self._operand(value, "__setitem__")
         self._bump()
 
-    def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        o = self._operand(other, "add_")
-        self.data += o if alpha == 1 else o * alpha
+    def _update(self, op, other, alpha=1):
+        """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
+        self._check_inplace(op)
+        o = self._operand(other, op)
+        what = (f"{other.dtype}{list(other.shape)}" if isinstance(other, Tensor) else repr(other))
+        if op == "sub_" and self.data.dtype == _B.np.bool_ and (
+                isinstance(other, bool) or (isinstance(other, Tensor) and other.dtype == _B.np.bool_)):
+            raise TypeError(f"sub_: subtraction of two bool operands ({self.dtype}{list(self.shape)} and {what}) is "
+                            "not supported; use a ^ b (logical xor) or convert to an integer or float dtype first")
+        if alpha != 1:
+            o = o * alpha
+        try:
+            if op == "add_":
+                self.data += o
+            elif op == "sub_":
+                self.data -= o
+            elif op == "mul_":
+                self.data *= o
+            else:
+                self.data /= o
+        except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensors
+            kind = ValueError if isinstance(e, ValueError) else TypeError  # NumPy subclasses need extra arguments
+            raise kind(f"{op}: cannot update {self.dtype}{list(self.shape)} on {self.device} in place with "
+                      f"{what}: the result must keep this tensor's shape and dtype ({e})") from None
         return self._bump()
+
+    def add_(self, other, alpha=1):
+        return self._update("add_", other, alpha)
 
     def sub_(self, other, alpha=1):
-        self._check_inplace("sub_")
-        o = self._operand(other, "sub_")
-        self.data -= o if alpha == 1 else o * alpha
-        return self._bump()
+        return self._update("sub_", other, alpha)
 
     def mul_(self, other):
-        self._check_inplace("mul_")
-        self.data *= self._operand(other, "mul_")
-        return self._bump()
+        return self._update("mul_", other)
 
     def div_(self, other):
-        self._check_inplace("div_")
-        self.data /= self._operand(other, "div_")
-        return self._bump()
+        return self._update("div_", other)
 
     def zero_(self):
         self._check_inplace("zero_")

@@ -163,3 +163,19 @@ def test_reductions_of_0d_and_size_one(device):
     assert x.grad.item() == 3.0
     with pytest.raises(ValueError, match="max: cannot reduce over an empty dimension"):
         mg.zeros(0, 3).max(0)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "var", "amax", "amin", "logsumexp"])
+def test_empty_dim_tuple_reduces_every_dim_as_torch(device, name):
+    """torch reads dim=() as "all dims"; NumPy's axis=() would reduce none."""
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), device=device, requires_grad=True)
+    fn = getattr(F, name) if hasattr(F, name) else getattr(mg, name)
+    for empty in ((), []):
+        got = fn(x, dim=empty)
+        want = fn(x)
+        assert got.shape == () and got.item() == pytest.approx(want.item(), rel=1e-12)
+    assert fn(x, dim=(), keepdim=True).shape == (1, 1)
+    fn(x, dim=()).backward()
+    x2 = mg.tensor(x.numpy(), device=device, requires_grad=True)
+    fn(x2).backward()
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-12)

@@ -86,6 +86,40 @@ def test_randn_rand_statistics(device):
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.02
 
 
+@pytest.mark.parametrize("make", [mg.randn, mg.rand])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_random_floats_refuse_integer_dtypes(device, make, dtype):
+    """As torch: integer "samples" of a normal or uniform draw would be silently truncated."""
+    with pytest.raises(TypeError, match=f"{make.__name__}: needs a floating dtype, got {dtype}"):
+        make(3, dtype=dtype, device=device)
+    assert make(3, dtype="float16", device=device).dtype == np.float16
+
+
+def test_bool_subtraction_is_refused_as_in_torch(device):
+    t, f = mg.tensor([True, False], device=device), mg.tensor([True, True], device=device)
+    for a, b in ((t, f), (t, True), (False, t)):
+        with pytest.raises(TypeError, match=r"sub: subtraction of two bool operands .* use a \^ b"):
+            a - b
+    with pytest.raises(TypeError, match="sub_: subtraction of two bool operands"):
+        t.sub_(f)
+    assert (t - 1).tolist() == [0, -1] and (t ^ f).tolist() == [False, True]  # bool - int promotes, xor works
+
+
+def test_inplace_arithmetic_errors_name_the_op(device):
+    """NumPy's own casting and broadcasting errors never escape bare from add_/sub_/mul_/div_."""
+    a = mg.tensor([1, 2, 3], device=device)
+    with pytest.raises(TypeError, match=r"add_: cannot update int64\[3\] .* in place with 1.5: the result must keep"):
+        a.add_(1.5)
+    with pytest.raises(TypeError, match=r"div_: cannot update int64\[3\]"):
+        a.div_(2)
+    with pytest.raises(ValueError, match=r"mul_: cannot update int64\[3\] .* in place with int64\[2, 3\]"):
+        a.mul_(mg.tensor([[1, 2, 3], [4, 5, 6]], device=device))
+    assert a.tolist() == [1, 2, 3]  # nothing was written
+    b = mg.tensor([1.0, 2.0], device=device)
+    b.add_(1).sub_(mg.tensor([1.0, 1.0], device=device), alpha=2).mul_(2).div_(4)
+    assert b.tolist() == [0.0, 0.5]
+
+
 def test_manual_seed_reproducibility(device):
     mg.manual_seed(123)
     a = (mg.randn(3, 4, device=device).numpy(), mg.rand(2, device=device).numpy(),

@@ -8,7 +8,7 @@ from .activation import ReLU, Sigmoid, Softplus, Tanh, relu, sigmoid, softplus, 
 from .elementwise import (
     Abs, Add, AddScalar, Clamp, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow,
     PowScalar, RDivScalar, RPowScalar, RSubScalar, Sqrt, Sub, Where,
-    abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, lt, maximum,
+    abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
     minimum, mul, ne, neg, pow, sqrt, sub, where,
 )
 from .linalg import Linear, MatMul, linear, matmul

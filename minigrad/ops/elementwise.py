@@ -439,8 +439,16 @@ def add(a, b):
     return _binary("add", Add, _add_s, _add_s, a, b)
 
 
+def _is_bool(x) -> bool:
+    return isinstance(x, bool) or (isinstance(x, Tensor) and x.data.dtype == _B.np.bool_)
+
+
 def sub(a, b):
     """a - b (broadcasting)."""
+    if _is_bool(a) and _is_bool(b):  # as torch (and NumPy for arrays): no bool arithmetic result
+        what = " and ".join(describe(o) if isinstance(o, Tensor) else repr(o) for o in (a, b))
+        raise TypeError(f"sub: subtraction of two bool operands ({what}) is not supported; "
+                        "use a ^ b (logical xor) or convert to an integer or float dtype first")
     return _binary("sub", Sub, _sub_s, _rsub_s, a, b)
 
 
@@ -578,3 +586,7 @@ def logical_and(a, b):
 
 def logical_or(a, b):
     return _compare("logical_or", a, b, lambda x, y: get_xp(x).logical_or(x, y))
+
+
+def logical_xor(a, b):
+    return _compare("logical_xor", a, b, lambda x, y: get_xp(x).logical_xor(x, y))

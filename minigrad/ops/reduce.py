@@ -125,6 +125,9 @@ class LogSumExp(Function):
 
 # ---------------------------------------------------------------- wrappers
 def _dims(op, x, dim):
+    # dim=() (or []) reduces every dim, as in torch (NumPy's axis=() would reduce none)
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        dim = None
     return normalize_dim(op, dim, x.data.ndim)
 
 
