@@ -8,6 +8,8 @@ Devices are named like torch's: ``"cpu"``, ``"cuda"`` (= ``"cuda:0"``), ``"cuda:
 """
 from __future__ import annotations
 
+import os as _os
+
 import numpy as np
 
 try:  # CuPy is optional: `pip install minigrad[gpu]`
@@ -226,7 +228,7 @@ def set_rng_state(state: dict) -> None:
 # embedding gradient) runs as a sparse-matrix product in compiled code, 4-5x faster than
 # NumPy's add.at. Set MINIGRAD_USE_SCIPY=0 (or `backend.use_scipy = False`) to use
 # NumPy only; both paths give the same sums (tests run both).
-use_scipy = __import__("os").environ.get("MINIGRAD_USE_SCIPY", "1") != "0"
+use_scipy = _os.environ.get("MINIGRAD_USE_SCIPY", "1") != "0"
 _scipy_sparse = None  # imported on first use (importing scipy.sparse takes ~0.1 s)
 
 
@@ -271,6 +273,7 @@ def _csc_times_dense(groups: int, n: int, indptr, indices, data, source):
             pass
     width = source.shape[1]
     if _csc_kernel:
+        source = np.ascontiguousarray(source)  # the kernel reads it as flat row-major memory
         out = np.zeros((groups, width), dtype=source.dtype)
         _csc_kernel(groups, n, width, indptr, indices, data, source.reshape(-1), out.reshape(-1))
         return out
