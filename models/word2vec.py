@@ -28,10 +28,12 @@ The pipeline, in the order of word2vec.c (the reference C tool) and gensim:
    window b drawn uniformly from 1..window ("dynamic window": near words count
    more); list the (context, centre) pairs of every window inside its sentence;
    draw the noise words in bulk (Walker's alias method: O(1) per draw, exact).
-3. Per step of `batch_pairs` pairs, on the model's device: gather the rows
-   (`nn.Embedding(sparse=True)`), batched dot products, log-sigmoid loss, autograd
-   backward into row-sparse gradients, and one `optim.SGD` step that moves only the
-   touched rows. The learning rate decays linearly from `alpha` to `min_alpha` over
+3. Per step of `batch_pairs` pairs, on the model's device: gather the input rows
+   (`F.embedding`, sparse), score each against its centre word and noise words
+   (`F.embedding_dot`: gather and dot products in one op, whose backward sums the
+   output-table gradient rows without forming one row per (pair, target)), log-sigmoid
+   loss, autograd backward into row-sparse gradients, and one `optim.SGD` step that
+   moves only the touched rows. The learning rate decays linearly from `alpha` to `min_alpha` over
    all the words of all epochs, updated once per chunk from the words done before it
    (word2vec.c updates it every 10,000 words, gensim once per job of batch_words).
 
@@ -49,7 +51,8 @@ of text) keep that small: on the synthetic class task (a 260-word vocabulary, th
 worst case for repeats) precision@5 is within 0.01 of gensim's with the same
 initialisation, 256-pair steps within 0.002, while 8k-pair steps lose a few points
 and 16k+ pairs visibly damage frequent words (benchmarks/RESULTS.md). Smaller steps
-cost little speed (the work per pair dominates). `batch_words` only sets how much
+cost speed: about half of a 1024-pair step is fixed per-step work (Python, autograd,
+index bookkeeping), so 256-pair steps train at roughly half the words/s. `batch_words` only sets how much
 text is prepared at once (and how often the learning rate is updated).
 
 Initialisation: input vectors U(-0.5/D, 0.5/D) as word2vec.c (gensim >= 4 uses
