@@ -24,6 +24,7 @@ unless they say otherwise; the 256 and 8192 rows show the effect of the step siz
     python benchmarks/bench_word2vec.py                      # ~10 minutes on 2 busy cores
     python benchmarks/bench_word2vec.py --tokens 500000 --seeds 2  # quick look
     python benchmarks/bench_word2vec.py --skip-quality / --skip-speed
+    python benchmarks/bench_word2vec.py --skip-quality --device cuda   # + minigrad on a GPU
 
 gensim is optional (`pip install gensim`); without it only our numbers are printed.
 Other processes on the machine make absolute numbers noisy; the ratios come from
@@ -82,10 +83,10 @@ def repeated(sentences, tokens):
 
 
 # ---------------------------------------------------------------- speed
-def time_ours(corpus, epochs, batch_pairs, use_scipy=True):
+def time_ours(corpus, epochs, batch_pairs, use_scipy=True, device="cpu"):
     saved, mg.backend.use_scipy = mg.backend.use_scipy, use_scipy
     try:
-        model = Word2Vec(epochs=epochs, progress=False, batch_pairs=batch_pairs, **PARAMS)
+        model = Word2Vec(epochs=epochs, progress=False, batch_pairs=batch_pairs, device=device, **PARAMS)
         model.build_vocab(corpus)
         model.train(corpus)
     finally:
@@ -122,6 +123,10 @@ def speed(args, out):
     for bp in args.batch_pairs:
         sec, vocab = time_ours(corpus, args.epochs, bp)
         rows[f"minigrad batch_pairs={bp}"] = (sec, vocab)
+    if args.device != "cpu":  # minigrad on the GPU (CuPy), against the same CPU gensim rows
+        for bp in args.batch_pairs:
+            sec, vocab = time_ours(corpus, args.epochs, bp, device=args.device)
+            rows[f"minigrad {args.device} batch_pairs={bp}"] = (sec, vocab)
     if scipy_version() is not None and not args.skip_numpy_only:
         # The same training with SciPy's sparse product switched off (minigrad's NumPy-only route).
         sec, vocab = time_ours(corpus, args.epochs, args.batch_pairs[0], use_scipy=False)
@@ -134,7 +139,7 @@ def speed(args, out):
         out["speed"][name] = {"seconds": round(sec, 3), "words_per_second": round(words / sec), "vocabulary": vocab}
     if base:
         ours = max(v["words_per_second"] for k, v in out["speed"].items()
-                   if k.startswith("minigrad") and not k.endswith("NumPy only"))
+                   if k.startswith("minigrad batch_pairs") and not k.endswith("NumPy only"))
         ratio = ours / (words / base)
         out["speed_ratio_vs_gensim_1_worker"] = round(ratio, 3)
         print(f"best minigrad (default install route) / gensim (1 worker) = {ratio:.3f} (target >= {SPEED_TARGET}: "
@@ -202,10 +207,16 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5, help="corpora/seeds for the quality test")
     p.add_argument("--quality-epochs", type=lambda s: [int(x) for x in s.split(",")], default=[20, 10])
     p.add_argument("--skip-numpy-only", action="store_true", help="don't time the NumPy-only route (no SciPy)")
+    p.add_argument("--device", default="cpu", help="also time minigrad on this device (e.g. cuda), CuPy needed")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--json", action="store_true", help="also print all results as one JSON line")
     args = p.parse_args(argv)
+    if args.device != "cpu":
+        try:
+            mg.backend.parse_device(args.device)
+        except (RuntimeError, ValueError) as e:
+            p.error(f"--device {args.device}: {e}")
 
     out = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
            "numpy": np.__version__, "scipy": scipy_version(), "minigrad": mg.__version__,
