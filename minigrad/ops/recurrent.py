@@ -42,6 +42,7 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
+from . import gpu_kernels
 from .common import describe
 
 get_xp = _B.get_array_module
@@ -78,6 +79,17 @@ def _masks(xp, lengths, T: int, B: int, dtype):
     keep = xp.asarray(valid[:, :, None].astype(dtype))
     frozen = xp.asarray(~valid[:, :, None])
     return keep, frozen
+
+
+def _step_kernels(cell: str, xp, dtype):
+    """Fused one-launch-per-step kernels (`gpu_kernels`) for 'lstm' or 'gru' on CUDA, else None.
+
+    On the CPU the per-op loops below are the fast path (NumPy calls are cheap there); on a
+    GPU every call is a kernel launch, so a step's gate arithmetic is done by one kernel.
+    """
+    if xp is np or not gpu_kernels.enabled:
+        return None
+    return gpu_kernels.step_kernels(cell, dtype)
 
 
 def _time_layout(reverse: bool):
@@ -351,8 +363,13 @@ class LSTMSequence(Function):
         frozen_t = masks[1] if masks is not None else [None] * T
         # The per-step views, in processing order (iterating an array yields its rows as views).
         per_step = _in_order(reverse, G, G_i, G_f, G_g, G_o, cs[dc:dc + T], hs[dc:dc + T], tcs, frozen_t)
+        kernels = _step_kernels("lstm", xp, dt) if masks is None else None
         for gt, i, f, g, o, c, h, tc, frozen in per_step:
             xp.matmul(h_prev, whhT, out=rec)
+            if kernels is not None:  # GPU: the lines below in one launch
+                kernels.forward(rec, gt, c_prev, c, tc, h)
+                h_prev, c_prev = h, c
+                continue
             gt += rec
             xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
             gt *= scale_b                        # ... then sigmoid = 0.5 tanh(a/2) + 0.5
@@ -408,6 +425,9 @@ class LSTMSequence(Function):
         dh = xp.empty_like(dh_n)
         dc = xp.empty_like(dh_n)
         dc_b = dc[:, None, :]                         # broadcasts over the 3 gates i, f, g
+        kernels = _step_kernels("lstm", xp, dt) if masks is None else None
+        if kernels is not None:
+            dout = xp.ascontiguousarray(dout)         # the kernel reads rows as flat memory
         for t0, t1 in _backward_blocks(T, block, reverse):
             n = t1 - t0
             g_blk, d_blk, r_blk, tmp_blk = G[t0:t1], dG[t0:t1], R[:n], tmp[:n]
@@ -426,8 +446,14 @@ class LSTMSequence(Function):
             keep_b, frozen_b = (masks[0][t0:t1], masks[1][t0:t1]) if masks is not None else ([None] * n,) * 2
             # the block's steps backwards through the processing order, as views
             per_step = _in_order(not reverse, dout[t0:t1], r_blk, dG[t0:t1], dG_ifg[t0:t1], dG_o[t0:t1],
-                                 G_f[t0:t1], keep_b, frozen_b)
-            for dout_t, r_t, dg_t, dg_ifg, dg_o, f_t, keep, frozen in per_step:
+                                 G_f[t0:t1], keep_b, frozen_b, g_blk)
+            for dout_t, r_t, dg_t, dg_ifg, dg_o, f_t, keep, frozen, g_t in per_step:
+                if kernels is not None:  # GPU: the elementwise lines below in one launch
+                    kernels.backward(dout_t, carry_h, r_t, carry_c, g_t, dg_t, spare_c)
+                    xp.matmul(dg_t, w_hh, out=spare_h)
+                    carry_h, spare_h = spare_h, carry_h
+                    carry_c, spare_c = spare_c, carry_c
+                    continue
                 xp.add(dout_t, carry_h, out=dh)           # dh_t = dout_t + carry_h
                 xp.multiply(dh, r_t, out=dc)
                 if keep is not None:                      # frozen rows: no gradient into this step
@@ -529,9 +555,16 @@ class GRUSequence(Function):
             rec = xp.empty((B, H2), dtype=dt)
         frozen_t = masks[1] if masks is not None else [None] * T
         per_step = _in_order(reverse, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:], side, hs[dc:dc + T],
-                             frozen_t)
-        for rz, r, z, n, s, h, frozen in per_step:
+                             frozen_t, G)
+        kernels = _step_kernels("gru", xp, dt) if reset_after and masks is None else None
+        if kernels is not None:
+            b_hn_k = xp.zeros(H, dtype=dt) if b_hn is None else xp.ascontiguousarray(b_hn)
+        for rz, r, z, n, s, h, frozen, gt in per_step:
             xp.matmul(h_prev, whhT if reset_after else whhT_rz, out=rec)
+            if kernels is not None:  # GPU: the reset_after lines below in one launch
+                kernels.forward(rec, gt, b_hn_k, h_prev, s, h)
+                h_prev = h
+                continue
             rz += rec[:, :H2]
             xp.tanh(rz, out=rz)                   # r, z = sigmoid = 0.5 tanh(a/2) + 0.5
             rz *= 0.5
@@ -584,9 +617,18 @@ class GRUSequence(Function):
         w_hh_rz, w_hh_n = w_hh[:H2], w_hh[H2:]
         keep_t, frozen_t = masks if masks is not None else ([None] * T,) * 2
         dan_slots = dAn if reset_after else dGh[..., H2:]  # where da_n is stored
+        kernels = _step_kernels("gru", xp, dt) if reset_after and masks is None else None
+        if kernels is not None:
+            dout = xp.ascontiguousarray(dout)          # the kernel reads rows as flat memory
         per_step = _in_order(not reverse, dout, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:],
-                             hs[dp:dp + T], dGh, dan_slots, side, keep_t, frozen_t)
-        for dout_t, rz, r, z, n, h_prev, dgt, dan, s, keep, frozen in per_step:
+                             hs[dp:dp + T], dGh, dan_slots, side, keep_t, frozen_t, G)
+        for dout_t, rz, r, z, n, h_prev, dgt, dan, s, keep, frozen, g_t in per_step:
+            if kernels is not None:  # GPU: the reset_after lines below in one launch (tmp = dh * z)
+                kernels.backward(dout_t, carry, g_t, h_prev, s, dgt, dan, tmp)
+                xp.matmul(dgt, w_hh, out=spare)
+                spare += tmp
+                carry, spare = spare, carry
+                continue
             xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
             if keep is not None:
                 dh *= keep                            # frozen rows: no gradient into this step
