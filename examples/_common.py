@@ -23,6 +23,7 @@ Run from anywhere: `python examples/char_lm.py`. Import this module FIRST in an 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -66,13 +67,19 @@ def make_parser(description: str, default_outdir: str) -> argparse.ArgumentParse
 def parse_args_with_smoke(parser: argparse.ArgumentParser, argv, smoke: dict) -> argparse.Namespace:
     """parser.parse_args(argv); with --smoke, the options named in `smoke` take those values.
 
-    Only options still at their default are replaced: flags given explicitly win
-    (`--smoke --steps 20` runs the small configuration for 20 steps).
+    Only options not given on the command line are replaced: flags given explicitly win,
+    even when they repeat the default (`--smoke --steps 20` runs the small configuration
+    for 20 steps).
     """
     args = parser.parse_args(argv)
     if args.smoke:
+        # Parse again with every default hidden: what remains was typed by the user.
+        probe = copy.deepcopy(parser)
+        for action in probe._actions:
+            action.default = argparse.SUPPRESS
+        given = vars(probe.parse_args(argv))
         for k, v in smoke.items():
-            if getattr(args, k) == parser.get_default(k):
+            if k not in given:
                 setattr(args, k, v)
     return args
 

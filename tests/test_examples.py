@@ -191,6 +191,21 @@ def common():
         sys.path.remove(EXAMPLES)
 
 
+def test_smoke_keeps_flags_given_explicitly(common):
+    """--smoke switches to the small configuration except for flags the user typed, even when
+    they repeat the default."""
+    p = common.make_parser("t", "runs/t")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--hidden", type=int, default=64)
+    small = {"steps": 5, "hidden": 8}
+    a = common.parse_args_with_smoke(p, ["--smoke"], small)
+    assert (a.steps, a.hidden) == (5, 8)
+    a = common.parse_args_with_smoke(p, ["--smoke", "--steps", "100"], small)
+    assert (a.steps, a.hidden) == (100, 8)
+    a = common.parse_args_with_smoke(p, ["--steps", "7"], small)
+    assert (a.steps, a.hidden) == (7, 64)
+
+
 def test_progress_bar_and_reporter(common, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # force the built-in bar
     err = io.StringIO()
