@@ -92,7 +92,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     scale = xp.asarray(xp.minimum(max_norm / (total + 1e-6), 1.0), dtype=dtype)
     for g in grads:
         s = scale if _B.device_of(g) == device else _B.to_device(scale, _B.device_of(g))
-        g *= s.astype(g.dtype, copy=False)
+        with _B.np.errstate(invalid="ignore"):  # inf * 0 = NaN when the norm is infinite: as torch, silently
+            g *= s.astype(g.dtype, copy=False)
     return _wrap(total)
 
 

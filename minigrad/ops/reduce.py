@@ -120,7 +120,8 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, g):
         x, m, ls = ctx.saved
-        return g.reshape(ls.shape) * get_xp(x).exp((x - m) - ls)
+        with _B.np.errstate(invalid="ignore"):  # inf - inf = NaN for +inf inputs is the answer, not news
+            return g.reshape(ls.shape) * get_xp(x).exp((x - m) - ls)
 
 
 # ---------------------------------------------------------------- wrappers
