@@ -348,19 +348,9 @@ def coalesce_rows(index, values, num_rows: int, op: str = "coalesce_rows"):
         rows (int64, (u,)) and sums ((u, *row_shape), values' dtype) with
         sums[j] = sum of values[k] over k with index[k] == rows[j].
     """
-    if cupy is not None and isinstance(values, cupy.ndarray):
-        rows, inverse = cupy.unique(index, return_inverse=True)
-        sums = cupy.zeros((rows.shape[0],) + values.shape[1:], dtype=values.dtype)
-        import cupyx  # part of CuPy
-
-        cupyx.scatter_add(sums, inverse.reshape(-1), values)
-        return rows.astype(np.int64, copy=False), sums
-    rows = _rows_in_range(index, num_rows, op)
-    uniq, inverse = _unique_inverse(rows, num_rows)
-    width = int(np.prod(values.shape[1:], dtype=np.int64))
-    source = np.ascontiguousarray(values).reshape(index.size, width)
-    sums = _weighted_row_sums(inverse.reshape(-1, 1), None, source, uniq.size)
-    return uniq, sums.reshape((uniq.size,) + values.shape[1:])
+    flat = values.reshape(index.shape[0], int(np.prod(values.shape[1:], dtype=np.int64)))
+    rows, sums = coalesce_weighted_rows(index.reshape(-1, 1), None, flat, num_rows, op=op)
+    return rows, sums.reshape((rows.shape[0],) + values.shape[1:])
 
 
 def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coalesce_weighted_rows"):
@@ -370,7 +360,7 @@ def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coa
 
     Args:
         index: backend int array (N, K) of row numbers in [-num_rows, num_rows).
-        weights: (N, K) floats.
+        weights: (N, K) floats, or None for all ones.
         source: (N, width).
         num_rows: rows of the table.
 
@@ -380,7 +370,8 @@ def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coa
     """
     if cupy is not None and isinstance(source, cupy.ndarray):
         rows, inverse = cupy.unique(index.reshape(-1), return_inverse=True)
-        values = (weights[:, :, None] * source[:, None, :]).reshape(-1, source.shape[1])
+        values = source[:, None, :] if weights is None else weights[:, :, None] * source[:, None, :]
+        values = cupy.broadcast_to(values, index.shape + source.shape[1:]).reshape(-1, source.shape[1])
         sums = cupy.zeros((rows.shape[0], source.shape[1]), dtype=source.dtype)
         import cupyx  # part of CuPy
 

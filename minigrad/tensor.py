@@ -7,6 +7,7 @@ so the path from `a + b` to its gradient can be followed by reading:
 from __future__ import annotations
 
 import numbers
+import operator
 
 from . import autograd as _ag
 from . import backend as _B
@@ -561,26 +562,17 @@ class Tensor:
         """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
         self._check_inplace(op)
         o = self._operand(other, op)
-        what = (f"{other.dtype}{list(other.shape)}" if isinstance(other, Tensor) else repr(other))
-        if op == "sub_" and self.data.dtype == _B.np.bool_ and (
-                isinstance(other, bool) or (isinstance(other, Tensor) and other.dtype == _B.np.bool_)):
-            raise TypeError(f"sub_: subtraction of two bool operands ({self.dtype}{list(self.shape)} and {what}) is "
-                            "not supported; use a ^ b (logical xor) or convert to an integer or float dtype first")
+        if op == "sub_":
+            _ops.elementwise.refuse_bool_subtraction(op, self, other)
         if alpha != 1:
             o = o * alpha
         try:
-            if op == "add_":
-                self.data += o
-            elif op == "sub_":
-                self.data -= o
-            elif op == "mul_":
-                self.data *= o
-            else:
-                self.data /= o
+            _INPLACE[op](self.data, o)
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensors
             kind = ValueError if isinstance(e, ValueError) else TypeError  # NumPy subclasses need extra arguments
+            what = f"{other.dtype}{list(other.shape)}" if isinstance(other, Tensor) else repr(other)
             raise kind(f"{op}: cannot update {self.dtype}{list(self.shape)} on {self.device} in place with "
-                      f"{what}: the result must keep this tensor's shape and dtype ({e})") from None
+                       f"{what}: the result must keep this tensor's shape and dtype ({e})") from None
         return self._bump()
 
     def add_(self, other, alpha=1):
@@ -647,5 +639,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 _ag._wrap = _wrap
 _ag._Tensor = Tensor
+
+# Tensor._update: the in-place operator of each in-place method (NumPy arrays update themselves)
+_INPLACE = {"add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv}
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)

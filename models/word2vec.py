@@ -33,8 +33,8 @@ The pipeline, in the order of word2vec.c (the reference C tool) and gensim:
    (`F.embedding_dot`: gather and dot products in one op, whose backward sums the
    output-table gradient rows without forming one row per (pair, target)), log-sigmoid
    loss, autograd backward into row-sparse gradients, and one `optim.SGD` step that
-   moves only the touched rows. The learning rate decays linearly from `alpha` to `min_alpha` over
-   all the words of all epochs, updated once per chunk from the words done before it
+   moves only the touched rows. The learning rate decays linearly from `alpha` to
+   `min_alpha` over all the words of all epochs, updated once per chunk from the words done before it
    (word2vec.c updates it every 10,000 words, gensim once per job of batch_words).
 
 How a batch relates to the C tool's per-pair SGD (the one real difference). The C
@@ -52,8 +52,8 @@ worst case for repeats) precision@5 is within 0.01 of gensim's with the same
 initialisation, 256-pair steps within 0.002, while 8k-pair steps lose a few points
 and 16k+ pairs visibly damage frequent words (benchmarks/RESULTS.md). Smaller steps
 cost speed: about half of a 1024-pair step is fixed per-step work (Python, autograd,
-index bookkeeping), so 256-pair steps train at roughly half the words/s. `batch_words` only sets how much
-text is prepared at once (and how often the learning rate is updated).
+index bookkeeping), so 256-pair steps train at roughly half the words/s. `batch_words`
+only sets how much text is prepared at once (and how often the learning rate is updated).
 
 Initialisation: input vectors U(-0.5/D, 0.5/D) as word2vec.c (gensim >= 4 uses
 U(-1/D, 1/D), which trains faster in short runs), output vectors zero.

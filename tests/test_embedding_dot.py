@@ -116,7 +116,7 @@ def test_embedding_dot_errors(device):
         F.embedding_dot([[0], [1], [2]], w, h)
     with pytest.raises(ValueError, match="expected input"):
         F.embedding_dot([[0], [1]], w, mg.tensor(np.zeros((2, 4)), device=device))
-    with pytest.raises(ValueError, match="weight must be a 2-D Tensor"):
+    with pytest.raises(ValueError, match="embedding_dot: weight must be 2-D"):
         F.embedding_dot([[0], [1]], mg.tensor(np.zeros((4, 3, 1)), device=device), h)
     with pytest.raises(TypeError, match="same dtype"):
         F.embedding_dot([[0], [1]], w, h.float())
@@ -186,18 +186,34 @@ def test_row_sums_check_their_range(cpu_route):
         B.coalesce_rows(np.array([-4]), np.ones((1, 2)), 3)
 
 
-def test_large_tables_use_the_sorting_route():
+def test_large_tables_use_the_sorting_route(monkeypatch):
     """A table much bigger than the batch takes np.unique, not a pass over every row."""
+    calls = []
+    unique = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: calls.append(1) or unique(*a, **k))
     index = np.array([999_999, 5, 999_999, 7])
     rows, sums = B.coalesce_rows(index, np.arange(8.0).reshape(4, 2), 1_000_000)
+    assert calls, "the sort-based route was not taken"
+    B.coalesce_rows(index % 10, np.arange(8.0).reshape(4, 2), 10)
+    assert len(calls) == 1  # a small table is numbered by the flag pass, without sorting
     assert rows.tolist() == [5, 7, 999_999]
     np.testing.assert_array_equal(sums, [[2.0, 3.0], [6.0, 7.0], [4.0, 6.0]])
 
 
 def test_scipy_kernel_is_checked_and_used_when_installed(monkeypatch):
+    """The direct call to SciPy's compiled kernel passes its self-check on this SciPy, and the
+    public scipy.sparse route it falls back to gives the same sums."""
     pytest.importorskip("scipy.sparse")
     monkeypatch.setattr(B, "use_scipy", True)
     monkeypatch.setattr(B, "_csc_kernel", None)  # look it up again
-    rows, sums = B.coalesce_rows(np.array([1, 0, 1] * 400), np.ones((1200, 4)), 2)
-    np.testing.assert_array_equal(sums, [[400.0] * 4, [800.0] * 4])
-    assert B._csc_kernel is not None  # looked up and checked: the kernel, or False (public route)
+    rng = np.random.default_rng(0)
+    index, values = rng.integers(0, 7, 1200), rng.standard_normal((1200, 4))
+    want = np.zeros((7, 4))
+    np.add.at(want, index, values)
+    rows, direct = B.coalesce_rows(index, values, 7)
+    assert callable(B._csc_kernel), "SciPy's csc_matvecs was not found or failed its check"
+    monkeypatch.setattr(B, "_csc_kernel", False)  # the public route
+    rows2, public = B.coalesce_rows(index, values, 7)
+    assert rows.tolist() == rows2.tolist() == list(range(7))
+    np.testing.assert_allclose(direct, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(public, direct)

@@ -443,12 +443,17 @@ def _is_bool(x) -> bool:
     return isinstance(x, bool) or (isinstance(x, Tensor) and x.data.dtype == _B.np.bool_)
 
 
+def refuse_bool_subtraction(op: str, a, b) -> None:
+    """a - b with two bool operands has no bool answer: a TypeError, as in torch (and NumPy for arrays)."""
+    if _is_bool(a) and _is_bool(b):
+        what = " and ".join(describe(o) if isinstance(o, Tensor) else repr(o) for o in (a, b))
+        raise TypeError(f"{op}: subtraction of two bool operands ({what}) is not supported; "
+                        "use a ^ b (logical xor) or convert to an integer or float dtype first")
+
+
 def sub(a, b):
     """a - b (broadcasting)."""
-    if _is_bool(a) and _is_bool(b):  # as torch (and NumPy for arrays): no bool arithmetic result
-        what = " and ".join(describe(o) if isinstance(o, Tensor) else repr(o) for o in (a, b))
-        raise TypeError(f"sub: subtraction of two bool operands ({what}) is not supported; "
-                        "use a ^ b (logical xor) or convert to an integer or float dtype first")
+    refuse_bool_subtraction("sub", a, b)
     return _binary("sub", Sub, _sub_s, _rsub_s, a, b)
 
 

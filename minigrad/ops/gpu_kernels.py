@@ -170,7 +170,8 @@ class _StepKernels:
         self._launch(self._bwd, arrays, arrays[-1])
 
 
-_cache: dict = {}
+_modules: dict = {}  # GPU id -> the compiled module (a module is loaded per GPU)
+_launchers: dict = {}  # (cell, dtype name, GPU id) -> _StepKernels
 
 
 def step_kernels(cell: str, dtype):
@@ -178,10 +179,10 @@ def step_kernels(cell: str, dtype):
     name = np.dtype(dtype).name
     if name not in _TYPES or _B.cupy is None:
         return None
-    device = _B.cupy.cuda.Device().id  # a module is loaded per GPU
-    if ("module", device) not in _cache:
-        _cache["module", device] = _B.cupy.RawModule(code=SOURCE, options=("--std=c++14",))
+    device = _B.cupy.cuda.Device().id
     key = (cell, name, device)
-    if key not in _cache:
-        _cache[key] = _StepKernels(_cache["module", device], cell, _TYPES[name])
-    return _cache[key]
+    if key not in _launchers:
+        if device not in _modules:
+            _modules[device] = _B.cupy.RawModule(code=SOURCE, options=("--std=c++14",))
+        _launchers[key] = _StepKernels(_modules[device], cell, _TYPES[name])
+    return _launchers[key]

@@ -390,6 +390,26 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: 
     return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(input, target), reduction)
 
 
+def _lookup_indices(op: str, input, weight):  # noqa: A002
+    """The backend integer array of a table lookup's indices, checked against the 2-D `weight`:
+    integer dtype, the weight's device, every index in [0, num_embeddings)."""
+    if not isinstance(weight, Tensor) or weight.data.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, dim), got {describe(weight)}")
+    # Python data stays integer (to_tensor would give it the weight's float dtype)
+    idx = input.data if isinstance(input, Tensor) else _B.as_array(input, device=weight.device)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers, got dtype {idx.dtype}")
+    if _B.device_of(idx) != weight.device:
+        raise RuntimeError(f"{op}: indices are on {_B.device_of(idx)} but weight is on {weight.device}")
+    n = weight.data.shape[0]
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"{op}: index {lo if lo < 0 else hi} is out of range for {n} embeddings "
+                             f"(expected 0..{n - 1})")
+    return idx
+
+
 def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
     """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim).
 
@@ -398,18 +418,8 @@ def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
         sparse: give a leaf `weight` a row-sparse gradient (`minigrad.sparse.RowSparseGrad`,
             only the looked-up rows) instead of a dense (num_embeddings, dim) one.
     """
-    # Python data stays integer (to_tensor would give it the weight's float dtype)
-    idx = input.data if isinstance(input, Tensor) else _B.as_array(input, device=weight.device)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    if weight.data.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got {describe(weight)}")
+    idx = _lookup_indices("embedding", input, weight)
     n = weight.data.shape[0]
-    if _B.device_of(idx) != weight.device:
-        raise RuntimeError(f"embedding: indices are on {_B.device_of(idx)} but weight is on {weight.device}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
-        raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
     if padding_idx is not None:
         if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral) or not -n <= padding_idx < n:
             raise ValueError(f"embedding: padding_idx must be an int in [{-n}, {n - 1}] (a row of weight "
@@ -433,25 +443,17 @@ def embedding_dot(input, weight, h, *, sparse=False):  # noqa: A002
     Returns:
         (..., K) scores.
     """
-    idx = input.data if isinstance(input, Tensor) else _B.as_array(input, device=weight.device)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding_dot: indices must be integers, got dtype {idx.dtype}")
-    if not isinstance(weight, Tensor) or weight.data.ndim != 2:
-        raise ValueError(f"embedding_dot: weight must be a 2-D Tensor (num_embeddings, dim), got {describe(weight)}")
+    idx = _lookup_indices("embedding_dot", input, weight)
     check_float("embedding_dot", weight)
     h = to_tensor(h, weight, "embedding_dot")
-    n, d = weight.data.shape
-    if _B.device_of(idx) != weight.device or h.device != weight.device:
-        raise RuntimeError(f"embedding_dot: indices on {_B.device_of(idx)}, weight on {weight.device} and h on "
-                           f"{h.device}; all must be on one device")
+    d = weight.data.shape[1]
+    if h.device != weight.device:
+        raise RuntimeError(f"embedding_dot: h is on {h.device} but weight is on {weight.device}")
     if h.dtype != weight.dtype:
         raise TypeError(f"embedding_dot: h {describe(h)} and weight {describe(weight)} must have the same dtype")
     if idx.ndim < 1 or h.data.shape != idx.shape[:-1] + (d,):
         raise ValueError(f"embedding_dot: input of shape {tuple(idx.shape)} and h {describe(h)} do not fit weight "
                          f"{describe(weight)}: expected input (..., K) and h (..., {d}) with the same leading dims")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
-        raise IndexError(f"embedding_dot: index {bad} is out of range for {n} embeddings (expected 0..{n - 1})")
     return EmbeddingDot.apply(weight, h, idx=idx, sparse=bool(sparse))
 
 
