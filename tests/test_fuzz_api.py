@@ -375,6 +375,8 @@ def numpy_dims(dim, ndim):
     if isinstance(dim, (float, str)):
         return None
     dims = (dim,) if isinstance(dim, int) else dim
+    if dims == ():
+        return "all"  # torch reads dim=() as every dim (NumPy's axis=() would reduce none)
     nd = max(ndim, 1)
     if any(not -nd <= d < nd for d in dims):
         return None
