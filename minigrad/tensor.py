@@ -267,13 +267,7 @@ class Tensor:
     # ------------------------------------------------------------ device / dtype moves
     def to(self, *args, dtype=None, device=None) -> "Tensor":
         """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other_tensor)`; differentiable."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str):
-                device = a
-            else:
-                dtype = a
+        device, dtype = to_args(args, device, dtype)
         out = self
         if device is not None:
             out = _ops.to_device(out, _B.parse_device(device))
@@ -644,3 +638,19 @@ _ag._Tensor = Tensor
 _INPLACE = {"add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv}
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
+
+
+def to_args(args, device=None, dtype=None):
+    """(device, dtype) from the positional arguments of `.to(...)`, as torch reads them.
+
+    A string is a device ('cpu', 'cuda', 'cuda:1'), a Tensor gives both its device and
+    dtype, anything else is a dtype; the keyword values are kept unless an argument overrides them.
+    """
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str):
+            device = a
+        else:
+            dtype = a
+    return device, dtype

@@ -5,7 +5,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import backend as _B
 from ..autograd import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, to_args
 
 np = _B.np  # dtype handling only
 
@@ -218,13 +218,7 @@ class Module:
         `to('cuda')`, `to(mg.float64)`, `to(device, dtype)` or `to(tensor)` (its device and dtype).
         Only floating tensors change dtype (integer buffers keep theirs), as in torch.
         """
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str):
-                device = a
-            else:
-                dtype = a
+        device, dtype = to_args(args, device, dtype)
         if device is not None:
             dev = _B.parse_device(device)
             self._apply_to_tensors(lambda a: _B.to_device(a, dev))
