@@ -7,7 +7,7 @@ from . import backend
 from .autograd import (
     Function, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
 )
-from .backend import cuda_available, get_default_dtype, manual_seed, set_default_dtype
+from .backend import OutOfMemoryError, cuda_available, get_default_dtype, manual_seed, set_default_dtype
 from .factory import (
     arange, empty, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn, randn_like, zeros,
     zeros_like,

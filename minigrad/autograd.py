@@ -161,10 +161,13 @@ class Function:
     def apply(cls, *inputs, **kwargs):
         """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
         ctx = _new(cls)
-        if len(inputs) == 1:
-            out = cls.forward(ctx, inputs[0].data, **kwargs)
-        else:
-            out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
+        try:  # (free when nothing is raised)
+            if len(inputs) == 1:
+                out = cls.forward(ctx, inputs[0].data, **kwargs)
+            else:
+                out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
+        except MemoryError as e:
+            raise _oom(cls, "forward", inputs, e) from None
         if type(out) is not _ndarray:
             if type(out) is tuple:
                 return _apply_multi(ctx, inputs, out)
@@ -221,6 +224,14 @@ def _view_vc(cls, inputs, out):
     """A view made without recording a graph still shares its base's version counter,
     so a write through it (`with no_grad(): w.T.mul_(2)`) is seen by ops that saved w."""
     return inputs[0]._vc if cls.is_view and out.base is not None else None
+
+
+def _oom(cls, phase: str, inputs, err):
+    """OutOfMemoryError naming the op, the phase and its inputs (for a MemoryError from NumPy/CuPy)."""
+    if isinstance(err, _B.OutOfMemoryError):
+        return err
+    shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in inputs)
+    return _B.out_of_memory(cls.__name__, f"its {phase} on {shapes or 'no inputs'}", err)
 
 
 def _apply_multi(ctx, inputs, outs):
@@ -396,12 +407,15 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                     gt = None if t is None else (g if node.n_out == 1 else g[t._oi])
                     if gt is not None:
                         _accumulate_leaf(t, gt)
-            if node.n_out == 1:
-                in_grads = node.backward(node, g)
-            else:  # outputs that never reached the loss get a zero gradient
-                xp = _B.get_array_module(next(x for x in g if x is not None))
-                in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
-                                                  for x, (s, d) in zip(g, node.out_meta)])
+            try:
+                if node.n_out == 1:
+                    in_grads = node.backward(node, g)
+                else:  # outputs that never reached the loss get a zero gradient
+                    xp = _B.get_array_module(next(x for x in g if x is not None))
+                    in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
+                                                      for x, (s, d) in zip(g, node.out_meta)])
+            except MemoryError as e:
+                raise _oom(type(node), "backward", nd["inputs"], e) from None
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if len(in_grads) != len(nd["inputs"]):

@@ -55,7 +55,7 @@ def _keep_freed_memory_for_reuse() -> None:
 _keep_freed_memory_for_reuse()
 
 __all__ = [
-    "np", "cupy", "cuda_available", "get_array_module", "parse_device", "device_of",
+    "np", "cupy", "OutOfMemoryError", "cuda_available", "get_array_module", "parse_device", "device_of",
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
     "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
 ]
@@ -82,6 +82,19 @@ def get_array_module(x):
 
 
 # ---------------------------------------------------------------- devices
+class OutOfMemoryError(RuntimeError, MemoryError):
+    """An allocation failed; the message names the op and what it tried to allocate.
+
+    A RuntimeError as in torch (`torch.OutOfMemoryError`), and a MemoryError as in Python,
+    so either `except` catches it. Raised in place of NumPy's or CuPy's bare MemoryError.
+    """
+
+
+def out_of_memory(op: str, what: str, err: BaseException) -> OutOfMemoryError:
+    """The OutOfMemoryError to raise for a MemoryError `err` met while `op` made `what`."""
+    return OutOfMemoryError(f"{op}: not enough memory for {what} ({err})")
+
+
 def parse_device(device) -> str:
     """Canonical device string: 'cpu' or 'cuda:N'. Raises for unknown names or missing CUDA."""
     if device is None:

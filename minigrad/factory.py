@@ -31,11 +31,15 @@ def _make(arr_fn, size, dtype, device, requires_grad, op="tensor creation"):
     device = _B.parse_device(device)
     xp = _B.array_module_for(device)
     dtype = _B.get_default_dtype() if dtype is None else check_dtype(dtype, op)
-    if xp is np:
-        arr = arr_fn(np, dtype)
-    else:
-        with _B.cupy.cuda.Device(int(device.split(":")[1])):
-            arr = arr_fn(xp, dtype)
+    try:
+        if xp is np:
+            arr = arr_fn(np, dtype)
+        else:
+            with _B.cupy.cuda.Device(int(device.split(":")[1])):
+                arr = arr_fn(xp, dtype)
+    except MemoryError as e:  # NumPy's message would not name the op
+        what = f"a {np.dtype(dtype)} tensor" + ("" if size is None else f" of shape {tuple(size)}") + f" on {device}"
+        raise _B.out_of_memory(op, what, e) from None
     t = _wrap(arr)
     if requires_grad:
         t.requires_grad_(True)

@@ -540,16 +540,25 @@ class Tensor:
         return self
 
     def _operand(self, other, op):
+        """The array (or Python value) to write into this tensor in place; refuses other devices and text."""
         if isinstance(other, Tensor):
             if other.device != self.device:
                 raise RuntimeError(f"{op}: tensors are on different devices ({self.device} and {other.device})")
             return other.data
+        _ops.common.refuse_text(other, op)
         return other
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
         idx = _ops.normalize_index(index, self)
-        self.data[idx] = self._operand(value, "__setitem__")
+        v = self._operand(value, "__setitem__")
+        try:
+            self.data[idx] = v
+        except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensor
+            kind = ValueError if isinstance(e, ValueError) else TypeError
+            what = f"{value.dtype}{list(value.shape)}" if isinstance(value, Tensor) else repr(value)
+            raise kind(f"__setitem__: cannot assign {what} to {self.dtype}{list(self.shape)} on {self.device} "
+                       f"at index {index!r} ({e})") from None
         self._bump()
 
     def _update(self, op, other, alpha=1):
@@ -588,11 +597,14 @@ class Tensor:
 
     def fill_(self, value):
         self._check_inplace("fill_")
+        _ops.common.refuse_text(value, "fill_")
         self.data.fill(value)
         return self._bump()
 
     def copy_(self, src):
         self._check_inplace("copy_")
+        if not isinstance(src, Tensor):
+            _ops.common.refuse_text(src, "copy_")
         s = src.data if isinstance(src, Tensor) else _B.as_array(src, self.data.dtype, self.device)
         if _B.device_of(s) != self.device:
             s = _B.to_device(s, self.device)

@@ -138,7 +138,18 @@ DTYPE_ERRORS = [
      r"embedding: indices must be integers, got dtype float32"),
     (lambda d: mg.ones(2, device=d)[mg.tensor([0.5], device=d)], IndexError,
      r"getitem: indices must be integers, slices, None, \.\.\., or integer/bool tensors; got float32"),
-    (lambda d: mg.ones(2, device=d) + "x", TypeError, r"add: cannot use an operand of type str"),
+    (lambda d: mg.ones(2, device=d) + "x", TypeError, r"add: expected a number, tensor or array, got the str 'x'"),
+    # text NumPy would parse as a number ('2' -> 2.0) is refused too, in every place Python data enters
+    (lambda d: mg.ones(2, device=d) * "2", TypeError, r"mul: expected a number, tensor or array, got the str '2'"),
+    (lambda d: mg.ones(2, device=d) < b"2", TypeError, r"lt: expected a number, tensor or array, got the bytes"),
+    (lambda d: mg.ones(2, device=d) - ["1", "2"], TypeError, r"sub: expected numbers, got a list holding text"),
+    (lambda d: mg.where(mg.ones(2, device=d) > 0, mg.ones(2, device=d), "0"), TypeError, r"where: expected a number"),
+    (lambda d: mg.ones(2, device=d).add_("1"), TypeError, r"add_: expected a number, tensor or array, got the str"),
+    (lambda d: mg.ones(2, device=d).__setitem__(0, "1"), TypeError, r"__setitem__: expected a number"),
+    (lambda d: mg.ones(2, device=d).fill_("1"), TypeError, r"fill_: expected a number"),
+    (lambda d: mg.ones(2, device=d).copy_(("1", "2")), TypeError, r"copy_: expected numbers, got a tuple holding text"),
+    (lambda d: mg.ones(2, device=d).__setitem__(0, [1.0, 2.0]), ValueError,
+     r"__setitem__: cannot assign \[1\.0, 2\.0\] to float32\[2\] on \w+ at index 0"),
     (lambda d: mg.ones(2, device=d) * None, TypeError, r"mul: unsupported operand None"),
     (lambda d: mg.tensor("abc", device=d), TypeError, r"tensor: cannot make a tensor from data of dtype <U3"),
     (lambda d: mg.tensor([1, 2], device=d) ** -1, ValueError,
@@ -250,3 +261,34 @@ ARG_ERRORS = [
 def test_argument_errors(fn, exc, msg):
     with pytest.raises(exc, match=msg):
         fn(mg.ones(2, 3))
+
+
+# ---------------------------------------------------------------- out of memory
+HUGE = 2 ** 25  # (HUGE, HUGE) float32 is 4 PiB: more than any machine's address space, so it always fails
+
+
+class _HungryBackward(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        raise MemoryError("simulated: the backward could not allocate")
+
+
+def test_out_of_memory_names_the_op_and_what_it_allocated():
+    """NumPy's bare MemoryError becomes mg.OutOfMemoryError (a RuntimeError as in torch, and a MemoryError)."""
+    with pytest.raises(mg.OutOfMemoryError, match=rf"zeros: not enough memory for a float32 tensor of shape "
+                                                  rf"\({HUGE}, {HUGE}\) on cpu"):
+        mg.zeros(HUGE, HUGE)
+    with pytest.raises(RuntimeError, match=r"arange: not enough memory for a float32 tensor on cpu"):
+        mg.arange(0, 3, 1e-15)
+    big = mg.ones(1, 1).expand(HUGE, HUGE)  # a view: no memory yet
+    with pytest.raises(MemoryError, match=rf"MulScalar: not enough memory for its forward on float32\[{HUGE}, {HUGE}\]"):
+        big * 2.0
+    x = mg.ones(2, requires_grad=True)
+    y = _HungryBackward.apply(x).sum()
+    with pytest.raises(mg.OutOfMemoryError, match=r"_HungryBackward: not enough memory for its backward on "
+                                                  r"float32\[2\] \(simulated"):
+        y.backward()

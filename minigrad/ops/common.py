@@ -16,12 +16,31 @@ def describe(t) -> str:
     return f"{t.data.dtype}{list(t.data.shape)} on {t.device}"
 
 
+def refuse_text(x, op: str) -> None:
+    """TypeError for str/bytes operands and lists or tuples holding them.
+
+    NumPy parses '2' as 2.0 when it is asked for a float array, so `t + '2'` would
+    quietly compute; torch refuses text, and so does minigrad.
+    """
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{op}: expected a number, tensor or array, got the {type(x).__name__} {x!r} "
+                        "(text is not read as a number)")
+    if isinstance(x, (list, tuple)):
+        try:
+            kind = np.asarray(x).dtype.kind
+        except (TypeError, ValueError):  # ragged or odd data: the conversion that follows reports it
+            return
+        if kind in "SU":
+            raise TypeError(f"{op}: expected numbers, got a {type(x).__name__} holding text: {x!r}")
+
+
 def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
     """Wrap a non-tensor operand (array, list) as a constant tensor on `like`'s device."""
     if isinstance(x, Tensor):
         return x
     if x is None:  # np.asarray(None, dtype=float32) would be a silent NaN
         raise TypeError(f"{op}: unsupported operand None")
+    refuse_text(x, op)
     device = like.device if like is not None else "cpu"
     dtype = None
     if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:
