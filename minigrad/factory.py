@@ -61,6 +61,8 @@ empty = zeros  # minigrad has no uninitialised memory: empty() is zeros()
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape = _shape((size,) if isinstance(size, numbers.Integral) else (size,), "full")
+    if not isinstance(fill_value, numbers.Number) or isinstance(fill_value, complex):  # NumPy would parse '1'
+        raise TypeError(f"full: fill_value must be a real number, got {type(fill_value).__name__} {fill_value!r}")
     if dtype is None and isinstance(fill_value, bool):
         dtype = np.bool_
     elif dtype is None and isinstance(fill_value, numbers.Integral):

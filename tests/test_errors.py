@@ -148,6 +148,8 @@ DTYPE_ERRORS = [
     (lambda d: mg.ones(2, device=d).__setitem__(0, "1"), TypeError, r"__setitem__: expected a number"),
     (lambda d: mg.ones(2, device=d).fill_("1"), TypeError, r"fill_: expected a number"),
     (lambda d: mg.ones(2, device=d).copy_(("1", "2")), TypeError, r"copy_: expected numbers, got a tuple holding text"),
+    (lambda d: mg.full((2,), "1", device=d), TypeError, r"full: fill_value must be a real number, got str '1'"),
+    (lambda d: F.dropout(mg.ones(2, device=d), p="0.5"), TypeError, r"dropout: p must be a number in \[0, 1\], got str"),
     (lambda d: mg.ones(2, device=d).__setitem__(0, [1.0, 2.0]), ValueError,
      r"__setitem__: cannot assign \[1\.0, 2\.0\] to float32\[2\] on \w+ at index 0"),
     (lambda d: mg.ones(2, device=d) * None, TypeError, r"mul: unsupported operand None"),

@@ -459,6 +459,8 @@ def embedding_dot(input, weight, h, *, sparse=False):  # noqa: A002
 
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"dropout: p must be a number in [0, 1], got {type(p).__name__} {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
