@@ -413,6 +413,20 @@ class Tensor:
     def sqrt(self):
         return _ops.sqrt(self)
 
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def gather(self, dim, index):
+        """torch.Tensor.gather: values of self along `dim` at the integer tensor `index`."""
+        return _ops.gather(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        """A copy of self with `value` where the bool tensor `mask` is true (they broadcast together)."""
+        return _ops.masked_fill(self, mask, value)
+
     def abs(self):
         return _ops.abs(self)
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import functional as F
 from minigrad.ops.elementwise import (
-    Abs, Add, AddScalar, Clamp, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow, PowScalar,
-    RDivScalar, RPowScalar, RSubScalar, Sqrt, Sub, Where,
+    Abs, Add, AddScalar, Clamp, Cos, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow, PowScalar,
+    RDivScalar, RPowScalar, RSubScalar, Sin, Sqrt, Sub, Where,
 )
 from minigrad.testing import strategies as mst
 
@@ -24,7 +24,7 @@ from opcheck import check_op, draw_array
 
 GRADIENT_TESTED = [
     Add, Sub, Mul, Div, Pow, AddScalar, MulScalar, DivScalar, RSubScalar, RDivScalar, PowScalar, RPowScalar,
-    Neg, Exp, Log, Sqrt, Abs, Clamp, Maximum, Minimum, Where,
+    Neg, Exp, Log, Sqrt, Sin, Cos, Abs, Clamp, Maximum, Minimum, Where,
 ]
 
 SHAPES = mst.shapes(max_dims=3, max_side=4)
@@ -138,6 +138,10 @@ UNARY = {
     "mg.log": (mg.log, np.log, dict(min_value=0.5)),
     "sqrt": (lambda x: x.sqrt(), np.sqrt, dict(min_value=0.5)),
     "mg.sqrt": (mg.sqrt, np.sqrt, dict(min_value=0.5)),
+    "sin": (lambda x: x.sin(), np.sin, {}),
+    "mg.sin": (mg.sin, np.sin, {}),
+    "cos": (lambda x: x.cos(), np.cos, {}),
+    "mg.cos": (mg.cos, np.cos, {}),
     "abs": (lambda x: x.abs(), np.abs, dict(avoid=[0.0])),
     "builtin abs": (lambda x: abs(x), np.abs, dict(avoid=[0.0])),
     "clamp": (lambda x: x.clamp(-1.0, 1.0), lambda a: np.clip(a, -1.0, 1.0), dict(avoid=[-1.0, 1.0])),
@@ -246,3 +250,37 @@ def test_integer_tensors_compute_without_grad(device):
     np.testing.assert_array_equal(abs(i).numpy(), [[1, 2], [3, 4]])
     np.testing.assert_array_equal(mg.maximum(i, 0).numpy(), [[1, 0], [3, 4]])
     assert not (i + 1).requires_grad
+
+
+# ---------------------------------------------------------------- masked_fill (where with a constant)
+@given(data=st.data(), shapes=PAIRS, fill=st.sampled_from([0.0, -30.0, 2.5]))  # (huge fills spoil finite differences)
+def test_masked_fill(device, data, shapes, fill):
+    """mask and x broadcast together; the gradient reaches x only where the mask is false."""
+    a = draw_array(data, shapes[0], device)
+    mask = data.draw(mst.tensors(shape=shapes[1], dtype="bool", device=device))
+    m = mask.numpy()
+    check_op(lambda x: x.masked_fill(mask, fill), lambda x: np.where(m, fill, x), [a], device)
+    check_op(lambda x: mg.masked_fill(x, mask, fill), lambda x: np.where(m, fill, x), [a], device)
+
+
+@given(data=st.data(), shapes=PAIRS)
+def test_masked_fill_with_a_tensor_value(device, data, shapes):
+    """A 0-d tensor value is differentiable too: it gets the sum of the gradient where the mask is true."""
+    a = draw_array(data, shapes[0], device)
+    mask = data.draw(mst.tensors(shape=shapes[1], dtype="bool", device=device))
+    m = mask.numpy()
+    check_op(lambda x, v: x.masked_fill(mask, v), lambda x, v: np.where(m, v, x), [a, np.array(0.75)], device)
+
+
+def test_masked_fill_dtypes(device):
+    """The fill takes x's dtype (torch): 1.7 fills an int64 tensor with 1; a float64 0-d value fills float32."""
+    m = mg.tensor([True, False], device=device)
+    out = mg.tensor([5, 6], device=device).masked_fill(m, 1.7)
+    assert out.dtype == np.int64 and out.numpy().tolist() == [1, 6]
+    v = mg.tensor(3.0, dtype="float64", device=device, requires_grad=True)
+    x = mg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x.masked_fill(m, v)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert v.grad.dtype == np.float64 and float(v.grad.numpy()) == 1.0
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0])

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.shape import Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice
+from minigrad.ops.shape import Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice
 from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op as _check_op
 from opcheck import draw_array
 
-GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Cat, Stack, Cast, Clone, ToDevice]
+GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Gather, Cat, Stack, Cast, Clone, ToDevice]
 
 SHAPES = mst.shapes(max_dims=4, max_side=4)
 NONSCALAR = mst.shapes(min_dims=1, max_dims=4, max_side=4)
@@ -130,6 +130,47 @@ def test_getitem_with_tensor_indices(device, data, shape):
     check_op(lambda x: x[ints], lambda a: a[ints.numpy()], [a], device)
     check_op(lambda x: x[mask], lambda a: a[mask.numpy()], [a], device)
     check_op(lambda x: x[ints.numpy().tolist()], lambda a: a[ints.numpy()], [a], device)
+
+
+@st.composite
+def gather_case(draw):
+    """(x shape, dim, index array): index has x's ndim, any size along dim, at most x's size elsewhere."""
+    shape = draw(mst.shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    d = dim % len(shape)
+    ishape = tuple(draw(st.integers(0, 5)) if k == d else draw(st.integers(0, n)) for k, n in enumerate(shape))
+    index = draw(mst.tensors(shape=ishape, dtype="int64", min_value=0, max_value=shape[d] - 1)).numpy()
+    return shape, dim, index
+
+
+def _np_gather(a, dim, index):
+    """NumPy reference: take_along_axis on the block of `a` that index covers (torch's rule)."""
+    d = dim % a.ndim
+    block = a[tuple(slice(None) if k == d else slice(0, n) for k, n in enumerate(index.shape))]
+    return np.take_along_axis(block, index, axis=d)
+
+
+@given(data=st.data(), case=gather_case())
+def test_gather(device, data, case):
+    """Repeated indices read one value twice: its gradient is the sum of both (scatter-add)."""
+    shape, dim, index = case
+    a = draw_array(data, shape, device)
+    idx = mg.tensor(index, device=device)
+    check_op(lambda x: x.gather(dim, idx), lambda x: _np_gather(x, dim, index), [a], device)
+    check_op(lambda x: mg.gather(x, dim, idx.to(mg.int32)), lambda x: _np_gather(x, dim, index), [a], device)
+
+
+def test_gather_repeats_and_0d(device):
+    x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float64", device=device, requires_grad=True)
+    y = x.gather(1, mg.tensor([[2, 2, 0, 2]], device=device))
+    np.testing.assert_array_equal(y.numpy(), [[3.0, 3.0, 1.0, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    s = mg.tensor(5.0, device=device, requires_grad=True)
+    z = s.gather(0, mg.tensor(0, device=device))
+    assert z.shape == () and float(z.numpy()) == 5.0
+    z.backward()
+    assert float(s.grad.numpy()) == 1.0
 
 
 def test_repeated_indices_accumulate(device):

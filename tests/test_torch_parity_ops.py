@@ -153,3 +153,25 @@ def test_shape_ops(device):
     parity(lambda a: mg.stack(a.chunk(2, -1), 1), lambda a: torch.stack(a.chunk(2, -1), 1), [x], device)
     parity(lambda a: a[:, :1].expand(2, 5, 4), lambda a: a[:, :1].expand(2, 5, 4), [x], device)
     parity(lambda a: a.unsqueeze(1).squeeze(), lambda a: a.unsqueeze(1).squeeze(), [x], device)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos"])
+def test_sin_cos(device, name):
+    parity(lambda a: getattr(a, name)(), lambda a: getattr(a, name)(), [randn(3, 4) * 3], device)
+
+
+@pytest.mark.parametrize("dim,ishape", [(0, (4, 3)), (1, (2, 5)), (-1, (1, 2)), (0, (1, 1))])
+def test_gather(device, dim, ishape):
+    x = randn(3, 3)
+    index = rng.integers(0, 3, ishape)
+    parity(lambda a: a.gather(dim, mg.tensor(index, device=device)),
+           lambda a: torch.gather(a, dim, torch.tensor(index)), [x], device)
+
+
+@pytest.mark.parametrize("mshape", [(3, 4), (4,), (3, 1), (2, 3, 4)])
+def test_masked_fill(device, mshape):
+    mask = rng.random(mshape) > 0.5
+    parity(lambda a: a.masked_fill(mg.tensor(mask, device=device), -2.5),
+           lambda a: a.masked_fill(torch.tensor(mask), -2.5), [randn(3, 4)], device)
+    parity(lambda a, v: a.masked_fill(mg.tensor(mask, device=device), v),
+           lambda a, v: a.masked_fill(torch.tensor(mask), v), [randn(3, 4), np.array(1.5)], device)

@@ -6,10 +6,10 @@ lowercase wrapper that checks its arguments. `Tensor` methods and
 """
 from .activation import ReLU, Sigmoid, Softplus, Tanh, relu, sigmoid, softplus, tanh
 from .elementwise import (
-    Abs, Add, AddScalar, Clamp, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow,
-    PowScalar, RDivScalar, RPowScalar, RSubScalar, Sqrt, Sub, Where,
-    abs, add, clamp, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt, maximum,
-    minimum, mul, ne, neg, pow, sqrt, sub, where,
+    Abs, Add, AddScalar, Clamp, Cos, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow,
+    PowScalar, RDivScalar, RPowScalar, RSubScalar, Sin, Sqrt, Sub, Where,
+    abs, add, clamp, cos, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt,
+    masked_fill, maximum, minimum, mul, ne, neg, pow, sin, sqrt, sub, where,
 )
 from .linalg import Linear, MatMul, linear, matmul
 from .nn import (
@@ -20,8 +20,8 @@ from .nn import (
 from .nn import LayerNorm, layer_norm
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
 from .shape import (
-    Cast, Cat, Clone, Expand, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
-    broadcast_to, cast, cat, chunk, clone, expand, flatten, getitem, normalize_index as _normalize_index,
+    Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
+    broadcast_to, cast, cat, chunk, clone, expand, flatten, gather, getitem, normalize_index as _normalize_index,
     permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze, view,
 )
 

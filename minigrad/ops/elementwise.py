@@ -7,11 +7,12 @@ A Python scalar operand gets its own op (`MulScalar`, ...) so it needs no tensor
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_float, check_pair, describe, is_scalar, scalar_value, to_tensor
+from .common import check_float, check_pair, describe, is_scalar, refuse_text, scalar_value, to_tensor
 
 get_xp = _B.get_array_module
 
@@ -263,6 +264,32 @@ class Sqrt(Function):
         return g / (2 * ctx.saved[0])
 
 
+class Sin(Function):
+    """y = sin(x);  dy/dx = cos(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_xp(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * get_xp(g).cos(ctx.saved[0])
+
+
+class Cos(Function):
+    """y = cos(x);  dy/dx = -sin(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_xp(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -(g * get_xp(g).sin(ctx.saved[0]))
+
+
 class Abs(Function):
     """y = |x|;  dy/dx = sign(x)  (0 at x = 0, as torch)"""
 
@@ -493,6 +520,16 @@ def sqrt(x):
     return Sqrt.apply(x)
 
 
+def sin(x):
+    check_float("sin", x)
+    return Sin.apply(x)
+
+
+def cos(x):
+    check_float("cos", x)
+    return Cos.apply(x)
+
+
 def abs(x):  # noqa: A001 - torch's name
     return Abs.apply(x)
 
@@ -543,6 +580,33 @@ def where(condition, a, b):
         return Where.apply(cond, a, b)
     except ValueError as e:
         raise _operand_error("where", e, cond, a, b) from None
+
+
+def masked_fill(x, mask, value):
+    """x with `value` wherever `mask` is true (torch.Tensor.masked_fill); mask and x broadcast together.
+
+    `value` is a number or a 0-d tensor and takes x's dtype (as in torch: 1.7 fills an int64
+    tensor with 1). It is `where(mask, value, x)`, so the gradient reaches x where the mask
+    is false and a tensor `value` gets the sum of the rest.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"masked_fill: expected a Tensor to fill, got {type(x).__name__}")
+    mask = to_tensor(mask, None, "masked_fill")
+    if mask.data.dtype.kind != "b":
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {describe(mask)} (compare first, e.g. t > 0)")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got {describe(value)}")
+        if value.device != x.device:
+            raise RuntimeError(f"masked_fill: value is {describe(value)} but x is {describe(x)}; move one with .to()")
+        if value.dtype != x.dtype:
+            value = value.to(x.dtype)  # the fill takes x's dtype, as in torch (differentiable cast)
+    else:
+        refuse_text(value, "masked_fill")
+        if isinstance(value, complex) or not isinstance(value, numbers.Number):
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
+        value = _wrap(get_xp(x.data).asarray(value, dtype=x.data.dtype))
+    return where(mask, value, x)
 
 
 # ---------------------------------------------------------------- comparisons (no gradient)

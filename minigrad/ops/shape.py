@@ -359,6 +359,61 @@ def _check_index_bounds(x, index, op="getitem"):
         dim += 1
 
 
+class Gather(Function):
+    """y = x gathered along `dim` at `index` (torch.gather);  dx = dy added back where each value was read"""
+
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        xp = get_xp(x)
+        # A full advanced index: `index` along dim, and along every other dim d the positions
+        # 0..index.shape[d]-1 (broadcast), so y[i, j, k] = x[index[i, j, k], j, k] for dim 0.
+        nd = index.ndim
+        where = tuple(index if d == dim else xp.arange(n).reshape((-1,) + (1,) * (nd - 1 - d))
+                      for d, n in enumerate(index.shape))
+        ctx.shape, ctx.where = x.shape, where
+        return x[where] if nd else x[()]
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = get_xp(g).zeros(ctx.shape, dtype=g.dtype)
+        if ctx.where:
+            _B.scatter_add(gx, ctx.where, g)  # a value read twice gets both gradients
+        else:
+            gx[()] = g
+        return gx
+
+
+def gather(x, dim, index):
+    """torch.gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (likewise for other dims).
+
+    `index` is an integer tensor with x's number of dimensions; along `dim` it may be any
+    size (it is the output's size), along every other dim at most x's size there.
+    """
+    op = "gather"
+    if not isinstance(x, Tensor) or not isinstance(index, Tensor):
+        raise TypeError(f"{op}: expected Tensors for x and index, got {type(x).__name__} and {type(index).__name__}")
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must hold integers (int64 or int32), got {describe(index)}")
+    if index.device != x.device:
+        raise RuntimeError(f"{op}: x is {describe(x)} but index is {describe(index)}; move one with .to(device)")
+    if index.ndim != x.ndim:
+        raise ValueError(f"{op}: index must have as many dimensions as x: x is {describe(x)}, index is "
+                         f"{describe(index)}")
+    d = normalize_axis(op, dim, max(x.ndim, 1))  # a 0-d x takes dim 0 or -1, as in torch
+    for k, (n_idx, n_x) in enumerate(zip(index.shape, x.shape)):
+        if k != d and n_idx > n_x:
+            raise ValueError(f"{op}: index {describe(index)} is larger than x {describe(x)} in dimension {k} "
+                             f"(only the gathered dimension {d} may be larger)")
+    size = x.shape[d] if x.ndim else 1
+    if index.data.size:
+        lo, hi = int(index.data.min()), int(index.data.max())
+        if lo < 0 or hi >= size:  # torch refuses negative indices here too
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {size} ({describe(x)}); "
+                             f"expected 0 <= index < {size}")
+    return Gather.apply(x, index=index.data, dim=d)
+
+
 def getitem(x, index):
     """x[index]: basic slicing, integer-array and boolean indexing, as NumPy."""
     idx, basic = normalize_index(index, x)
