@@ -24,6 +24,18 @@ def test_tour_code_runs():
     exec(compile(code, "README.md tour", "exec"), {})
 
 
+def test_custom_op_example_runs_and_its_property_holds():
+    """The "your own op" block: the Function works and its Hypothesis property passes."""
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    code = next(b for b in blocks if "class Softsign(mg.Function)" in b)
+    scope = {}
+    exec(compile(code, "README.md custom op", "exec"), scope)
+    import minigrad as mg
+    x = mg.tensor([-2.0, 0.0, 3.0], dtype="float64", requires_grad=True)
+    scope["softsign"](x).sum().backward()
+    assert x.grad.numpy().tolist() == [1 / 9, 1.0, 1 / 16]
+
+
 def test_every_example_named_in_readme_exists():
     for path in set(re.findall(r"python (examples/\w+\.py)", README)):
         assert (ROOT / path).exists(), path
