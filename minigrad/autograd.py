@@ -12,7 +12,9 @@ the nodes in reverse topological order (iteratively, Kahn's algorithm, so a
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
+import weakref
 
 from . import backend as _B
 from .sparse import RowSparseGrad as _RowSparse
@@ -344,6 +346,85 @@ def _check_versions(node):
         )
 
 
+# ---------------------------------------------------------------- tensor hooks
+class RemovableHandle:
+    """What `Tensor.register_hook` returns: `.remove()` unregisters that hook (as in torch)."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, hook):
+        self.id = next(RemovableHandle._ids)
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+# Hooks of leaf tensors: id(tensor) -> (weak reference, {handle id: hook}). Keyed by id, not by
+# the tensor, because Tensor's == is elementwise; the weak reference's callback drops the entry.
+_leaf_hooks: dict = {}
+
+
+def register_hook(t, hook) -> RemovableHandle:
+    """Tensor.register_hook: hook(grad) runs each time the gradient with respect to `t` is computed."""
+    if not callable(hook):
+        raise TypeError(f"register_hook: expected a callable hook(grad), got {type(hook).__name__}")
+    if not t.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+    node = t.grad_fn
+    if node is not None:  # a non-leaf: the hooks live on the node that made it, per output
+        if "inputs" not in node.__dict__:
+            raise _released_error(node)
+        return RemovableHandle(node.__dict__.setdefault("tensor_hooks", {}).setdefault(t._oi, {}), hook)
+    key = id(t)
+    entry = _leaf_hooks.get(key)
+    if entry is None or entry[0]() is not t:
+        entry = _leaf_hooks[key] = (weakref.ref(t, lambda _, key=key: _leaf_hooks.pop(key, None)), {})
+    return RemovableHandle(entry[1], hook)
+
+
+def _run_hooks(hooks: dict, g, t_shape):
+    """Call each hook on (a copy of) g in registration order; a returned Tensor replaces g."""
+    if g.__class__ is _RowSparse:
+        raise RuntimeError("register_hook: hooks on tensors with sparse gradients (Embedding(sparse=True)) "
+                           "are not supported")
+    for hook in list(hooks.values()):
+        # A copy: g may be shared with another branch's gradient, and a hook may write into its argument.
+        out = hook(_wrap(g.copy(), False, None))
+        if out is None:
+            continue
+        if not isinstance(out, _Tensor):
+            raise TypeError(f"register_hook: a hook must return None or a Tensor, got {type(out).__name__}")
+        new = out.data
+        if new.shape != g.shape or new.dtype != g.dtype or new.__class__ is not g.__class__:
+            raise RuntimeError(
+                f"register_hook: the hook returned a gradient {new.dtype}{list(new.shape)} for a tensor of "
+                f"{g.dtype}{list(t_shape)} on {_B.device_of(g)}; it must keep the shape, dtype and device")
+        g = new
+    return g
+
+
+def _run_node_hooks(node, g):
+    """Apply the hooks registered on the node's outputs to their gradients (g: array, or slots)."""
+    for k, hooks in node.__dict__["tensor_hooks"].items():
+        if not hooks:
+            continue
+        if node.n_out == 1:
+            g = _run_hooks(hooks, g, g.shape)
+        elif g[k] is not None:
+            g[k] = _run_hooks(hooks, g[k], g[k].shape)
+    return g
+
+
+def _leaf_gradient(t, g):
+    """g after the hooks registered on leaf `t` (none: g itself)."""
+    entry = _leaf_hooks.get(id(t))
+    if entry is None or entry[0]() is not t or not entry[1]:
+        return g
+    return _run_hooks(entry[1], g, t.shape)
+
+
 def run_backward(root_tensor, grad, retain_graph: bool = False):
     """Backpropagate `grad` (a backend array) from `root_tensor` into every leaf's `.grad`.
 
@@ -354,7 +435,7 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
     """
     root = root_tensor.grad_fn
     if root is None:  # a leaf: d(x)/d(x) = 1
-        _accumulate_leaf(root_tensor, grad)
+        _accumulate_leaf(root_tensor, _leaf_gradient(root_tensor, grad) if _leaf_hooks else grad)
         return
     if "inputs" not in root.__dict__:
         raise _released_error(root)
@@ -400,6 +481,8 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
         else:
             if nd["epoch"] != epoch:
                 _check_versions(node)
+            if "tensor_hooks" in nd:  # before retain_grad stores the gradient (torch's order)
+                g = _run_node_hooks(node, g)
             if "retained_output" in nd:
                 for ref in nd["retained_output"]:
                     t = ref()
@@ -468,6 +551,9 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
             # Free saved arrays and graph edges now; a second backward raises _released_error.
             nd.clear()
     for t, g, owned in leaf_grads.values():
+        if _leaf_hooks:
+            hooked = _leaf_gradient(t, g)
+            g, owned = hooked, owned and hooked is g
         _accumulate_leaf(t, g, owned)
 
 

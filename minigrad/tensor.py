@@ -261,6 +261,16 @@ class Tensor:
                 refs.append(weakref.ref(self))
         return self
 
+    def register_hook(self, hook):
+        """Call hook(grad) each time the gradient with respect to this tensor is computed (torch's API).
+
+        The hook gets a Tensor and returns None, or a Tensor of the same shape and dtype that
+        replaces the gradient from there on. On a non-leaf it runs before the gradient flows
+        further back (and before `retain_grad()` stores it); on a leaf, on the gradient summed
+        over the backward pass, before it is added to `.grad`. Returns a handle: `.remove()`.
+        """
+        return _ag.register_hook(self, hook)
+
     def zero_grad_(self):
         self.grad = None
 
