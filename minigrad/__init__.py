@@ -13,8 +13,8 @@ from .factory import (
     zeros_like,
 )
 from .ops import (
-    abs, argmax, argmin, cat, chunk, clamp, cos, exp, gather, log, logsumexp, masked_fill, matmul, maximum, mean,
-    minimum, relu, sigmoid, sin, softplus, split, sqrt, stack, sum, tanh, where,
+    abs, argmax, argmin, bmm, cat, chunk, clamp, cos, exp, gather, log, logsumexp, masked_fill, matmul, maximum, mean,
+    minimum, mm, norm, relu, sigmoid, sin, softplus, split, sqrt, stack, std, sum, t, tanh, var, where,
 )
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402

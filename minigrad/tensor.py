@@ -476,6 +476,21 @@ class Tensor:
     def var(self, dim=None, keepdim=False, correction=1):
         return _ops.var(self, dim, keepdim, correction)
 
+    def std(self, dim=None, keepdim=False, correction=1):
+        return _ops.std(self, dim, keepdim, correction)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return _ops.norm(self, p, dim, keepdim)
+
+    def t(self):
+        return _ops.t(self)
+
+    def mm(self, other):
+        return _ops.mm(self, other)
+
+    def bmm(self, other):
+        return _ops.bmm(self, other)
+
     def max(self, dim=None, keepdim=False):
         return _ops.max(self, dim, keepdim)
 

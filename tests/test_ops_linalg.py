@@ -102,3 +102,27 @@ def test_linear_matches_matmul_composition(device):
     (x @ w.T + b).tanh().sum().backward()
     for t, g in zip((x, w, b), grads):
         np.testing.assert_allclose(t.grad.numpy(), g, rtol=1e-12, atol=1e-12)
+
+
+@given(data=st.data(), n=st.integers(1, 4), k=st.integers(1, 4), m=st.integers(1, 4), b=st.integers(1, 3))
+def test_mm_bmm_t(device, data, n, k, m, b):
+    x, y = draw_array(data, (n, k), device), draw_array(data, (k, m), device)
+    check_op(lambda p, q: mg.mm(p, q), lambda p, q: p @ q, [x, y], device)
+    check_op(lambda p, q: p.mm(q), lambda p, q: p @ q, [x, y], device)
+    check_op(lambda p: p.t(), lambda p: p.T, [x], device)
+    bx, by = draw_array(data, (b, n, k), device), draw_array(data, (b, k, m), device)
+    check_op(lambda p, q: mg.bmm(p, q), lambda p, q: p @ q, [bx, by], device)
+    check_op(lambda p, q: p.bmm(q), lambda p, q: p @ q, [bx, by], device)
+
+
+def test_mm_bmm_t_refuse_other_shapes(device):
+    a, v, c = mg.ones(2, 3, device=device), mg.ones(3, device=device), mg.ones(2, 3, 4, device=device)
+    with pytest.raises(ValueError, match=r"mm: expected 2-D tensors, the second operand is float32\[3\]"):
+        mg.mm(a, v)
+    with pytest.raises(ValueError, match=r"bmm: expected 3-D tensors \(batch, n, m\), the first operand is float32\[2, 3\]"):
+        mg.bmm(a, c)
+    with pytest.raises(ValueError, match="bmm: batch sizes differ"):
+        mg.bmm(c, mg.ones(1, 4, 2, device=device))
+    with pytest.raises(ValueError, match="t: expects a tensor with at most 2 dimensions"):
+        c.t()
+    assert v.t() is v and mg.t(a).shape == (3, 2)

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.reduce import LogSumExp, Max, Mean, Min, Sum, Var
+from minigrad.ops.reduce import LogSumExp, Max, Mean, Min, Norm, Sum, Var
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op, draw_array
 
-GRADIENT_TESTED = [Sum, Mean, Var, Max, Min, LogSumExp]
+GRADIENT_TESTED = [Sum, Mean, Var, Max, Min, LogSumExp, Norm]
 
 SHAPES = mst.shapes(max_dims=4, max_side=4)
 
@@ -84,6 +84,66 @@ def test_var(device, correction, data, sda, keepdim):
     a = draw_array(data, shape, device)
     check_op(lambda x: x.var(dim, keepdim=keepdim, correction=correction),
              lambda x: np.var(x, axis=axis, ddof=correction, keepdims=keepdim), [a], device, f32_tol=5e-5)
+
+
+def _np_norm2(a, ax, k):
+    return np.sqrt(np.sum(a * a, axis=ax, keepdims=k))
+
+
+NORMS = {
+    "norm": (lambda x, d, k: x.norm(dim=d, keepdim=k), _np_norm2),
+    "F.norm fro": (lambda x, d, k: F.norm(x, "fro", d, k), _np_norm2),
+    "mg.norm p=1": (lambda x, d, k: mg.norm(x, 1, d, k), lambda a, ax, k: np.sum(np.abs(a), axis=ax, keepdims=k)),
+}
+
+
+@pytest.mark.parametrize("name", list(NORMS))
+@given(data=st.data(), sda=shape_and_dim(), keepdim=st.booleans())
+def test_norm(device, name, data, sda, keepdim):
+    """Elements stay away from 0, where |x| has its kink and the 2-norm of a zero slice has no derivative."""
+    fn, ref = NORMS[name]
+    shape, dim, axis = sda
+    a = draw_array(data, shape, device, avoid=[0.0], avoid_margin=0.05)
+    check_op(lambda x: fn(x, dim, keepdim), lambda x: ref(x, axis, keepdim), [a], device)
+
+
+@given(data=st.data(), sda=shape_and_dim(), keepdim=st.booleans())
+def test_norm_inf(device, data, sda, keepdim):
+    """The largest |x| takes the gradient: magnitudes distinct (ints / 64), signs drawn separately."""
+    shape, dim, axis = sda
+    mags = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=1, max_value=192, unique=True)).numpy()
+    signs = data.draw(mst.tensors(shape=shape, dtype="bool")).numpy()
+    a = np.where(signs, mags, -mags) / 64.0
+    check_op(lambda x: x.norm(float("inf"), dim, keepdim), lambda x: np.max(np.abs(x), axis=axis, keepdims=keepdim),
+             [a], device)
+
+
+@pytest.mark.parametrize("correction", [0, 1])
+@given(data=st.data(), sda=shape_and_dim(), keepdim=st.booleans())
+def test_std(device, correction, data, sda, keepdim):
+    """Distinct values (ints / 64), so every slice of two or more has a positive spread."""
+    shape, dim, axis = sda
+    assume(_reduced_count(shape, axis) > correction)
+    a = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=-192, max_value=192, unique=True)).numpy() / 64.0
+    check_op(lambda x: x.std(dim, keepdim=keepdim, correction=correction),
+             lambda x: np.std(x, axis=axis, ddof=correction, keepdims=keepdim), [a], device, f32_tol=5e-5)
+
+
+def test_norm_and_std_where_they_have_no_derivative(device):
+    """At a zero vector (norm) or a constant slice (std) the gradient is the subgradient 0 (torch's norm
+    gives 0 too; its std gives NaN there)."""
+    z = mg.zeros(3, dtype="float64", device=device, requires_grad=True)
+    z.norm().backward()
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0, 0.0])
+    c = mg.full((2, 3), 1.5, dtype="float64", device=device, requires_grad=True)
+    c.std(dim=1).sum().backward()
+    np.testing.assert_array_equal(c.grad.numpy(), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="norm: p must be 2"):
+        z.norm(p=3)
+    with pytest.raises(ValueError, match="std: 1 element.*no degrees of freedom"):
+        mg.tensor([3.0], device=device).std()
+    with pytest.raises(TypeError, match="std: expected a floating-point tensor"):
+        mg.tensor([1, 2], device=device).std()
 
 
 def test_var_default_is_unbiased_and_too_few_elements_raise(device):

@@ -175,3 +175,29 @@ def test_masked_fill(device, mshape):
            lambda a: a.masked_fill(torch.tensor(mask), -2.5), [randn(3, 4)], device)
     parity(lambda a, v: a.masked_fill(mg.tensor(mask, device=device), v),
            lambda a, v: a.masked_fill(torch.tensor(mask), v), [randn(3, 4), np.array(1.5)], device)
+
+
+@pytest.mark.parametrize("p,dim,keepdim", [(2, None, False), (2, 1, True), ("fro", (0, 1), False), (1, 0, False),
+                                           (float("inf"), 1, False)])
+def test_norm(device, p, dim, keepdim):
+    parity(lambda a: a.norm(p, dim, keepdim), lambda a: a.norm(p, dim, keepdim), [randn(3, 4)], device)
+
+
+@pytest.mark.parametrize("dim,correction", [(None, 1), (1, 0), (0, 1), ((0, 1), 1)])
+def test_std(device, dim, correction):
+    parity(lambda a: a.std(dim, correction=correction), lambda a: a.std(dim, correction=correction),
+           [randn(3, 4)], device)
+
+
+def test_mm_bmm_t(device):
+    parity(lambda a, b: a.mm(b.t()), lambda a, b: a.mm(b.t()), [randn(3, 4), randn(5, 4)], device)
+    parity(lambda a, b: mg.bmm(a, b), lambda a, b: torch.bmm(a, b), [randn(2, 3, 4), randn(2, 4, 5)], device)
+
+
+def test_one_hot(device):
+    idx = rng.integers(0, 5, (3, 4))
+    got = F.one_hot(mg.tensor(idx, device=device), 6)
+    want = TF.one_hot(torch.tensor(idx), 6)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(F.one_hot(mg.tensor(idx, device=device)).numpy(), TF.one_hot(torch.tensor(idx)).numpy())

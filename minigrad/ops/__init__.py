@@ -11,18 +11,21 @@ from .elementwise import (
     abs, add, clamp, cos, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt,
     masked_fill, maximum, minimum, mul, ne, neg, pow, sin, sqrt, sub, where,
 )
-from .linalg import Linear, MatMul, linear, matmul
+from .linalg import Linear, MatMul, bmm, linear, matmul, mm
 from .nn import (
     BCEWithLogits, CrossEntropy, Dropout, Embedding, EmbeddingDot, LogSoftmax, NLLLoss, Softmax,
     binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, embedding_dot, log_softmax, mse_loss, nll_loss,
-    softmax,
+    one_hot, softmax,
 )
 from .nn import LayerNorm, layer_norm
-from .reduce import LogSumExp, Max, Mean, Min, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
+from .reduce import (
+    LogSumExp, Max, Mean, Min, Norm, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
+    var,
+)
 from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, gather, getitem, normalize_index as _normalize_index,
-    permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze, view,
+    permute, reshape, split, squeeze, stack, t, to_device, transpose, unsqueeze, view,
 )
 
 

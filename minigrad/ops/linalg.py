@@ -102,6 +102,26 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
+def mm(a, b):
+    """torch.mm: the product of two matrices (both 2-D; no broadcasting)."""
+    for name, t in (("first", a), ("second", b)):
+        if not isinstance(t, Tensor) or t.data.ndim != 2:
+            got = describe(t) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"mm: expected 2-D tensors, the {name} operand is {got}; use matmul for other shapes")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """torch.bmm: batched matrix products, (B, n, m) @ (B, m, p) -> (B, n, p) (no broadcasting)."""
+    for name, t in (("first", a), ("second", b)):
+        if not isinstance(t, Tensor) or t.data.ndim != 3:
+            got = describe(t) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"bmm: expected 3-D tensors (batch, n, m), the {name} operand is {got}")
+    if a.data.shape[0] != b.data.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ: {describe(a)} and {describe(b)} (bmm does not broadcast)")
+    return matmul(a, b)
+
+
 def linear(x, weight, bias=None):
     """y = x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
     if weight.data.ndim != 2:

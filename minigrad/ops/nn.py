@@ -410,6 +410,30 @@ def _lookup_indices(op: str, input, weight):  # noqa: A002
     return idx
 
 
+def one_hot(tensor, num_classes=-1):
+    """torch.nn.functional.one_hot: int64 (..., num_classes), 1 at each class index, 0 elsewhere (no gradient).
+
+    num_classes=-1 takes the largest index + 1.
+    """
+    if not isinstance(tensor, Tensor) or tensor.data.dtype.kind not in "iu":
+        got = describe(tensor) if isinstance(tensor, Tensor) else type(tensor).__name__
+        raise TypeError(f"one_hot: expected an integer tensor of class indices, got {got}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be a non-negative int (or -1 to infer it), got {num_classes!r}")
+    data = tensor.data
+    if num_classes == -1:
+        if data.size == 0:
+            raise ValueError(f"one_hot: cannot infer num_classes from the empty {describe(tensor)}; pass num_classes")
+        num_classes = int(data.max()) + 1
+    if data.size:
+        lo, hi = int(data.min()), int(data.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"one_hot: class index {lo if lo < 0 else hi} of {describe(tensor)} is outside "
+                             f"[0, {num_classes}) (num_classes={num_classes})")
+    xp = get_xp(data)
+    return _wrap((data[..., None] == xp.arange(num_classes)).astype(xp.int64))
+
+
 def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
     """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim).
 

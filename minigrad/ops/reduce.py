@@ -67,6 +67,25 @@ class Var(Function):
         return g.reshape(ctx.kshape) * d * (2 / ctx.denom if ctx.denom > 0 else float("nan"))
 
 
+class Norm(Function):
+    """y = sqrt(sum_i x_i^2) (the 2-norm);  dy/dx_i = x_i / y, and 0 where y = 0 (torch's choice)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        yk = get_xp(x).sqrt((x * x).sum(axis=dims, keepdims=True))
+        ctx.save_for_backward(x, yk)
+        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, yk = ctx.saved
+        xp = get_xp(g)
+        nonzero = yk > 0  # at y = 0 the norm has no derivative: the subgradient 0
+        return g.reshape(yk.shape) * x / xp.where(nonzero, yk, 1) * nonzero
+
+
 class _Extreme(Function):
     """Shared by Max and Min: the gradient goes to the extreme element(s); ties split it evenly."""
 
@@ -160,6 +179,40 @@ def var(x, dim=None, keepdim=False, correction=1):
                          f"with correction={correction} (N - correction must be positive); "
                          "use correction=0 for the population variance")
     return Var.apply(x, dims=dims, keepdim=keepdim, correction=correction)
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """The p-norm over `dim` (None: all elements, as torch.norm): p = 2 or 'fro', 1, or inf.
+
+    d/dx: x / ||x|| for p = 2 (0 at x = 0), sign(x) for p = 1, and for inf the gradient
+    goes to the largest |x_i| (ties split it, as max does).
+    """
+    check_float("norm", x)
+    if p in (2, "fro"):
+        return Norm.apply(x, dims=_dims("norm", x, dim), keepdim=keepdim)
+    if p == 1:
+        return sum(x.abs(), dim=dim, keepdim=keepdim)
+    if p == float("inf"):
+        return max(x.abs(), dim=dim, keepdim=keepdim)
+    raise ValueError(f"norm: p must be 2 (or 'fro'), 1 or inf, got {p!r}")
+
+
+def std(x, dim=None, keepdim=False, correction=1):
+    """Standard deviation over `dim`: sqrt(var(x, dim, correction)) (torch's default correction=1).
+
+    Written as ||x - mean|| / sqrt(N - correction), so that where every element equals the
+    mean the gradient is 0 (torch gives NaN there); N <= correction is an error, as for var.
+    """
+    check_float("std", x)
+    dims = _dims("std", x, dim)
+    _check_nonempty("std", x, dims)
+    n = _count(x.data.shape, dims)
+    if n - correction <= 0:
+        raise ValueError(f"std: {n} element(s) per reduced slice of {describe(x)} leave no degrees of freedom "
+                         f"with correction={correction} (N - correction must be positive); "
+                         "use correction=0 for the population standard deviation")
+    centered = x - mean(x, dim=dims, keepdim=True)
+    return Norm.apply(centered, dims=dims, keepdim=keepdim) / float((n - correction) ** 0.5)
 
 
 def _check_nonempty(op, x, dims):
