@@ -604,7 +604,8 @@ def masked_fill(x, mask, value):
     else:
         refuse_text(value, "masked_fill")
         if isinstance(value, complex) or not isinstance(value, numbers.Number):
-            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, "
+                            f"got {type(value).__name__} {value!r}")
         value = _wrap(get_xp(x.data).asarray(value, dtype=x.data.dtype))
     return where(mask, value, x)
 

@@ -224,7 +224,8 @@ def transpose(x, dim0, dim1):
 def t(x):
     """torch.t: transpose a 2-D tensor; 0-D and 1-D tensors come back as they are."""
     if x.data.ndim > 2:
-        raise ValueError(f"t: expects a tensor with at most 2 dimensions, got {describe(x)}; use transpose(dim0, dim1)")
+        raise ValueError(f"t: expects a tensor with at most 2 dimensions, got {describe(x)}; "
+                         "use transpose(dim0, dim1)")
     return transpose(x, 0, 1) if x.data.ndim == 2 else x
 
 
