@@ -13,8 +13,9 @@ from .factory import (
     zeros_like,
 )
 from .ops import (
-    abs, argmax, argmin, bmm, cat, chunk, clamp, cos, exp, gather, log, logsumexp, masked_fill, matmul, maximum, mean,
-    minimum, mm, norm, relu, sigmoid, sin, softplus, split, sqrt, stack, std, sum, t, tanh, var, where,
+    abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, exp, flip, gather, index_select, log,
+    logsumexp, masked_fill, masked_select, matmul, maximum, mean, minimum, mm, norm, prod, relu, roll, sigmoid, sin,
+    softplus, sort, split, sqrt, stack, std, sum, t, tanh, topk, tril, triu, var, where,
 )
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402

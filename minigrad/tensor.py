@@ -485,6 +485,69 @@ class Tensor:
     def t(self):
         return _ops.t(self)
 
+    def cumsum(self, dim):
+        return _ops.cumsum(self, dim)
+
+    def prod(self, dim=None, keepdim=False):
+        return _ops.prod(self, dim, keepdim)
+
+    def sort(self, dim=-1, descending=False):
+        """(values, indices) along dim; values are differentiable."""
+        return _ops.sort(self, dim, descending)
+
+    def argsort(self, dim=-1, descending=False):
+        return _ops.argsort(self, dim, descending)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def flip(self, *dims):
+        return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims)
+
+    def roll(self, shifts, dims=None):
+        return _ops.roll(self, shifts, dims)
+
+    def index_select(self, dim, index):
+        return _ops.index_select(self, dim, index)
+
+    def masked_select(self, mask):
+        return _ops.masked_select(self, mask)
+
+    def repeat(self, *sizes):
+        return _ops.repeat(self, *sizes)
+
+    def tril(self, diagonal=0):
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _ops.triu(self, diagonal)
+
+    # ------------------------------------------------------------ new tensors like this one
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """zeros with this tensor's dtype and device unless given (torch.Tensor.new_zeros)."""
+        from .factory import zeros
+        return zeros(*size, dtype=self.dtype if dtype is None else dtype,
+                     device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        from .factory import ones
+        return ones(*size, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        from .factory import full
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor from data, with this tensor's dtype and device unless given."""
+        return Tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def type_as(self, other):
+        """This tensor cast to other's dtype (differentiable, as .to(dtype))."""
+        return self.to(other.dtype)
+
     def mm(self, other):
         return _ops.mm(self, other)
 

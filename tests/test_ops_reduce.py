@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.reduce import LogSumExp, Max, Mean, Min, Norm, Sum, Var
+from minigrad.ops.reduce import CumSum, LogSumExp, Max, Mean, Min, Norm, Prod, Sum, Var
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op, draw_array
 
-GRADIENT_TESTED = [Sum, Mean, Var, Max, Min, LogSumExp, Norm]
+GRADIENT_TESTED = [Sum, Mean, Var, Max, Min, LogSumExp, Norm, CumSum, Prod]
 
 SHAPES = mst.shapes(max_dims=4, max_side=4)
 
@@ -144,6 +144,40 @@ def test_norm_and_std_where_they_have_no_derivative(device):
         mg.tensor([3.0], device=device).std()
     with pytest.raises(TypeError, match="std: expected a floating-point tensor"):
         mg.tensor([1, 2], device=device).std()
+
+
+@given(data=st.data(), shape=mst.shapes(min_dims=1, max_dims=3, max_side=4))
+def test_cumsum_prod(device, data, shape):
+    """prod's backward multiplies prefix and suffix products, so zeros in x need no special case."""
+    a = draw_array(data, shape, device, min_value=-1.5, max_value=1.5)
+    d = data.draw(st.integers(-len(shape), len(shape) - 1))
+    check_op(lambda x: x.cumsum(d), lambda x: np.cumsum(x, axis=d), [a], device)
+    keepdim = data.draw(st.booleans())
+    check_op(lambda x: x.prod(d, keepdim=keepdim), lambda x: np.prod(x, axis=d, keepdims=keepdim), [a], device)
+    check_op(lambda x: mg.prod(x), lambda x: np.prod(x), [a], device)
+
+
+def test_prod_with_zeros_has_exact_gradients(device):
+    x = mg.tensor([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0]], dtype="float64", device=device, requires_grad=True)
+    x.prod(1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 6.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+@given(data=st.data(), shape=mst.shapes(min_dims=1, max_dims=3, max_side=4), descending=st.booleans())
+def test_sort_topk(device, data, shape, descending):
+    """Distinct values (ints / 64), so the order, and with it the gradient, is well defined."""
+    ints = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=-192, max_value=192, unique=True))
+    a = ints.numpy() / 64.0
+    d = data.draw(st.integers(-len(shape), len(shape) - 1))
+    order = np.argsort(-a if descending else a, axis=d, kind="stable")
+    check_op(lambda x: x.sort(d, descending=descending).values, lambda x: np.take_along_axis(x, order, d), [a],
+             device)
+    np.testing.assert_array_equal(mg.tensor(a, device=device).argsort(d, descending).numpy(), order)
+    k = data.draw(st.integers(0, shape[d]))
+    top = np.take(order, range(k), axis=d)
+    got = mg.tensor(a, device=device).topk(k, d, largest=descending)
+    np.testing.assert_array_equal(got.indices.numpy(), top)
+    check_op(lambda x: mg.topk(x, k, d, largest=descending)[0], lambda x: np.take_along_axis(x, top, d), [a], device)
 
 
 def test_var_default_is_unbiased_and_too_few_elements_raise(device):

@@ -9,7 +9,7 @@ the float64 ones to float32 rounding (rtol = atol = 1e-5: repeated indices add i
 import functools
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -171,6 +171,53 @@ def test_gather_repeats_and_0d(device):
     assert z.shape == () and float(z.numpy()) == 5.0
     z.backward()
     assert float(s.grad.numpy()) == 1.0
+
+
+@given(data=st.data(), shape=NONSCALAR)
+def test_flip_roll(device, data, shape):
+    a = draw_array(data, shape, device)
+    nd = len(shape)
+    dims = tuple(sorted(set(data.draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd)))))
+    check_op(lambda x: x.flip(dims), lambda x: np.flip(x, dims), [a], device)
+    shifts = tuple(data.draw(st.integers(-5, 5)) for _ in dims)
+    check_op(lambda x: x.roll(shifts, dims), lambda x: np.roll(x, shifts, dims), [a], device)
+    k = data.draw(st.integers(-7, 7))
+    check_op(lambda x: mg.roll(x, k), lambda x: np.roll(x, k), [a], device)
+
+
+@given(data=st.data(), shape=NONSCALAR)
+def test_index_select_masked_select(device, data, shape):
+    """Repeated indices: the gradient of a row read twice is the sum of both reads."""
+    a = draw_array(data, shape, device)
+    d = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[d]
+    idx = data.draw(st.lists(st.integers(0, n - 1), max_size=6))
+    index = mg.tensor(np.array(idx, dtype=np.int64), device=device)
+    check_op(lambda x: x.index_select(d, index), lambda x: np.take(x, np.array(idx, dtype=np.int64), axis=d), [a],
+             device)
+    mask = data.draw(mst.tensors(shape=shape[data.draw(st.integers(0, len(shape))):], dtype="bool", device=device))
+    m = np.broadcast_to(mask.numpy(), shape)
+    check_op(lambda x: x.masked_select(mask), lambda x: x[m], [a], device)
+
+
+@given(data=st.data(), shape=SHAPES, extra=st.integers(0, 2))
+def test_repeat(device, data, shape, extra):
+    a = draw_array(data, shape, device)
+    reps = tuple(data.draw(st.integers(0, 3)) for _ in range(len(shape) + extra))
+    assume(reps)
+    check_op(lambda x: x.repeat(*reps), lambda x: np.tile(x, reps), [a], device)
+
+
+@given(data=st.data(), shape=mst.shapes(min_dims=2, max_dims=4, max_side=4), k=st.integers(-4, 4))
+def test_tril_triu(device, data, shape, k):
+    a = draw_array(data, shape, device)
+    check_op(lambda x: x.tril(k), lambda x: np.tril(x, k), [a], device)
+    check_op(lambda x: mg.triu(x, k), lambda x: np.triu(x, k), [a], device)
+
+
+def test_tril_zeroes_infinities_too(device):
+    x = mg.tensor([[1.0, float("inf")], [2.0, 3.0]], device=device)
+    np.testing.assert_array_equal(x.tril().numpy(), [[1.0, 0.0], [2.0, 3.0]])
 
 
 def test_repeated_indices_accumulate(device):

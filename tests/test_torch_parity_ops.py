@@ -201,3 +201,36 @@ def test_one_hot(device):
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     np.testing.assert_array_equal(F.one_hot(mg.tensor(idx, device=device)).numpy(), TF.one_hot(torch.tensor(idx)).numpy())
+
+
+@pytest.mark.parametrize("name,mg_fn,torch_fn", [
+    ("flip", lambda a: a.flip(0, 2), lambda a: a.flip(0, 2)),
+    ("roll", lambda a: a.roll((1, -3), (1, 2)), lambda a: a.roll((1, -3), (1, 2))),
+    ("roll flat", lambda a: a.roll(7), lambda a: a.roll(7)),
+    ("index_select", lambda a: a.index_select(2, mg.tensor([3, 0, 3])), lambda a: a.index_select(2, torch.tensor([3, 0, 3]))),
+    ("repeat", lambda a: a.repeat(2, 1, 1, 2), lambda a: a.repeat(2, 1, 1, 2)),
+    ("tril", lambda a: a.tril(1), lambda a: a.tril(1)),
+    ("triu", lambda a: a.triu(-1), lambda a: a.triu(-1)),
+    ("cumsum", lambda a: a.cumsum(1), lambda a: a.cumsum(1)),
+    ("prod", lambda a: a.prod(2), lambda a: a.prod(2)),
+    ("sort", lambda a: a.sort(1, descending=True).values, lambda a: a.sort(1, descending=True).values),
+    ("topk", lambda a: a.topk(3, -1).values, lambda a: a.topk(3, -1).values),
+])
+def test_more_shape_and_reduction_ops(device, name, mg_fn, torch_fn):
+    x = randn(2, 3, 4)
+    x[0, 1, 2] = 0.0  # prod through a zero
+    parity(mg_fn, torch_fn, [x], device)
+
+
+def test_masked_select_sort_indices_and_new_tensors(device):
+    x = randn(3, 4)
+    mask = x > 0.2
+    parity(lambda a: a.masked_select(mg.tensor(mask[0], device=device)),
+           lambda a: a.masked_select(torch.tensor(mask[0])), [x], device)
+    m, t = mg.tensor(x, device=device), torch.tensor(x)
+    np.testing.assert_array_equal(m.sort(0).indices.numpy(), t.sort(0).indices.numpy())
+    np.testing.assert_array_equal(m.argsort(1, descending=True).numpy(), t.argsort(1, descending=True).numpy())
+    np.testing.assert_array_equal(m.topk(2, 0, largest=False).indices.numpy(), t.topk(2, 0, largest=False).indices.numpy())
+    assert m.new_zeros(2, 3).dtype == np.float64 and m.new_zeros(2, 3).device == m.device
+    assert m.new_full((2,), 7).numpy().tolist() == t.new_full((2,), 7).tolist()
+    assert mg.tensor([1, 2], device=device).type_as(m).dtype == np.float64

@@ -19,13 +19,14 @@ from .nn import (
 )
 from .nn import LayerNorm, layer_norm
 from .reduce import (
-    LogSumExp, Max, Mean, Min, Norm, Sum, Var, amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum,
-    var,
+    CumSum, LogSumExp, Max, Mean, Min, Norm, Prod, SortResult, Sum, Var, amax, amin, argmax, argmin, argsort, cumsum,
+    logsumexp, max, mean, min, norm, prod, sort, std, sum, topk, var,
 )
 from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
-    broadcast_to, cast, cat, chunk, clone, expand, flatten, gather, getitem, normalize_index as _normalize_index,
-    permute, reshape, split, squeeze, stack, t, to_device, transpose, unsqueeze, view,
+    broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_select, masked_select,
+    normalize_index as _normalize_index, permute, repeat, reshape, roll, split, squeeze, stack, t, to_device,
+    transpose, tril, triu, unsqueeze, view,
 )
 
 

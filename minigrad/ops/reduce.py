@@ -5,10 +5,13 @@ keepdim shape, then broadcast it back over the reduced dimensions.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 from .. import backend as _B
 from ..autograd import Function
-from ..tensor import _wrap
+from ..tensor import Tensor, _wrap
 from .common import check_float, describe, keepdim_shape, normalize_axis, normalize_dim
+from .shape import clone, gather
 
 get_xp = _B.get_array_module
 
@@ -84,6 +87,55 @@ class Norm(Function):
         xp = get_xp(g)
         nonzero = yk > 0  # at y = 0 the norm has no derivative: the subgradient 0
         return g.reshape(yk.shape) * x / xp.where(nonzero, yk, 1) * nonzero
+
+
+def _flip(xp, a, axis):
+    return xp.flip(a, axis=axis)
+
+
+class CumSum(Function):
+    """y_i = sum_{j <= i} x_j along dim;  dx_j = sum_{i >= j} dy_i (the cumulative sum from the other end)"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return get_xp(x).cumsum(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        return _flip(xp, xp.cumsum(_flip(xp, g, ctx.dim), axis=ctx.dim), ctx.dim)
+
+
+class Prod(Function):
+    """y = prod_i x_i along dim;  dy/dx_i = prod_{j != i} x_j
+
+    The backward multiplies the products of everything before i and everything after i
+    (exclusive prefix and suffix products), so it needs no division and zeros are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        xp = get_xp(x)
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        y = xp.prod(x, axis=dim, keepdims=True)
+        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i != dim])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp, d = get_xp(g), ctx.dim
+        n = x.shape[d]
+        ones = xp.ones_like(xp.take(x, [0], axis=d)) if n else None
+        if n == 0:
+            return xp.zeros_like(x)
+        before = xp.cumprod(xp.concatenate([ones, xp.take(x, range(n - 1), axis=d)], axis=d), axis=d)
+        after = _flip(xp, xp.cumprod(_flip(xp, xp.concatenate([xp.take(x, range(1, n), axis=d), ones], axis=d), d),
+                                     axis=d), d)
+        kshape = list(x.shape)
+        kshape[d] = 1
+        return g.reshape(kshape) * before * after
 
 
 class _Extreme(Function):
@@ -213,6 +265,71 @@ def std(x, dim=None, keepdim=False, correction=1):
                          "use correction=0 for the population standard deviation")
     centered = x - mean(x, dim=dims, keepdim=True)
     return Norm.apply(centered, dims=dims, keepdim=keepdim) / float((n - correction) ** 0.5)
+
+
+def cumsum(x, dim):
+    """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch)."""
+    d = normalize_axis("cumsum", dim, (x.data.ndim or 1))
+    if x.data.ndim == 0:
+        return x.reshape(1).cumsum(0).reshape(())
+    if x.data.dtype.kind in "biu" and x.data.dtype != _B.np.int64:
+        x = x.to(_B.np.int64)
+    return CumSum.apply(x, dim=d)
+
+
+def prod(x, dim=None, keepdim=False):
+    """torch.prod: the product over one `dim`, or over every element (dim=None)."""
+    if dim is None:
+        out = Prod.apply(x.reshape(-1), dim=0, keepdim=False)
+        return out.reshape((1,) * x.data.ndim) if keepdim else out
+    if not isinstance(dim, int):
+        raise TypeError(f"prod: dim must be one int (or None for all elements), got {dim!r}")
+    d = normalize_axis("prod", dim, (x.data.ndim or 1))
+    if x.data.ndim == 0:
+        return x.reshape(1).prod(0).reshape(()) if not keepdim else x
+    return Prod.apply(x, dim=d, keepdim=keepdim)
+
+
+SortResult = namedtuple("SortResult", ["values", "indices"])  # torch returns (values, indices) the same way
+
+
+def argsort(x, dim=-1, descending=False):
+    """Indices (int64) that sort x along `dim`; ties keep their order ascending (a stable sort).
+
+    NaN counts as the largest value, as in torch: last in ascending order, first in descending.
+    """
+    xp = get_xp(x.data)
+    if x.data.ndim == 0:
+        normalize_axis("argsort", dim, 1)
+        return _wrap(xp.zeros((), dtype=xp.int64))
+    d = normalize_axis("argsort", dim, x.data.ndim)
+    idx = xp.argsort(x.data, axis=d, kind="stable")
+    if descending:
+        idx = _flip(xp, idx, d)
+    return _wrap(idx.astype(xp.int64, copy=False))
+
+
+def sort(x, dim=-1, descending=False):
+    """torch.sort: (values, indices) along `dim`; the values are differentiable (a gather of x)."""
+    idx = argsort(x, dim, descending)
+    if x.data.ndim == 0:
+        return SortResult(clone(x), idx)
+    return SortResult(gather(x, dim, idx), idx)
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+    """torch.topk: the k largest (or smallest) values along `dim` and their indices, in order."""
+    if x.data.ndim == 0:  # as a 1-element vector; k = 1 gives 0-d results, as in torch
+        normalize_axis("topk", dim, 1)
+        values, idx = topk(x.reshape(1), k, 0, largest, sorted)
+        return SortResult(values.reshape(()), idx.reshape(())) if k == 1 else SortResult(values, idx)
+    d = normalize_axis("topk", dim, x.data.ndim)
+    size = x.data.shape[d]
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= size:
+        raise ValueError(f"topk: k must be an int in [0, {size}] for dimension {d} of {describe(x)}, got {k!r}")
+    idx = argsort(x, d, descending=largest)
+    idx = _wrap(idx.data[(slice(None),) * d + (slice(0, k),)])
+    return SortResult(gather(x, d, idx), idx)
 
 
 def _check_nonempty(op, x, dims):

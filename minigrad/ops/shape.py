@@ -11,6 +11,7 @@ from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
 from .common import describe, normalize_axis, normalize_dim
+from .elementwise import where
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and host-side index bookkeeping only
@@ -227,6 +228,108 @@ def t(x):
         raise ValueError(f"t: expects a tensor with at most 2 dimensions, got {describe(x)}; "
                          "use transpose(dim0, dim1)")
     return transpose(x, 0, 1) if x.data.ndim == 2 else x
+
+
+def flip(x, dims):
+    """torch.flip: reverse the order of elements along `dims` (an int or a tuple); a reversing slice."""
+    ds = normalize_dim("flip", dims, x.data.ndim)
+    if not ds:
+        return x
+    return getitem(x, tuple(slice(None, None, -1) if d in ds else slice(None) for d in range(x.data.ndim)))
+
+
+def roll(x, shifts, dims=None):
+    """torch.roll: shift elements along `dims` cyclically (dims=None: over the flattened tensor)."""
+    if dims is None:
+        if not isinstance(shifts, numbers.Integral):
+            raise TypeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
+        return reshape(roll(flatten(x), shifts, 0), x.data.shape)
+    shifts = (shifts,) if isinstance(shifts, numbers.Integral) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    for shift, dim in zip(shifts, dims):
+        if not isinstance(shift, numbers.Integral):
+            raise TypeError(f"roll: shifts must be ints, got {shift!r}")
+        d = normalize_axis("roll", dim, x.data.ndim)
+        n = x.data.shape[d]
+        k = int(shift) % n if n else 0
+        if k:  # the last k elements move to the front
+            lead = (slice(None),) * d
+            x = cat([getitem(x, lead + (slice(n - k, None),)), getitem(x, lead + (slice(0, n - k),))], dim=d)
+    return x
+
+
+def index_select(x, dim, index):
+    """torch.index_select: the entries of x at the 1-D integer tensor `index` along `dim` (repeats allowed)."""
+    op = "index_select"
+    if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu" or index.data.ndim > 1:
+        got = describe(index) if isinstance(index, Tensor) else type(index).__name__
+        raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
+    d = normalize_axis(op, dim, max(x.data.ndim, 1))
+    size = x.data.shape[d] if x.data.ndim else 1
+    if index.data.size and (int(index.data.min()) < 0 or int(index.data.max()) >= size):
+        bad = int(index.data.min()) if int(index.data.min()) < 0 else int(index.data.max())
+        raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {size} ({describe(x)})")
+    if x.data.ndim == 0:
+        return getitem(reshape(x, (1,)), index.reshape(-1)).reshape(index.data.shape)
+    return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+
+
+def repeat(x, *sizes):
+    """torch.Tensor.repeat: tile x `sizes[i]` times along dim i (sizes may add leading dims).
+
+    Built from views: each dim s becomes (r, s) by broadcasting, then (r * s) by a reshape, so
+    the gradient of every copy sums back into x (the expand's backward).
+    """
+    if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral):
+        sizes = tuple(sizes[0])
+    if any(not isinstance(r, numbers.Integral) or r < 0 for r in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative ints, got {sizes}")
+    shape = x.data.shape
+    if len(sizes) < len(shape):
+        raise ValueError(f"repeat: needs at least one repeat per dimension of {describe(x)}, got {len(sizes)}")
+    full = (1,) * (len(sizes) - len(shape)) + shape
+    y = reshape(x, tuple(v for s in full for v in (1, s)))
+    y = expand(y, tuple(v for r, s in zip(sizes, full) for v in (r, s)))
+    return reshape(y, tuple(r * s for r, s in zip(sizes, full)))
+
+
+def masked_select(x, mask):
+    """torch.masked_select: the 1-D tensor of x's elements where the bool `mask` is true (they broadcast)."""
+    if not isinstance(mask, Tensor) or mask.data.dtype.kind != "b":
+        got = describe(mask) if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"masked_select: mask must be a bool tensor, got {got}")
+    try:
+        shape = np.broadcast_shapes(x.data.shape, mask.data.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: mask {describe(mask)} and {describe(x)} do not broadcast") from None
+    xb = broadcast_to(x, shape) if x.data.shape != shape else x
+    mb = mask if mask.data.shape == shape else _wrap(get_xp(mask.data).broadcast_to(mask.data, shape))
+    return getitem(xb, mb)
+
+
+def _tri(op, x, diagonal, lower):
+    if x.data.ndim < 2:
+        raise ValueError(f"{op}: expects a tensor with at least 2 dimensions (..., rows, cols), got {describe(x)}")
+    if not isinstance(diagonal, numbers.Integral):
+        raise TypeError(f"{op}: diagonal must be an int, got {diagonal!r}")
+    xp = get_xp(x.data)
+    n, m = x.data.shape[-2:]
+    keep = xp.tri(n, m, k=int(diagonal), dtype=bool)  # j <= i + diagonal
+    if not lower:
+        keep = ~xp.tri(n, m, k=int(diagonal) - 1, dtype=bool)  # j >= i + diagonal
+    return where(_wrap(keep), x, _wrap(xp.zeros((), dtype=x.data.dtype)))
+
+
+def tril(x, diagonal=0):
+    """torch.tril: the lower triangle (j <= i + diagonal) of the last two dims, zeros elsewhere (inf too)."""
+    return _tri("tril", x, diagonal, True)
+
+
+def triu(x, diagonal=0):
+    """torch.triu: the upper triangle (j >= i + diagonal) of the last two dims, zeros elsewhere."""
+    return _tri("triu", x, diagonal, False)
 
 
 def squeeze(x, dim=None):
