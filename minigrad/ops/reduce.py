@@ -222,15 +222,21 @@ def var(x, dim=None, keepdim=False, correction=1):
     N <= correction (e.g. one element, correction=1) leaves no degrees of freedom: an error
     here, where torch returns NaN (minigrad never turns finite input into a silent NaN).
     """
-    check_float("var", x)
-    dims = _dims("var", x, dim)
-    _check_nonempty("var", x, dims)
+    dims, _ = _spread_dims("var", x, dim, correction)
+    return Var.apply(x, dims=dims, keepdim=keepdim, correction=correction)
+
+
+def _spread_dims(op, x, dim, correction):
+    """(dims, N) for var/std, after checking the dtype and that N - correction is positive."""
+    check_float(op, x)
+    dims = _dims(op, x, dim)
+    _check_nonempty(op, x, dims)
     n = _count(x.data.shape, dims)
     if n - correction <= 0:
-        raise ValueError(f"var: {n} element(s) per reduced slice of {describe(x)} leave no degrees of freedom "
+        raise ValueError(f"{op}: {n} element(s) per reduced slice of {describe(x)} leave no degrees of freedom "
                          f"with correction={correction} (N - correction must be positive); "
-                         "use correction=0 for the population variance")
-    return Var.apply(x, dims=dims, keepdim=keepdim, correction=correction)
+                         "use correction=0 for the population value")
+    return dims, n
 
 
 def norm(x, p=2, dim=None, keepdim=False):
@@ -255,14 +261,7 @@ def std(x, dim=None, keepdim=False, correction=1):
     Written as ||x - mean|| / sqrt(N - correction), so that where every element equals the
     mean the gradient is 0 (torch gives NaN there); N <= correction is an error, as for var.
     """
-    check_float("std", x)
-    dims = _dims("std", x, dim)
-    _check_nonempty("std", x, dims)
-    n = _count(x.data.shape, dims)
-    if n - correction <= 0:
-        raise ValueError(f"std: {n} element(s) per reduced slice of {describe(x)} leave no degrees of freedom "
-                         f"with correction={correction} (N - correction must be positive); "
-                         "use correction=0 for the population standard deviation")
+    dims, n = _spread_dims("std", x, dim, correction)
     centered = x - mean(x, dim=dims, keepdim=True)
     return Norm.apply(centered, dims=dims, keepdim=keepdim) / float((n - correction) ** 0.5)
 
