@@ -502,7 +502,7 @@ class Tensor:
         return _ops.topk(self, k, dim, largest, sorted)
 
     def flip(self, *dims):
-        return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims)
+        return _ops.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
     def roll(self, shifts, dims=None):
         return _ops.roll(self, shifts, dims)

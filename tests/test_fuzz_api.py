@@ -36,7 +36,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -856,3 +856,91 @@ def test_empty_reductions_are_errors_not_nan():
     assert mg.zeros(0).sum().item() == 0.0
     assert F.softmax(mg.zeros(3, 0), dim=1).shape == (3, 0)
     assert mg.zeros(0, 3).mean(dim=1).shape == (0,)  # nothing reduced over an empty dim: an empty result
+
+
+# ================================================================ torch-named ops, against torch itself
+TORCH_NAMED = ["gather", "index_select", "topk", "sort", "argsort", "cumsum", "prod", "flip", "roll", "tril", "triu",
+               "repeat", "one_hot", "masked_fill", "masked_select", "norm", "std"]
+
+
+def _torch_call(torch, op, a, idx, dim, k):
+    """The same call in torch (None when torch refuses it)."""
+    t = torch.from_numpy(a.copy())  # (not ascontiguousarray: it turns 0-d into 1-d)
+    ti = torch.from_numpy(idx.copy())
+    calls = {
+        "gather": lambda: torch.gather(t, dim, ti),
+        "index_select": lambda: torch.index_select(t, dim, ti),
+        "topk": lambda: torch.topk(t, k, dim).values,
+        "sort": lambda: torch.sort(t, dim=dim, stable=True).values,
+        "argsort": lambda: torch.argsort(t, dim=dim, stable=True),
+        "cumsum": lambda: torch.cumsum(t, dim),
+        "prod": lambda: torch.prod(t, dim),
+        "flip": lambda: torch.flip(t, (dim,)),
+        "roll": lambda: torch.roll(t, k, dim),
+        "tril": lambda: torch.tril(t, dim),
+        "triu": lambda: torch.triu(t, dim),
+        "repeat": lambda: t.repeat(*idx.reshape(-1).tolist()),
+        "one_hot": lambda: torch.nn.functional.one_hot(ti, k),
+        "masked_fill": lambda: t.masked_fill(ti, 1.5),
+        "masked_select": lambda: torch.masked_select(t, ti),
+        "norm": lambda: torch.norm(t, dim=dim),
+        "std": lambda: torch.std(t, dim),
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. std's "degrees of freedom is <= 0"
+            return calls[op]().numpy()
+    except Exception:  # noqa: BLE001 - torch refuses: we only require a clear error or a superset
+        return None
+
+
+def _mg_call(op, a, idx, dim, k):
+    x, i = mg.tensor(a), mg.tensor(idx)
+    calls = {
+        "gather": lambda: mg.gather(x, dim, i),
+        "index_select": lambda: mg.index_select(x, dim, i),
+        "topk": lambda: mg.topk(x, k, dim).values,
+        "sort": lambda: mg.sort(x, dim).values,
+        "argsort": lambda: mg.argsort(x, dim),
+        "cumsum": lambda: mg.cumsum(x, dim),
+        "prod": lambda: mg.prod(x, dim),
+        "flip": lambda: mg.flip(x, dim),
+        "roll": lambda: mg.roll(x, k, dim),
+        "tril": lambda: mg.tril(x, dim),
+        "triu": lambda: mg.triu(x, dim),
+        "repeat": lambda: x.repeat(*idx.reshape(-1).tolist()),
+        "one_hot": lambda: F.one_hot(i, k),
+        "masked_fill": lambda: x.masked_fill(i, 1.5),
+        "masked_select": lambda: mg.masked_select(x, i),
+        "norm": lambda: mg.norm(x, dim=dim),
+        "std": lambda: mg.std(x, dim),
+    }
+    return calls[op]()
+
+
+@given(op=st.sampled_from(TORCH_NAMED), a=arrays(special=True, max_abs=5.0), dim=st.integers(-3, 3),
+       k=st.integers(-2, 5), data=st.data())
+def test_torch_named_ops(op, a, dim, k, data):
+    """Each call either matches torch or fails clearly; refusing more than torch is allowed where the
+    README says so (std with no degrees of freedom, empty reductions), accepting more is allowed
+    (e.g. int32 indices); a result both give must agree in shape, dtype and values."""
+    torch = pytest.importorskip("torch")
+    idx_dtype = data.draw(st.sampled_from([np.int64, np.int32, np.bool_, np.float32]))
+    ishape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    if op in ("index_select", "repeat"):
+        ishape = (data.draw(st.integers(0, 4)),)
+    idx = data.draw(hnp.arrays(np.int64, ishape, elements=st.integers(-1, 4))).astype(idx_dtype)
+    ok, out = attempt(op, lambda: _mg_call(op, a, idx, dim, k))
+    want = _torch_call(torch, op, a, idx, dim, k)
+    event(f"{op}: {'ok' if ok else 'refused'}, torch {'ok' if want is not None else 'refused'}")
+    if not ok or want is None:
+        return  # refused clearly (checked by attempt), or torch refuses what we accept
+    got = host(out)
+    assert got.shape == want.shape, f"{op}: shape {got.shape}, torch says {want.shape}"
+    assert got.dtype == want.dtype, f"{op}: dtype {got.dtype}, torch says {want.dtype}"
+    if got.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, want, err_msg=op)
+    else:
+        tol = TOL.get(got.dtype, 1e-5)
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol,
+                                   equal_nan=True, err_msg=op)

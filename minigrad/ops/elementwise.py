@@ -607,6 +607,12 @@ def masked_fill(x, mask, value):
             raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, "
                             f"got {type(value).__name__} {value!r}")
         value = _wrap(get_xp(x.data).asarray(value, dtype=x.data.dtype))
+    try:
+        _B.np.broadcast_shapes(mask.data.shape, x.data.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill: mask {describe(mask)} and {describe(x)} do not broadcast") from None
+    if mask.data.__class__ is not x.data.__class__:
+        raise RuntimeError(f"masked_fill: mask is {describe(mask)} but x is {describe(x)}; move one with .to()")
     return where(mask, value, x)
 
 

@@ -246,12 +246,14 @@ def norm(x, p=2, dim=None, keepdim=False):
     goes to the largest |x_i| (ties split it, as max does).
     """
     check_float("norm", x)
+    dims = _dims("norm", x, dim)
     if p in (2, "fro"):
-        return Norm.apply(x, dims=_dims("norm", x, dim), keepdim=keepdim)
+        return Norm.apply(x, dims=dims, keepdim=keepdim)
     if p == 1:
-        return sum(x.abs(), dim=dim, keepdim=keepdim)
+        return sum(x.abs(), dim=dims, keepdim=keepdim)
     if p == float("inf"):
-        return max(x.abs(), dim=dim, keepdim=keepdim)
+        _check_nonempty("norm", x, dims)
+        return max(x.abs(), dim=dims, keepdim=keepdim)
     raise ValueError(f"norm: p must be 2 (or 'fro'), 1 or inf, got {p!r}")
 
 
@@ -292,25 +294,30 @@ def prod(x, dim=None, keepdim=False):
 SortResult = namedtuple("SortResult", ["values", "indices"])  # torch returns (values, indices) the same way
 
 
-def argsort(x, dim=-1, descending=False):
-    """Indices (int64) that sort x along `dim`; ties keep their order ascending (a stable sort).
-
-    NaN counts as the largest value, as in torch: last in ascending order, first in descending.
-    """
+def _order(op, x, dim, descending):
+    """The int64 indices that sort x along `dim` (stable ascending; descending reverses it)."""
     xp = get_xp(x.data)
     if x.data.ndim == 0:
-        normalize_axis("argsort", dim, 1)
+        normalize_axis(op, dim, 1)
         return _wrap(xp.zeros((), dtype=xp.int64))
-    d = normalize_axis("argsort", dim, x.data.ndim)
+    d = normalize_axis(op, dim, x.data.ndim)
     idx = xp.argsort(x.data, axis=d, kind="stable")
     if descending:
         idx = _flip(xp, idx, d)
     return _wrap(idx.astype(xp.int64, copy=False))
 
 
+def argsort(x, dim=-1, descending=False):
+    """Indices (int64) that sort x along `dim`; ties keep their order ascending (a stable sort).
+
+    NaN counts as the largest value, as in torch: last in ascending order, first in descending.
+    """
+    return _order("argsort", x, dim, descending)
+
+
 def sort(x, dim=-1, descending=False):
     """torch.sort: (values, indices) along `dim`; the values are differentiable (a gather of x)."""
-    idx = argsort(x, dim, descending)
+    idx = _order("sort", x, dim, descending)
     if x.data.ndim == 0:
         return SortResult(clone(x), idx)
     return SortResult(gather(x, dim, idx), idx)
@@ -318,15 +325,16 @@ def sort(x, dim=-1, descending=False):
 
 def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
     """torch.topk: the k largest (or smallest) values along `dim` and their indices, in order."""
-    if x.data.ndim == 0:  # as a 1-element vector; k = 1 gives 0-d results, as in torch
+    if x.data.ndim == 0:  # torch gives the element itself for k = 0 or 1
         normalize_axis("topk", dim, 1)
-        values, idx = topk(x.reshape(1), k, 0, largest, sorted)
-        return SortResult(values.reshape(()), idx.reshape(())) if k == 1 else SortResult(values, idx)
+        if isinstance(k, bool) or k not in (0, 1):
+            raise ValueError(f"topk: k must be 0 or 1 for the 0-d {describe(x)}, got {k!r}")
+        return sort(x)
     d = normalize_axis("topk", dim, x.data.ndim)
     size = x.data.shape[d]
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= size:
         raise ValueError(f"topk: k must be an int in [0, {size}] for dimension {d} of {describe(x)}, got {k!r}")
-    idx = argsort(x, d, descending=largest)
+    idx = _order("topk", x, d, largest)
     idx = _wrap(idx.data[(slice(None),) * d + (slice(0, k),)])
     return SortResult(gather(x, d, idx), idx)
 

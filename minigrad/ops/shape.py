@@ -271,8 +271,10 @@ def index_select(x, dim, index):
     if index.data.size and (int(index.data.min()) < 0 or int(index.data.max()) >= size):
         bad = int(index.data.min()) if int(index.data.min()) < 0 else int(index.data.max())
         raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {size} ({describe(x)})")
-    if x.data.ndim == 0:
-        return getitem(reshape(x, (1,)), index.reshape(-1)).reshape(index.data.shape)
+    if x.data.ndim == 0:  # torch: exactly one index into a 0-d tensor, and a 0-d result
+        if index.data.size != 1:
+            raise ValueError(f"{op}: an index into the 0-d {describe(x)} must hold one value, got {describe(index)}")
+        return clone(x)
     return getitem(x, (slice(None),) * d + (index.reshape(-1),))
 
 
@@ -282,9 +284,9 @@ def repeat(x, *sizes):
     Built from views: each dim s becomes (r, s) by broadcasting, then (r * s) by a reshape, so
     the gradient of every copy sums back into x (the expand's backward).
     """
-    if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral):
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
-    if any(not isinstance(r, numbers.Integral) or r < 0 for r in sizes):
+    if any(isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 0 for r in sizes):
         raise ValueError(f"repeat: repeats must be non-negative ints, got {sizes}")
     shape = x.data.shape
     if len(sizes) < len(shape):
@@ -306,6 +308,8 @@ def masked_select(x, mask):
         raise ValueError(f"masked_select: mask {describe(mask)} and {describe(x)} do not broadcast") from None
     xb = broadcast_to(x, shape) if x.data.shape != shape else x
     mb = mask if mask.data.shape == shape else _wrap(get_xp(mask.data).broadcast_to(mask.data, shape))
+    if not shape:  # 0-d: NumPy-style indexing takes no 0-d mask; as one-element vectors
+        xb, mb = reshape(xb, (1,)), _wrap(mb.data.reshape(1))
     return getitem(xb, mb)
 
 
