@@ -9,6 +9,7 @@ the float64 ones to float32 rounding (rtol = atol = 1e-5: repeated indices add i
 import functools
 
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -213,6 +214,46 @@ def test_tril_triu(device, data, shape, k):
     a = draw_array(data, shape, device)
     check_op(lambda x: x.tril(k), lambda x: np.tril(x, k), [a], device)
     check_op(lambda x: mg.triu(x, k), lambda x: np.triu(x, k), [a], device)
+
+
+@st.composite
+def pads_for(draw, shape):
+    """A torch-style pad tuple for `shape`: (left, right) pairs from the last dim back; negative crops."""
+    pairs = []
+    for n in reversed(shape[-draw(st.integers(0, len(shape))):] if shape else ()):
+        left = draw(st.integers(-n, 3))
+        right = draw(st.integers(-(n - max(-left, 0)), 3))
+        pairs += [left, right]
+    return tuple(pairs)
+
+
+def _np_pad(a, pads, value):
+    for k in range(len(pads) // 2):
+        d = a.ndim - 1 - k
+        left, right = pads[2 * k], pads[2 * k + 1]
+        n = a.shape[d]
+        a = a[(slice(None),) * d + (slice(max(-left, 0), n - max(-right, 0)),)]
+        widths = [(0, 0)] * a.ndim
+        widths[d] = (max(left, 0), max(right, 0))
+        a = np.pad(a, widths, constant_values=value)
+    return a
+
+
+@given(data=st.data(), shape=SHAPES)
+def test_pad(device, data, shape):
+    a = draw_array(data, shape, device)
+    pads = data.draw(pads_for(shape))
+    check_op(lambda x: F.pad(x, pads, value=-2.5), lambda x: _np_pad(x, pads, -2.5), [a], device)
+
+
+def test_pad_errors(device):
+    x = mg.ones(2, 3, device=device)
+    with pytest.raises(ValueError, match=r"pad: pad must be an even number \(at most 4\) of ints"):
+        F.pad(x, (1,))
+    with pytest.raises(ValueError, match=r"pad: cropping \(-2, -2\) removes more than dimension 1"):
+        F.pad(x, (-2, -2))
+    with pytest.raises(ValueError, match="pad: only mode='constant' is supported"):
+        F.pad(x, (1, 1), mode="reflect")
 
 
 def test_tril_zeroes_infinities_too(device):

@@ -234,3 +234,8 @@ def test_masked_select_sort_indices_and_new_tensors(device):
     assert m.new_zeros(2, 3).dtype == np.float64 and m.new_zeros(2, 3).device == m.device
     assert m.new_full((2,), 7).numpy().tolist() == t.new_full((2,), 7).tolist()
     assert mg.tensor([1, 2], device=device).type_as(m).dtype == np.float64
+
+
+@pytest.mark.parametrize("pads", [(1, 2), (0, 0, 1, 0), (-1, 2), (2, -3, 1, 1), (1, 1, 1, 1, 1, 1)])
+def test_pad(device, pads):
+    parity(lambda a: F.pad(a, pads, value=-1.0), lambda a: TF.pad(a, pads, value=-1.0), [randn(2, 3, 4)], device)

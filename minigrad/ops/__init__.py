@@ -25,7 +25,7 @@ from .reduce import (
 from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_select, masked_select,
-    normalize_index as _normalize_index, permute, repeat, reshape, roll, split, squeeze, stack, t, to_device,
+    normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, split, squeeze, stack, t, to_device,
     transpose, tril, triu, unsqueeze, view,
 )
 

@@ -297,6 +297,41 @@ def repeat(x, *sizes):
     return reshape(y, tuple(r * s for r, s in zip(sizes, full)))
 
 
+def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
+    """torch.nn.functional.pad, constant mode: `pad` = (left, right) for the last dim, then the
+    dim before it, and so on; negative amounts crop. Built from slices and cat, so the gradient
+    is the matching slice of dy."""
+    op = "pad"
+    if mode != "constant":
+        raise ValueError(f"{op}: only mode='constant' is supported, got {mode!r}")
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) > 2 * x.data.ndim or any(isinstance(p, bool) or not isinstance(p, numbers.Integral)
+                                                         for p in pad):
+        raise ValueError(f"{op}: pad must be an even number (at most {2 * x.data.ndim}) of ints for {describe(x)}, "
+                         f"got {pad}")
+    xp = get_xp(x.data)
+    for k in range(len(pad) // 2):
+        d = x.data.ndim - 1 - k
+        left, right = int(pad[2 * k]), int(pad[2 * k + 1])
+        n = x.data.shape[d]
+        crop_l, crop_r = max(-left, 0), max(-right, 0)
+        if crop_l + crop_r > n:
+            raise ValueError(f"{op}: cropping ({left}, {right}) removes more than dimension {d} of {describe(x)} "
+                             f"holds ({n})")
+        lead = (slice(None),) * d
+        if crop_l or crop_r:
+            x = getitem(x, lead + (slice(crop_l, n - crop_r),))
+        def block(amount, x=x, d=d):  # `value` filling `amount` positions along dim d
+            shape = x.data.shape[:d] + (amount,) + x.data.shape[d + 1:]
+            return _wrap(xp.full(shape, value, dtype=x.data.dtype))
+
+        before = [block(left)] if left > 0 else []
+        after = [block(right)] if right > 0 else []
+        if before or after:
+            x = cat(before + [x] + after, dim=d)
+    return x
+
+
 def masked_select(x, mask):
     """torch.masked_select: the 1-D tensor of x's elements where the bool `mask` is true (they broadcast)."""
     if not isinstance(mask, Tensor) or mask.data.dtype.kind != "b":
