@@ -10,13 +10,15 @@ after a call and would steal the 2 cores from the other one if interleaved.
 
     python benchmarks/bench_rnn.py [--configs A,B,C] [--cells rnn,lstm,gru] [--repeats 15]
                                    [--rounds 2] [--device cpu|cuda] [--layer] [--loss sum|mse]
-                                   [--clock wall|cpu]
+                                   [--clock wall|cpu] [--torch-onednn default|off]
 
 Configurations (batch, seq, input, hidden): A (32, 64, 128, 256), B (1, 100, 64, 128),
 C (128, 32, 256, 512), and L (256, 128, 512, 1024), the large GPU configuration
 (`--device cuda --configs A,B,C,L`; its target, LSTM within 2x torch CUDA, applies there). `--layer` times `models.RNN/LSTM/GRU` (fused=True) instead of
 the ops from `minigrad.ops.recurrent` directly. `--device cuda` runs minigrad on CuPy
-(and torch on CUDA when it has it; otherwise ours only).
+(and torch on CUDA when it has it; otherwise ours only). `--torch-onednn off` times torch with
+oneDNN disabled: on the CPU, torch 2.x runs nn.LSTM as oneDNN's fused kernel by default, while
+its GRU and RNN always run on ordinary ops; this puts the LSTM on the same footing.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -146,11 +149,18 @@ def torch_step(torch, cell, cfg, device, loss_kind):
         loss.backward()
 
     def sync_step():
-        step()
+        if TORCH_ONEDNN is None:
+            step()
+        else:
+            with torch.backends.mkldnn.flags(enabled=TORCH_ONEDNN):
+                step()
         if device != "cpu":
             torch.cuda.synchronize()
 
     return sync_step
+
+
+TORCH_ONEDNN = None  # --torch-onednn off: torch's CPU LSTM on aten ops instead of oneDNN's fused kernel
 
 
 def main(argv=None):
@@ -169,6 +179,9 @@ def main(argv=None):
                          "which a busy shared machine disturbs less (meaningful with 1 thread per library: "
                          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between the two frameworks' blocks")
+    ap.add_argument("--torch-onednn", default="default", choices=["default", "off"],
+                    help="off: run torch with oneDNN disabled (torch.backends.mkldnn), so its CPU LSTM uses aten "
+                         "ops as its GRU and RNN do, instead of oneDNN's fused LSTM kernel")
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.rounds < 1:
         ap.error("--repeats and --rounds must be >= 1")
@@ -180,8 +193,11 @@ def main(argv=None):
     for c in cells:
         if c not in GATES:
             ap.error(f"unknown cell {c!r}; choose from {', '.join(GATES)}")
-    global CLOCK
+    global CLOCK, TORCH_ONEDNN
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
+    TORCH_ONEDNN = None if args.torch_onednn == "default" else False
+    if TORCH_ONEDNN is not None:  # torch notes once that TF32-on-oneDNN needs an Intel GPU: not our concern
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
     device = args.device
     if device == "cuda" and not mg.cuda_available():
         ap.error("--device cuda: CuPy finds no GPU here")
@@ -203,6 +219,7 @@ def main(argv=None):
     print(f"# one training step (forward, {args.loss} loss, backward), float32, median of {args.rounds} x "
           f"{args.repeats} steps (each block after {args.warmup} warm-up); "
           f"{'models layers' if args.layer else 'fused ops'}; {args.clock} clock; "
+          f"{'torch with oneDNN off; ' if args.torch_onednn == 'off' else ''}"
           f"last column: fastest step, ours / torch; load average {_loadavg()}")
     header = (f"{'cfg':<4}{'cell':<6}{'(B, T, I, H)':<22}{'minigrad ms':>12}{'torch ms':>10}{'ratio':>8}"
               f"{'target':>8}  met")
