@@ -6,6 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import autograd
+from minigrad import functional as F
 from minigrad.ops.recurrent import lstm_sequence
 
 
@@ -134,3 +135,67 @@ def test_hooks_match_torch():
                     w.grad.numpy() if lib is mg else w.grad.detach().numpy()))
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- module forward hooks
+def test_forward_hooks_see_every_layer_and_can_be_removed(device):
+    from minigrad import nn
+
+    mg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(device)
+    seen = []
+    handles = [m.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, out.shape))) for m in net]
+    net(mg.randn(5, 3, device=device))
+    assert seen == [("Linear", (5, 4)), ("Tanh", (5, 4)), ("Linear", (5, 2))]
+    for h in handles:
+        h.remove()
+    net(mg.randn(5, 3, device=device))
+    assert len(seen) == 3
+
+
+def test_forward_hooks_can_replace_input_and_output_and_gradients_follow(device):
+    from minigrad import nn
+
+    mg.manual_seed(0)
+    lin = nn.Linear(3, 2, dtype=mg.float64).to(device)
+    x = mg.randn(4, 3, dtype="float64", device=device, requires_grad=True)
+    pre = lin.register_forward_pre_hook(lambda m, args: (args[0] * 2.0,))
+    post = lin.register_forward_hook(lambda m, args, out: out.tanh())
+    y = lin(x)
+    want = (F.linear(x * 2.0, lin.weight, lin.bias)).tanh()
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-15)
+    y.sum().backward()
+    g = x.grad.numpy().copy()
+    x.grad = None
+    want.sum().backward()
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-12)
+    pre.remove()
+    post.remove()
+    np.testing.assert_allclose(lin(x).numpy(), F.linear(x, lin.weight, lin.bias).numpy(), rtol=1e-15)
+    with pytest.raises(TypeError, match="register_forward_hook: expected a callable hook"):
+        lin.register_forward_hook(None)
+
+
+def test_forward_hooks_match_torch():
+    torch = pytest.importorskip("torch")
+    from minigrad import nn
+
+    rng = np.random.default_rng(3)
+    w, b, xv = rng.standard_normal((2, 3)), rng.standard_normal(2), rng.standard_normal((4, 3))
+    results = []
+    for lib in ("mg", "torch"):
+        if lib == "mg":
+            lin = nn.Linear(3, 2, dtype=mg.float64)
+            lin.load_state_dict({"weight": mg.tensor(w), "bias": mg.tensor(b)})
+            x = mg.tensor(xv, requires_grad=True)
+        else:
+            lin = torch.nn.Linear(3, 2).double()
+            lin.load_state_dict({"weight": torch.tensor(w), "bias": torch.tensor(b)})
+            x = torch.tensor(xv, requires_grad=True)
+        lin.register_forward_pre_hook(lambda m, args: (args[0] - 1.0,))
+        lin.register_forward_hook(lambda m, args, out: out * args[0].sum())
+        (lin(x) ** 2).sum().backward()
+        grad = x.grad.numpy() if lib == "mg" else x.grad.detach().numpy()
+        results.append((grad, lin.weight.grad.numpy() if lib == "mg" else lin.weight.grad.detach().numpy()))
+    for a, c in zip(*results):
+        np.testing.assert_allclose(a, c, rtol=1e-12)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 
 from .. import backend as _B
-from ..autograd import no_grad
+from ..autograd import RemovableHandle, no_grad
 from ..tensor import Tensor, to_args
 
 np = _B.np  # dtype handling only
@@ -307,7 +307,42 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if "_forward_pre_hooks" in d:  # (modules without hooks pay one dict lookup each way)
+            for hook in list(d["_forward_pre_hooks"].values()):
+                new = hook(self, args)
+                if new is not None:
+                    args = new if isinstance(new, tuple) else (new,)
+        out = self.forward(*args, **kwargs)
+        if "_forward_hooks" in d:
+            for hook in list(d["_forward_hooks"].values()):
+                new = hook(self, args, out)
+                if new is not None:
+                    out = new
+        return out
+
+    # ------------------------------------------------------------ forward hooks (torch's API)
+    def register_forward_pre_hook(self, hook):
+        """hook(module, args) runs before each forward; returning a tuple (or one value) replaces args.
+
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_forward_pre_hooks", hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook):
+        """hook(module, args, output) runs after each forward; returning a value replaces the output.
+
+        E.g. record every layer's activation: `layer.register_forward_hook(lambda m, a, out: acts.append(out))`.
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_forward_hooks", hook, "register_forward_hook")
+
+    def _add_hook(self, slot, hook, op):
+        if not callable(hook):
+            raise TypeError(f"{op}: expected a callable hook, got {type(hook).__name__}")
+        if slot not in self.__dict__:
+            object.__setattr__(self, slot, OrderedDict())
+        return RemovableHandle(self.__dict__[slot], hook)
 
     def extra_repr(self) -> str:
         return ""
