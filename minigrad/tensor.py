@@ -502,7 +502,7 @@ class Tensor:
         return _ops.topk(self, k, dim, largest, sorted)
 
     def flip(self, *dims):
-        return _ops.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+        return _ops.flip(self, _one_or_many(dims))
 
     def roll(self, shifts, dims=None):
         return _ops.roll(self, shifts, dims)
@@ -523,26 +523,23 @@ class Tensor:
         return _ops.triu(self, diagonal)
 
     # ------------------------------------------------------------ new tensors like this one
+    def _like(self, dtype, device) -> dict:
+        """dtype and device keywords defaulting to this tensor's (the new_* methods)."""
+        return {"dtype": self.dtype if dtype is None else dtype, "device": self.device if device is None else device}
+
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
         """zeros with this tensor's dtype and device unless given (torch.Tensor.new_zeros)."""
-        from .factory import zeros
-        return zeros(*size, dtype=self.dtype if dtype is None else dtype,
-                     device=self.device if device is None else device, requires_grad=requires_grad)
+        return _factory.zeros(*size, requires_grad=requires_grad, **self._like(dtype, device))
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        from .factory import ones
-        return ones(*size, dtype=self.dtype if dtype is None else dtype,
-                    device=self.device if device is None else device, requires_grad=requires_grad)
+        return _factory.ones(*size, requires_grad=requires_grad, **self._like(dtype, device))
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-        from .factory import full
-        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
-                    device=self.device if device is None else device, requires_grad=requires_grad)
+        return _factory.full(size, fill_value, requires_grad=requires_grad, **self._like(dtype, device))
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         """A new tensor from data, with this tensor's dtype and device unless given."""
-        return Tensor(data, dtype=self.dtype if dtype is None else dtype,
-                      device=self.device if device is None else device, requires_grad=requires_grad)
+        return Tensor(data, requires_grad=requires_grad, **self._like(dtype, device))
 
     def type_as(self, other):
         """This tensor cast to other's dtype (differentiable, as .to(dtype))."""
@@ -586,7 +583,7 @@ class Tensor:
 
     # shape
     def reshape(self, *shape):
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], numbers.Integral) else shape)
+        return _ops.reshape(self, _one_or_many(shape))
 
     view = reshape
 
@@ -597,7 +594,7 @@ class Tensor:
         return _ops.transpose(self, dim0, dim1)
 
     def permute(self, *dims):
-        return _ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims)
+        return _ops.permute(self, _one_or_many(dims))
 
     @property
     def T(self):
@@ -611,7 +608,7 @@ class Tensor:
         return _ops.unsqueeze(self, dim)
 
     def expand(self, *sizes):
-        return _ops.expand(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral) else sizes)
+        return _ops.expand(self, _one_or_many(sizes))
 
     def broadcast_to(self, shape):
         return _ops.broadcast_to(self, shape)
@@ -751,7 +748,13 @@ _ag._Tensor = Tensor
 # Tensor._update: the in-place operator of each in-place method (NumPy arrays update themselves)
 _INPLACE = {"add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv}
 
-from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
+from . import factory as _factory  # noqa: E402  (both need Tensor defined first)
+from . import ops as _ops  # noqa: E402
+
+
+def _one_or_many(args):
+    """`t.f(2, 3)` or `t.f((2, 3))`: the positional arguments of reshape, permute, ... as one value."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], numbers.Integral) else args
 
 
 def to_args(args, device=None, dtype=None):

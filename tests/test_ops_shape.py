@@ -172,6 +172,13 @@ def test_gather_repeats_and_0d(device):
     assert z.shape == () and float(z.numpy()) == 5.0
     z.backward()
     assert float(s.grad.numpy()) == 1.0
+    # a 0-d x or index counts as 1-d (torch's rule): the result has index's shape
+    v = mg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    w = v.gather(0, mg.tensor(2, device=device))
+    assert w.shape == () and float(w.numpy()) == 3.0
+    w.backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [0.0, 0.0, 1.0])
+    assert mg.tensor(4.0, device=device).gather(0, mg.tensor([0, 0], device=device)).numpy().tolist() == [4.0, 4.0]
 
 
 @given(data=st.data(), shape=NONSCALAR)

@@ -567,19 +567,24 @@ def minimum(a, b):
 
 def where(condition, a, b):
     """Pick a where `condition` is true, else b (all three broadcast together)."""
+    return _where("where", condition, a, b)
+
+
+def _where(op, condition, a, b):
+    """where(), with errors that name `op` (where itself, or masked_fill built on it)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    cond = to_tensor(condition, like, "where")
+    cond = to_tensor(condition, like, op)
     if cond.data.dtype.kind != "b":
-        raise TypeError(f"where: condition must be a bool tensor, got {describe(cond)}")
-    a = to_tensor(a, like, "where")
-    b = to_tensor(b, a, "where")
-    a, b = check_pair("where", a, b)
+        raise TypeError(f"{op}: condition must be a bool tensor, got {describe(cond)}")
+    a = to_tensor(a, like, op)
+    b = to_tensor(b, a, op)
+    a, b = check_pair(op, a, b)
     if cond.data.__class__ is not a.data.__class__:
-        raise RuntimeError(f"where: condition is {describe(cond)} but the values are on {a.device}")
+        raise RuntimeError(f"{op}: condition is {describe(cond)} but the values are on {a.device}")
     try:
         return Where.apply(cond, a, b)
     except ValueError as e:
-        raise _operand_error("where", e, cond, a, b) from None
+        raise _operand_error(op, e, cond, a, b) from None
 
 
 def masked_fill(x, mask, value):
@@ -597,8 +602,6 @@ def masked_fill(x, mask, value):
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got {describe(value)}")
-        if value.device != x.device:
-            raise RuntimeError(f"masked_fill: value is {describe(value)} but x is {describe(x)}; move one with .to()")
         if value.dtype != x.dtype:
             value = value.to(x.dtype)  # the fill takes x's dtype, as in torch (differentiable cast)
     else:
@@ -607,13 +610,7 @@ def masked_fill(x, mask, value):
             raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, "
                             f"got {type(value).__name__} {value!r}")
         value = _wrap(get_xp(x.data).asarray(value, dtype=x.data.dtype))
-    try:
-        _B.np.broadcast_shapes(mask.data.shape, x.data.shape)
-    except ValueError:
-        raise ValueError(f"masked_fill: mask {describe(mask)} and {describe(x)} do not broadcast") from None
-    if mask.data.__class__ is not x.data.__class__:
-        raise RuntimeError(f"masked_fill: mask is {describe(mask)} but x is {describe(x)}; move one with .to()")
-    return where(mask, value, x)
+    return _where("masked_fill", mask, value, x)  # its shape, device and broadcast errors name masked_fill
 
 
 # ---------------------------------------------------------------- comparisons (no gradient)

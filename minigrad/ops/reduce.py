@@ -9,7 +9,7 @@ from collections import namedtuple
 
 from .. import backend as _B
 from ..autograd import Function
-from ..tensor import Tensor, _wrap
+from ..tensor import _wrap
 from .common import check_float, describe, keepdim_shape, normalize_axis, normalize_dim
 from .shape import clone, gather
 
@@ -22,6 +22,11 @@ def _count(shape, dims) -> int:
         if dims is None or i in dims:
             n *= s
     return n
+
+
+def _drop_kept(yk, shape, dims, keepdim):
+    """A keepdims=True reduction result `yk` in the requested form: as is, or without the reduced dims."""
+    return yk if keepdim else yk.reshape([s for i, s in enumerate(shape) if not (dims is None or i in dims)])
 
 
 class Sum(Function):
@@ -79,7 +84,7 @@ class Norm(Function):
     def forward(ctx, x, dims, keepdim):
         yk = get_xp(x).sqrt((x * x).sum(axis=dims, keepdims=True))
         ctx.save_for_backward(x, yk)
-        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+        return _drop_kept(yk, x.shape, dims, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -87,10 +92,6 @@ class Norm(Function):
         xp = get_xp(g)
         nonzero = yk > 0  # at y = 0 the norm has no derivative: the subgradient 0
         return g.reshape(yk.shape) * x / xp.where(nonzero, yk, 1) * nonzero
-
-
-def _flip(xp, a, axis):
-    return xp.flip(a, axis=axis)
 
 
 class CumSum(Function):
@@ -104,7 +105,7 @@ class CumSum(Function):
     @staticmethod
     def backward(ctx, g):
         xp = get_xp(g)
-        return _flip(xp, xp.cumsum(_flip(xp, g, ctx.dim), axis=ctx.dim), ctx.dim)
+        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim)
 
 
 class Prod(Function):
@@ -120,19 +121,19 @@ class Prod(Function):
         ctx.save_for_backward(x)
         ctx.dim = dim
         y = xp.prod(x, axis=dim, keepdims=True)
-        return y if keepdim else y.reshape([s for i, s in enumerate(x.shape) if i != dim])
+        return _drop_kept(y, x.shape, (dim,), keepdim)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved
         xp, d = get_xp(g), ctx.dim
         n = x.shape[d]
-        ones = xp.ones_like(xp.take(x, [0], axis=d)) if n else None
         if n == 0:
             return xp.zeros_like(x)
+        ones = xp.ones_like(xp.take(x, [0], axis=d))
         before = xp.cumprod(xp.concatenate([ones, xp.take(x, range(n - 1), axis=d)], axis=d), axis=d)
-        after = _flip(xp, xp.cumprod(_flip(xp, xp.concatenate([xp.take(x, range(1, n), axis=d), ones], axis=d), d),
-                                     axis=d), d)
+        shifted = xp.concatenate([xp.take(x, range(1, n), axis=d), ones], axis=d)
+        after = xp.flip(xp.cumprod(xp.flip(shifted, axis=d), axis=d), axis=d)
         kshape = list(x.shape)
         kshape[d] = 1
         return g.reshape(kshape) * before * after
@@ -150,7 +151,7 @@ class _Extreme(Function):
         yk = getattr(x, cls.reduce_name)(axis=dims, keepdims=True)
         ctx.save_for_backward(x, yk)
         ctx.dims = dims
-        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+        return _drop_kept(yk, x.shape, dims, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -186,7 +187,7 @@ class LogSumExp(Function):
         # Save the shift and the log-sum apart: exp((x - m) - ls) is exact where exp(x - yk)
         # would inherit yk's rounding (float32 spacing is 6e-5 at |y| = 1000).
         ctx.save_for_backward(x, m, ls)
-        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+        return _drop_kept(yk, x.shape, dims, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -303,7 +304,7 @@ def _order(op, x, dim, descending):
     d = normalize_axis(op, dim, x.data.ndim)
     idx = xp.argsort(x.data, axis=d, kind="stable")
     if descending:
-        idx = _flip(xp, idx, d)
+        idx = xp.flip(idx, axis=d)
     return _wrap(idx.astype(xp.int64, copy=False))
 
 

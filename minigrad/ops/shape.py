@@ -267,10 +267,7 @@ def index_select(x, dim, index):
         got = describe(index) if isinstance(index, Tensor) else type(index).__name__
         raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
     d = normalize_axis(op, dim, max(x.data.ndim, 1))
-    size = x.data.shape[d] if x.data.ndim else 1
-    if index.data.size and (int(index.data.min()) < 0 or int(index.data.max()) >= size):
-        bad = int(index.data.min()) if int(index.data.min()) < 0 else int(index.data.max())
-        raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {size} ({describe(x)})")
+    _check_positions(op, x, d, index)
     if x.data.ndim == 0:  # torch: exactly one index into a 0-d tensor, and a 0-d result
         if index.data.size != 1:
             raise ValueError(f"{op}: an index into the 0-d {describe(x)} must hold one value, got {describe(index)}")
@@ -309,7 +306,6 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
                                                          for p in pad):
         raise ValueError(f"{op}: pad must be an even number (at most {2 * x.data.ndim}) of ints for {describe(x)}, "
                          f"got {pad}")
-    xp = get_xp(x.data)
     for k in range(len(pad) // 2):
         d = x.data.ndim - 1 - k
         left, right = int(pad[2 * k]), int(pad[2 * k + 1])
@@ -321,15 +317,17 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
         lead = (slice(None),) * d
         if crop_l or crop_r:
             x = getitem(x, lead + (slice(crop_l, n - crop_r),))
-        def block(amount, x=x, d=d):  # `value` filling `amount` positions along dim d
-            shape = x.data.shape[:d] + (amount,) + x.data.shape[d + 1:]
-            return _wrap(xp.full(shape, value, dtype=x.data.dtype))
-
-        before = [block(left)] if left > 0 else []
-        after = [block(right)] if right > 0 else []
+        before = [_filled_like(x, d, left, value)] if left > 0 else []
+        after = [_filled_like(x, d, right, value)] if right > 0 else []
         if before or after:
             x = cat(before + [x] + after, dim=d)
     return x
+
+
+def _filled_like(x, d, amount, value):
+    """A constant tensor shaped like x except `amount` positions along dim d (pad's margins)."""
+    shape = x.data.shape[:d] + (amount,) + x.data.shape[d + 1:]
+    return _wrap(get_xp(x.data).full(shape, value, dtype=x.data.dtype))
 
 
 def masked_select(x, mask):
@@ -355,8 +353,9 @@ def _tri(op, x, diagonal, lower):
         raise TypeError(f"{op}: diagonal must be an int, got {diagonal!r}")
     xp = get_xp(x.data)
     n, m = x.data.shape[-2:]
-    keep = xp.tri(n, m, k=int(diagonal), dtype=bool)  # j <= i + diagonal
-    if not lower:
+    if lower:
+        keep = xp.tri(n, m, k=int(diagonal), dtype=bool)  # j <= i + diagonal
+    else:
         keep = ~xp.tri(n, m, k=int(diagonal) - 1, dtype=bool)  # j >= i + diagonal
     return where(_wrap(keep), x, _wrap(xp.zeros((), dtype=x.data.dtype)))
 
@@ -521,15 +520,12 @@ class Gather(Function):
         where = tuple(index if d == dim else xp.arange(n).reshape((-1,) + (1,) * (nd - 1 - d))
                       for d, n in enumerate(index.shape))
         ctx.shape, ctx.where = x.shape, where
-        return x[where] if nd else x[()]
+        return x[where]
 
     @staticmethod
     def backward(ctx, g):
         gx = get_xp(g).zeros(ctx.shape, dtype=g.dtype)
-        if ctx.where:
-            _B.scatter_add(gx, ctx.where, g)  # a value read twice gets both gradients
-        else:
-            gx[()] = g
+        _B.scatter_add(gx, ctx.where, g)  # a value read twice gets both gradients
         return gx
 
 
@@ -537,7 +533,8 @@ def gather(x, dim, index):
     """torch.gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (likewise for other dims).
 
     `index` is an integer tensor with x's number of dimensions; along `dim` it may be any
-    size (it is the output's size), along every other dim at most x's size there.
+    size (it is the output's size), along every other dim at most x's size there. As in
+    torch, a 0-d x or index counts as 1-d here (the result has index's shape).
     """
     op = "gather"
     if not isinstance(x, Tensor) or not isinstance(index, Tensor):
@@ -546,22 +543,29 @@ def gather(x, dim, index):
         raise TypeError(f"{op}: index must hold integers (int64 or int32), got {describe(index)}")
     if index.device != x.device:
         raise RuntimeError(f"{op}: x is {describe(x)} but index is {describe(index)}; move one with .to(device)")
-    if index.ndim != x.ndim:
+    if max(index.ndim, 1) != max(x.ndim, 1):
         raise ValueError(f"{op}: index must have as many dimensions as x: x is {describe(x)}, index is "
                          f"{describe(index)}")
     d = normalize_axis(op, dim, max(x.ndim, 1))  # a 0-d x takes dim 0 or -1, as in torch
+    if x.ndim == 0 or index.ndim == 0:  # as 1-d tensors; the result takes index's shape
+        return reshape(gather(reshape(x, (-1,)), 0, index.reshape(-1)), index.shape)
     for k, (n_idx, n_x) in enumerate(zip(index.shape, x.shape)):
         if k != d and n_idx > n_x:
             raise ValueError(f"{op}: index {describe(index)} is larger than x {describe(x)} in dimension {k} "
                              f"(only the gathered dimension {d} may be larger)")
-    size = x.shape[d] if x.ndim else 1
+    _check_positions(op, x, d, index)
+    return Gather.apply(x, index=index.data, dim=d)
+
+
+def _check_positions(op, x, d, index):
+    """IndexError unless 0 <= index < size of dim d (torch's gather and index_select take no negatives)."""
+    size = x.data.shape[d] if x.data.ndim else 1
     if index.data.size:
         lo, hi = int(index.data.min()), int(index.data.max())
-        if lo < 0 or hi >= size:  # torch refuses negative indices here too
+        if lo < 0 or hi >= size:
             bad = lo if lo < 0 else hi
             raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {size} ({describe(x)}); "
                              f"expected 0 <= index < {size}")
-    return Gather.apply(x, index=index.data, dim=d)
 
 
 def getitem(x, index):
