@@ -58,6 +58,7 @@ __all__ = [
     "np", "cupy", "OutOfMemoryError", "cuda_available", "get_array_module", "parse_device", "device_of",
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
     "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
+    "row_blocks", "run_blocks",
 ]
 
 ndarray = np.ndarray
@@ -423,3 +424,136 @@ def as_array(data, dtype=None, device: str = "cpu"):
     idx = int(device.split(":")[1])
     with cupy.cuda.Device(idx):
         return cupy.asarray(data, dtype=dtype)
+
+
+# ---------------------------------------------------------------- row-parallel loops on the CPU
+# A recurrent layer's time loop is independent across batch rows, so on a multi-core
+# CPU a large batch can run as row blocks on parallel threads, each calling BLAS
+# single-threaded. That keeps every core busy through the elementwise gate arithmetic
+# too (NumPy runs each ufunc call on one core, and releases the GIL inside it), where
+# one multi-threaded BLAS call per step leaves the other cores idle between products.
+# Measured in benchmarks/RESULTS.md: with 2 cores it pays from ~64 rows per block; with
+# fewer rows it loses (each core then reads all of W_hh per step, where one
+# two-threaded product gives each core half of it).
+row_split_min = int(_os.environ.get("MINIGRAD_ROW_SPLIT_MIN", "64"))  # rows per block, at least
+row_split_threads = int(_os.environ.get("MINIGRAD_ROW_THREADS", "0"))  # 0: one per core; 1: never split
+_blas_local = False  # NumPy's OpenBLAS `openblas_set_num_threads_local` once looked for; None where absent
+_pool = None
+
+
+def _blas_threads_setter():
+    """`openblas_set_num_threads_local` (OpenBLAS >= 0.3.27; it returns the previous count) from NumPy's BLAS, or None.
+
+    Found among the libraries loaded (Linux) or shipped in NumPy's wheel; other BLAS
+    builds (MKL, Accelerate) simply keep the one-block loop.
+    """
+    global _blas_local
+    if _blas_local is not False:
+        return _blas_local
+    _blas_local = None
+    import ctypes
+    import glob
+
+    paths = []
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        pass
+    base = _os.path.dirname(np.__file__)
+    paths += glob.glob(_os.path.join(base, "..", "numpy.libs", "*openblas*")) + glob.glob(
+        _os.path.join(base, ".dylibs", "*openblas*"))
+    for path in paths:
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        _blas_local = fn
+        break
+    return _blas_local
+
+
+def _cores() -> int:
+    try:
+        return len(_os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return _os.cpu_count() or 1
+
+
+def row_blocks(xp, n: int) -> list:
+    """Slices cutting `n` batch rows into the blocks `run_blocks` runs in parallel ([all rows]: don't split).
+
+    Blocks are used for NumPy arrays when there are at least 2 * `row_split_min` rows,
+    more than one core (or `row_split_threads` > 1) and OpenBLAS's thread-local
+    setting is available. Elsewhere (CuPy, small batches, other BLAS) one block.
+    """
+    parts = min(row_split_threads or _cores(), n // max(1, row_split_min))
+    if xp is not np or parts < 2 or _blas_threads_setter() is None:
+        return [slice(0, n)]
+    cuts = [n * k // parts for k in range(parts + 1)]
+    return [slice(cuts[k], cuts[k + 1]) for k in range(parts)]
+
+
+def run_blocks(blocks, work) -> list:
+    """``[work(k, rows) for k, rows in enumerate(blocks)]``, the blocks on parallel threads.
+
+    `work` must touch only its own rows of shared arrays. While blocks run, BLAS is
+    single-threaded (the cores are busy with the blocks already); the calling thread
+    runs block 0. An exception in any block is raised here, after all have finished.
+    """
+    global _pool
+    if len(blocks) == 1 or _blas_threads_setter() is None:  # (row_blocks gives one block then)
+        return [work(k, rows) for k, rows in enumerate(blocks)]
+    if _pool is None or _pool._max_workers < len(blocks) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=len(blocks) - 1, thread_name_prefix="minigrad-rows")
+    with _single_threaded_blas():
+        futures = [_pool.submit(_in_block, work, k, blocks[k]) for k in range(1, len(blocks))]
+        try:
+            first = work(0, blocks[0])
+        finally:
+            errors = [f.exception() for f in futures]  # waits for every block
+    for err in errors:
+        if err is not None:
+            raise err
+    return [first] + [f.result() for f in futures]
+
+
+def _in_block(work, k, rows):
+    # Builds where OpenBLAS's setting is per thread (OpenMP) need it in the block's thread too.
+    _blas_local(1)
+    return work(k, rows)
+
+
+_blas_users = 0  # run_blocks calls in progress (from any thread): the last one restores BLAS's setting
+_blas_before = 1
+_blas_guard = None
+
+
+class _single_threaded_blas:
+    """BLAS at one thread while any caller is inside; the previous setting is restored after the last.
+
+    The pthreads OpenBLAS in NumPy's wheels keeps `openblas_set_num_threads_local` for
+    the whole process (measured: a worker thread's setting reaches the main thread), so
+    setting and restoring it per block thread would race; here it is set once.
+    """
+
+    def __enter__(self):
+        global _blas_users, _blas_before, _blas_guard
+        if _blas_guard is None:
+            import threading
+
+            _blas_guard = threading.Lock()
+        with _blas_guard:
+            if _blas_users == 0:
+                _blas_before = _blas_local(1)
+            _blas_users += 1
+
+    def __exit__(self, *exc):
+        global _blas_users
+        with _blas_guard:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_local(_blas_before)

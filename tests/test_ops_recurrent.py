@@ -1,5 +1,7 @@
 """The fused sequence kernels (minigrad/ops/recurrent.py) against the same recurrences
 written here from primitive ops, against finite differences, and against torch."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -156,6 +158,116 @@ def test_lstm_backward_in_several_blocks(monkeypatch, block_elements, reverse):
                                  reverse=reverse, seed=9)
     assert_fused_equals_composed("lstm", T=5, B=2, I=3, H=3, bias=(True, True), lengths=None,
                                  reverse=reverse, seed=10)
+
+
+# ---------------------------------------------------------------- row blocks on parallel threads
+@contextlib.contextmanager
+def row_blocks_forced(threads):
+    """Cut every batch into `threads` row blocks (down to 1 row each), counting the parallel runs.
+
+    Where NumPy's BLAS lacks OpenBLAS's thread setting (MKL, Accelerate), a stand-in
+    setter lets the block logic run all the same (BLAS then keeps its own threads).
+    """
+    from minigrad import backend
+    saved = backend.row_split_min, backend.row_split_threads, backend._blas_local, backend.run_blocks
+    calls = []
+
+    def counting(blocks, work):
+        calls.append(len(blocks))
+        return saved[3](blocks, work)
+
+    backend.row_split_min, backend.row_split_threads = 1, threads
+    if backend._blas_threads_setter() is None:
+        backend._blas_local = lambda n: 1
+    backend.run_blocks = counting
+    try:
+        yield calls
+    finally:
+        backend.row_split_min, backend.row_split_threads, backend._blas_local, backend.run_blocks = saved
+
+
+@given(cfg=configs(), kind=st.sampled_from(["rnn", "lstm", "gru"]), reset_after=st.booleans(),
+       threads=st.integers(2, 3))
+def test_row_blocks_equal_composed(cfg, kind, reset_after, threads):
+    """A batch run as row blocks on parallel threads (outputs joined along the batch, weight
+    gradients summed over blocks) equals the composed recurrence, lengths and reverse included."""
+    kw = dict(reset_after=reset_after) if kind == "gru" else {}
+    with row_blocks_forced(threads) as calls:
+        assert_fused_equals_composed(kind, **cfg, **kw)
+    blocks = min(threads, cfg["B"])
+    assert calls == ([blocks, blocks] if blocks > 1 else []), calls  # forward and backward ran in blocks
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_row_blocks_equal_one_block_float32(kind):
+    """In float32, blocks give the one-block results (weight gradients up to summation order),
+    keep float32, and restore BLAS's thread count afterwards."""
+    from minigrad import backend
+    args = make_args(kind, 6, 7, 3, 5, seed=4, dtype="float32")
+    rng = np.random.default_rng(5)
+    cot = [rng.standard_normal((6, 7, 5)), rng.standard_normal((7, 5)), rng.standard_normal((7, 5))]
+    kw = dict(lengths=[6, 1, 3, 6, 2, 5, 4], reverse=True)
+    vals_1, grads_1 = run_and_grads(fused_sequence, kind, args, cot, **kw)
+    setter = backend._blas_threads_setter()
+    before = None if setter is None else setter(2)
+    try:
+        with row_blocks_forced(3) as calls:
+            vals_b, grads_b = run_and_grads(fused_sequence, kind, args, cot, **kw)
+        if setter is not None:
+            assert setter(before) == 2  # the setting in force before the blocks is back
+    finally:
+        if setter is not None:
+            setter(before)
+    assert calls == [3, 3]  # forward and backward
+    for a, b in zip(vals_b, vals_1):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)  # each row's recurrence is the same arithmetic
+    for a, b in zip(grads_b, grads_1):
+        if a is not None:
+            assert a.dtype == np.float32 and a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_row_blocks_keep_in_place_checks():
+    """A weight changed in place after a blocked forward is still refused by backward."""
+    args = make_args("lstm", 3, 4, 2, 3, seed=1)
+    with row_blocks_forced(2):
+        out, h_n, _ = fused_sequence("lstm", *args)
+        with mg.no_grad():
+            args[4].mul_(2)
+        with pytest.raises(RuntimeError, match="modified in place"):
+            out.sum().backward()
+
+
+def test_run_blocks_raises_a_block_error_after_all_finish():
+    from minigrad import backend
+    done = []
+
+    def work(k, rows):
+        if k == 1:
+            raise ValueError("block 1 failed")
+        done.append(k)
+        return k
+
+    with row_blocks_forced(3):
+        with pytest.raises(ValueError, match="block 1 failed"):
+            backend.run_blocks([slice(0, 1), slice(1, 2), slice(2, 3)], work)
+        assert sorted(done) == [0, 2]
+        assert backend.run_blocks([slice(0, 1), slice(1, 2)], lambda k, rows: (k, rows.start)) == [(0, 0), (1, 1)]
+
+
+def test_row_blocks_only_for_large_cpu_batches():
+    from minigrad import backend
+    saved = backend.row_split_min, backend.row_split_threads
+    try:
+        backend.row_split_min, backend.row_split_threads = 64, 2
+        assert backend.row_blocks(np, 127) == [slice(0, 127)]  # under 2 x 64 rows: one block
+        if backend._blas_threads_setter() is not None:
+            assert backend.row_blocks(np, 128) == [slice(0, 64), slice(64, 128)]
+        backend.row_split_threads = 1  # MINIGRAD_ROW_THREADS=1: never split
+        assert backend.row_blocks(np, 10**6) == [slice(0, 10**6)]
+    finally:
+        backend.row_split_min, backend.row_split_threads = saved
 
 
 # ---------------------------------------------------------------- finite differences, on every backend

@@ -233,8 +233,17 @@ class RNNSequence(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), nonlinearity="tanh",
-                lengths=None, reverse=False):
+    def forward(ctx, x, h0, *params, **kw):
+        return _forward_in_blocks(RNNSequence.forward_rows, ctx, x, (h0,), params, **kw)
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        return _backward_in_blocks(RNNSequence.backward_rows, ctx, (dout, dh_n))
+
+    @staticmethod
+    def forward_rows(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), nonlinearity="tanh",
+                     lengths=None, reverse=False):
+        """The forward on a batch of rows (all of them, or one block: see `_forward_in_blocks`)."""
         xp = get_xp(x)
         T, B, _ = x.shape
         H = h0.shape[1]
@@ -269,7 +278,7 @@ class RNNSequence(Function):
         return out, hs[T * dc].copy()
 
     @staticmethod
-    def backward(ctx, dout, dh_n):
+    def backward_rows(ctx, dout, dh_n):
         x1, w_ih, w_hh, hs = ctx.saved
         x_shape, has_bias, relu, masks, reverse = ctx.meta
         xp = get_xp(x1)
@@ -335,7 +344,16 @@ class LSTMSequence(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False):
+    def forward(ctx, x, h0, c0, *params, **kw):
+        return _forward_in_blocks(LSTMSequence.forward_rows, ctx, x, (h0, c0), params, **kw)
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n):
+        return _backward_in_blocks(LSTMSequence.backward_rows, ctx, (dout, dh_n, dc_n))
+
+    @staticmethod
+    def forward_rows(ctx, x, h0, c0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False):
+        """The forward on a batch of rows (all of them, or one block: see `_forward_in_blocks`)."""
         xp = get_xp(x)
         T, B, _ = x.shape
         H = h0.shape[1]
@@ -392,7 +410,7 @@ class LSTMSequence(Function):
         return out, hs[T * dc].copy(), cs[T * dc].copy()
 
     @staticmethod
-    def backward(ctx, dout, dh_n, dc_n):
+    def backward_rows(ctx, dout, dh_n, dc_n):
         x1, w_ih, w_hh, G, hs, cs, tcs = ctx.saved
         x_shape, has_bias, masks, reverse = ctx.meta
         xp = get_xp(x1)
@@ -516,8 +534,17 @@ class GRUSequence(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False,
-                reset_after=True):
+    def forward(ctx, x, h0, *params, **kw):
+        return _forward_in_blocks(GRUSequence.forward_rows, ctx, x, (h0,), params, **kw)
+
+    @staticmethod
+    def backward(ctx, dout, dh_n):
+        return _backward_in_blocks(GRUSequence.backward_rows, ctx, (dout, dh_n))
+
+    @staticmethod
+    def forward_rows(ctx, x, h0, w_ih, w_hh, *biases, has_bias=(True, True), lengths=None, reverse=False,
+                     reset_after=True):
+        """The forward on a batch of rows (all of them, or one block: see `_forward_in_blocks`)."""
         xp = get_xp(x)
         T, B, _ = x.shape
         H = h0.shape[1]
@@ -595,7 +622,7 @@ class GRUSequence(Function):
         return out, hs[T * dc].copy()
 
     @staticmethod
-    def backward(ctx, dout, dh_n):
+    def backward_rows(ctx, dout, dh_n):
         x1, w_ih, w_hh, G, hs, side = ctx.saved
         x_shape, has_bias, masks, reverse, reset_after = ctx.meta
         xp = get_xp(x1)
@@ -695,6 +722,81 @@ class GRUSequence(Function):
             dw_ih, db_ih = _input_grads(dGh2, x1, any(has_bias), need[2], need_b)
             db_hh = db_ih
         return (dx, carry, dw_ih, dw_hh) + _bias_grads(has_bias, db_ih, db_hh)
+
+
+# ---------------------------------------------------------------- row blocks on parallel threads
+class _Block:
+    """The ctx of one row block's kernel: what it saved, and its metadata."""
+
+    saved = ()
+
+    def __init__(self, needs_input_grad=None):
+        self.needs_input_grad = needs_input_grad
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+
+def _forward_in_blocks(kernel, ctx, x, states, params, lengths=None, **kw):
+    """Run a sequence op's forward `kernel` on the whole batch, or on row blocks in parallel.
+
+    The recurrence never mixes batch rows, so rows [a, b) of a batch run exactly as a
+    batch of their own would. On a multi-core CPU, a large batch is cut into one block
+    per core (`backend.row_blocks`), each running the whole kernel on its own thread
+    with single-threaded BLAS; the outputs are joined along the batch. One block (the
+    usual case, and always on a GPU) is the kernel on the whole batch, ctx and all.
+    """
+    xp = get_xp(x)
+    blocks = _B.row_blocks(xp, x.shape[1])
+    if len(blocks) == 1:
+        return kernel(ctx, x, *states, *params, lengths=lengths, **kw)
+
+    def work(k, rows):
+        sub = _Block()
+        lens = None if lengths is None else lengths[rows]
+        return sub, kernel(sub, x[:, rows], *[s[rows] for s in states], *params, lengths=lens, **kw)
+
+    done = _B.run_blocks(blocks, work)
+    ctx.blocks = [(rows, sub) for rows, (sub, _) in zip(blocks, done)]
+    ctx.save_for_backward(*[a for _, sub in ctx.blocks for a in sub.saved])  # for version checks and freeing
+    outs = [o for _, o in done]
+    out = xp.concatenate([o[0] for o in outs], axis=1)  # (T, B, H): batch is axis 1
+    return (out,) + tuple(xp.concatenate([o[j] for o in outs]) for j in range(1, len(outs[0])))
+
+
+def _sum_of(arrays):
+    """arrays[0] + arrays[1] + ... as a new array (a kernel may return one array twice: db_ih is db_hh)."""
+    total = arrays[0] + arrays[1]
+    for a in arrays[2:]:
+        total += a
+    return total
+
+
+def _backward_in_blocks(kernel, ctx, grads):
+    """The backward of `_forward_in_blocks`: each block's `kernel` on its rows of the gradients.
+
+    The gradients of x and of the initial states are joined along the batch; those of
+    the weights and biases (shared by all rows) are the sums of the blocks' gradients.
+    """
+    blocks = ctx.__dict__.get("blocks")
+    if blocks is None:
+        return kernel(ctx, *grads)
+    need = ctx.needs_input_grad
+    n_states = len(grads) - 1  # one gradient per output: out and each final state
+
+    def work(k, rows):
+        sub = blocks[k][1]
+        sub.needs_input_grad = need
+        return kernel(sub, grads[0][:, rows], *[g[rows] for g in grads[1:]])
+
+    done = _B.run_blocks([rows for rows, _ in blocks], work)
+    xp = get_xp(grads[0])
+    dx = None if done[0][0] is None else xp.concatenate([d[0] for d in done], axis=1)
+    d_states = tuple(None if done[0][j] is None else xp.concatenate([d[j] for d in done])
+                     for j in range(1, 1 + n_states))
+    d_params = tuple(None if done[0][j] is None else _sum_of([d[j] for d in done])
+                     for j in range(1 + n_states, len(done[0])))
+    return (dx,) + d_states + d_params
 
 
 # ---------------------------------------------------------------- argument checks
