@@ -34,6 +34,14 @@ A trick used by all three kernels: sigmoid(a) = (1 + tanh(a/2)) / 2 (the identit
 call (exact in binary floating point) makes the whole (B, G*H) gate block ONE tanh
 call followed by a per-column multiply-add (0.5, 0.5 for sigmoid columns, 1, 0 for
 tanh columns), instead of separate calls per gate.
+
+Large batches on a multi-core CPU (`_forward_in_blocks`): no step ever mixes batch rows,
+so a batch of 128 rows runs as two blocks of 64 on two threads, each block the whole
+kernel above with single-threaded BLAS, and the weight gradients are the blocks' sums.
+One two-threaded product per step leaves a core idle during the gate arithmetic and
+waits for the slower core at every step; blocks keep both cores busy and meet once
+(10-25% faster on config C, `benchmarks/RESULTS.md`). Under ~64 rows a block it loses,
+and the whole batch runs as one block, as it always does on a GPU.
 """
 from __future__ import annotations
 
