@@ -433,6 +433,18 @@ class Tensor:
         """torch.Tensor.gather: values of self along `dim` at the integer tensor `index`."""
         return _ops.gather(self, dim, index)
 
+    def scatter(self, dim, index, src=None, value=None):
+        """torch.Tensor.scatter: a copy of self with src (a tensor or a number) written at `index` along `dim`."""
+        return _ops.scatter(self, dim, index, src, value)
+
+    def scatter_add(self, dim, index, src):
+        """torch.Tensor.scatter_add: a copy of self with src added at `index` along `dim` (repeats sum)."""
+        return _ops.scatter_add(self, dim, index, src)
+
+    def nonzero(self, as_tuple=False):
+        """torch.Tensor.nonzero: int64 (N, ndim) positions of the nonzero entries (as_tuple: one tensor per dim)."""
+        return _ops.nonzero(self, as_tuple)
+
     def masked_fill(self, mask, value):
         """A copy of self with `value` where the bool tensor `mask` is true (they broadcast together)."""
         return _ops.masked_fill(self, mask, value)
@@ -713,6 +725,23 @@ class Tensor:
             except ValueError:
                 raise ValueError(f"copy_: cannot copy a tensor of shape {tuple(s.shape)} into one of shape {self.shape}") from None
         self.data[...] = s
+        return self._bump()
+
+    def scatter_(self, dim, index, src=None, value=None):
+        """In place: self.scatter(...) written into self (no graph, like the other in-place ops)."""
+        return self._scatter_in_place("scatter_", dim, index, src, value, add=False)
+
+    def scatter_add_(self, dim, index, src):
+        """In place: self.scatter_add(...) written into self (no graph, like the other in-place ops)."""
+        return self._scatter_in_place("scatter_add_", dim, index, src, None, add=True)
+
+    def _scatter_in_place(self, op, dim, index, src, value, add):
+        self._check_inplace(op)
+        if add and not isinstance(src, Tensor):
+            raise TypeError(f"{op}: src must be a Tensor, got {type(src).__name__}")
+        with _ag.no_grad():
+            out = _ops.shape._scatter(op, self, dim, index, src, value, add)
+        self.data[...] = out.data
         return self._bump()
 
     def clamp_(self, min=None, max=None):

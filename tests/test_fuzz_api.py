@@ -863,7 +863,7 @@ def test_empty_reductions_are_errors_not_nan():
 
 # ================================================================ torch-named ops, against torch itself
 TORCH_NAMED = ["gather", "index_select", "topk", "sort", "argsort", "cumsum", "prod", "flip", "roll", "tril", "triu",
-               "repeat", "one_hot", "masked_fill", "masked_select", "norm", "std"]
+               "repeat", "one_hot", "masked_fill", "masked_select", "norm", "std", "scatter_add", "scatter", "nonzero"]
 
 
 def _torch_call(torch, op, a, idx, dim, k):
@@ -888,6 +888,9 @@ def _torch_call(torch, op, a, idx, dim, k):
         "masked_select": lambda: torch.masked_select(t, ti),
         "norm": lambda: torch.norm(t, dim=dim),
         "std": lambda: torch.std(t, dim),
+        "scatter_add": lambda: torch.scatter_add(t, dim, ti, t),
+        "scatter": lambda: torch.scatter(t, dim, ti, 1.5),
+        "nonzero": lambda: torch.nonzero(t),
     }
     try:
         with warnings.catch_warnings():
@@ -917,6 +920,9 @@ def _mg_call(op, a, idx, dim, k):
         "masked_select": lambda: mg.masked_select(x, i),
         "norm": lambda: mg.norm(x, dim=dim),
         "std": lambda: mg.std(x, dim),
+        "scatter_add": lambda: mg.scatter_add(x, dim, i, x),
+        "scatter": lambda: mg.scatter(x, dim, i, 1.5),
+        "nonzero": lambda: mg.nonzero(x),
     }
     return calls[op]()
 

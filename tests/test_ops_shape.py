@@ -15,14 +15,16 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.shape import Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice
+from minigrad.ops.shape import (
+    Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Scatter, Stack, ToDevice,
+)
 from minigrad.testing import gradcheck
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op as _check_op
 from opcheck import draw_array
 
-GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Gather, Cat, Stack, Cast, Clone, ToDevice]
+GRADIENT_TESTED = [Reshape, Permute, Expand, GetItem, Gather, Scatter, Cat, Stack, Cast, Clone, ToDevice]
 
 SHAPES = mst.shapes(max_dims=4, max_side=4)
 NONSCALAR = mst.shapes(min_dims=1, max_dims=4, max_side=4)
@@ -179,6 +181,97 @@ def test_gather_repeats_and_0d(device):
     w.backward()
     np.testing.assert_array_equal(v.grad.numpy(), [0.0, 0.0, 1.0])
     assert mg.tensor(4.0, device=device).gather(0, mg.tensor([0, 0], device=device)).numpy().tolist() == [4.0, 4.0]
+
+
+@st.composite
+def scatter_case(draw, unique):
+    """(x shape, src shape, dim, index array): index has x's ndim, at most x's size except along dim,
+    at most src's size everywhere; with `unique`, no position along dim is written twice."""
+    shape = draw(mst.shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    d = dim % len(shape)
+    ishape = tuple(draw(st.integers(0, n if unique and k == d else 5 if k == d else n))
+                   for k, n in enumerate(shape))
+    sshape = tuple(n + draw(st.integers(0, 2)) for n in ishape)
+    if unique:  # along dim, each (other positions) line holds distinct targets: a permutation prefix
+        lines = int(np.prod(ishape)) // max(ishape[d], 1) if ishape[d] else 0
+        perms = [draw(st.permutations(range(shape[d])))[:ishape[d]] for _ in range(lines)]
+        index = np.moveaxis(np.array(perms, dtype=np.int64).reshape(
+            tuple(n for k, n in enumerate(ishape) if k != d) + (ishape[d],)), -1, d) if lines else \
+            np.zeros(ishape, dtype=np.int64)
+    else:
+        index = draw(mst.tensors(shape=ishape, dtype="int64", min_value=0, max_value=shape[d] - 1)).numpy()
+    return shape, sshape, dim, index
+
+
+def _np_scatter(a, src, dim, index, add):
+    """NumPy reference: loop over every index position (torch's definition, written out)."""
+    out = a.copy()
+    d = dim % a.ndim
+    for pos in np.ndindex(*index.shape):
+        target = pos[:d] + (index[pos],) + pos[d + 1:]
+        if add:
+            out[target] += src[pos]
+        else:
+            out[target] = src[pos]
+    return out
+
+
+@given(data=st.data(), case=scatter_case(unique=False))
+def test_scatter_add(device, data, case):
+    """Repeated targets sum their src values; src outside index's block gets gradient 0.
+    (Sums: float32 values match the float64 reference to float32 rounding, not bit for bit.)"""
+    shape, sshape, dim, index = case
+    a, src = draw_array(data, shape, device), draw_array(data, sshape, device)
+    idx = mg.tensor(index, device=device)
+    _check_op(lambda x, s: x.scatter_add(dim, idx, s), lambda x, s: _np_scatter(x, s, dim, index, True),
+              [a, src], device)
+    _check_op(lambda x, s: mg.scatter_add(x, dim, idx.to(mg.int32), s),
+              lambda x, s: _np_scatter(x, s, dim, index, True), [a, src], device)
+
+
+@given(data=st.data(), case=scatter_case(unique=True))
+def test_scatter(device, data, case):
+    """Written places take src (x's old values there get gradient 0); a number fills them."""
+    shape, sshape, dim, index = case
+    a, src = draw_array(data, shape, device), draw_array(data, sshape, device)
+    idx = mg.tensor(index, device=device)
+    check_op(lambda x, s: x.scatter(dim, idx, s), lambda x, s: _np_scatter(x, s, dim, index, False),
+             [a, src], device)
+    full = np.full(index.shape, -2.5)
+    check_op(lambda x: mg.scatter(x, dim, idx, value=-2.5), lambda x: _np_scatter(x, full, dim, index, False),
+             [a], device)
+
+
+def test_scatter_in_place_and_0d(device):
+    x = mg.zeros(2, 3, device=device)
+    assert x.scatter_(1, mg.tensor([[2], [0]], device=device), 1.0) is x  # one-hot rows, in place
+    np.testing.assert_array_equal(x.numpy(), [[0, 0, 1], [1, 0, 0]])
+    x.scatter_add_(0, mg.tensor([[1, 1, 1]], device=device), mg.full((1, 3), 2.0, device=device))
+    np.testing.assert_array_equal(x.numpy(), [[0, 0, 1], [3, 2, 2]])
+    w = mg.zeros(3, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="scatter_: a leaf tensor that requires grad"):
+        w.scatter_(0, mg.tensor([0], device=device), 1.0)
+    s = mg.tensor(1.0, device=device, requires_grad=True)  # 0-d: as 1-d, and the result keeps x's shape
+    y = s.scatter_add(0, mg.tensor(0, device=device), mg.tensor(2.0, device=device))
+    assert y.shape == () and float(y.numpy()) == 3.0
+    y.backward()
+    assert float(s.grad.numpy()) == 1.0
+
+
+def test_nonzero_and_where_one_argument(device):
+    x = mg.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]], device=device)
+    nz = x.nonzero()
+    assert nz.dtype == np.int64
+    np.testing.assert_array_equal(nz.numpy(), [[0, 1], [1, 0], [1, 2]])
+    rows, cols = mg.nonzero(x, as_tuple=True)
+    np.testing.assert_array_equal(x[rows, cols].numpy(), [1.5, 2.0, -1.0])
+    for got, want in zip(mg.where(x != 0), (rows, cols)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert mg.tensor(3.0, device=device).nonzero().shape == (1, 0)  # 0-d, as torch
+    assert mg.tensor(0.0, device=device).nonzero().shape == (0, 0)
+    assert [t.numpy().tolist() for t in mg.tensor(3.0, device=device).nonzero(as_tuple=True)] == [[0]]
+    assert mg.zeros(0, 2, device=device).nonzero().shape == (0, 2)
 
 
 @given(data=st.data(), shape=NONSCALAR)

@@ -168,6 +168,30 @@ def test_gather(device, dim, ishape):
            lambda a: torch.gather(a, dim, torch.tensor(index)), [x], device)
 
 
+@pytest.mark.parametrize("dim,ishape", [(0, (4, 3)), (1, (2, 5)), (-1, (1, 2)), (0, (1, 1))])
+def test_scatter_add(device, dim, ishape):
+    index = rng.integers(0, 3, ishape)  # repeats included: they add up in both
+    src = randn(*ishape)  # torch's backward needs src shaped like index (ours also takes a larger src)
+    parity(lambda a, s: a.scatter_add(dim, mg.tensor(index, device=device), s),
+           lambda a, s: torch.scatter_add(a, dim, torch.tensor(index), s), [randn(3, 3), src], device)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_scatter(device, dim):
+    index = np.argsort(rng.random((3, 3)), axis=dim)[:2] if dim == 0 else np.argsort(rng.random((3, 3)), axis=1)[:, :2]
+    parity(lambda a, s: a.scatter(dim, mg.tensor(index, device=device), s),
+           lambda a, s: torch.scatter(a, dim, torch.tensor(index), s), [randn(3, 3), randn(*index.shape)], device)
+    parity(lambda a: a.scatter(dim, mg.tensor(index, device=device), 0.5),
+           lambda a: a.scatter(dim, torch.tensor(index), 0.5), [randn(3, 3)], device)
+
+
+def test_nonzero(device):
+    x = (rng.random((3, 4, 2)) > 0.5) * randn(3, 4, 2)
+    np.testing.assert_array_equal(mg.tensor(x, device=device).nonzero().numpy(), torch.tensor(x).nonzero().numpy())
+    for a, b in zip(mg.where(mg.tensor(x, device=device) > 0), torch.where(torch.tensor(x) > 0)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 @pytest.mark.parametrize("mshape", [(3, 4), (4,), (3, 1), (2, 3, 4)])
 def test_masked_fill(device, mshape):
     mask = rng.random(mshape) > 0.5

@@ -23,10 +23,10 @@ from .reduce import (
     logsumexp, max, mean, min, norm, prod, sort, std, sum, topk, var,
 )
 from .shape import (
-    Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Stack, ToDevice, _check_index_bounds,
+    Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Scatter, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_select, masked_select,
-    normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, split, squeeze, stack, t, to_device,
-    transpose, tril, triu, unsqueeze, view,
+    nonzero, normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, scatter, scatter_add, split,
+    squeeze, stack, t, to_device, transpose, tril, triu, unsqueeze, view,
 )
 
 

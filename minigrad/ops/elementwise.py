@@ -565,8 +565,17 @@ def minimum(a, b):
         raise _operand_error("minimum", e, a, b) from None
 
 
-def where(condition, a, b):
-    """Pick a where `condition` is true, else b (all three broadcast together)."""
+def where(condition, a=None, b=None):
+    """Pick a where `condition` is true, else b (all three broadcast together).
+
+    With the condition alone, torch's `where(condition)`: `nonzero(condition, as_tuple=True)`.
+    """
+    if a is None and b is None:
+        from .shape import nonzero  # (shape imports this module)
+
+        return nonzero(to_tensor(condition, None, "where"), as_tuple=True)
+    if a is None or b is None:
+        raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
     return _where("where", condition, a, b)
 
 

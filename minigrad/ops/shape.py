@@ -513,12 +513,9 @@ class Gather(Function):
 
     @staticmethod
     def forward(ctx, x, index, dim):
-        xp = get_xp(x)
         # A full advanced index: `index` along dim, and along every other dim d the positions
         # 0..index.shape[d]-1 (broadcast), so y[i, j, k] = x[index[i, j, k], j, k] for dim 0.
-        nd = index.ndim
-        where = tuple(index if d == dim else xp.arange(n).reshape((-1,) + (1,) * (nd - 1 - d))
-                      for d, n in enumerate(index.shape))
+        where = _along(get_xp(x), index, dim)
         ctx.shape, ctx.where = x.shape, where
         return x[where]
 
@@ -537,6 +534,17 @@ def gather(x, dim, index):
     torch, a 0-d x or index counts as 1-d here (the result has index's shape).
     """
     op = "gather"
+    _check_index_tensor(op, x, index)
+    d = normalize_axis(op, dim, max(x.ndim, 1))  # a 0-d x takes dim 0 or -1, as in torch
+    if x.ndim == 0 or index.ndim == 0:  # as 1-d tensors; the result takes index's shape
+        return reshape(gather(reshape(x, (-1,)), 0, index.reshape(-1)), index.shape)
+    _check_covered(op, "x", x, index, skip=d)
+    _check_positions(op, x, d, index)
+    return Gather.apply(x, index=index.data, dim=d)
+
+
+def _check_index_tensor(op, x, index):
+    """x and index are Tensors on one device, index holds integers and has x's number of dims (0-d as 1-d)."""
     if not isinstance(x, Tensor) or not isinstance(index, Tensor):
         raise TypeError(f"{op}: expected Tensors for x and index, got {type(x).__name__} and {type(index).__name__}")
     if index.dtype.kind not in "iu":
@@ -546,15 +554,117 @@ def gather(x, dim, index):
     if max(index.ndim, 1) != max(x.ndim, 1):
         raise ValueError(f"{op}: index must have as many dimensions as x: x is {describe(x)}, index is "
                          f"{describe(index)}")
-    d = normalize_axis(op, dim, max(x.ndim, 1))  # a 0-d x takes dim 0 or -1, as in torch
-    if x.ndim == 0 or index.ndim == 0:  # as 1-d tensors; the result takes index's shape
-        return reshape(gather(reshape(x, (-1,)), 0, index.reshape(-1)), index.shape)
-    for k, (n_idx, n_x) in enumerate(zip(index.shape, x.shape)):
-        if k != d and n_idx > n_x:
-            raise ValueError(f"{op}: index {describe(index)} is larger than x {describe(x)} in dimension {k} "
-                             f"(only the gathered dimension {d} may be larger)")
+
+
+def _check_covered(op, name, t, index, skip=None):
+    """index may not be larger than `t` in any dimension (except `skip`, the gathered one)."""
+    for k, (n_idx, n_t) in enumerate(zip(index.shape, t.shape)):
+        if k != skip and n_idx > n_t:
+            only = f" (only the gathered dimension {skip} may be larger)" if skip is not None else ""
+            raise ValueError(f"{op}: index {describe(index)} is larger than {name} {describe(t)} in dimension {k}"
+                             f"{only}")
+
+
+def _along(xp, index, dim):
+    """The advanced index that reads `index` along `dim` and 0..n-1 along every other dim (gather's rule)."""
+    nd = index.ndim
+    return tuple(index if d == dim else xp.arange(n).reshape((-1,) + (1,) * (nd - 1 - d))
+                 for d, n in enumerate(index.shape))
+
+
+class Scatter(Function):
+    """y = x with src written at `index` along dim;  dx = dy with the overwritten places zeroed,  dsrc = dy read at index
+
+    (torch.scatter; `add=True` is torch.scatter_add: y = x plus src summed in, dx = dy.)
+    Only the block of src that index covers is used; the rest of src gets gradient 0.
+    """
+
+    @staticmethod
+    def forward(ctx, x, src, index, dim, add):
+        xp = get_xp(x)
+        where = _along(xp, index, dim)
+        block = tuple(slice(0, n) for n in index.shape)
+        out = x.copy()
+        if add:
+            _B.scatter_add(out, where, src[block])  # repeated positions add up
+        else:
+            out[where] = src[block]  # repeated positions: one of the values wins (torch: unspecified)
+        ctx.where, ctx.block, ctx.src_shape, ctx.add = where, block, src.shape, add
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        need_x, need_src = ctx.needs_input_grad
+        dx = dsrc = None
+        if need_x:
+            dx = g
+            if not ctx.add:
+                dx = g.copy()
+                dx[ctx.where] = 0  # overwritten: x's old values there no longer matter
+        if need_src:
+            dsrc = xp.zeros(ctx.src_shape, dtype=g.dtype)
+            dsrc[ctx.block] = g[ctx.where]
+        return dx, dsrc
+
+
+def scatter(x, dim, index, src=None, value=None):
+    """torch.scatter: a copy of x with src[i][j][k] written at [index[i][j][k]][j][k] for dim=0.
+
+    `src` is a tensor (its block covered by index is used) or a number (`scatter(x, dim, index, 2.0)`,
+    or value=2.0) written everywhere index points. index may not be larger than x except along
+    `dim`, nor larger than src anywhere. Where index repeats a position, one of the values is
+    kept (which one is unspecified, as in torch); the gradient reaches every src entry read.
+    """
+    return _scatter("scatter", x, dim, index, src, value, add=False)
+
+
+def scatter_add(x, dim, index, src):
+    """torch.scatter_add: a copy of x with src[i][j][k] added at [index[i][j][k]][j][k] for dim=0 (repeats sum)."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+    return _scatter("scatter_add", x, dim, index, src, None, add=True)
+
+
+def _scatter(op, x, dim, index, src, value, add):
+    _check_index_tensor(op, x, index)
+    if (src is None) == (value is None):
+        raise TypeError(f"{op}: give exactly one of src (a tensor or a number) and value")
+    if src is None or not isinstance(src, Tensor):
+        number = value if src is None else src
+        if isinstance(number, (bool, str, bytes)) or not isinstance(number, numbers.Number):
+            raise TypeError(f"{op}: src must be a Tensor or a number, got {type(number).__name__}")
+        src = _wrap(get_xp(x.data).full(index.shape, number, dtype=x.data.dtype))
+    if src.device != x.device:
+        raise RuntimeError(f"{op}: x is {describe(x)} but src is {describe(src)}; move one with .to(device)")
+    if src.dtype != x.dtype:
+        raise TypeError(f"{op}: src must have x's dtype: x is {describe(x)}, src is {describe(src)}")
+    if max(src.ndim, 1) != max(x.ndim, 1):
+        raise ValueError(f"{op}: src must have as many dimensions as x: x is {describe(x)}, src is {describe(src)}")
+    d = normalize_axis(op, dim, max(x.ndim, 1))
+    if x.ndim == 0 or index.ndim == 0 or src.ndim == 0:  # as 1-d tensors (torch's rule), then x's shape again
+        flat = _scatter(op, reshape(x, (-1,)), 0, index.reshape(-1), reshape(src, (-1,)), None, add)
+        return reshape(flat, x.shape)
+    _check_covered(op, "x", x, index, skip=d)
+    _check_covered(op, "src", src, index)
     _check_positions(op, x, d, index)
-    return Gather.apply(x, index=index.data, dim=d)
+    return Scatter.apply(x, src, index=index.data, dim=d, add=add)
+
+
+def nonzero(x, as_tuple=False):
+    """torch.nonzero: the int64 (N, x.ndim) positions of x's nonzero (true) entries, in row-major order.
+
+    as_tuple=True gives one 1-D index tensor per dim instead (what `x[...]` takes; also
+    `where(condition)` with one argument), a 0-d x counting as 1-d there, as in torch.
+    Not differentiable: positions are integers.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"nonzero: expected a Tensor, got {type(x).__name__}")
+    xp = get_xp(x.data)
+    if as_tuple:
+        flat = x.data.reshape(1) if x.data.ndim == 0 else x.data
+        return tuple(_wrap(i.astype(np.int64)) for i in xp.nonzero(flat))
+    return _wrap(xp.argwhere(x.data).astype(np.int64))
 
 
 def _check_positions(op, x, d, index):
