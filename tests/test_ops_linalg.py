@@ -1,4 +1,5 @@
-"""matmul (1-D and batched broadcasting cases, NumPy's rules) and F.linear (1-D/2-D/3-D input, +-bias).
+"""matmul (1-D and batched broadcasting cases, NumPy's rules), F.linear (1-D/2-D/3-D input, +-bias)
+and einsum (generated equations: implicit and explicit output, "...", size-1 broadcasting).
 
 Values against NumPy, gradients against float64 finite differences, float32
 kept float32, inputs never written.
@@ -10,12 +11,12 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.linalg import Linear, MatMul
+from minigrad.ops.linalg import Einsum, Linear, MatMul
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op, draw_array
 
-GRADIENT_TESTED = [MatMul, Linear]
+GRADIENT_TESTED = [MatMul, Linear, Einsum]
 
 
 MATMUL_CASES = [
@@ -126,3 +127,98 @@ def test_mm_bmm_t_refuse_other_shapes(device):
     with pytest.raises(ValueError, match="t: expects a tensor with at most 2 dimensions"):
         c.t()
     assert v.t() is v and mg.t(a).shape == (3, 2)
+
+
+# ---------------------------------------------------------------- einsum
+@st.composite
+def einsum_case(draw):
+    """(equation, NumPy's equation, shapes): 1-3 operands over letters of both cases, sizes 1-3 (some
+    dims size 1 to broadcast), optionally a "..." of up to 2 dims per operand, implicit or explicit output.
+
+    torch sums the "..." dims that an explicit output leaves out; NumPy refuses, so its equation
+    spells "..." out as the letters "xy" (right-aligned, as "..." aligns) in that case.
+    """
+    letters = "abcD"
+    size = {c: draw(st.integers(1, 3)) for c in letters}
+    n = draw(st.integers(1, 3))
+    subs = [draw(st.lists(st.sampled_from(letters), unique=True, max_size=3)) for _ in range(n)]
+    shapes = [[1 if draw(st.integers(0, 3)) == 0 else size[c] for c in sub] for sub in subs]
+    ell = draw(st.lists(st.integers(1, 3), max_size=2)) if draw(st.booleans()) else None
+    parts, spelt = [], []
+    for k, sub in enumerate(subs):
+        if ell is not None:
+            m = draw(st.integers(0, len(ell)))
+            shapes[k] = [1 if draw(st.integers(0, 3)) == 0 else s for s in ell[len(ell) - m:]] + shapes[k]
+            parts.append("..." + "".join(sub))
+            spelt.append("xy"[2 - m:] + "".join(sub))
+        else:
+            parts.append("".join(sub))
+            spelt.append("".join(sub))
+    equation = np_equation = ",".join(parts)
+    if draw(st.booleans()):  # explicit output: some of the letters, in any order
+        union = sorted(set("".join("".join(s) for s in subs)))
+        out = "".join(draw(st.permutations(union))[:draw(st.integers(0, len(union)))])
+        if ell is not None and draw(st.booleans()):
+            equation = np_equation = equation + "->..." + out
+        else:
+            equation += "->" + out
+            np_equation = ",".join(spelt) + "->" + out
+    return equation, np_equation, [tuple(sh) for sh in shapes]
+
+
+@given(data=st.data(), case=einsum_case())
+def test_einsum(device, data, case):
+    """Values against numpy.einsum; gradients against finite differences (check_op)."""
+    equation, np_equation, shapes = case
+    arrays = [draw_array(data, sh, device) for sh in shapes]
+    check_op(lambda *xs: mg.einsum(equation, *xs), lambda *xs: np.einsum(np_equation, *xs), arrays, device)
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij->ji", [(3, 4)]),
+    ("i,i->", [(5,), (5,)]),
+    ("ij,jk", [(2, 3), (3, 4)]),                       # implicit: "ik"
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 2)]),  # batch dims broadcast
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),  # attention scores
+    ("ij->", [(3, 4)]),
+    ("i,j->ij", [(3,), (4,)]),                          # outer product
+    ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 2)]),
+])
+def test_einsum_torch_parity(equation, shapes):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    ms = [mg.tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    mo, to = mg.einsum(equation, *ms), torch.einsum(equation, *ts)
+    np.testing.assert_allclose(mo.numpy(), to.detach().numpy(), rtol=1e-12, atol=1e-12)
+    v = rng.standard_normal(tuple(to.shape))
+    mo.backward(mg.tensor(v))
+    to.backward(torch.tensor(v))
+    for m, t in zip(ms, ts):
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: mg.einsum("ii->i", mg.ones(2, 2)), ValueError, r"einsum: operand 0 repeats 'i'.*diagonals are not supported"),
+    (lambda: mg.einsum("ij,jk->ik", mg.ones(2, 3), mg.ones(4, 2)), ValueError,
+     r"einsum: 'j' has size 3 in one operand and 4 in operand 1"),
+    (lambda: mg.einsum("ij->ik", mg.ones(2, 3)), ValueError, r"einsum: the output 'ik' of 'ij->ik' must name distinct"),
+    (lambda: mg.einsum("ij->ii", mg.ones(2, 3)), ValueError, r"must name distinct letters"),
+    (lambda: mg.einsum("ijk", mg.ones(2, 3)), ValueError, r"einsum: subscripts 'ijk' do not fit an operand with 2"),
+    (lambda: mg.einsum("ij,jk", mg.ones(2, 3)), ValueError, r"einsum: the equation 'ij,jk' names 2 operand\(s\), got 1"),
+    (lambda: mg.einsum("i1", mg.ones(2, 3)), ValueError, r"einsum: subscripts must be letters"),
+    (lambda: mg.einsum("i->i->i", mg.ones(2)), ValueError, r"more than one '->'"),
+    (lambda: mg.einsum("i,i", mg.ones(2), mg.ones(2, dtype="float64")), TypeError, r"einsum: dtype mismatch"),
+    (lambda: mg.einsum("i", np.ones(2)), TypeError, r"einsum: operand 0 must be a Tensor, got ndarray"),
+    (lambda: mg.einsum(mg.ones(2), "i"), TypeError, r"einsum: the first argument must be the equation string"),
+])
+def test_einsum_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_einsum_int_operand_takes_float_dtype():
+    y = mg.einsum("i,i->", mg.tensor([1, 2]), mg.tensor([0.5, 0.25], dtype="float32"))
+    assert y.dtype == np.float32 and float(y.numpy()) == 1.0

@@ -11,7 +11,7 @@ from .elementwise import (
     abs, add, clamp, cos, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt,
     masked_fill, maximum, minimum, mul, ne, neg, pow, sin, sqrt, sub, where,
 )
-from .linalg import Linear, MatMul, bmm, linear, matmul, mm
+from .linalg import Einsum, Linear, MatMul, bmm, einsum, linear, matmul, mm
 from .nn import (
     BCEWithLogits, CrossEntropy, Dropout, Embedding, EmbeddingDot, LogSoftmax, NLLLoss, Softmax,
     binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, embedding_dot, log_softmax, mse_loss, nll_loss,

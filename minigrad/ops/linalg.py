@@ -136,3 +136,119 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: bias must have shape ({weight.data.shape[0]},), got {describe(bias)}")
     _, bias = check_pair("linear", x, bias)
     return Linear.apply(x, weight, bias)
+
+
+class Einsum(Function):
+    """y = einsum(ins -> out, *xs);  dx_k = einsum(out, the other operands -> x_k's letters), spread over x_k's own sums
+
+    The gradient of a sum of products with respect to one factor is the same sum with
+    that factor replaced by dy: "ij,jk->ik" gives dA = einsum("ik,jk->ij", dY, B).
+    A letter that only x_k has and the output lacks (summed inside x_k, e.g. j in
+    "ij->i") is absent from that product; dy does not depend on it, so the result is
+    broadcast along it.
+    """
+
+    @staticmethod
+    def forward(ctx, *arrays, ins, out):
+        ctx.ins, ctx.out = ins, out
+        ctx.save_for_backward(*arrays)
+        return get_xp(arrays[0]).einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        arrays, ins, out = ctx.saved, ctx.ins, ctx.out
+        grads = []
+        for k, (sub, x) in enumerate(zip(ins, arrays)):
+            if not ctx.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            others = [j for j in range(len(ins)) if j != k]
+            keep = "".join(c for c in sub if c in out or any(c in ins[j] for j in others))
+            spec = ",".join([out] + [ins[j] for j in others]) + "->" + keep
+            gk = xp.einsum(spec, g, *[arrays[j] for j in others], optimize=len(others) > 0)
+            # back to x's letters: size-1 axes for the letters dropped above, then broadcast to
+            # x's shape (a letter x has with size 1 while others have n stays n: the engine sums it)
+            gk = gk.reshape([gk.shape[keep.index(c)] if c in keep else 1 for c in sub])
+            full = tuple(max(a, b) for a, b in zip(gk.shape, x.shape))
+            grads.append(gk if gk.shape == full else xp.ascontiguousarray(xp.broadcast_to(gk, full)))
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """torch.einsum / numpy.einsum: sums of products named by subscripts, e.g. "bij,bjk->bik".
+
+    Letters name dimensions; a letter in several operands is multiplied along, and one
+    missing from the output is summed over. Without "->" the output is every letter that
+    appears once, in alphabetical order. "..." stands for leading dimensions (broadcast
+    across operands). Operands may also come as one list: einsum("ij,jk", [a, b]).
+    A letter repeated inside one operand (a diagonal, "ii->i") is not supported.
+    """
+    op = "einsum"
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"{op}: the first argument must be the equation string, got {type(equation).__name__}")
+    if not operands:
+        raise ValueError(f"{op}: needs at least one operand")
+    for k, t in enumerate(operands):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: operand {k} must be a Tensor, got {type(t).__name__}")
+    # one dtype and device for all (check_pair's rules: ints take the float dtype, two floats must agree)
+    ref = next((t for t in operands if t.data.dtype.kind == "f"), operands[0])
+    operands = tuple(check_pair(op, ref, t)[1] for t in operands)
+    ins, out = _einsum_subscripts(op, equation, [t.data.shape for t in operands])
+    sizes = {}
+    for k, (sub, t) in enumerate(zip(ins, operands)):
+        for c, n in zip(sub, t.data.shape):
+            m = sizes.setdefault(c, n)
+            if n != m and 1 not in (n, m):  # same letter: same size, or 1 (broadcast)
+                raise ValueError(f"{op}: '{c}' has size {m} in one operand and {n} in operand {k} "
+                                 f"({equation!r} with {', '.join(describe(t) for t in operands)})")
+            if m == 1:
+                sizes[c] = n
+    return Einsum.apply(*operands, ins=tuple(ins), out=out)
+
+
+def _einsum_subscripts(op, equation, shapes):
+    """(per-operand letters, output letters) with "..." spelt out as spare letters and "->" made explicit."""
+    import string
+
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    if "->" in out:
+        raise ValueError(f"{op}: the equation {equation!r} has more than one '->'")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"{op}: the equation {equation!r} names {len(ins)} operand(s), got {len(shapes)}")
+    for part in ins + [out]:
+        letters = part.replace("...", "", 1)
+        if not all(c in string.ascii_letters for c in letters):
+            raise ValueError(f"{op}: subscripts must be letters with at most one '...' each, got {part!r} "
+                             f"in {equation!r}")
+    spare = [c for c in string.ascii_letters if c not in eq]
+    n_ell = 0
+    for sub, shape in zip(ins, shapes):
+        named = len(sub.replace("...", ""))
+        if ("..." in sub and named > len(shape)) or ("..." not in sub and named != len(shape)):
+            raise ValueError(f"{op}: subscripts {sub!r} do not fit an operand with {len(shape)} dimension(s) "
+                             f"{tuple(shape)} in {equation!r}")
+        if "..." in sub:
+            n_ell = max(n_ell, len(shape) - named)
+    ell = "".join(spare[:n_ell])
+    ins = [sub.replace("...", ell[n_ell - (len(shape) - len(sub) + 3):]) if "..." in sub else sub
+           for sub, shape in zip(ins, shapes)]
+    for k, sub in enumerate(ins):
+        repeated = sorted({c for c in sub if sub.count(c) > 1})
+        if repeated:
+            raise ValueError(f"{op}: operand {k} repeats {repeated[0]!r} in {equation!r}: diagonals are not "
+                             "supported; take one with a mask or indexing first")
+    if arrow:
+        out = out.replace("...", ell)
+        missing = [c for c in out if not any(c in sub for sub in ins)]
+        if missing or len(set(out)) != len(out):
+            raise ValueError(f"{op}: the output {out!r} of {equation!r} must name distinct letters of the inputs")
+    else:  # implicit: "..." first, then the letters that appear once, alphabetically
+        once = [c for c in sorted(set("".join(ins))) if "".join(ins).count(c) == 1 and c not in ell]
+        out = ell + "".join(once)
+    return ins, out
