@@ -308,11 +308,16 @@ def pad_sequences(seqs, pad_value=0, batch_first: bool = True, max_len=None, dty
     mode is on): then it is built from differentiable ops (`cat`, `stack`) so the
     gradient flows back to the real positions.
     """
+    return _pad_sequences("pad_sequences", seqs, pad_value, batch_first, max_len, dtype)
+
+
+def _pad_sequences(op, seqs, pad_value, batch_first, max_len, dtype):
+    """pad_sequences, with errors that name `op` (pad_sequences, or nn.utils.rnn.pad_sequence)."""
     if isinstance(seqs, (Tensor, str)) or _B.is_array(seqs):
-        raise TypeError(f"pad_sequences: expected a list of sequences, got {type(seqs).__name__}")
+        raise TypeError(f"{op}: expected a list of sequences, got {type(seqs).__name__}")
     seqs = list(seqs)
     if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 0):
-        raise ValueError(f"pad_sequences: max_len must be a non-negative int, got {max_len!r}")
+        raise ValueError(f"{op}: max_len must be a non-negative int, got {max_len!r}")
 
     # Each sequence as a backend array; Python lists have no device and follow the others.
     arrays, devices = [], set()
@@ -323,18 +328,18 @@ def pad_sequences(seqs, pad_value=0, batch_first: bool = True, max_len=None, dty
         elif isinstance(s, (list, tuple)):
             a = tensor(s).data if len(s) else None  # None: an empty list, shape and dtype unknown yet
         else:
-            raise TypeError(f"pad_sequences: sequence {i} is a {type(s).__name__}; expected a list, array or Tensor")
+            raise TypeError(f"{op}: sequence {i} is a {type(s).__name__}; expected a list, array or Tensor")
         if a is not None and a.ndim == 0:
-            raise ValueError(f"pad_sequences: sequence {i} is 0-dimensional; expected shape (length, *features)")
+            raise ValueError(f"{op}: sequence {i} is 0-dimensional; expected shape (length, *features)")
         arrays.append(a)
     if len(devices) > 1:
-        raise ValueError(f"pad_sequences: sequences are on different devices {sorted(devices)}")
+        raise ValueError(f"{op}: sequences are on different devices {sorted(devices)}")
     device = devices.pop() if devices else "cpu"
     arrays = [None if a is None else _B.to_device(a, device) for a in arrays]
     known = [a for a in arrays if a is not None]
     feats = {tuple(a.shape[1:]) for a in known}
     if len(feats) > 1:
-        raise ValueError(f"pad_sequences: sequences must agree after the first (length) dimension; got feature "
+        raise ValueError(f"{op}: sequences must agree after the first (length) dimension; got feature "
                          f"shapes {sorted(feats)} from shapes {[tuple(a.shape) for a in known]}")
     feat = feats.pop() if feats else ()
     if dtype is not None:

@@ -1,4 +1,4 @@
-"""nn.utils: clip_grad_norm_ and clip_grad_value_ (against torch, and their in-place contract)."""
+"""nn.utils: clip_grad_norm_ and clip_grad_value_ (against torch, and their in-place contract); nn.utils.rnn.pad_sequence."""
 import math
 
 import numpy as np
@@ -143,3 +143,38 @@ def test_utils_and_init_are_submodules():
 
     assert mg.nn.utils is minigrad.nn.utils and mg.nn.init is minigrad.nn.init
     assert mg.nn.utils.clip_grad_norm_ is clip_grad_norm_
+
+
+# ---------------------------------------------------------------- nn.utils.rnn.pad_sequence
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_pad_sequence_matches_torch(device, batch_first, padding_side):
+    """Values as torch's, and the gradient reaches each real position once (padding gets none)."""
+    from minigrad.nn.utils.rnn import pad_sequence
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal((n, 2)) for n in (3, 1, 4)]
+    xs = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    out = pad_sequence(xs, batch_first=batch_first, padding_value=-1.5, padding_side=padding_side)
+    assert out.shape == ((3, 4, 2) if batch_first else (4, 3, 2))
+    torch = pytest.importorskip("torch")
+    want = torch.nn.utils.rnn.pad_sequence([torch.tensor(a) for a in arrays], batch_first=batch_first,
+                                           padding_value=-1.5, padding_side=padding_side)
+    np.testing.assert_array_equal(out.numpy(), want.numpy())
+    w = rng.standard_normal(out.shape)
+    (out * mg.tensor(w, device=device)).sum().backward()
+    wt = torch.tensor(w) if batch_first else torch.tensor(w).transpose(0, 1)  # (B, T, 2)
+    for b, (x, a) in enumerate(zip(xs, arrays)):
+        n = len(a)
+        rows = wt[b, :n] if padding_side == "right" else wt[b, wt.shape[1] - n:]
+        np.testing.assert_array_equal(x.grad.numpy(), rows.numpy())
+
+
+def test_pad_sequence_errors_and_plain_lists():
+    from minigrad.nn.utils.rnn import pad_sequence
+    assert pad_sequence(iter([[1, 2], [3]]), padding_side="left").numpy().tolist() == [[1, 0], [2, 3]]
+    with pytest.raises(TypeError, match="pad_sequence: expected a list of sequences, got Tensor"):
+        pad_sequence(mg.ones(2, 3))
+    with pytest.raises(ValueError, match="pad_sequence: sequences must agree after the first"):
+        pad_sequence([mg.ones(2, 3), mg.ones(2, 4)])
+    with pytest.raises(ValueError, match="pad_sequence: padding_side must be 'right' or 'left'"):
+        pad_sequence([mg.ones(2)], padding_side="middle")

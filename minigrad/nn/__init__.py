@@ -6,7 +6,7 @@
     model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2))
     loss = nn.CrossEntropyLoss()(model(x), y)   # class dimension LAST
 
-Submodules: `nn.init` (in-place initialisers), `nn.utils` (gradient clipping).
+Submodules: `nn.init` (in-place initialisers), `nn.utils` (gradient clipping; `nn.utils.rnn.pad_sequence`).
 """
 from . import init, utils
 from .layers import (

@@ -1,4 +1,4 @@
-"""Gradient clipping (torch.nn.utils' names): clip_grad_norm_ and clip_grad_value_.
+"""Gradient clipping (torch.nn.utils' names): clip_grad_norm_ and clip_grad_value_; `rnn.pad_sequence`.
 
 Both work on the gradients' own device with their array module, and neither
 moves a value to the host: the scale factor stays an array, so on a GPU a
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from .. import backend as _B
-from ..tensor import Tensor, _wrap
+from ... import backend as _B
+from ...tensor import Tensor, _wrap
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "rnn"]
 
 
 def _grad_arrays(op: str, parameters):
@@ -104,3 +104,4 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
     for g in _grad_arrays("clip_grad_value_", parameters):
         _B.get_array_module(g).clip(g, -clip_value, clip_value, out=g)
+from . import rnn  # noqa: E402,F401  (torch.nn.utils.rnn's pad_sequence)
