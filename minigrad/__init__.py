@@ -13,7 +13,7 @@ from .factory import (
     zeros_like,
 )
 from .ops import (
-    abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, exp, flip, gather, index_select, log,
+    abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, erf, exp, flip, gather, index_select, log,
     logsumexp, masked_fill, masked_select, matmul, maximum, mean, minimum, mm, nonzero, norm, prod, relu, roll, scatter,
     scatter_add, sigmoid, sin, softplus, sort, split, sqrt, stack, std, sum, t, tanh, topk, tril, triu, var, where,
 )

@@ -475,6 +475,9 @@ class Tensor:
     def softplus(self):
         return _ops.softplus(self)
 
+    def erf(self):
+        return _ops.erf(self)
+
     def matmul(self, other):
         return _ops.matmul(self, other)
 

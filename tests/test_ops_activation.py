@@ -1,8 +1,11 @@
-"""Activations (tanh, sigmoid, relu, softplus): values vs NumPy, gradients vs finite differences.
+"""Activations (tanh, sigmoid, relu, softplus, erf, gelu): values vs NumPy (erf: Python's math.erf),
+gradients vs finite differences.
 
 Same property as the elementwise tests (`check_op`), plus the numerical-stability
 promises: no overflow for huge logits, in float32 and float64.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,12 +13,12 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.ops.activation import ReLU, Sigmoid, Softplus, Tanh
+from minigrad.ops.activation import GELU, Erf, ReLU, Sigmoid, Softplus, Tanh
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op, draw_array
 
-GRADIENT_TESTED = [Tanh, Sigmoid, ReLU, Softplus]
+GRADIENT_TESTED = [Tanh, Sigmoid, ReLU, Softplus, Erf, GELU]
 
 SHAPES = mst.shapes(max_dims=3, max_side=4)
 
@@ -29,7 +32,17 @@ ACTIVATIONS = {
     "F.relu": (F.relu, lambda a: np.maximum(a, 0), dict(avoid=[0.0])),
     "softplus": (lambda x: x.softplus(), lambda a: np.log1p(np.exp(a)), {}),
     "F.softplus": (F.softplus, lambda a: np.log1p(np.exp(a)), {}),
+    "erf": (lambda x: x.erf(), lambda a: _math_erf(a), {}),
+    "mg.erf": (mg.erf, lambda a: _math_erf(a), {}),
+    "F.gelu": (F.gelu, lambda a: a * (1 + _math_erf(a / math.sqrt(2))) / 2, {}),
+    "F.gelu tanh": (lambda x: F.gelu(x, approximate="tanh"),
+                    lambda a: a * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3))) / 2, {}),
 }
+
+
+def _math_erf(a):
+    """The reference: Python's own math.erf, element by element (independent of minigrad's)."""
+    return np.vectorize(math.erf, otypes=[np.float64])(a)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
@@ -85,3 +98,45 @@ def test_sigmoid_tails_keep_relative_precision_in_float32(device):
     x = mg.tensor(a[left], device=device, requires_grad=True)
     x.sigmoid().sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), (exact * (1 - exact))[left], rtol=2e-6, atol=0)
+
+
+@pytest.mark.parametrize("use_scipy", [True, False])
+def test_erf_with_and_without_scipy(use_scipy):
+    """Both CPU routes (SciPy's erf, and the series / continued fraction used without SciPy) agree
+    with math.erf to float64 rounding everywhere, tails, signed zero, inf and NaN included."""
+    from minigrad import backend
+    xs = np.concatenate([np.linspace(-9, 9, 4001), [0.0, -0.0, 3.0, -3.0, np.nextafter(3, 4), np.nextafter(3, 2),
+                                                    6.0, 27.0, 1e300, 1e-300, np.inf, -np.inf, np.nan]])
+    saved = backend.use_scipy
+    try:
+        backend.use_scipy = use_scipy
+        got = mg.erf(mg.tensor(xs, dtype="float64")).numpy()
+        with np.errstate(over="ignore"):  # 1e300 becomes inf in float32, as intended
+            got32 = mg.erf(mg.tensor(xs, dtype="float32")).numpy()
+    finally:
+        backend.use_scipy = saved
+    want = np.array([math.erf(v) if not np.isnan(v) else np.nan for v in xs])
+    np.testing.assert_allclose(got, want, rtol=4e-15, atol=0, equal_nan=True)
+    assert np.signbit(got[xs == 0]).tolist() == np.signbit(xs[xs == 0]).tolist()
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, want.astype(np.float32), rtol=2e-7, atol=1e-37, equal_nan=True)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_torch_parity_and_module(approximate):
+    torch = pytest.importorskip("torch")
+    x = np.concatenate([np.linspace(-12, 12, 97), [0.0]])
+    m = mg.tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    y = mg.nn.GELU(approximate)(m)
+    yt = torch.nn.GELU(approximate)(t)
+    # atol: for x << 0, 1 + tanh(u) cancels, so float64 rounding of u (~1e-16 of |x| <= 12) shows
+    # as absolute differences of ~1e-15 between two correct evaluations in a different order
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    y.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh', got 'exact'"):
+        F.gelu(m, approximate="exact")
+    with pytest.raises(TypeError, match="erf: expected a floating-point tensor"):
+        mg.erf(mg.tensor([1, 2]))

@@ -10,7 +10,7 @@ Submodules: `nn.init` (in-place initialisers), `nn.utils` (gradient clipping; `n
 """
 from . import init, utils
 from .layers import (
-    Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU,
+    Dropout, Embedding, Flatten, GELU, Identity, LayerNorm, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU,
     Sequential, Sigmoid, Softmax, Softplus, Tanh,
 )
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
@@ -19,7 +19,7 @@ from .module import Module, Parameter
 __all__ = [
     "Module", "Parameter", "init", "utils",
     "Linear", "Embedding", "Dropout", "LayerNorm", "Identity", "Flatten",
-    "Tanh", "ReLU", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
+    "Tanh", "ReLU", "GELU", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
     "Sequential", "ModuleList", "ModuleDict",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss",
 ]

@@ -18,7 +18,7 @@ from .module import Module, Parameter
 
 __all__ = [
     "Linear", "Embedding", "Dropout", "LayerNorm", "Identity", "Flatten",
-    "Tanh", "ReLU", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
+    "Tanh", "ReLU", "GELU", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
     "Sequential", "ModuleList", "ModuleDict",
 ]
 
@@ -243,6 +243,22 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+
+class GELU(Module):
+    """y = x * Phi(x), Phi the standard normal CDF (approximate="tanh": torch's tanh form)"""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class Sigmoid(Module):

@@ -4,7 +4,7 @@ Each op is a `Function` subclass (forward on arrays, hand-written backward) plus
 lowercase wrapper that checks its arguments. `Tensor` methods and
 `minigrad.functional` call these wrappers.
 """
-from .activation import ReLU, Sigmoid, Softplus, Tanh, relu, sigmoid, softplus, tanh
+from .activation import GELU, Erf, ReLU, Sigmoid, Softplus, Tanh, erf, gelu, relu, sigmoid, softplus, tanh
 from .elementwise import (
     Abs, Add, AddScalar, Clamp, Cos, Div, DivScalar, Exp, Log, Maximum, Minimum, Mul, MulScalar, Neg, Pow,
     PowScalar, RDivScalar, RPowScalar, RSubScalar, Sin, Sqrt, Sub, Where,

@@ -1,6 +1,8 @@
 """Activations, written as numerically stable primitives (no exp(x)/(1+exp(x)) that overflows)."""
 from __future__ import annotations
 
+import math
+
 from .. import backend as _B
 from ..autograd import Function
 from .common import check_float
@@ -84,6 +86,64 @@ class Softplus(Function):
     @staticmethod
     def backward(ctx, g):
         return g * stable_sigmoid(get_xp(g), ctx.saved[0])
+
+
+class Erf(Function):
+    """y = erf(x);  dy/dx = 2/sqrt(pi) e^(-x**2)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _B.erf(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.saved[0]
+        return g * ((2 / math.sqrt(math.pi)) * get_xp(x).exp(-x * x)).astype(x.dtype, copy=False)
+
+
+class GELU(Function):
+    """y = x Phi(x), Phi(x) = (1 + erf(x/sqrt 2))/2;  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x**2/2)/sqrt(2 pi)
+
+    approximate="tanh" (torch's option): Phi(x) ~ (1 + t)/2, t = tanh(u), u = sqrt(2/pi)(x + 0.044715 x**3),
+    and dy/dx = (1 + t)/2 + x/2 (1 - t**2) sqrt(2/pi)(1 + 3 * 0.044715 x**2).
+    """
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        xp = get_xp(x)
+        if approximate == "tanh":
+            t = xp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x))
+            cdf = 0.5 * (1 + t)
+        else:
+            t = None
+            cdf = 0.5 * (1 + _B.erf(x * (1 / math.sqrt(2))))
+        ctx.save_for_backward(x, cdf, t)
+        return (x * cdf).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, cdf, t = ctx.saved
+        xp = get_xp(x)
+        if t is None:
+            slope = cdf + x * xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        else:
+            slope = cdf + 0.5 * x * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+        return g * slope.astype(x.dtype, copy=False)
+
+
+def erf(x):
+    """The error function, elementwise (torch.erf)."""
+    check_float("erf", x)
+    return Erf.apply(x)
+
+
+def gelu(x, approximate="none"):
+    """torch.nn.functional.gelu: x * Phi(x) with the Gaussian CDF Phi; approximate="tanh" uses tanh's form."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_float("gelu", x)
+    return GELU.apply(x, approximate=approximate)
 
 
 def tanh(x):
