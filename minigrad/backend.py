@@ -9,6 +9,7 @@ Devices are named like torch's: ``"cpu"``, ``"cuda"`` (= ``"cuda:0"``), ``"cuda:
 from __future__ import annotations
 
 import os as _os
+import threading as _threading
 
 import numpy as np
 
@@ -493,7 +494,7 @@ def as_array(data, dtype=None, device: str = "cpu"):
 row_split_min = int(_os.environ.get("MINIGRAD_ROW_SPLIT_MIN", "64"))  # rows per block, at least
 row_split_threads = int(_os.environ.get("MINIGRAD_ROW_THREADS", "0"))  # 0: one per core; 1: never split
 _blas_local = False  # NumPy's OpenBLAS `openblas_set_num_threads_local` once looked for; None where absent
-_pool = None
+_pool, _pool_size, _pool_pid = None, 0, 0  # threads for blocks 1, 2, ... (the caller runs block 0)
 
 
 def _blas_threads_setter():
@@ -540,8 +541,8 @@ def row_blocks(xp, n: int) -> list:
     """Slices cutting `n` batch rows into the blocks `run_blocks` runs in parallel ([all rows]: don't split).
 
     Blocks are used for NumPy arrays when there are at least 2 * `row_split_min` rows,
-    more than one core (or `row_split_threads` > 1) and OpenBLAS's thread-local
-    setting is available. Elsewhere (CuPy, small batches, other BLAS) one block.
+    more than one core (or `row_split_threads` > 1) and NumPy's BLAS is an OpenBLAS
+    whose thread count can be set. Elsewhere (CuPy, small batches, other BLAS) one block.
     """
     parts = min(row_split_threads or _cores(), n // max(1, row_split_min))
     if xp is not np or parts < 2 or _blas_threads_setter() is None:
@@ -557,13 +558,14 @@ def run_blocks(blocks, work) -> list:
     single-threaded (the cores are busy with the blocks already); the calling thread
     runs block 0. An exception in any block is raised here, after all have finished.
     """
-    global _pool
+    global _pool, _pool_size, _pool_pid
     if len(blocks) == 1 or _blas_threads_setter() is None:  # (row_blocks gives one block then)
         return [work(k, rows) for k, rows in enumerate(blocks)]
-    if _pool is None or _pool._max_workers < len(blocks) - 1:
+    if _pool_size < len(blocks) - 1 or _pool_pid != _os.getpid():  # (a forked child has none of the threads)
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=len(blocks) - 1, thread_name_prefix="minigrad-rows")
+        _pool = ThreadPoolExecutor(len(blocks) - 1, thread_name_prefix="minigrad-rows")
+        _pool_size, _pool_pid = len(blocks) - 1, _os.getpid()
     with _single_threaded_blas():
         futures = [_pool.submit(_in_block, work, k, blocks[k]) for k in range(1, len(blocks))]
         try:
@@ -584,7 +586,7 @@ def _in_block(work, k, rows):
 
 _blas_users = 0  # run_blocks calls in progress (from any thread): the last one restores BLAS's setting
 _blas_before = 1
-_blas_guard = None
+_blas_guard = _threading.Lock()
 
 
 class _single_threaded_blas:
@@ -596,11 +598,7 @@ class _single_threaded_blas:
     """
 
     def __enter__(self):
-        global _blas_users, _blas_before, _blas_guard
-        if _blas_guard is None:
-            import threading
-
-            _blas_guard = threading.Lock()
+        global _blas_users, _blas_before
         with _blas_guard:
             if _blas_users == 0:
                 _blas_before = _blas_local(1)

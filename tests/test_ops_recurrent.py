@@ -1,6 +1,9 @@
 """The fused sequence kernels (minigrad/ops/recurrent.py) against the same recurrences
 written here from primitive ops, against finite differences, and against torch."""
 import contextlib
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -254,6 +257,33 @@ def test_run_blocks_raises_a_block_error_after_all_finish():
             backend.run_blocks([slice(0, 1), slice(1, 2), slice(2, 3)], work)
         assert sorted(done) == [0, 2]
         assert backend.run_blocks([slice(0, 1), slice(1, 2)], lambda k, rows: (k, rows.start)) == [(0, 0), (1, 1)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_row_blocks_after_fork():
+    """A forked child (e.g. a data-loading worker) has none of the parent's block threads: it must
+    start its own instead of waiting forever on threads that are not there."""
+    args = make_args("gru", 3, 4, 2, 3, seed=2)
+    with row_blocks_forced(2):
+        want = fused_sequence("gru", *args)[1].numpy()  # the parent's thread pool now exists
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: run again, report, and leave without running pytest's teardown
+            try:
+                os.write(write, fused_sequence("gru", *args)[1].numpy().tobytes())
+            finally:
+                os._exit(0)
+        os.close(write)
+        deadline = time.monotonic() + 60
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child hung running row blocks")
+            time.sleep(0.01)
+        got = np.frombuffer(os.read(read, 1 << 16), dtype=want.dtype).reshape(want.shape)
+        os.close(read)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_row_blocks_only_for_large_cpu_batches():
