@@ -500,8 +500,8 @@ _pool, _pool_size, _pool_pid = None, 0, 0  # threads for blocks 1, 2, ... (the c
 def _blas_threads_setter():
     """`openblas_set_num_threads_local` (OpenBLAS >= 0.3.27; it returns the previous count) from NumPy's BLAS, or None.
 
-    Found among the libraries loaded (Linux) or shipped in NumPy's wheel; other BLAS
-    builds (MKL, Accelerate) simply keep the one-block loop.
+    Found in NumPy's wheel, or among the libraries loaded (Linux); other BLAS builds
+    (MKL, Accelerate) simply keep the one-block loop.
     """
     global _blas_local
     if _blas_local is not False:
@@ -510,15 +510,16 @@ def _blas_threads_setter():
     import ctypes
     import glob
 
-    paths = []
-    try:
+    # NumPy's own copy first: SciPy's wheel ships another OpenBLAS, which NumPy never calls.
+    base = _os.path.dirname(np.__file__)
+    paths = glob.glob(_os.path.join(base, "..", "numpy.libs", "*openblas*")) + glob.glob(
+        _os.path.join(base, ".dylibs", "*openblas*"))
+    try:  # else a system OpenBLAS that NumPy was linked against (not another wheel's "<name>.libs" copy)
         with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+            loaded = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+        paths += sorted(p for p in loaded if not any(part.endswith(".libs") for part in p.split("/")))
     except OSError:
         pass
-    base = _os.path.dirname(np.__file__)
-    paths += glob.glob(_os.path.join(base, "..", "numpy.libs", "*openblas*")) + glob.glob(
-        _os.path.join(base, ".dylibs", "*openblas*"))
     for path in paths:
         try:
             fn = ctypes.CDLL(path).openblas_set_num_threads_local
