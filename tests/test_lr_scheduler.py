@@ -120,6 +120,40 @@ def test_bad_arguments_raise():
         sch.LambdaLR(opt, [lambda e: 1.0, lambda e: 1.0])
     with pytest.raises(TypeError, match="callable"):
         sch.LambdaLR(opt, 0.5)
+    with pytest.raises(ValueError, match="CosineAnnealingLR: T_max must be a positive int"):
+        sch.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError, match="MultiStepLR: milestones must be ints"):
+        sch.MultiStepLR(opt, milestones=[1.5])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: factor must be in \\(0, 1\\)"):
+        sch.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: mode must be 'min' or 'max'"):
+        sch.ReduceLROnPlateau(opt, mode="lowest")
+    with pytest.raises(TypeError, match="ReduceLROnPlateau.step: expected a number"):
+        sch.ReduceLROnPlateau(opt).step("0.5")
+
+
+def test_state_dicts_of_the_newer_schedulers_resume(tmp_path):
+    """MultiStepLR / CosineAnnealingLR / ReduceLROnPlateau continue identically after their state went
+    through a checkpoint file (mg.save / mg.load: no pickle)."""
+    for make, feed in [(lambda o: sch.MultiStepLR(o, milestones=[2, 5, 5]), None),
+                       (lambda o: sch.CosineAnnealingLR(o, T_max=4, eta_min=0.1), None),
+                       (lambda o: sch.ReduceLROnPlateau(o, patience=1), [3, 2, 2, 2, 2, 2, 1, 1, 1, 1])]:
+        opt, _ = make_opt(1.0)
+        s = make(opt)
+        for k in range(5):
+            s.step(*([feed[k]] if feed else []))
+        mg.save({"scheduler": s.state_dict()}, tmp_path / "sched.npz")
+        sd = mg.load(tmp_path / "sched.npz")["scheduler"]
+        opt2, _ = make_opt(1.0)
+        opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
+        opt2.param_groups[0]["initial_lr"] = 1.0
+        s2 = make(opt2)
+        s2.load_state_dict(sd)
+        opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
+        for k in range(5, 10):
+            s.step(*([feed[k]] if feed else []))
+            s2.step(*([feed[k]] if feed else []))
+            assert s2.get_last_lr() == s.get_last_lr(), type(s).__name__
 
 
 def test_learning_rates_stay_python_floats():

@@ -196,6 +196,10 @@ SCHEDULERS = [
     ("LinearLR", dict(start_factor=1.0, end_factor=0.0, total_iters=30)),
     ("LambdaLR", dict(lr_lambda=lambda e: 0.95 ** e)),
     ("LambdaLR", dict(lr_lambda=[lambda e: 1.0 / (1 + e), lambda e: min(1.0, (e + 1) / 10)])),
+    ("MultiStepLR", dict(milestones=[3, 7, 7, 20], gamma=0.5)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=7)),
+    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01)),
 ]
 
 
@@ -259,3 +263,26 @@ def test_scheduler_state_dict_matches_torch_keys_and_resumes():
         ms2.step()
         ts.step()
         assert ms2.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-15)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(mode="max", factor=0.5, patience=2, threshold=0.05, threshold_mode="abs"),
+    dict(patience=1, cooldown=2, min_lr=[0.01, 0.05]),
+    dict(factor=0.3, patience=0, min_lr=0.004, eps=1e-3),
+])
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    """Same lrs as torch's over 60 epochs of a noisy metric that improves, stalls and gets worse."""
+    mopt, topt = _two_group_optimizers()
+    ms = mls.ReduceLROnPlateau(mopt, **kwargs)
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
+    rng = np.random.default_rng(4)
+    metric = 1.0
+    for epoch in range(60):
+        metric += (-0.05 if epoch < 15 else 0.0 if epoch < 40 else 0.02) + 0.01 * rng.standard_normal()
+        value = mg.tensor(metric) if epoch % 2 else metric  # a 0-d Tensor works too, as in torch
+        ms.step(value)
+        ts.step(metric)
+        assert ms.get_last_lr() == ts.get_last_lr()
+        assert [g["lr"] for g in mopt.param_groups] == [g["lr"] for g in topt.param_groups]
+    assert ms.num_bad_epochs == ts.num_bad_epochs and ms.best == ts.best
