@@ -678,6 +678,8 @@ class Tensor:
     def _update(self, op, other, alpha=1):
         """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
         self._check_inplace(op)
+        if alpha != 1:
+            alpha = _ops.common.scalar_value(alpha, f"{op} (alpha)")
         o = self._operand(other, op)
         if op == "sub_":
             _ops.elementwise.refuse_bool_subtraction(op, self, other)
@@ -711,8 +713,12 @@ class Tensor:
 
     def fill_(self, value):
         self._check_inplace("fill_")
+        if isinstance(value, Tensor):  # a 0-d tensor, as torch allows
+            if value.data.ndim != 0:
+                raise ValueError(f"fill_: a tensor value must be 0-d, got {value.dtype}{list(value.shape)}")
+            value = value.item()
         _ops.common.refuse_text(value, "fill_")
-        self.data.fill(value)
+        self.data.fill(_ops.common.scalar_value(value, "fill_"))  # (None would silently fill NaN)
         return self._bump()
 
     def copy_(self, src):
@@ -748,8 +754,17 @@ class Tensor:
         return self._bump()
 
     def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
-        _B.get_array_module(self.data).clip(self.data, min, max, out=self.data)
+        op = "clamp_"
+        self._check_inplace(op)
+        if min is None and max is None:
+            raise ValueError(f"{op}: at least one of min and max must be given")
+        lo = None if min is None else _ops.common.scalar_value(min, op)
+        hi = None if max is None else _ops.common.scalar_value(max, op)
+        kind = self.data.dtype.kind
+        if kind == "b" or (kind in "iu" and (isinstance(lo, float) or isinstance(hi, float))):
+            raise TypeError(f"{op}: clamping {self.dtype}{list(self.shape)} to [{min}, {max}] needs another dtype "
+                            "for the result, which an in-place op cannot give; use the out-of-place clamp")
+        _B.get_array_module(self.data).clip(self.data, lo, hi, out=self.data)
         return self._bump()
 
 

@@ -21,6 +21,8 @@ INPLACE_WRITES = {
     "fill_": lambda t: t.fill_(3.0),
     "copy_": lambda t: t.copy_(mg.ones(2, 2)),
     "clamp_": lambda t: t.clamp_(-0.1, 0.1),
+    "scatter_": lambda t: t.scatter_(0, mg.tensor([[1, 0]], device=t.device), 7.0),
+    "scatter_add_": lambda t: t.scatter_add_(0, mg.tensor([[1, 0]], device=t.device), mg.ones(1, 2, device=t.device)),
 }
 
 

@@ -205,6 +205,8 @@ def test_dtype_promotion_rules(device):
     assert (f32 + [1.0, 2.0, 3.0]).dtype == np.float32
     assert (f32 ** 2).dtype == np.float32 and (2.0 ** f32).dtype == np.float32
     assert mg.exp(f32).dtype == np.float32 and f32.clamp(0, 1).dtype == np.float32
+    assert i.clamp(0.5).dtype == np.float32 and i.clamp(0, 2).dtype == i.dtype  # as torch: a float bound floats ints
+    np.testing.assert_array_equal(i.clamp(1.5, 2.5).numpy(), [1.5, 2.0, 2.5])
     np.testing.assert_array_equal((i * 2.5).numpy(), [2.5, 5.0, 7.5])
     with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
         f32 + f64

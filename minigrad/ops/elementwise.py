@@ -540,6 +540,8 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
         raise ValueError("clamp: at least one of min and max must be given")
     lo = None if min is None else scalar_value(min, "clamp")
     hi = None if max is None else scalar_value(max, "clamp")
+    if x.data.dtype.kind in "biu" and (isinstance(lo, float) or isinstance(hi, float)):
+        x = x.to(dtype=_B.get_default_dtype())  # as torch: an int tensor meets a float bound in the default float
     return Clamp.apply(x, lo=lo, hi=hi)
 
 
