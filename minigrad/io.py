@@ -179,6 +179,8 @@ def save(obj, path) -> None:
     arrays[_STRUCT_KEY] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
 
     dirname = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(dirname):  # (else the error would name the temporary file)
+        raise FileNotFoundError(f"save: the directory {dirname} of {path!r} does not exist; create it first")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=dirname)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -382,3 +382,8 @@ def test_path_used_as_given_and_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~umask  # not mkstemp's 0600
     with np.load(p, allow_pickle=False) as z:  # an ordinary npz for other tools
         assert "__minigrad_structure__" in z.files
+
+
+def test_save_into_a_missing_directory_names_the_target(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"save: the directory .*missing of '.*missing/x.npz' does not exist"):
+        mg.save({"a": mg.ones(2)}, tmp_path / "missing" / "x.npz")

@@ -178,3 +178,10 @@ def test_pad_sequence_errors_and_plain_lists():
         pad_sequence([mg.ones(2, 3), mg.ones(2, 4)])
     with pytest.raises(ValueError, match="pad_sequence: padding_side must be 'right' or 'left'"):
         pad_sequence([mg.ones(2)], padding_side="middle")
+
+
+def test_clip_grad_norm_takes_torchs_inf_spelling():
+    """norm_type='inf' is torch's documented spelling of the max-norm (the one string accepted)."""
+    p = mg.tensor([3.0, -4.0], requires_grad=True)
+    p.grad = mg.tensor([3.0, -4.0])
+    assert float(clip_grad_norm_([p], 10.0, norm_type="inf").item()) == 4.0

@@ -7,6 +7,7 @@ training step with clipping needs no synchronisation.
 from __future__ import annotations
 
 import math
+import numbers
 
 from ... import backend as _B
 from ...tensor import Tensor, _wrap
@@ -56,6 +57,15 @@ def _vector_norm(g, p: float):
     return xp.asarray(n, dtype=g.dtype)  # NumPy reductions give scalars; keep a 0-d array
 
 
+def _number(op: str, name: str, value) -> float:
+    """A Python float from a number (or 0-d tensor); text and other objects are TypeErrors naming the argument."""
+    if isinstance(value, Tensor) and value.ndim == 0:
+        return float(value.item())
+    if isinstance(value, (str, bytes, bool)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients together so that their joint norm is at most `max_norm`.
 
@@ -67,14 +77,17 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         parameters: a Tensor or an iterable of Tensors (e.g. `model.parameters()`);
             those without a gradient are skipped.
         max_norm: the largest allowed total norm.
-        norm_type: p of the p-norm (2.0 default; float('inf') for the largest |g|).
+        norm_type: p of the p-norm (2.0 default; float('inf') or 'inf' for the largest |g|).
         error_if_nonfinite: raise if the total norm is NaN or Inf (this one check reads
             the norm on the host).
 
     Returns:
         The total norm of the gradients before clipping, as a 0-d Tensor on the gradients' device.
     """
-    max_norm, norm_type = float(max_norm), float(norm_type)
+    if norm_type == "inf":  # torch's documented spelling of the max-norm
+        norm_type = math.inf
+    max_norm = _number("clip_grad_norm_", "max_norm", max_norm)
+    norm_type = _number("clip_grad_norm_", "norm_type", norm_type)
     if max_norm < 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm}")
     if not norm_type > 0:
@@ -99,7 +112,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
-    clip_value = float(clip_value)
+    clip_value = _number("clip_grad_value_", "clip_value", clip_value)
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
     for g in _grad_arrays("clip_grad_value_", parameters):
