@@ -263,3 +263,10 @@ def test_masked_select_sort_indices_and_new_tensors(device):
 @pytest.mark.parametrize("pads", [(1, 2), (0, 0, 1, 0), (-1, 2), (2, -3, 1, 1), (1, 1, 1, 1, 1, 1)])
 def test_pad(device, pads):
     parity(lambda a: F.pad(a, pads, value=-1.0), lambda a: TF.pad(a, pads, value=-1.0), [randn(2, 3, 4)], device)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,pads", [((2, 5), (2, 1)), ((2, 3, 5), (-1, 3)), ((2, 3, 4), (1, 2, 2, 1)),
+                                        ((1, 2, 3, 4), (0, 2, -1, 2)), ((2, 1, 3, 4, 3), (1, 1, 2, 0, 1, 2))])
+def test_pad_modes(device, mode, shape, pads):
+    parity(lambda a: F.pad(a, pads, mode=mode), lambda a: TF.pad(a, pads, mode=mode), [randn(*shape)], device)

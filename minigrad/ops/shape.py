@@ -295,33 +295,73 @@ def repeat(x, *sizes):
 
 
 def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
-    """torch.nn.functional.pad, constant mode: `pad` = (left, right) for the last dim, then the
-    dim before it, and so on; negative amounts crop. Built from slices and cat, so the gradient
-    is the matching slice of dy."""
+    """torch.nn.functional.pad: `pad` = (left, right) for the last dim, then the dim before it, and so on.
+
+    mode="constant" fills with `value` (any number of dims; negative amounts crop). The other
+    modes, as torch, pad the last 1-3 dims of a batched or unbatched input (2 pads: 2-D or
+    3-D input; 4 pads: 3-D or 4-D; 6 pads: 4-D or 5-D):
+      "reflect"   mirrors without repeating the edge (amount < size): [a b c d] -> [c b | a b c d | c]
+      "replicate" repeats the edge value: [a a | a b c d | d]
+      "circular"  wraps around (amount <= size): [c d | a b c d | a]
+    A negative amount crops (for reflect and replicate, torch folds the positions of the
+    uncropped dim: (-1, 2) on [a b c] gives [b c b a]). Built from slices, cat and index
+    selection, so the gradient of every copy sums back into the value it came from.
+    """
     op = "pad"
-    if mode != "constant":
-        raise ValueError(f"{op}: only mode='constant' is supported, got {mode!r}")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"{op}: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) > 2 * x.data.ndim or any(isinstance(p, bool) or not isinstance(p, numbers.Integral)
                                                          for p in pad):
         raise ValueError(f"{op}: pad must be an even number (at most {2 * x.data.ndim}) of ints for {describe(x)}, "
                          f"got {pad}")
+    if mode != "constant" and (len(pad) not in (2, 4, 6) or x.data.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2)):
+        raise ValueError(f"{op}: mode={mode!r} pads the last 1-3 dims of a batched or unbatched input: {len(pad)} pad "
+                         f"values need a {len(pad) // 2 + 1}-D or {len(pad) // 2 + 2}-D tensor, got {describe(x)}")
     for k in range(len(pad) // 2):
         d = x.data.ndim - 1 - k
         left, right = int(pad[2 * k]), int(pad[2 * k + 1])
         n = x.data.shape[d]
         crop_l, crop_r = max(-left, 0), max(-right, 0)
-        if crop_l + crop_r > n:
+        folds = mode in ("reflect", "replicate")  # as torch: positions -left .. n+right-1 of the uncropped dim, folded
+        if (n + left + right < 0) if folds else (crop_l + crop_r > n):
             raise ValueError(f"{op}: cropping ({left}, {right}) removes more than dimension {d} of {describe(x)} "
                              f"holds ({n})")
         lead = (slice(None),) * d
+        if folds:
+            if left or right:
+                x = index_select(x, d, _wrap(get_xp(x.data).asarray(_pad_positions(op, mode, n, left, right, d, x))))
+            continue
         if crop_l or crop_r:
             x = getitem(x, lead + (slice(crop_l, n - crop_r),))
-        before = [_filled_like(x, d, left, value)] if left > 0 else []
-        after = [_filled_like(x, d, right, value)] if right > 0 else []
-        if before or after:
-            x = cat(before + [x] + after, dim=d)
+        left, right, n = max(left, 0), max(right, 0), n - crop_l - crop_r
+        if mode == "constant":
+            before = [_filled_like(x, d, left, value)] if left > 0 else []
+            after = [_filled_like(x, d, right, value)] if right > 0 else []
+            if before or after:
+                x = cat(before + [x] + after, dim=d)
+        elif left or right:
+            x = index_select(x, d, _wrap(get_xp(x.data).asarray(_pad_positions(op, mode, n, left, right, d, x))))
     return x
+
+
+def _pad_positions(op, mode, n, left, right, d, x):
+    """Which of the n positions each padded position copies: -left .. n+right-1 folded into 0..n-1 (amounts may be < 0)."""
+    if n == 0:
+        raise ValueError(f"{op}: mode={mode!r} cannot pad dimension {d} of {describe(x)}: it is empty")
+    if mode == "reflect" and max(left, right) >= n:
+        raise ValueError(f"{op}: mode='reflect' needs each amount below the size of dimension {d} ({n}), got "
+                         f"({left}, {right}) for {describe(x)}")
+    if mode == "circular" and max(left, right) > n:
+        raise ValueError(f"{op}: mode='circular' needs each amount at most the size of dimension {d} ({n}), got "
+                         f"({left}, {right}) for {describe(x)}")
+    p = np.arange(-left, n + right)
+    if mode == "replicate":
+        return np.clip(p, 0, n - 1)
+    if mode == "circular":
+        return p % n
+    p = np.abs(p)  # reflect: -1 -> 1, then n -> n - 2, ... (the edge itself is not repeated)
+    return np.where(p > n - 1, 2 * (n - 1) - p, p)
 
 
 def _filled_like(x, d, amount, value):
