@@ -1,5 +1,5 @@
-"""`minigrad.testing`: gradcheck catches wrong gradients with a readable report, and the Hypothesis
-strategies produce what they claim."""
+"""`minigrad.testing`: gradcheck catches wrong gradients with a readable report, check_op catches each
+kind of broken op it promises to, and the Hypothesis strategies produce what they claim."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import Function
-from minigrad.testing import GradcheckError, gradcheck
+from minigrad.testing import GradcheckError, check_op, gradcheck
 from minigrad.testing import strategies as mst
 
 
@@ -209,3 +209,50 @@ def test_basic_indices_are_basic(data, shape):
     parts = idx if isinstance(idx, tuple) else (idx,)
     assert all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
     np.zeros(shape)[idx]  # valid for the shape
+
+
+# ---------------------------------------------------------------- check_op
+class Upcasting(Function):
+    """y = 2x, but computed in float64 whatever comes in (the silent upcast check_op must catch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.astype("float64") * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g * 2).astype(g.dtype)
+
+
+class Mutating(Function):
+    """y = 2x that also doubles its input in place."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x *= 2
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def test_check_op_passes_a_correct_op_on_every_backend(device):
+    a = np.random.default_rng(0).standard_normal((3, 4))
+    check_op(lambda x: x / (1 + x.abs()), lambda v: v / (1 + np.abs(v)), [a], device)
+    check_op(lambda x, y: (x @ y, x.sum()), lambda u, v: (u @ v, u.sum()), [a, a.T], device)  # tuple outputs
+    check_op(lambda x: x.T, lambda v: v.T, [a], device, exact=True)
+
+
+@pytest.mark.parametrize("fn,ref,error,match", [
+    (lambda x: WrongSquare.apply(x), lambda v: v * v, GradcheckError, "(?s)gradcheck failed.*analytic .* numeric"),
+    (lambda x: x * 2, lambda v: v * 3, AssertionError, "output 0 \\(float64\\) against the reference"),
+    (lambda x: x.reshape(-1), lambda v: v, AssertionError, "output 0 has shape \\(6,\\), the reference \\(2, 3\\)"),
+    (lambda x: Upcasting.apply(x), lambda v: 2 * v, AssertionError, "float32 inputs gave a float64 output 0"),
+    (lambda x: Mutating.apply(x), lambda v: 2 * v, AssertionError, "input 0 was written to"),
+    (lambda x: x + 1e-9, lambda v: v, AssertionError, "moves values inexactly"),
+])
+def test_check_op_catches_each_kind_of_broken_op(fn, ref, error, match):
+    a = np.random.default_rng(1).uniform(0.5, 2.0, (2, 3))
+    with pytest.raises(error, match=match):
+        check_op(fn, ref, [a], exact="inexactly" in match)

@@ -1,9 +1,13 @@
 """Tools to verify gradients, for our tests and yours.
 
 `gradcheck` compares analytic gradients with float64 finite differences.
+`check_op` checks a whole op the way the project's own tests do: values against a
+NumPy reference (float64 and float32), gradients (`gradcheck`), float32 kept
+float32, inputs never written.
 `minigrad.testing.strategies` (needs `hypothesis`) generates shapes, broadcastable
 shape pairs, tensors and index expressions for property tests.
 """
 from .gradcheck import GradcheckError, gradcheck
+from .opcheck import check_op
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "GradcheckError", "check_op"]
