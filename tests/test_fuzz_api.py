@@ -960,3 +960,46 @@ def test_torch_named_ops(op, a, dim, k, data):
         tol = TOL.get(got.dtype, 1e-5)
         np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol,
                                    equal_nan=True, err_msg=op)
+
+
+# ================================================================ einsum, against torch itself
+@st.composite
+def einsum_calls(draw):
+    """Equations valid or not: 1-3 operands of 0-3 letters (repeats allowed), sizes 1-3 that may disagree,
+    sometimes "...", implicit or explicit outputs that may name letters no input has."""
+    letters = "abcD"
+    n = draw(st.integers(1, 3))
+    subs = [draw(st.text(alphabet=letters, max_size=3)) for _ in range(n)]
+    ell = draw(st.booleans())
+    parts, shapes = [], []
+    for sub in subs:
+        extra = draw(st.integers(0, 2)) if ell else 0
+        shapes.append(tuple(draw(st.integers(1, 3)) for _ in range(len(sub) + extra)))
+        parts.append(("..." if ell else "") + sub)
+    equation = ",".join(parts)
+    if draw(st.booleans()):
+        out = draw(st.text(alphabet=letters + "x", max_size=4))
+        equation += "->" + ("..." if ell and draw(st.booleans()) else "") + out
+    return equation, shapes
+
+
+@given(call=einsum_calls(), seed=st.integers(0, 2**16))
+def test_einsum_against_torch(call, seed):
+    """Whatever torch computes we compute too (same shape and values), and whatever we refuse torch
+    refuses; our refusals are clear errors that name einsum."""
+    torch = pytest.importorskip("torch")
+    equation, shapes = call
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    ok, out = attempt("einsum", lambda: mg.einsum(equation, *[mg.tensor(a) for a in arrays]))
+    try:
+        want = torch.einsum(equation, *[torch.tensor(a) for a in arrays]).numpy()
+    except Exception:  # noqa: BLE001 - torch refuses
+        want = None
+    event(f"einsum: {'ok' if ok else 'refused'}, torch {'ok' if want is not None else 'refused'}")
+    if want is None:
+        return
+    assert ok, f"einsum refused {equation!r} {shapes}, which torch computes: {out}"
+    got = host(out)
+    assert got.shape == want.shape, f"{equation!r}: shape {got.shape}, torch says {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10, err_msg=equation)

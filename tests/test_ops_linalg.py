@@ -132,8 +132,9 @@ def test_mm_bmm_t_refuse_other_shapes(device):
 # ---------------------------------------------------------------- einsum
 @st.composite
 def einsum_case(draw):
-    """(equation, NumPy's equation, shapes): 1-3 operands over letters of both cases, sizes 1-3 (some
-    dims size 1 to broadcast), optionally a "..." of up to 2 dims per operand, implicit or explicit output.
+    """(equation, NumPy's equation, shapes): 1-3 operands over letters of both cases (sometimes repeated
+    inside an operand: a diagonal), sizes 1-3 (some dims size 1 to broadcast), optionally a "..." of up to
+    2 dims per operand, implicit or explicit output.
 
     torch sums the "..." dims that an explicit output leaves out; NumPy refuses, so its equation
     spells "..." out as the letters "xy" (right-aligned, as "..." aligns) in that case.
@@ -141,8 +142,9 @@ def einsum_case(draw):
     letters = "abcD"
     size = {c: draw(st.integers(1, 3)) for c in letters}
     n = draw(st.integers(1, 3))
-    subs = [draw(st.lists(st.sampled_from(letters), unique=True, max_size=3)) for _ in range(n)]
-    shapes = [[1 if draw(st.integers(0, 3)) == 0 else size[c] for c in sub] for sub in subs]
+    subs = [draw(st.lists(st.sampled_from(letters), unique=draw(st.booleans()), max_size=3)) for _ in range(n)]
+    # a letter repeated inside one operand (a diagonal) keeps its full size; others may broadcast from 1
+    shapes = [[size[c] if sub.count(c) > 1 or draw(st.integers(0, 3)) else 1 for c in sub] for sub in subs]
     ell = draw(st.lists(st.integers(1, 3), max_size=2)) if draw(st.booleans()) else None
     parts, spelt = [], []
     for k, sub in enumerate(subs):
@@ -184,6 +186,10 @@ def test_einsum(device, data, case):
     ("ij->", [(3, 4)]),
     ("i,j->ij", [(3,), (4,)]),                          # outer product
     ("ab,bc,cd->ad", [(2, 3), (3, 4), (4, 2)]),
+    ("ii->i", [(3, 3)]),                                # diagonal
+    ("ii", [(3, 3)]),                                   # implicit: the trace
+    ("bii,bij->bj", [(2, 3, 3), (2, 3, 4)]),
+    ("iji->j", [(2, 3, 2)]),
 ])
 def test_einsum_torch_parity(equation, shapes):
     torch = pytest.importorskip("torch")
@@ -201,7 +207,8 @@ def test_einsum_torch_parity(equation, shapes):
 
 
 @pytest.mark.parametrize("call,exc,match", [
-    (lambda: mg.einsum("ii->i", mg.ones(2, 2)), ValueError, r"einsum: operand 0 repeats 'i'.*diagonals are not supported"),
+    (lambda: mg.einsum("ii->i", mg.ones(2, 3)), ValueError,
+     r"einsum: operand 0 repeats 'i' in 'ii->i' over dimensions of different sizes \[2, 3\]"),
     (lambda: mg.einsum("ij,jk->ik", mg.ones(2, 3), mg.ones(4, 2)), ValueError,
      r"einsum: 'j' has size 3 in one operand and 4 in operand 1"),
     (lambda: mg.einsum("ij->ik", mg.ones(2, 3)), ValueError, r"einsum: the output 'ik' of 'ij->ik' must name distinct"),

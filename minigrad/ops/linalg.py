@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend as _B
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from .common import check_pair, describe, to_tensor
 
 get_xp = _B.get_array_module
@@ -182,7 +182,7 @@ def einsum(equation, *operands):
     missing from the output is summed over. Without "->" the output is every letter that
     appears once, in alphabetical order. "..." stands for leading dimensions (broadcast
     across operands). Operands may also come as one list: einsum("ij,jk", [a, b]).
-    A letter repeated inside one operand (a diagonal, "ii->i") is not supported.
+    A letter repeated inside one operand takes that operand's diagonal ("ii->i", "ii" the trace).
     """
     op = "einsum"
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -198,6 +198,7 @@ def einsum(equation, *operands):
     ref = next((t for t in operands if t.data.dtype.kind == "f"), operands[0])
     operands = tuple(check_pair(op, ref, t)[1] for t in operands)
     ins, out = _einsum_subscripts(op, equation, [t.data.shape for t in operands])
+    operands, ins = zip(*[_diagonals(op, equation, k, t, sub) for k, (t, sub) in enumerate(zip(operands, ins))])
     sizes = {}
     for k, (sub, t) in enumerate(zip(ins, operands)):
         for c, n in zip(sub, t.data.shape):
@@ -208,6 +209,29 @@ def einsum(equation, *operands):
             if m == 1:
                 sizes[c] = n
     return Einsum.apply(*operands, ins=tuple(ins), out=out)
+
+
+def _diagonals(op, equation, k, t, sub):
+    """(tensor, letters) of operand k with each letter it repeats reduced to the diagonal over those dims.
+
+    The repeated dims are moved to the front and indexed with one shared arange: a gather,
+    so its gradient lands back on the diagonal (GetItem's backward).
+    """
+    from .shape import getitem, permute
+
+    while True:
+        rep = next((c for c in sub if sub.count(c) > 1), None)
+        if rep is None:
+            return t, sub
+        where = [i for i, c in enumerate(sub) if c == rep]
+        sizes = sorted({t.data.shape[i] for i in where})
+        if len(sizes) > 1:
+            raise ValueError(f"{op}: operand {k} repeats {rep!r} in {equation!r} over dimensions of different "
+                             f"sizes {sizes} ({describe(t)}); a diagonal needs equal sizes")
+        rest = [i for i in range(len(sub)) if i not in where]
+        diag = _wrap(get_xp(t.data).arange(sizes[0]))
+        t = getitem(permute(t, where + rest), (diag,) * len(where))
+        sub = rep + "".join(sub[i] for i in rest)
 
 
 def _einsum_subscripts(op, equation, shapes):
@@ -238,11 +262,6 @@ def _einsum_subscripts(op, equation, shapes):
     ell = "".join(spare[:n_ell])
     ins = [sub.replace("...", ell[n_ell - (len(shape) - len(sub) + 3):]) if "..." in sub else sub
            for sub, shape in zip(ins, shapes)]
-    for k, sub in enumerate(ins):
-        repeated = sorted({c for c in sub if sub.count(c) > 1})
-        if repeated:
-            raise ValueError(f"{op}: operand {k} repeats {repeated[0]!r} in {equation!r}: diagonals are not "
-                             "supported; take one with a mask or indexing first")
     if arrow:
         out = out.replace("...", ell)
         missing = [c for c in out if not any(c in sub for sub in ins)]
