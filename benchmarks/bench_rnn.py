@@ -211,11 +211,13 @@ def main(argv=None):
         torch = None  # CuPy vs nothing: report ours only
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                                          "OMP_NUM_THREADS")}
+                                          "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "MINIGRAD_ROW_THREADS")}
     print(f"# bench_rnn: {time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} CPU(s), "
           f"python {platform.python_version()}, numpy {np.__version__}"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"))
     print(f"# device {device}; env " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    blocks = len(mg.backend.row_blocks(mg.backend.np, 128))
+    print(f"# a batch of 128 rows runs as {blocks} row block(s) on parallel threads (see README, Threads)")
     print(f"# one training step (forward, {args.loss} loss, backward), float32, median of {args.rounds} x "
           f"{args.repeats} steps (each block after {args.warmup} warm-up); "
           f"{'models layers' if args.layer else 'fused ops'}; {args.clock} clock; "

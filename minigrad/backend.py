@@ -491,22 +491,33 @@ def as_array(data, dtype=None, device: str = "cpu"):
 # Measured in benchmarks/RESULTS.md: with 2 cores it pays from ~64 rows per block; with
 # fewer rows it loses (each core then reads all of W_hh per step, where one
 # two-threaded product gives each core half of it).
+#
+# It also needs OpenBLAS's idle threads to sleep soon. By default an OpenBLAS worker
+# keeps spinning for 2^28 cycles (~0.1 s) after each multi-threaded product, and in a
+# training loop some other layer (a Linear head, the loss) has always just made one:
+# the spinning worker then takes a core from the blocks, which made whole training
+# steps 10-50% slower (measured). So blocks are automatic only when OpenBLAS was
+# started with OPENBLAS_THREAD_TIMEOUT <= 22 (2^22 cycles, ~2 ms; set it in the
+# environment before NumPy is imported; 20 is a good value), and otherwise off unless
+# asked for with MINIGRAD_ROW_THREADS=N.
 row_split_min = int(_os.environ.get("MINIGRAD_ROW_SPLIT_MIN", "64"))  # rows per block, at least
-row_split_threads = int(_os.environ.get("MINIGRAD_ROW_THREADS", "0"))  # 0: one per core; 1: never split
-_blas_local = False  # NumPy's OpenBLAS `openblas_set_num_threads_local` once looked for; None where absent
+row_split_threads = int(_os.environ.get("MINIGRAD_ROW_THREADS", "0"))  # 0: automatic; 1: never; N: up to N blocks
+_SHORT_SPIN = 22  # the longest OpenBLAS idle spin (log2 cycles) with which blocks are used automatically
+_openblas = False  # NumPy's OpenBLAS (a ctypes library) once looked for; None where absent
+_blas_local = None  # its `openblas_set_num_threads_local`, once found
 _pool, _pool_size, _pool_pid = None, 0, 0  # threads for blocks 1, 2, ... (the caller runs block 0)
 
 
-def _blas_threads_setter():
-    """`openblas_set_num_threads_local` (OpenBLAS >= 0.3.27; it returns the previous count) from NumPy's BLAS, or None.
+def _numpy_openblas():
+    """NumPy's OpenBLAS as a ctypes library (with `openblas_set_num_threads_local`: OpenBLAS >= 0.3.27), or None.
 
     Found in NumPy's wheel, or among the libraries loaded (Linux); other BLAS builds
     (MKL, Accelerate) simply keep the one-block loop.
     """
-    global _blas_local
-    if _blas_local is not False:
-        return _blas_local
-    _blas_local = None
+    global _openblas, _blas_local
+    if _openblas is not False:
+        return _openblas
+    _openblas = None
     import ctypes
     import glob
 
@@ -522,13 +533,29 @@ def _blas_threads_setter():
         pass
     for path in paths:
         try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+            lib = ctypes.CDLL(path)
+            fn = lib.openblas_set_num_threads_local
         except (OSError, AttributeError):
             continue
         fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        _blas_local = fn
+        _openblas, _blas_local = lib, fn
         break
-    return _blas_local
+    return _openblas
+
+
+def _blas_threads_setter():
+    """`openblas_set_num_threads_local` of NumPy's OpenBLAS (it returns the previous count), or None."""
+    return _blas_local if _numpy_openblas() is not None else None
+
+
+def _blas_idle_spin() -> int:
+    """log2 of the cycles an idle OpenBLAS thread spins before sleeping (OPENBLAS_THREAD_TIMEOUT; default 28)."""
+    lib = _numpy_openblas()
+    try:
+        value = int(lib.openblas_thread_timeout())
+    except (AttributeError, TypeError, ValueError):  # no such function (or no OpenBLAS): assume the default
+        return 28
+    return 28 if value <= 0 else min(max(value, 4), 30)  # OpenBLAS's own clamp
 
 
 def _cores() -> int:
@@ -542,10 +569,12 @@ def row_blocks(xp, n: int) -> list:
     """Slices cutting `n` batch rows into the blocks `run_blocks` runs in parallel ([all rows]: don't split).
 
     Blocks are used for NumPy arrays when there are at least 2 * `row_split_min` rows,
-    more than one core (or `row_split_threads` > 1) and NumPy's BLAS is an OpenBLAS
-    whose thread count can be set. Elsewhere (CuPy, small batches, other BLAS) one block.
+    NumPy's BLAS is an OpenBLAS whose thread count can be set, and either
+    `row_split_threads` > 1 or (automatic) more than one core and OpenBLAS threads
+    that sleep soon when idle (see above). Elsewhere (CuPy, small batches, other BLAS) one block.
     """
-    parts = min(row_split_threads or _cores(), n // max(1, row_split_min))
+    threads = row_split_threads or (_cores() if _blas_idle_spin() <= _SHORT_SPIN else 1)
+    parts = min(threads, n // max(1, row_split_min))
     if xp is not np or parts < 2 or _blas_threads_setter() is None:
         return [slice(0, n)]
     cuts = [n * k // parts for k in range(parts + 1)]

@@ -172,21 +172,23 @@ def row_blocks_forced(threads):
     setter lets the block logic run all the same (BLAS then keeps its own threads).
     """
     from minigrad import backend
-    saved = backend.row_split_min, backend.row_split_threads, backend._blas_local, backend.run_blocks
+    names = ("row_split_min", "row_split_threads", "_openblas", "_blas_local", "run_blocks")
+    saved = {name: getattr(backend, name) for name in names}
     calls = []
 
     def counting(blocks, work):
         calls.append(len(blocks))
-        return saved[3](blocks, work)
+        return saved["run_blocks"](blocks, work)
 
     backend.row_split_min, backend.row_split_threads = 1, threads
     if backend._blas_threads_setter() is None:
-        backend._blas_local = lambda n: 1
+        backend._openblas, backend._blas_local = object(), (lambda n: 1)
     backend.run_blocks = counting
     try:
         yield calls
     finally:
-        backend.row_split_min, backend.row_split_threads, backend._blas_local, backend.run_blocks = saved
+        for name, value in saved.items():
+            setattr(backend, name, value)
 
 
 @given(cfg=configs(), kind=st.sampled_from(["rnn", "lstm", "gru"]), reset_after=st.booleans(),
@@ -286,18 +288,48 @@ def test_row_blocks_after_fork():
     np.testing.assert_array_equal(got, want)
 
 
-def test_row_blocks_only_for_large_cpu_batches():
+def test_row_blocks_only_for_large_cpu_batches(monkeypatch):
     from minigrad import backend
-    saved = backend.row_split_min, backend.row_split_threads
-    try:
-        backend.row_split_min, backend.row_split_threads = 64, 2
-        assert backend.row_blocks(np, 127) == [slice(0, 127)]  # under 2 x 64 rows: one block
-        if backend._blas_threads_setter() is not None:
-            assert backend.row_blocks(np, 128) == [slice(0, 64), slice(64, 128)]
-        backend.row_split_threads = 1  # MINIGRAD_ROW_THREADS=1: never split
-        assert backend.row_blocks(np, 10**6) == [slice(0, 10**6)]
-    finally:
-        backend.row_split_min, backend.row_split_threads = saved
+    monkeypatch.setattr(backend, "row_split_min", 64)
+    monkeypatch.setattr(backend, "row_split_threads", 2)
+    assert backend.row_blocks(np, 127) == [slice(0, 127)]  # under 2 x 64 rows: one block
+    if backend._blas_threads_setter() is not None:
+        assert backend.row_blocks(np, 128) == [slice(0, 64), slice(64, 128)]
+    monkeypatch.setattr(backend, "row_split_threads", 1)  # MINIGRAD_ROW_THREADS=1: never split
+    assert backend.row_blocks(np, 10**6) == [slice(0, 10**6)]
+
+
+def test_row_blocks_automatic_only_when_openblas_threads_sleep_soon(monkeypatch):
+    """Automatic mode (MINIGRAD_ROW_THREADS unset): OpenBLAS's default idle spin (2^28 cycles) makes its
+    worker compete with the blocks for the cores, so blocks stay off; with a short spin they are used."""
+    from minigrad import backend
+    if backend._blas_threads_setter() is None:
+        monkeypatch.setattr(backend, "_openblas", object())
+        monkeypatch.setattr(backend, "_blas_local", lambda n: 1)
+    monkeypatch.setattr(backend, "row_split_min", 64)
+    monkeypatch.setattr(backend, "row_split_threads", 0)
+    monkeypatch.setattr(backend, "_cores", lambda: 2)
+    monkeypatch.setattr(backend, "_blas_idle_spin", lambda: 28)
+    assert backend.row_blocks(np, 256) == [slice(0, 256)]
+    monkeypatch.setattr(backend, "_blas_idle_spin", lambda: 20)
+    assert backend.row_blocks(np, 256) == [slice(0, 128), slice(128, 256)]
+
+
+@pytest.mark.parametrize("setting,expected", [(None, 28), ("20", 20)])
+def test_openblas_idle_spin_is_read_from_the_library(setting, expected):
+    """What OpenBLAS was started with (OPENBLAS_THREAD_TIMEOUT, read at load time), in a fresh process."""
+    import subprocess
+    import sys
+    from minigrad import backend
+    if backend._blas_threads_setter() is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS with a settable thread count")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if setting is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = setting
+    code = "import minigrad.backend as b; print(b._blas_idle_spin())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) == expected
 
 
 # ---------------------------------------------------------------- finite differences, on every backend

@@ -36,12 +36,13 @@ call followed by a per-column multiply-add (0.5, 0.5 for sigmoid columns, 1, 0 f
 tanh columns), instead of separate calls per gate.
 
 Large batches on a multi-core CPU (`_forward_in_blocks`): no step ever mixes batch rows,
-so a batch of 128 rows runs as two blocks of 64 on two threads, each block the whole
+so a batch of 128 rows can run as two blocks of 64 on two threads, each block the whole
 kernel above with single-threaded BLAS, and the weight gradients are the blocks' sums.
 One two-threaded product per step leaves a core idle during the gate arithmetic and
 waits for the slower core at every step; blocks keep both cores busy and meet once
-(10-25% faster on config C, `benchmarks/RESULTS.md`). Under ~64 rows a block it loses,
-and the whole batch runs as one block, as it always does on a GPU.
+(5-13% faster on config C, `benchmarks/RESULTS.md`). They need OpenBLAS's idle threads
+to sleep soon, so they are automatic only then (`backend.row_blocks` says when). Under
+~64 rows a block they lose, and the batch runs as one block, as it always does on a GPU.
 """
 from __future__ import annotations
 
