@@ -19,7 +19,22 @@ __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", 
            "ReduceLROnPlateau"]
 
 
-class LRScheduler:
+class _Schedule:
+    """What every scheduler shares: the last lrs it set, and its state as plain numbers and lists."""
+
+    def get_last_lr(self) -> list:
+        """The lrs the last `step()` set, one per param group."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        """Everything but the optimizer (numbers and lists): save it alongside the optimizer's state."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in state_dict.items()})
+
+
+class LRScheduler(_Schedule):
     """Base class: subclasses implement `get_lr()`, the lrs for epoch `self.last_epoch`.
 
     Args:
@@ -59,17 +74,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list:
-        """The lrs the last `step()` set, one per param group."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer (numbers and lists): save it alongside the optimizer's state."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in state_dict.items()})
 
     def _group_lrs(self) -> list:
         return [group["lr"] for group in self.optimizer.param_groups]
@@ -265,7 +269,7 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (lr - low) + low for lr in self._group_lrs()]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Schedule):
     """Multiply the lr by `factor` once a metric has stopped improving for `patience` epochs.
 
     Call `step(metric)` once per epoch with the value to watch (a number or a 0-d Tensor,
@@ -346,12 +350,3 @@ class ReduceLROnPlateau:
             return a < (best * (1 - th) if self.threshold_mode == "rel" else best - th)
         return a > (best * (1 + th) if self.threshold_mode == "rel" else best + th)
 
-    def get_last_lr(self) -> list:
-        """The lrs after the last `step()`, one per param group."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in state_dict.items()})
