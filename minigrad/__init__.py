@@ -13,9 +13,10 @@ from .factory import (
     zeros_like,
 )
 from .ops import (
-    abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, erf, exp, flip, gather, index_select, log,
-    logsumexp, masked_fill, masked_select, matmul, maximum, mean, minimum, mm, nonzero, norm, prod, relu, roll, scatter,
-    scatter_add, sigmoid, sin, softplus, sort, split, sqrt, stack, std, sum, t, tanh, topk, tril, triu, var, where,
+    abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, erf, exp, flip, gather, index_add,
+    index_select, log, logsumexp, masked_fill, masked_select, matmul, maximum, mean, minimum, mm, nonzero, norm, prod,
+    relu, roll, scatter, scatter_add, sigmoid, sin, softplus, sort, split, sqrt, stack, std, sum, t, tanh, topk, tril,
+    triu, var, where,
 )
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402

@@ -437,6 +437,10 @@ class Tensor:
         """torch.Tensor.scatter: a copy of self with src (a tensor or a number) written at `index` along `dim`."""
         return _ops.scatter(self, dim, index, src, value)
 
+    def index_add(self, dim, index, source, alpha=1):
+        """torch.Tensor.index_add: a copy of self with alpha * source added at `index` along `dim`."""
+        return _ops.index_add(self, dim, index, source, alpha)
+
     def scatter_add(self, dim, index, src):
         """torch.Tensor.scatter_add: a copy of self with src added at `index` along `dim` (repeats sum)."""
         return _ops.scatter_add(self, dim, index, src)

@@ -243,6 +243,24 @@ def test_scatter(device, data, case):
              [a], device)
 
 
+@given(data=st.data(), shape=NONSCALAR, alpha=st.sampled_from([1, -0.5, 2.0]))
+def test_index_add(device, data, shape, alpha):
+    """Repeated indices add up; x gets dy and source gets alpha * dy at its index (via scatter_add)."""
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    d = dim % len(shape)
+    index = np.asarray(data.draw(st.lists(st.integers(0, shape[d] - 1), max_size=5)), dtype=np.int64)
+    source_shape = shape[:d] + (len(index),) + shape[d + 1:]
+    a, src = draw_array(data, shape, device), draw_array(data, source_shape, device)
+    idx = mg.tensor(index, device=device)
+
+    def ref(x, s):
+        out = x.copy()
+        np.add.at(out, (slice(None),) * d + (index,), alpha * s)
+        return out
+
+    _check_op(lambda x, s: x.index_add(dim, idx, s, alpha=alpha), ref, [a, src], device)
+
+
 def test_scatter_in_place_and_0d(device):
     x = mg.zeros(2, 3, device=device)
     assert x.scatter_(1, mg.tensor([[2], [0]], device=device), 1.0) is x  # one-hot rows, in place

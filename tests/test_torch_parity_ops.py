@@ -176,6 +176,14 @@ def test_scatter_add(device, dim, ishape):
            lambda a, s: torch.scatter_add(a, dim, torch.tensor(index), s), [randn(3, 3), src], device)
 
 
+@pytest.mark.parametrize("dim,index", [(0, [0, 2, 0]), (1, [3, 3]), (-1, [])])
+def test_index_add(device, dim, index):
+    src_shape = (len(index), 4) if dim == 0 else (3, len(index))
+    parity(lambda a, s: a.index_add(dim, mg.tensor(index, dtype="int64", device=device), s, alpha=1.5),
+           lambda a, s: a.index_add(dim, torch.tensor(index, dtype=torch.int64), s, alpha=1.5),
+           [randn(3, 4), randn(*src_shape)], device)
+
+
 @pytest.mark.parametrize("dim", [0, 1])
 def test_scatter(device, dim):
     index = np.argsort(rng.random((3, 3)), axis=dim)[:2] if dim == 0 else np.argsort(rng.random((3, 3)), axis=1)[:, :2]

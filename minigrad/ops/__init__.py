@@ -24,7 +24,7 @@ from .reduce import (
 )
 from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Scatter, Stack, ToDevice, _check_index_bounds,
-    broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_select, masked_select,
+    broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_add, index_select, masked_select,
     nonzero, normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, scatter, scatter_add, split,
     squeeze, stack, t, to_device, transpose, tril, triu, unsqueeze, view,
 )

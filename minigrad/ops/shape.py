@@ -666,7 +666,7 @@ def scatter_add(x, dim, index, src):
     return _scatter("scatter_add", x, dim, index, src, None, add=True)
 
 
-def _scatter(op, x, dim, index, src, value, add):
+def _scatter(op, x, dim, index, src, value, add, src_name="src"):
     _check_index_tensor(op, x, index)
     if (src is None) == (value is None):
         raise TypeError(f"{op}: give exactly one of src (a tensor or a number) and value")
@@ -676,9 +676,9 @@ def _scatter(op, x, dim, index, src, value, add):
             raise TypeError(f"{op}: src must be a Tensor or a number, got {type(number).__name__}")
         src = _wrap(get_xp(x.data).full(index.shape, number, dtype=x.data.dtype))
     if src.device != x.device:
-        raise RuntimeError(f"{op}: x is {describe(x)} but src is {describe(src)}; move one with .to(device)")
+        raise RuntimeError(f"{op}: x is {describe(x)} but {src_name} is {describe(src)}; move one with .to(device)")
     if src.dtype != x.dtype:
-        raise TypeError(f"{op}: src must have x's dtype: x is {describe(x)}, src is {describe(src)}")
+        raise TypeError(f"{op}: {src_name} must have x's dtype: x is {describe(x)}, {src_name} is {describe(src)}")
     if max(src.ndim, 1) != max(x.ndim, 1):
         raise ValueError(f"{op}: src must have as many dimensions as x: x is {describe(x)}, src is {describe(src)}")
     d = normalize_axis(op, dim, max(x.ndim, 1))
@@ -689,6 +689,33 @@ def _scatter(op, x, dim, index, src, value, add):
     _check_covered(op, "src", src, index)
     _check_positions(op, x, d, index)
     return Scatter.apply(x, src, index=index.data, dim=d, add=add)
+
+
+def index_add(x, dim, index, source, alpha=1):
+    """torch.index_add: a copy of x with alpha * source[..., i, ...] added at x[..., index[i], ...] along `dim`.
+
+    `index` is a 1-D integer tensor; `source` has x's shape except len(index) along `dim`.
+    Repeated indices add up. It is `scatter_add` with index spread over source's shape, so
+    x gets dy and source gets alpha * dy read back at the index.
+    """
+    op = "index_add"
+    if not isinstance(x, Tensor) or not isinstance(source, Tensor):
+        raise TypeError(f"{op}: expected Tensors for x and source, got {type(x).__name__} and {type(source).__name__}")
+    if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu" or index.data.ndim > 1:
+        got = describe(index) if isinstance(index, Tensor) else type(index).__name__
+        raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
+    if x.data.ndim == 0:  # as a 1-element vector, as torch
+        return reshape(index_add(reshape(x, (1,)), dim, index, reshape(source, (-1,)), alpha), ())
+    d = normalize_axis(op, dim, x.data.ndim)
+    want = x.data.shape[:d] + (index.data.size,) + x.data.shape[d + 1:]
+    if tuple(source.data.shape) != want:
+        raise ValueError(f"{op}: source must have shape {want} (x {describe(x)} with len(index) = {index.data.size} "
+                         f"along dim {d}), got {describe(source)}")
+    if alpha != 1:
+        source = source * alpha
+    spread = index.reshape((1,) * d + (-1,) + (1,) * (x.data.ndim - d - 1))
+    spread = _wrap(get_xp(spread.data).broadcast_to(spread.data, want))
+    return _scatter(op, x, d, spread, source, None, add=True, src_name="source")
 
 
 def nonzero(x, as_tuple=False):
