@@ -548,14 +548,22 @@ def _blas_threads_setter():
     return _blas_local if _numpy_openblas() is not None else None
 
 
+_idle_spin = None
+
+
 def _blas_idle_spin() -> int:
-    """log2 of the cycles an idle OpenBLAS thread spins before sleeping (OPENBLAS_THREAD_TIMEOUT; default 28)."""
-    lib = _numpy_openblas()
-    try:
-        value = int(lib.openblas_thread_timeout())
-    except (AttributeError, TypeError, ValueError):  # no such function (or no OpenBLAS): assume the default
-        return 28
-    return 28 if value <= 0 else min(max(value, 4), 30)  # OpenBLAS's own clamp
+    """log2 of the cycles an idle OpenBLAS thread spins before sleeping (OPENBLAS_THREAD_TIMEOUT; default 28).
+
+    OpenBLAS reads the setting once, when it loads, so it is asked once.
+    """
+    global _idle_spin
+    if _idle_spin is None:
+        try:
+            value = int(_numpy_openblas().openblas_thread_timeout())
+        except (AttributeError, TypeError, ValueError):  # no such function (or no OpenBLAS): assume the default
+            value = 0
+        _idle_spin = 28 if value <= 0 else min(max(value, 4), 30)  # OpenBLAS's own clamp
+    return _idle_spin
 
 
 def _cores() -> int:
@@ -573,9 +581,11 @@ def row_blocks(xp, n: int) -> list:
     `row_split_threads` > 1 or (automatic) more than one core and OpenBLAS threads
     that sleep soon when idle (see above). Elsewhere (CuPy, small batches, other BLAS) one block.
     """
+    if xp is not np or n < 2 * max(1, row_split_min):  # the usual case, decided without asking the library
+        return [slice(0, n)]
     threads = row_split_threads or (_cores() if _blas_idle_spin() <= _SHORT_SPIN else 1)
     parts = min(threads, n // max(1, row_split_min))
-    if xp is not np or parts < 2 or _blas_threads_setter() is None:
+    if parts < 2 or _blas_threads_setter() is None:
         return [slice(0, n)]
     cuts = [n * k // parts for k in range(parts + 1)]
     return [slice(cuts[k], cuts[k + 1]) for k in range(parts)]

@@ -682,13 +682,11 @@ class Tensor:
     def _update(self, op, other, alpha=1):
         """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
         self._check_inplace(op)
-        if alpha != 1:
-            alpha = _ops.common.scalar_value(alpha, f"{op} (alpha)")
         o = self._operand(other, op)
         if op == "sub_":
             _ops.elementwise.refuse_bool_subtraction(op, self, other)
         if alpha != 1:
-            o = o * alpha
+            o = o * _ops.common.scalar_value(alpha, f"{op} (alpha)")
         try:
             _INPLACE[op](self.data, o)
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensors
@@ -721,7 +719,6 @@ class Tensor:
             if value.data.ndim != 0:
                 raise ValueError(f"fill_: a tensor value must be 0-d, got {value.dtype}{list(value.shape)}")
             value = value.item()
-        _ops.common.refuse_text(value, "fill_")
         self.data.fill(_ops.common.scalar_value(value, "fill_"))  # (None would silently fill NaN)
         return self._bump()
 

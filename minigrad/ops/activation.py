@@ -99,7 +99,7 @@ class Erf(Function):
     @staticmethod
     def backward(ctx, g):
         x = ctx.saved[0]
-        return g * ((2 / math.sqrt(math.pi)) * get_xp(x).exp(-x * x)).astype(x.dtype, copy=False)
+        return g * ((2 / math.sqrt(math.pi)) * get_xp(x).exp(-x * x))
 
 
 class GELU(Function):
@@ -119,7 +119,7 @@ class GELU(Function):
             t = None
             cdf = 0.5 * (1 + _B.erf(x * (1 / math.sqrt(2))))
         ctx.save_for_backward(x, cdf, t)
-        return (x * cdf).astype(x.dtype, copy=False)
+        return x * cdf
 
     @staticmethod
     def backward(ctx, g):
@@ -129,7 +129,7 @@ class GELU(Function):
             slope = cdf + x * xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         else:
             slope = cdf + 0.5 * x * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
-        return g * slope.astype(x.dtype, copy=False)
+        return g * slope
 
 
 def erf(x):

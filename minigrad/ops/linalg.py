@@ -5,6 +5,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_pair, describe, to_tensor
+from .shape import getitem, permute
 
 get_xp = _B.get_array_module
 np = _B.np  # shape bookkeeping only
@@ -217,8 +218,6 @@ def _diagonals(op, equation, k, t, sub):
     The repeated dims are moved to the front and indexed with one shared arange: a gather,
     so its gradient lands back on the diagonal (GetItem's backward).
     """
-    from .shape import getitem, permute
-
     while True:
         rep = next((c for c in sub if sub.count(c) > 1), None)
         if rep is None:

@@ -263,9 +263,7 @@ def roll(x, shifts, dims=None):
 def index_select(x, dim, index):
     """torch.index_select: the entries of x at the 1-D integer tensor `index` along `dim` (repeats allowed)."""
     op = "index_select"
-    if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu" or index.data.ndim > 1:
-        got = describe(index) if isinstance(index, Tensor) else type(index).__name__
-        raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
+    _check_vector_index(op, index)
     d = normalize_axis(op, dim, max(x.data.ndim, 1))
     _check_positions(op, x, d, index)
     if x.data.ndim == 0:  # torch: exactly one index into a 0-d tensor, and a 0-d result
@@ -273,6 +271,13 @@ def index_select(x, dim, index):
             raise ValueError(f"{op}: an index into the 0-d {describe(x)} must hold one value, got {describe(index)}")
         return clone(x)
     return getitem(x, (slice(None),) * d + (index.reshape(-1),))
+
+
+def _check_vector_index(op, index):
+    """TypeError unless `index` is a Tensor of integers with at most one dimension (index_select, index_add)."""
+    if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu" or index.data.ndim > 1:
+        got = describe(index) if isinstance(index, Tensor) else type(index).__name__
+        raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
 
 
 def repeat(x, *sizes):
@@ -327,14 +332,10 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
         if (n + left + right < 0) if folds else (crop_l + crop_r > n):
             raise ValueError(f"{op}: cropping ({left}, {right}) removes more than dimension {d} of {describe(x)} "
                              f"holds ({n})")
-        lead = (slice(None),) * d
-        if folds:
-            if left or right:
-                x = index_select(x, d, _wrap(get_xp(x.data).asarray(_pad_positions(op, mode, n, left, right, d, x))))
-            continue
-        if crop_l or crop_r:
-            x = getitem(x, lead + (slice(crop_l, n - crop_r),))
-        left, right, n = max(left, 0), max(right, 0), n - crop_l - crop_r
+        if not folds:  # crop first; then left, right >= 0
+            if crop_l or crop_r:
+                x = getitem(x, (slice(None),) * d + (slice(crop_l, n - crop_r),))
+            left, right, n = max(left, 0), max(right, 0), n - crop_l - crop_r
         if mode == "constant":
             before = [_filled_like(x, d, left, value)] if left > 0 else []
             after = [_filled_like(x, d, right, value)] if right > 0 else []
@@ -701,9 +702,7 @@ def index_add(x, dim, index, source, alpha=1):
     op = "index_add"
     if not isinstance(x, Tensor) or not isinstance(source, Tensor):
         raise TypeError(f"{op}: expected Tensors for x and source, got {type(x).__name__} and {type(source).__name__}")
-    if not isinstance(index, Tensor) or index.data.dtype.kind not in "iu" or index.data.ndim > 1:
-        got = describe(index) if isinstance(index, Tensor) else type(index).__name__
-        raise TypeError(f"{op}: index must be a 1-D integer tensor, got {got}")
+    _check_vector_index(op, index)
     if x.data.ndim == 0:  # as a 1-element vector, as torch
         return reshape(index_add(reshape(x, (1,)), dim, index, reshape(source, (-1,)), alpha), ())
     d = normalize_axis(op, dim, x.data.ndim)
