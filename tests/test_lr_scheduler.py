@@ -1,5 +1,6 @@
 """LR schedulers: values by hand, the optimizer really uses them, state_dict, errors (torch parity: test_optim_torch_parity)."""
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -130,6 +131,68 @@ def test_bad_arguments_raise():
         sch.ReduceLROnPlateau(opt, mode="lowest")
     with pytest.raises(TypeError, match="ReduceLROnPlateau.step: expected a number"):
         sch.ReduceLROnPlateau(opt).step("0.5")
+    with pytest.raises(ValueError, match="ConstantLR: factor must be in \\[0, 1\\]"):
+        sch.ConstantLR(opt, factor=2.0)
+    with pytest.raises(ValueError, match="PolynomialLR: total_iters must be a positive int"):
+        sch.PolynomialLR(opt, total_iters=0)
+    with pytest.raises(ValueError, match="CosineAnnealingWarmRestarts: T_mult must be an int >= 1"):
+        sch.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
+    with pytest.raises(ValueError, match="expected a number >= 0 as epoch"):
+        sch.CosineAnnealingWarmRestarts(opt, T_0=2).step(-1)
+    with pytest.raises(ValueError, match="OneCycleLR: give either total_steps or both epochs and steps_per_epoch"):
+        sch.OneCycleLR(opt, max_lr=1.0, epochs=3)
+    with pytest.raises(ValueError, match="OneCycleLR: max_lr must have one value per param group"):
+        sch.OneCycleLR(opt, max_lr=[1.0, 2.0], total_steps=10)
+    with pytest.raises(ValueError, match="OneCycleLR: cycle_momentum=True needs an optimizer with momentum or betas"):
+        sch.OneCycleLR(optim.Adagrad([mg.tensor([1.0], requires_grad=True)]), max_lr=1.0, total_steps=10)
+    with pytest.raises(ValueError, match="SequentialLR: expected 1 milestones"):
+        sch.SequentialLR(opt, [sch.ConstantLR(opt), sch.ExponentialLR(opt, 0.9)], milestones=[])
+    other, _ = make_opt()
+    with pytest.raises(ValueError, match="same optimizer"):
+        sch.ChainedScheduler([sch.ConstantLR(opt), sch.ExponentialLR(other, 0.9)])
+    with pytest.raises(ValueError, match="does not support ReduceLROnPlateau"):
+        sch.SequentialLR(opt, [sch.ConstantLR(opt), sch.ReduceLROnPlateau(opt)], milestones=[3])
+
+
+def test_constant_polynomial_and_warm_restarts_by_hand():
+    opt, _ = make_opt(1.0)
+    assert [v[0] for v in lrs(sch.ConstantLR(opt, factor=0.25, total_iters=3), 5)] == \
+        pytest.approx([0.25, 0.25, 0.25, 1.0, 1.0, 1.0], rel=1e-14)
+    opt, _ = make_opt(1.0)
+    assert [v[0] for v in lrs(sch.PolynomialLR(opt, total_iters=4, power=2.0), 6)] == \
+        pytest.approx([(1 - min(e, 4) / 4) ** 2 for e in range(7)], rel=1e-14, abs=1e-15)
+    opt, _ = make_opt(1.0)
+    # periods of 2, 4, 8 epochs: T_cur restarts at epochs 2 and 6
+    got = [v[0] for v in lrs(sch.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2), 7)]
+    t_cur, t_i = [0, 1, 0, 1, 2, 3, 0, 1], [2, 2, 4, 4, 4, 4, 8, 8]
+    assert got == pytest.approx([(1 + math.cos(math.pi * c / i)) / 2 for c, i in zip(t_cur, t_i)], rel=1e-14)
+
+
+def test_one_cycle_by_hand():
+    opt = optim.SGD([mg.tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9)
+    s = sch.OneCycleLR(opt, max_lr=1.0, total_steps=11, pct_start=0.5, anneal_strategy="linear",
+                       div_factor=10.0, final_div_factor=5.0)
+    seen, moms = [], []
+    for step in range(11):  # 11 lrs: the constructor's and 10 steps
+        seen.append(s.get_last_lr()[0])
+        moms.append(opt.param_groups[0]["momentum"])
+        if step < 10:
+            s.step()
+    # up from 0.1 to 1.0 over steps 0..4.5 (end step 0.5 * 11 - 1), then down to 0.1 / 5 at step 10
+    up = [0.1 + 0.9 * t / 4.5 for t in range(5)]
+    down = [1.0 + (0.02 - 1.0) * (t - 4.5) / 5.5 for t in range(5, 11)]
+    assert seen == pytest.approx(up + down, rel=1e-14)
+    assert moms[0] == pytest.approx(0.95) and min(moms) == pytest.approx(0.85 + 0.1 * 0.5 / 5.5, rel=1e-12)
+
+
+def test_sequential_lr_warm_up_then_cosine_by_hand():
+    opt, _ = make_opt(1.0)
+    s = sch.SequentialLR(opt, [sch.LinearLR(opt, start_factor=0.25, total_iters=3), sch.CosineAnnealingLR(opt, 4)],
+                         milestones=[3])
+    got = [v[0] for v in lrs(s, 7)]
+    warm = [0.25, 0.5, 0.75]
+    cosine = [(1 + math.cos(math.pi * e / 4)) / 2 for e in range(5)]  # restarts at its own epoch 0
+    assert got == pytest.approx(warm + cosine, rel=1e-14, abs=1e-15)
 
 
 def test_state_dicts_of_the_newer_schedulers_resume(tmp_path):
@@ -137,7 +200,11 @@ def test_state_dicts_of_the_newer_schedulers_resume(tmp_path):
     through a checkpoint file (mg.save / mg.load: no pickle)."""
     for make, feed in [(lambda o: sch.MultiStepLR(o, milestones=[2, 5, 5]), None),
                        (lambda o: sch.CosineAnnealingLR(o, T_max=4, eta_min=0.1), None),
-                       (lambda o: sch.ReduceLROnPlateau(o, patience=1), [3, 2, 2, 2, 2, 2, 1, 1, 1, 1])]:
+                       (lambda o: sch.ReduceLROnPlateau(o, patience=1), [3, 2, 2, 2, 2, 2, 1, 1, 1, 1]),
+                       (lambda o: sch.OneCycleLR(o, max_lr=2.0, total_steps=12, three_phase=True,
+                                                 cycle_momentum=False), None),
+                       (lambda o: sch.SequentialLR(o, [sch.ConstantLR(o, 0.5, 2), sch.PolynomialLR(o, 6)], [3]),
+                        None)]:
         opt, _ = make_opt(1.0)
         s = make(opt)
         for k in range(5):

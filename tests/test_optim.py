@@ -143,6 +143,51 @@ def test_adagrad_by_hand(device):
     np.testing.assert_allclose(w1, [2.0 - 0.1 * 2.0 / 2.0], atol=1e-15)
 
 
+
+def test_adamax_by_hand(device):
+    # g1 = 2: m1 = 0.2, u1 = max(0, 2 + eps); p1 = -lr / 0.1 * 0.2 / u1 = -lr (up to eps).
+    # g2 = -1: m2 = 0.18 - 0.1 = 0.08, u2 = max(0.999 u1, 1 + eps) = 0.999 u1; step lr / 0.19 * m2 / u2.
+    p1, p2 = run_sequence(optim.Adamax, [0.0], [[2.0], [-1.0]], device, lr=0.1)
+    u1 = 2.0 + EPS8
+    np.testing.assert_allclose(p1, [-0.1 / 0.1 * 0.2 / u1], atol=1e-15)
+    np.testing.assert_allclose(p2, p1 - 0.1 / 0.19 * 0.08 / (0.999 * u1), atol=1e-15)
+
+
+def test_nadam_by_hand(device):
+    # Step 1 with g = 1, psi = 0.004: mu1 = 0.9 (1 - 0.5 * 0.96^0.004), mu2 likewise with 0.008;
+    # m = 0.1, v_hat = 1, d = 1 + eps; p -= lr (1 - mu1) / (1 - mu1) g / d + lr mu2 / (1 - mu1 mu2) m / d.
+    mu1 = 0.9 * (1 - 0.5 * 0.96 ** 0.004)
+    mu2 = 0.9 * (1 - 0.5 * 0.96 ** 0.008)
+    (p1,) = run_constant(optim.NAdam, [0.0], [1.0], 1, device, lr=0.1)
+    np.testing.assert_allclose(p1, [-0.1 / (1 + EPS8) - 0.1 * mu2 / (1 - mu1 * mu2) * 0.1 / (1 + EPS8)], atol=1e-15)
+
+
+def test_radam_by_hand(device):
+    # rho_inf = 2 / 0.001 - 1 = 1999; rho_t <= 5 for t <= 5 (un-adapted momentum steps: with a
+    # constant g, m_hat = g, so each moves by lr * g); at t = 6, rho_6 > 5 and the rectified adaptive
+    # step lr * r_6 * g / (|g| + eps / sqrt(1 - beta2^6)) follows.
+    traj = run_constant(optim.RAdam, [0.0], [0.5], 6, device, lr=0.1)
+    for t in range(5):
+        np.testing.assert_allclose(traj[t], [-(t + 1) * 0.1 * 0.5], atol=1e-14)
+    b2 = 0.999
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * 6 * b2 ** 6 / (1 - b2 ** 6)
+    assert 5 < rho < 6
+    r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    step6 = 0.1 * r * 0.5 * math.sqrt(1 - b2 ** 6) / (0.5 * math.sqrt(1 - b2 ** 6) + EPS8)
+    np.testing.assert_allclose(traj[5], traj[4] - step6, atol=1e-14)
+
+
+def test_adadelta_by_hand(device):
+    # g = 1, rho = 0.9, eps = 1e-6: v1 = 0.1, d1 = sqrt(eps) / sqrt(0.1 + eps), u1 = 0.1 d1^2;
+    # step 2: v2 = 0.19, d2 = sqrt(u1 + eps) / sqrt(0.19 + eps).
+    p1, p2 = run_constant(optim.Adadelta, [0.0], [1.0], 2, device)
+    d1 = math.sqrt(1e-6) / math.sqrt(0.1 + 1e-6)
+    d2 = math.sqrt(0.1 * d1 * d1 + 1e-6) / math.sqrt(0.19 + 1e-6)
+    np.testing.assert_allclose(p1, [-d1], atol=1e-15)
+    np.testing.assert_allclose(p2, [-d1 - d2], atol=1e-15)
+
+
 # ---------------------------------------------------------------- the Optimizer API
 ALL = [
     (optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
@@ -150,6 +195,10 @@ ALL = [
     (optim.AdamW, dict(lr=0.01)),
     (optim.RMSprop, dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.01)),
     (optim.Adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01)),
+    (optim.Adamax, dict(lr=0.01, weight_decay=0.01)),
+    (optim.NAdam, dict(lr=0.01, weight_decay=0.01, decoupled_weight_decay=True)),
+    (optim.RAdam, dict(lr=0.01, weight_decay=0.01)),
+    (optim.Adadelta, dict(lr=1.0, weight_decay=0.01)),
 ]
 IDS = [c.__name__ for c, _ in ALL]
 
@@ -173,6 +222,8 @@ def test_float32_params_keep_float32_state_and_values(cls, kw, device):
         if _B.is_array(v):
             assert v.dtype == np.float32, name
             assert _B.device_of(v) == p.device, name
+        elif name == "mu_product":
+            assert type(v) is float  # NAdam's running product of momentum factors: a host float
         else:
             assert isinstance(v, int), name  # step counts are host ints
 
@@ -180,7 +231,8 @@ def test_float32_params_keep_float32_state_and_values(cls, kw, device):
 @pytest.mark.parametrize("cls,kw", ALL, ids=IDS)
 def test_training_decreases_a_quadratic(cls, kw):
     p = mg.tensor(np.full(4, 3.0), requires_grad=True)
-    opt = cls([p], **dict(kw, lr=0.1))
+    # Adadelta's first steps are ~sqrt(eps) long whatever the gradient: a larger eps starts it faster
+    opt = cls([p], **(dict(kw, eps=1e-2) if cls is optim.Adadelta else dict(kw, lr=0.1)))
     first = _quadratic_step(opt, [p]).item()
     for _ in range(60):
         last = _quadratic_step(opt, [p]).item()
@@ -308,6 +360,11 @@ def test_add_param_group_to_adagrad_initialises_its_state():
     (lambda p: optim.RMSprop(p, alpha=-0.5), ValueError, "alpha"),
     (lambda p: optim.Adagrad(p, lr_decay=-1), ValueError, "Invalid lr_decay value"),
     (lambda p: optim.SparseAdam(p, lr=0.0), ValueError, "learning rate"),
+    (lambda p: optim.NAdam(p, momentum_decay=-1.0), ValueError, "NAdam: Invalid momentum_decay"),
+    (lambda p: optim.RAdam(p, betas=(0.9, 1.5)), ValueError, "RAdam: Invalid beta parameter at index 1"),
+    (lambda p: optim.Adamax(p, lr=-1.0), ValueError, "Adamax: Invalid learning rate"),
+    (lambda p: optim.Adadelta(p, rho=1.5), ValueError, "Adadelta: Invalid rho"),
+    (lambda p: optim.Adadelta(p, eps=None), TypeError, "Adadelta: eps must be a Python number"),
     (lambda p: optim.SGD([{"params": p, "lr": -1.0}], lr=0.1), ValueError, "learning rate"),
 ])
 def test_bad_hyperparameters_raise(make, exc, match):

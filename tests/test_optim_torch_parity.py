@@ -91,13 +91,29 @@ CASES = [
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.1)),
     ("Adagrad", dict(lr=0.1, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-5, maximize=True)),
+    ("Adamax", dict(lr=0.05)),
+    ("Adamax", dict(lr=0.05, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=0.05)),
+    ("NAdam", dict(lr=0.05, momentum_decay=0.05, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.05, betas=(0.8, 0.99), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=0.05)),  # rho_t > 5 from step 6 on: both branches run
+    ("RAdam", dict(lr=0.05, betas=(0.5, 0.9), weight_decay=0.1)),
+    ("RAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.5, eps=1e-3, weight_decay=0.1, maximize=True)),
 ]
 
 
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(map(str, k.items()))}" for n, k in CASES])
 def test_trajectory_matches_torch(name, kwargs):
-    mp, tp, mopt, topt = make_pair(getattr(mg.optim, name), getattr(torch.optim, name), kwargs)
-    advance(mp, tp, mopt, topt, STEPS)
+    # torch keeps scalar state (NAdam's mu_product) in the default dtype: float64 here, like the parameters
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        mp, tp, mopt, topt = make_pair(getattr(mg.optim, name), getattr(torch.optim, name), kwargs)
+        advance(mp, tp, mopt, topt, STEPS)
+    finally:
+        torch.set_default_dtype(dtype)
 
 
 @pytest.mark.parametrize("name,kwargs", [
@@ -106,6 +122,9 @@ def test_trajectory_matches_torch(name, kwargs):
     ("AdamW", dict(lr=0.05)),
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
+    ("Adamax", dict(lr=0.05)),
+    ("RAdam", dict(lr=0.05)),
+    ("Adadelta", dict(lr=0.5)),
 ])
 def test_param_groups_with_different_options_match_torch(name, kwargs):
     # Group 0 overrides lr (and weight decay); group 1 uses the defaults.
@@ -128,6 +147,9 @@ def _torch_state_to_minigrad(sd):
     ("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.01)),
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
+    ("Adamax", dict(lr=0.05)),
+    ("RAdam", dict(lr=0.05)),
+    ("Adadelta", dict(lr=0.5)),
 ])
 def test_state_dict_round_trip_and_torch_state_continue_identically(name, kwargs):
     mp, tp, mopt, topt = make_pair(getattr(mg.optim, name), getattr(torch.optim, name), kwargs)
@@ -200,6 +222,12 @@ SCHEDULERS = [
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=7)),
     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01)),
+    ("ConstantLR", dict()),
+    ("ConstantLR", dict(factor=0.5, total_iters=8)),
+    ("PolynomialLR", dict()),
+    ("PolynomialLR", dict(total_iters=12, power=2.5)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=5)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2, eta_min=0.01)),
 ]
 
 
@@ -286,3 +314,85 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs):
         assert ms.get_last_lr() == ts.get_last_lr()
         assert [g["lr"] for g in mopt.param_groups] == [g["lr"] for g in topt.param_groups]
     assert ms.num_bad_epochs == ts.num_bad_epochs and ms.best == ts.best
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(total_steps=40),
+    dict(epochs=4, steps_per_epoch=10, pct_start=0.25, anneal_strategy="linear", div_factor=10.0),
+    dict(total_steps=40, three_phase=True, base_momentum=0.8, max_momentum=[0.9, 0.97]),
+    dict(total_steps=40, max_lr=[1.0, 0.5], cycle_momentum=False, final_div_factor=100.0),
+])
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_one_cycle_lr_and_momentum_match_torch(kwargs, opt_name):
+    kwargs = dict(dict(max_lr=1.0), **kwargs)
+    mp, tp = [mg.tensor(np.ones(2), requires_grad=True) for _ in range(2)], \
+        [torch.tensor(np.ones(2), requires_grad=True) for _ in range(2)]
+    extra = dict(momentum=0.9) if opt_name == "SGD" else {}
+    mopt = getattr(mg.optim, opt_name)([{"params": [mp[0]]}, {"params": [mp[1]]}], lr=0.1, **extra)
+    topt = getattr(torch.optim, opt_name)([{"params": [tp[0]]}, {"params": [tp[1]]}], lr=0.1, **extra)
+    ms, ts = mls.OneCycleLR(mopt, **kwargs), torch.optim.lr_scheduler.OneCycleLR(topt, **kwargs)
+    key = "momentum" if opt_name == "SGD" else "betas"
+    for _ in range(40):  # total_steps lrs: the one set at construction and 39 steps
+        assert ms.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-14)
+        assert [g[key] for g in mopt.param_groups] == pytest.approx([g[key] for g in topt.param_groups], rel=1e-14)
+        mopt.step()
+        topt.step()
+        ms.step()
+        ts.step()
+    with pytest.raises(ValueError, match="total_steps=40"):
+        ms.step()  # torch raises too: the cycle is over
+
+
+def _sequence(lib, opt):
+    """A warm-up, a cosine and an exponential stretch (lib: minigrad's or torch's lr_scheduler module)."""
+    warm = lib.LinearLR(opt, start_factor=0.1, total_iters=4)
+    cos = lib.CosineAnnealingLR(opt, T_max=6, eta_min=0.01)
+    exp = lib.ExponentialLR(opt, gamma=0.8)
+    return lib.SequentialLR(opt, [warm, cos, exp], milestones=[4, 10])
+
+
+def test_sequential_and_chained_schedulers_match_torch():
+    for build in (_sequence,
+                  lambda lib, opt: lib.ChainedScheduler([lib.ConstantLR(opt, factor=0.5, total_iters=3),
+                                                         lib.ExponentialLR(opt, gamma=0.9)])):
+        mopt, topt = _two_group_optimizers()
+        ms, ts = build(mls, mopt), build(torch.optim.lr_scheduler, topt)
+        assert ms.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-14)
+        for _ in range(25):
+            mopt.step()
+            topt.step()
+            ms.step()
+            ts.step()
+            assert ms.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-14)
+            assert [g["lr"] for g in mopt.param_groups] == pytest.approx([g["lr"] for g in topt.param_groups],
+                                                                          rel=1e-14)
+
+
+def test_sequential_lr_state_dict_resumes_like_torch():
+    mopt, topt = _two_group_optimizers()
+    ms, ts = _sequence(mls, mopt), _sequence(torch.optim.lr_scheduler, topt)
+    for _ in range(7):
+        for x in (mopt, topt, ms, ts):
+            x.step()
+    sd = copy.deepcopy(ms.state_dict())
+    assert len(sd["_schedulers"]) == 3 and sd["last_epoch"] == ts.state_dict()["last_epoch"]
+    mopt2, _ = _two_group_optimizers()
+    ms2 = _sequence(mls, mopt2)
+    mopt2.load_state_dict(copy.deepcopy(mopt.state_dict()))
+    ms2.load_state_dict(sd)
+    for _ in range(10):
+        for x in (mopt2, topt, ms2, ts):
+            x.step()
+        assert ms2.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-14)
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    mopt, topt = _two_group_optimizers()
+    ms = mls.CosineAnnealingWarmRestarts(mopt, T_0=2, T_mult=3, eta_min=0.001)
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=2, T_mult=3, eta_min=0.001)
+    for epoch in range(12):
+        for i in range(4):  # four batches per epoch
+            ms.step(epoch + i / 4)
+            ts.step(epoch + i / 4)
+            assert ms.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-14)
+            assert (ms.T_cur, ms.T_i) == pytest.approx((ts.T_cur, ts.T_i), rel=1e-14)

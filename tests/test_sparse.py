@@ -297,6 +297,10 @@ def test_adam_sparse_update_is_lazy():
     (lambda ps: optim.AdamW(ps), "weight_decay"),
     (lambda ps: optim.Adam(ps, amsgrad=True), "amsgrad"),
     (lambda ps: optim.Adagrad(ps, weight_decay=0.1), "weight_decay option is not compatible"),
+    (lambda ps: optim.Adamax(ps), "Adamax does not support sparse gradients"),
+    (lambda ps: optim.NAdam(ps), "NAdam does not support sparse gradients"),
+    (lambda ps: optim.RAdam(ps), "RAdam does not support sparse gradients"),
+    (lambda ps: optim.Adadelta(ps), "Adadelta does not support sparse gradients"),
 ])
 def test_unsupported_sparse_combinations_raise_clearly(make_opt, match):
     w = table(5, 2)

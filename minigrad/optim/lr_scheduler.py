@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import numbers
 import types
+from bisect import bisect_right
 from collections import Counter
 
 from .optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR", "CosineAnnealingLR",
-           "ReduceLROnPlateau"]
+__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
+           "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR",
+           "ChainedScheduler", "ReduceLROnPlateau"]
 
 
 class _Schedule:
@@ -58,10 +60,17 @@ class LRScheduler(_Schedule):
                                    "state_dict first, or use last_epoch=-1 for a fresh run")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self._is_initial = True  # the first step (epoch 0) happens here, as in torch
-        self._step_count = 0
-        self.step()
         self._is_initial = False
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The first step (epoch 0), taken when the scheduler is made, as in torch."""
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self) -> list:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -69,8 +78,20 @@ class LRScheduler(_Schedule):
     def step(self) -> None:
         """Advance one epoch and write the new lrs into the optimizer's param groups."""
         self._step_count += 1
-        self.last_epoch += 1
-        values = self.get_lr()
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Set the lrs of the next epoch, or (epoch given) of that epoch by the closed form where there is one.
+
+        `SequentialLR` restarts a scheduler with epoch=0 when its milestone comes.
+        """
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed = getattr(self, "_get_closed_form_lr", None)
+            values = closed() if closed is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -145,6 +166,42 @@ class StepLR(LRScheduler):
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
 
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the lr by a constant `factor` for the first `total_iters` epochs, then restore it.
+
+    lr(epoch) = initial_lr * factor for epoch < total_iters, initial_lr afterwards (a simple warm-up).
+
+    Args:
+        optimizer: the Optimizer.
+        factor: the factor, in [0, 1] (default 1/3).
+        total_iters: epochs with the reduced lr (default 5).
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
+        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral) or total_iters < 0:
+            raise ValueError(f"ConstantLR: total_iters must be a non-negative int, got {total_iters!r}")
+        self.factor = factor
+        self.total_iters = int(total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._group_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._group_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
+
 
 class LinearLR(LRScheduler):
     """Scale the lr linearly from start_factor to end_factor over `total_iters` epochs, then keep it.
@@ -182,6 +239,10 @@ class LinearLR(LRScheduler):
             self.total_iters * self.start_factor + (self.last_epoch - 1) * (self.end_factor - self.start_factor))
         return [lr * ratio for lr in self._group_lrs()]
 
+    def _get_closed_form_lr(self):
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (self.start_factor + (self.end_factor - self.start_factor) * frac) for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by `gamma` at each epoch listed in `milestones` (gamma**k for a milestone listed k times).
@@ -205,6 +266,10 @@ class MultiStepLR(LRScheduler):
         if self.last_epoch not in self.milestones:
             return self._group_lrs()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma ** passed for base in self.base_lrs]
 
     def state_dict(self):
         sd = super().state_dict()
@@ -233,6 +298,41 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the lr to 0 along a polynomial over `total_iters` epochs, then keep it.
+
+    lr(epoch) = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power (computed
+    recursively from the current lr, as in torch).
+
+    Args:
+        optimizer: the Optimizer.
+        total_iters: epochs of the decay (default 5).
+        power: the polynomial's power (default 1: linear).
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral) or total_iters <= 0:
+            raise ValueError(f"PolynomialLR: total_iters must be a positive int, got {total_iters!r}")
+        self.total_iters = int(total_iters)
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._group_lrs()
+        e, n = self.last_epoch, self.total_iters
+        factor = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** self.power
+        return [lr * factor for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -267,6 +367,309 @@ class CosineAnnealingLR(LRScheduler):
         # the ratio of consecutive points of the cosine, applied to the distance above eta_min
         ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
         return [ratio * (lr - low) + low for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        low = self.eta_min
+        return [low + (base - low) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing from initial_lr to eta_min that restarts every T_i epochs (SGDR, Loshchilov & Hutter).
+
+    lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, where T_cur counts
+    the epochs since the last restart and each period is T_mult times the previous one (T_0 first).
+
+    `step()` advances one epoch; `step(epoch)` jumps to `epoch`, which may be fractional
+    (e.g. `epoch + i / batches_per_epoch` to anneal within an epoch), as in torch.
+
+    Args:
+        optimizer: the Optimizer.
+        T_0: epochs of the first period (a positive int).
+        T_mult: growth factor of the periods (an int >= 1, default 1).
+        eta_min: the lowest lr (default 0).
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,  # noqa: N803
+                 last_epoch: int = -1):
+        name = "CosineAnnealingWarmRestarts"
+        if isinstance(T_0, bool) or not isinstance(T_0, numbers.Integral) or T_0 <= 0:
+            raise ValueError(f"{name}: T_0 must be a positive int, got {T_0!r}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, numbers.Integral) or T_mult < 1:
+            raise ValueError(f"{name}: T_mult must be an int >= 1, got {T_mult!r}")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real):
+            raise ValueError(f"{name}: eta_min must be a number, got {eta_min!r}")
+        self.T_0, self.T_i, self.T_mult = int(T_0), int(T_0), int(T_mult)
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        low = self.eta_min
+        return [low + (base - low) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch=None) -> None:
+        """Advance one epoch, or go to `epoch` (a number >= 0, fractions allowed)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:  # a restart: the next period is T_mult times longer
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real) or epoch < 0:
+                raise ValueError(f"CosineAnnealingWarmRestarts.step: expected a number >= 0 as epoch, got {epoch!r}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:  # periods T_0, T_0 m, T_0 m^2, ...: n whole periods end at T_0 (m^n - 1) / (m - 1)
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i, self.T_cur = self.T_0, epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._group_lrs()
+
+
+def _per_group(name: str, optimizer: Optimizer, value) -> list:
+    """One value per param group: a list/tuple of that length, or one value repeated."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(f"{name} must have one value per param group: got {len(value)} values for "
+                             f"{len(optimizer.param_groups)} groups")
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2018): lr up to max_lr, then far below where it started. Step per batch.
+
+    Phase 1 (the first pct_start of total_steps) anneals the lr from max_lr / div_factor up to
+    max_lr; phase 2 anneals it down to max_lr / div_factor / final_div_factor. Momentum
+    (SGD's `momentum`, or Adam's beta1) moves the opposite way, max_momentum -> base_momentum
+    -> max_momentum, when cycle_momentum is on. With three_phase=True the lr comes back to its
+    start before a final decay phase. "cos" or "linear" annealing.
+
+    Call `step()` after every batch, total_steps times in all (more raises, as in torch).
+
+    Args:
+        optimizer: the Optimizer.
+        max_lr: the peak lr (one number, or one per param group).
+        total_steps: steps in the cycle; or give epochs and steps_per_epoch.
+        epochs, steps_per_epoch: total_steps = epochs * steps_per_epoch.
+        pct_start: the fraction of the cycle spent increasing the lr (default 0.3).
+        anneal_strategy: "cos" (default) or "linear".
+        cycle_momentum: also cycle the momentum (default True).
+        base_momentum, max_momentum: its range (defaults 0.85, 0.95).
+        div_factor: initial_lr = max_lr / div_factor (default 25).
+        final_div_factor: min_lr = initial_lr / final_div_factor (default 1e4).
+        three_phase: use the three-phase schedule (default False).
+        last_epoch: the index of the last batch seen (see `LRScheduler`).
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = True, base_momentum=0.85, max_momentum=0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False, last_epoch: int = -1):
+        name = "OneCycleLR"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+
+        def positive_int(what, v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+            return int(v)
+
+        if total_steps is not None:
+            self.total_steps = positive_int("total_steps", total_steps)
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = positive_int("epochs", epochs) * positive_int("steps_per_epoch", steps_per_epoch)
+        else:
+            raise ValueError(f"{name}: give either total_steps or both epochs and steps_per_epoch")
+        if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 <= pct_start <= 1:
+            raise ValueError(f"{name}: pct_start must be a number in [0, 1], got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        up = float(pct_start * self.total_steps) - 1
+        # (end step, lr from, lr to, momentum from, momentum to) of each phase; names of group keys
+        if three_phase:
+            self._phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                             "max_momentum"),
+                            (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        else:
+            self._phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        groups = optimizer.param_groups
+        if last_epoch == -1:
+            for group, peak in zip(groups, _per_group(f"{name}: max_lr", optimizer, max_lr)):
+                group["initial_lr"] = peak / div_factor
+                group["max_lr"] = peak
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"{name}: cycle_momentum=True needs an optimizer with momentum or betas "
+                                 f"({type(optimizer).__name__} has neither); pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+            if last_epoch == -1:
+                tops = _per_group(f"{name}: max_momentum", optimizer, max_momentum)
+                bottoms = _per_group(f"{name}: base_momentum", optimizer, base_momentum)
+                for group, top, bottom in zip(groups, tops, bottoms):
+                    self._set_momentum(group, top)
+                    group["max_momentum"], group["base_momentum"] = top, bottom
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step} times; the schedule has total_steps="
+                             f"{self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr_from, lr_to, mom_from, mom_to) in enumerate(self._phases):
+                if step <= end or i == len(self._phases) - 1:
+                    # a phase of zero length (tiny total_steps) is already complete (torch divides by zero)
+                    pct = (step - start) / (end - start) if end != start else 1.0
+                    lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[mom_from], group[mom_to], pct))
+                    break
+                start = end
+        return lrs
+
+
+def _check_members(name: str, schedulers, optimizer) -> list:
+    """The schedulers a SequentialLR / ChainedScheduler drives: all plain schedulers of one optimizer."""
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{name} expects at least one scheduler, got none")
+    for i, s in enumerate(schedulers):
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(f"{name} does not support ReduceLROnPlateau (its step needs the metric), "
+                             f"got one at index {i}")
+        if not isinstance(s, _Schedule):
+            raise TypeError(f"{name}: the scheduler at index {i} is a {type(s).__name__}, not a scheduler")
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but the "
+                             f"{type(s).__name__} at index {i} has another one")
+    return schedulers
+
+
+class _Composite(_Schedule):
+    """State of a scheduler made of schedulers: its own numbers, and each member's state_dict."""
+
+    def state_dict(self) -> dict:
+        sd = {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+              if k not in ("optimizer", "_schedulers")}
+        sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        members = state_dict.pop("_schedulers")
+        super().load_state_dict(state_dict)
+        for s, saved in zip(self._schedulers, members):
+            s.load_state_dict(saved)
+
+
+class SequentialLR(_Composite):
+    """Run schedulers one after another, switching at the given epochs (e.g. a warm-up, then a decay).
+
+        warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        decay = CosineAnnealingLR(opt, T_max=95)
+        sched = SequentialLR(opt, [warmup, decay], milestones=[5])
+
+    At each milestone the next scheduler starts from its own epoch 0 (its closed-form value
+    there, i.e. from the initial lr), as in torch.
+
+    Args:
+        optimizer: the Optimizer all the schedulers belong to.
+        schedulers: the schedulers, in order.
+        milestones: the epochs at which to switch (one fewer than the schedulers).
+        last_epoch: see `LRScheduler`.
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers, milestones, last_epoch: int = -1):
+        name = "SequentialLR"
+        self._schedulers = _check_members(name, schedulers, optimizer)
+        milestones = list(milestones)
+        if len(milestones) != len(self._schedulers) - 1:
+            raise ValueError(f"{name}: expected {len(self._schedulers) - 1} milestones (one fewer than the "
+                             f"{len(self._schedulers)} schedulers), got {len(milestones)}")
+        self._milestones = milestones
+        self.optimizer = optimizer
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:  # the members' constructors already stepped: start over
+            group["lr"] = group["initial_lr"]
+        for s in self._schedulers:
+            _undo_initial_step(s)
+        first = self._schedulers[bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:
+        """Advance one epoch with the scheduler whose stretch this is (restarting it at its milestone)."""
+        self.last_epoch += 1
+        i = bisect_right(self._milestones, self.last_epoch)
+        s = self._schedulers[i]
+        if i > 0 and self._milestones[i - 1] == self.last_epoch:
+            s._update_lr(0)
+        else:
+            s.step()
+        self._last_lr = s.get_last_lr()
+
+
+def _undo_initial_step(s) -> None:
+    """Wind a scheduler (and any it contains) back by the step its constructor took."""
+    if hasattr(s, "_schedulers"):
+        for member in s._schedulers:
+            _undo_initial_step(member)
+    else:
+        s.last_epoch -= 1
+
+
+class ChainedScheduler(_Composite):
+    """Step several schedulers together, each multiplying in its own change (e.g. a warm-up and a decay at once).
+
+    Args:
+        schedulers: the schedulers (of one optimizer).
+        optimizer: that optimizer (default: the first scheduler's).
+    """
+
+    def __init__(self, schedulers, optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        if optimizer is None and schedulers:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        self._schedulers = _check_members("ChainedScheduler", schedulers, optimizer)
+        self.optimizer = optimizer
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self) -> None:
+        """Step every scheduler, in order."""
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
 class ReduceLROnPlateau(_Schedule):
