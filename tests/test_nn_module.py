@@ -53,6 +53,22 @@ def test_named_parameters_have_dotted_names_in_registration_order():
     assert [n for n, _ in net.named_buffers()] == ["block.steps", "block.running"]
 
 
+def test_get_submodule_parameter_buffer_by_dotted_path():
+    net = Net()
+    assert net.get_submodule("") is net and net.get_submodule("block.lin") is net.block.lin
+    assert net.get_parameter("block.lin.weight") is net.block.lin.weight
+    assert net.get_parameter("head.weight") is net.head.weight
+    assert net.get_buffer("block.running") is net.block.running
+    with pytest.raises(AttributeError, match="get_submodule: block has no submodule 'linear'.*'lin'"):
+        net.get_submodule("block.linear.weight")
+    with pytest.raises(AttributeError, match="get_parameter: Linear at 'block.lin' has no parameter 'w'.*'bias', 'weight'"):
+        net.get_parameter("block.lin.w")
+    with pytest.raises(AttributeError, match="get_buffer: Block at 'block' has no buffer 'scale'"):
+        net.get_buffer("block.scale")  # a parameter, not a buffer
+    net.register_module("extra", nn.Linear(1, 1))
+    assert net.get_submodule("extra") is net.extra
+
+
 def test_children_and_modules():
     net = Net()
     assert [type(m).__name__ for m in net.children()] == ["Block", "Linear", "Dropout"]
@@ -191,6 +207,12 @@ def test_casting_keeps_row_sparse_gradients_sparse():
     np.testing.assert_array_equal(g.values, np.array([[2.0] * 3, [1.0] * 3]))
     emb.zero_grad(set_to_none=False)
     assert emb.weight.grad.is_sparse and emb.weight.grad.nnz == 0
+
+
+def test_half_casts_floating_parameters_to_float16():
+    net = Net().half()
+    assert all(p.dtype == np.float16 for p in net.parameters())
+    assert net.block.steps.dtype == np.int64 and net.block.running.dtype == np.float16
 
 
 def test_float_on_a_float32_module_does_not_copy():

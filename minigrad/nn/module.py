@@ -109,6 +109,41 @@ class Module:
         else:
             setattr(self, name, module)
 
+    def register_module(self, name: str, module: "Module | None"):
+        """Alias of `add_module` (torch's newer name)."""
+        self.add_module(name, module)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The module at dotted path `target` ("" is this module), e.g. "encoder.layers.0"."""
+        mod = self
+        walked = []
+        for part in target.split(".") if target else []:
+            child = mod._modules.get(part)
+            if child is None:
+                where = ".".join(walked) or type(self).__name__
+                raise AttributeError(f"get_submodule: {where} has no submodule {part!r} (path {target!r}; "
+                                     f"its submodules: {sorted(n for n, m in mod._modules.items() if m is not None)})")
+            walked.append(part)
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at dotted path `target`, e.g. "encoder.weight_ih_l0"."""
+        return self._get_tensor(target, "_parameters", "get_parameter", "parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path `target`, e.g. "norm.running_mean"."""
+        return self._get_tensor(target, "_buffers", "get_buffer", "buffer")
+
+    def _get_tensor(self, target, slot, op, kind):
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        value = getattr(mod, slot).get(name)
+        if value is None:
+            raise AttributeError(f"{op}: {type(mod).__name__} at {path or '(root)'!r} has no {kind} {name!r} "
+                                 f"(its {kind}s: {sorted(k for k, v in getattr(mod, slot).items() if v is not None)})")
+        return value
+
     # ------------------------------------------------------------ traversal
     def named_parameters(self, prefix: str = "", recurse: bool = True):
         """(dotted name, Parameter) pairs, each parameter once even if shared."""
@@ -240,6 +275,9 @@ class Module:
 
     def float(self):
         return self.to(dtype=np.float32)
+
+    def half(self):
+        return self.to(dtype=np.float16)
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> "OrderedDict[str, Tensor]":
