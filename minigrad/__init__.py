@@ -18,6 +18,17 @@ from .ops import (
     relu, roll, scatter, scatter_add, sigmoid, sin, softplus, sort, split, sqrt, stack, std, sum, t, tanh, topk, tril,
     triu, var, where,
 )
+from .ops import (  # pointwise math, rounding, comparisons and logical ops
+    acos, addcdiv, addcmul, allclose, asin, atan, atan2, ceil, cosh, eq, equal, expm1, floor, floor_divide, fmod, ge,
+    gt, hypot, isclose, isfinite, isinf, isnan, isneginf, isposinf, le, lerp, log1p, log2, log10, logical_and,
+    logical_not, logical_or, logical_xor, lt, nan_to_num, ne, reciprocal, remainder, round, rsqrt, sign, sinh, square,
+    tan, trunc,
+)
+from .ops import (  # more views, copies and index writes (torch's names)
+    cumprod, diag, diagonal, diff, index_copy, index_fill, masked_scatter, movedim, moveaxis, narrow, repeat_interleave,
+    select, swapaxes, swapdims, tile, trace, unbind, unflatten, unique,
+)
+from .ops.reduce import reduce_all as all, reduce_any as any  # noqa: A004  (torch.all / torch.any)
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812

@@ -327,10 +327,66 @@ def _uses_memory_of(node, arr) -> bool:
     return any(_is_array(s) and xp.may_share_memory(s, arr) for s in node.__dict__.get("saved", ()))
 
 
+def record_inplace(x, op: str, fn):
+    """x <- fn(x) in place for a non-leaf x in a recorded graph (x.relu_(), nn.ReLU(inplace=True)); returns x.
+
+    Graph edges point at Tensor objects, so x cannot simply be overwritten: the node that
+    made x would then see the new values. Instead, as torch does in effect:
+      1. a shadow tensor with a copy of x's old values takes x's old place in the graph
+         (it is what made x's node produce; backward may need those values);
+      2. fn is applied to the shadow, out of place, recording its node as usual;
+      3. its values are written into x's memory, and x becomes that node's output.
+    Nodes that used x *before* the write still hold the Tensor x, whose grad_fn is now the
+    new node: the node's `inplace_from` lets `_check_versions` see that, and backward
+    refuses to go through them rather than send their gradient the wrong way.
+    `retain_grad()` follows x to its new value; hooks stay with the old one (as in torch).
+
+    Args:
+        x: a Tensor that requires grad and has a grad_fn (a leaf must be refused by the caller).
+        op: the in-place op's name (e.g. "relu_"), for messages.
+        fn: the out-of-place op, Tensor -> Tensor of the same shape and dtype.
+    """
+    node = x.grad_fn
+    xp = _B.get_array_module(x.data)
+    for parent in node.__dict__.get("inputs", ()):
+        if xp.may_share_memory(x.data, parent.data):  # a view: the write would change `parent` unseen
+            raise RuntimeError(
+                f"{op}: a {x.dtype}{list(x.shape)} tensor that shares memory with the input of "
+                f"{type(node).__name__} that made it (a view) cannot be changed in place in a recorded graph; "
+                f"use the out-of-place form, or clone() the view first")
+    old = _wrap(x.data.copy(), True, node)  # step 1: x before the write, in x's old place
+    old._oi = x._oi
+    y = fn(old)  # step 2
+    try:  # step 3
+        x.data[...] = y.data
+    except ValueError as e:  # e.g. the read-only result of expand()
+        raise RuntimeError(f"{op}: cannot write into a {x.dtype}{list(x.shape)} tensor in place ({e}); "
+                           "use the out-of-place form") from None
+    x._bump()
+    new = y.grad_fn
+    new.out_vc, new.out_version = x._vc, x._vc[0]  # later writes to x are writes to this output
+    new.inplace_from = x._vc[0] - 1  # nodes that used x at this version or earlier used the old value
+    retained = node.__dict__.get("retained_output")
+    keeps_grad = bool(retained) and any(r() is x for r in retained)
+    if keeps_grad:
+        retained[:] = [r for r in retained if r() is not x]
+    x.grad_fn, x._oi = new, 0
+    if keeps_grad:
+        x.retain_grad()
+    return x
+
+
+def _rebased_since(t, v) -> bool:
+    """Did `record_inplace` make `t` the output of a new node after version v? Then a node that
+    used t at version v used the old value, which t's grad_fn no longer stands for."""
+    fn = t.grad_fn
+    return fn is not None and fn.__dict__.get("inplace_from", -1) >= v
+
+
 def _check_versions(node):
     """Refuse to backpropagate through saved values that were changed in place since forward."""
     for t, v in zip(node.inputs, node.versions):
-        if t._vc[0] != v and _uses_memory_of(node, t.data):
+        if t._vc[0] != v and (_uses_memory_of(node, t.data) or _rebased_since(t, v)):
             raise RuntimeError(
                 f"backward: an input of {type(node).__name__} (shape {tuple(t.shape)}) was modified "
                 f"in place after the op used it: it was at version {v}, it is now at version "

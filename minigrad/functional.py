@@ -3,19 +3,40 @@
 Everything here is either a wrapper of an op in `minigrad.ops` (with its own
 hand-written backward) or a short composition of them.
 """
-from .ops import (  # noqa: F401  (re-exported)
-    abs, add, amax, amin, argmax, argmin, binary_cross_entropy_with_logits, broadcast_to, cat, chunk, clamp,
-    cross_entropy, div, dropout, embedding, embedding_dot, erf, exp, expand, flatten, gelu, linear, log, log_softmax, logsumexp, matmul,
-    max, maximum, mean, min, minimum, mse_loss, mul, neg, nll_loss, norm, one_hot, pad, permute, pow, relu, reshape,
-    sigmoid, softmax, softplus, split, sqrt, squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where,
+from .ops import (  # noqa: F401  (re-exported) tensor math
+    abs, add, amax, amin, argmax, argmin, broadcast_to, cat, chunk, clamp, div, erf, exp, expand, flatten, linear,
+    log, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, norm, one_hot, pad, permute, pow, reshape,
+    split, sqrt, squeeze, stack, std, sub, sum, transpose, unsqueeze, var, where,
 )
-from .ops import layer_norm  # noqa: F401
+from .ops import (  # noqa: F401  layers: embedding, dropout, normalisation, convolution, pooling, attention
+    adaptive_avg_pool1d, avg_pool1d, batch_norm, conv1d, dropout, embedding, embedding_dot, layer_norm, max_pool1d,
+)
+from .ops.attention import scaled_dot_product_attention  # noqa: F401
+from .ops import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401  activations
+from .ops.activation import (  # noqa: F401  more activations; a trailing _ = in place
+    celu, celu_, elu, elu_, glu, hardsigmoid, hardswish, hardtanh, hardtanh_, leaky_relu, leaky_relu_, logsigmoid,
+    mish, prelu, relu6, relu_, selu, selu_, silu, softmin, softsign, tanhshrink,
+)
+from .ops import (  # noqa: F401  losses and similarities
+    binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cosine_similarity, cross_entropy,
+    huber_loss, kl_div, l1_loss, margin_ranking_loss, mse_loss, nll_loss, normalize, smooth_l1_loss,
+)
 
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "binary_cross_entropy_with_logits", "broadcast_to", "cat",
-    "chunk", "clamp", "cross_entropy", "div", "dropout", "embedding", "embedding_dot", "erf", "exp", "expand", "flatten", "gelu", "linear", "log",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg",
-    "nll_loss", "norm", "one_hot", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "split",
-    "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "unsqueeze", "var", "where",
-    "layer_norm",
+    # tensor math
+    "abs", "add", "amax", "amin", "argmax", "argmin", "broadcast_to", "cat", "chunk", "clamp", "div", "erf", "exp",
+    "expand", "flatten", "linear", "log", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
+    "neg", "norm", "one_hot", "pad", "permute", "pow", "reshape", "split", "sqrt", "squeeze", "stack", "std", "sub",
+    "sum", "transpose", "unsqueeze", "var", "where",
+    # layers
+    "adaptive_avg_pool1d", "avg_pool1d", "batch_norm", "conv1d", "dropout", "embedding", "embedding_dot", "layer_norm",
+    "max_pool1d", "scaled_dot_product_attention",
+    # activations
+    "celu", "celu_", "elu", "elu_", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_", "leaky_relu",
+    "leaky_relu_", "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu", "selu_", "sigmoid",
+    "silu", "softmax", "softmin", "softplus", "softsign", "tanh", "tanhshrink",
+    # losses and similarities
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cosine_similarity",
+    "cross_entropy", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "nll_loss", "normalize",
+    "smooth_l1_loss",
 ]

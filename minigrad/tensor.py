@@ -349,6 +349,18 @@ class Tensor:
     def __rpow__(self, other):
         return _ops.pow(other, self)
 
+    def __mod__(self, other):
+        return _ops.remainder(self, other)  # Python's %, the sign of the divisor (torch's remainder)
+
+    def __rmod__(self, other):
+        return _ops.remainder(other, self)
+
+    def __floordiv__(self, other):
+        return _ops.floor_divide(self, other)  # no gradient: backward raises, as torch
+
+    def __rfloordiv__(self, other):
+        return _ops.floor_divide(other, self)
+
     def __neg__(self):
         return _ops.neg(self)
 
@@ -429,6 +441,149 @@ class Tensor:
     def cos(self):
         return _ops.cos(self)
 
+    # torch's remaining pointwise math (minigrad.ops.elementwise)
+    def log1p(self):
+        return _ops.log1p(self)
+
+    def expm1(self):
+        return _ops.expm1(self)
+
+    def log2(self):
+        return _ops.log2(self)
+
+    def log10(self):
+        return _ops.log10(self)
+
+    def rsqrt(self):
+        return _ops.rsqrt(self)
+
+    def reciprocal(self):
+        return _ops.reciprocal(self)
+
+    def square(self):
+        return _ops.square(self)
+
+    def tan(self):
+        return _ops.tan(self)
+
+    def sinh(self):
+        return _ops.sinh(self)
+
+    def cosh(self):
+        return _ops.cosh(self)
+
+    def asin(self):
+        return _ops.asin(self)
+
+    def acos(self):
+        return _ops.acos(self)
+
+    def atan(self):
+        return _ops.atan(self)
+
+    def sign(self):
+        return _ops.sign(self)
+
+    def floor(self):
+        return _ops.floor(self)
+
+    def ceil(self):
+        return _ops.ceil(self)
+
+    def trunc(self):
+        return _ops.trunc(self)
+
+    def isnan(self):
+        return _ops.isnan(self)
+
+    def isinf(self):
+        return _ops.isinf(self)
+
+    def isposinf(self):
+        return _ops.isposinf(self)
+
+    def isneginf(self):
+        return _ops.isneginf(self)
+
+    def isfinite(self):
+        return _ops.isfinite(self)
+
+    def logical_not(self):
+        return _ops.logical_not(self)
+
+    def atan2(self, other):
+        return _ops.atan2(self, other)
+
+    def fmod(self, other):
+        return _ops.fmod(self, other)
+
+    def remainder(self, other):
+        return _ops.remainder(self, other)
+
+    def floor_divide(self, other):
+        return _ops.floor_divide(self, other)
+
+    def hypot(self, other):
+        return _ops.hypot(self, other)
+
+    def eq(self, other):
+        return _ops.eq(self, other)
+
+    def ne(self, other):
+        return _ops.ne(self, other)
+
+    def lt(self, other):
+        return _ops.lt(self, other)
+
+    def le(self, other):
+        return _ops.le(self, other)
+
+    def gt(self, other):
+        return _ops.gt(self, other)
+
+    def ge(self, other):
+        return _ops.ge(self, other)
+
+    def logical_and(self, other):
+        return _ops.logical_and(self, other)
+
+    def logical_or(self, other):
+        return _ops.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return _ops.logical_xor(self, other)
+
+    def round(self, decimals=0):
+        """Rounded to `decimals` places, halves to even (torch.round); zero gradient."""
+        return _ops.round(self, decimals)
+
+    def __round__(self, ndigits=None):  # Python's round(t), as torch: a tensor
+        return _ops.round(self, 0 if ndigits is None else ndigits)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _ops.nan_to_num(self, nan, posinf, neginf)
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self) (torch.lerp)."""
+        return _ops.lerp(self, end, weight)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        """self + value * tensor1 * tensor2 (torch.addcmul)."""
+        return _ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        """self + value * tensor1 / tensor2 (torch.addcdiv)."""
+        return _ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _ops.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return _ops.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other) -> bool:
+        return _ops.equal(self, other)
+
     def gather(self, dim, index):
         """torch.Tensor.gather: values of self along `dim` at the integer tensor `index`."""
         return _ops.gather(self, dim, index)
@@ -475,6 +630,18 @@ class Tensor:
 
     def relu(self):
         return _ops.relu(self)
+
+    def relu_(self):
+        """In place: relu written into self (recorded in the graph on a non-leaf, as torch)."""
+        return _ops.activation.relu_(self)
+
+    def sigmoid_(self):
+        """In place: sigmoid written into self (recorded in the graph on a non-leaf, as torch)."""
+        return _ops.activation.sigmoid_(self)
+
+    def tanh_(self):
+        """In place: tanh written into self (recorded in the graph on a non-leaf, as torch)."""
+        return _ops.activation.tanh_(self)
 
     def softplus(self):
         return _ops.softplus(self)
@@ -541,6 +708,74 @@ class Tensor:
     def triu(self, diagonal=0):
         return _ops.triu(self, diagonal)
 
+    # more views, copies and index writes (torch's names; see ops/shape.py for which share memory)
+    def unbind(self, dim=0):
+        return _ops.unbind(self, dim)
+
+    def narrow(self, dim, start, length):
+        return _ops.narrow(self, dim, start, length)
+
+    def select(self, dim, index):
+        return _ops.select(self, dim, index)
+
+    def movedim(self, source, destination):
+        return _ops.movedim(self, source, destination)
+
+    moveaxis = movedim
+
+    def swapaxes(self, axis0, axis1):
+        return _ops.swapaxes(self, axis0, axis1)
+
+    swapdims = swapaxes
+
+    def expand_as(self, other):
+        return _ops.expand_as(self, other)
+
+    def view_as(self, other):
+        return _ops.view_as(self, other)
+
+    def reshape_as(self, other):
+        return _ops.reshape_as(self, other)
+
+    def unflatten(self, dim, sizes):
+        return _ops.unflatten(self, dim, sizes)
+
+    def tile(self, *dims):
+        return _ops.tile(self, _one_or_many(dims))
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        return _ops.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return _ops.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        return _ops.diag(self, diagonal)
+
+    def trace(self):
+        return _ops.trace(self)
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return _ops.diff(self, n, dim, prepend, append)
+
+    def cumprod(self, dim, dtype=None):
+        return _ops.cumprod(self, dim, dtype)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def masked_scatter(self, mask, source):
+        """A copy of self with source's values (row-major) written where the bool `mask` is true."""
+        return _ops.masked_scatter(self, mask, source)
+
+    def index_copy(self, dim, index, source):
+        """A copy of self with the slices of source written at `index` along `dim`."""
+        return _ops.index_copy(self, dim, index, source)
+
+    def index_fill(self, dim, index, value):
+        """A copy of self with `value` at the positions `index` along `dim`."""
+        return _ops.index_fill(self, dim, index, value)
+
     # ------------------------------------------------------------ new tensors like this one
     def _like(self, dtype, device) -> dict:
         """dtype and device keywords defaulting to this tensor's (the new_* methods)."""
@@ -594,11 +829,11 @@ class Tensor:
     def log_softmax(self, dim=-1):
         return _ops.log_softmax(self, dim)
 
-    def all(self):
-        return _wrap(_B.get_array_module(self.data).asarray(self.data.all()))
+    def all(self, dim=None, keepdim=False):
+        return _ops.reduce.reduce_all(self, dim, keepdim)
 
-    def any(self):
-        return _wrap(_B.get_array_module(self.data).asarray(self.data.any()))
+    def any(self, dim=None, keepdim=False):
+        return _ops.reduce.reduce_any(self, dim, keepdim)
 
     # shape
     def reshape(self, *shape):
@@ -753,6 +988,37 @@ class Tensor:
             out = _ops.shape._scatter(op, self, dim, index, src, value, add)
         self.data[...] = out.data
         return self._bump()
+
+    def _write_in_place(self, op, compute):
+        """The in-place form of an out-of-place op: run compute() without a graph and write its result here.
+
+        The result must keep this tensor's shape (mask and other arguments broadcast *to* it).
+        """
+        self._check_inplace(op)
+        with _ag.no_grad():
+            out = compute()
+        if out.data.shape != self.data.shape:
+            raise ValueError(f"{op}: the result would have shape {tuple(out.data.shape)}, but "
+                             f"{self.dtype}{list(self.shape)} on {self.device} keeps its shape in place "
+                             "(the other arguments must broadcast to it)")
+        self.data[...] = out.data
+        return self._bump()
+
+    def masked_fill_(self, mask, value):
+        """In place: self.masked_fill(mask, value) written into self."""
+        return self._write_in_place("masked_fill_", lambda: _ops.masked_fill(self, mask, value))
+
+    def masked_scatter_(self, mask, source):
+        """In place: self.masked_scatter(mask, source) written into self."""
+        return self._write_in_place("masked_scatter_", lambda: _ops.masked_scatter(self, mask, source))
+
+    def index_copy_(self, dim, index, source):
+        """In place: self.index_copy(dim, index, source) written into self."""
+        return self._write_in_place("index_copy_", lambda: _ops.index_copy(self, dim, index, source))
+
+    def index_fill_(self, dim, index, value):
+        """In place: self.index_fill(dim, index, value) written into self."""
+        return self._write_in_place("index_fill_", lambda: _ops.index_fill(self, dim, index, value))
 
     def clamp_(self, min=None, max=None):
         op = "clamp_"

@@ -229,6 +229,22 @@ def test_argmax_argmin(device, fn, ref, data, shape, keepdim):
     assert kd.shape == (1,) * len(shape) and kd.numpy().item() == ref(a)
 
 
+@pytest.mark.parametrize("name", ["all", "any"])
+@given(data=st.data(), shape=mst.shapes(max_dims=3, max_side=3), keepdim=st.booleans())
+def test_all_any_over_dims(device, name, data, shape, keepdim):
+    # small integers: zeros make both answers vary; empty dims give all() = True, any() = False
+    a = data.draw(mst.tensors(shape=shape, dtype="int64", min_value=0, max_value=1)).numpy()
+    x = mg.tensor(a, device=device)
+    ref = getattr(np, name)
+    for dim in [None, ()] + list(range(-len(shape), len(shape))) + ([(0, -1)] if len(shape) >= 2 else []):
+        want = ref(a, axis=None if dim == () else dim, keepdims=keepdim)
+        for out in (getattr(x, name)(dim, keepdim=keepdim), getattr(mg, name)(x, dim=dim, keepdim=keepdim)):
+            assert out.dtype == np.bool_ and out.shape == want.shape and out.device == x.device
+            np.testing.assert_array_equal(out.numpy(), want)
+    with pytest.raises(IndexError, match=name):
+        getattr(x, name)(len(shape) + 1)
+
+
 def test_logsumexp_is_stable(device):
     x = mg.tensor([[1000.0, 1000.0], [-1000.0, -1e30], [-np.inf, -np.inf]], device=device, requires_grad=True)
     y = x.logsumexp(1)

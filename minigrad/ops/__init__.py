@@ -11,6 +11,13 @@ from .elementwise import (
     abs, add, clamp, cos, div, eq, exp, ge, gt, le, log, logical_and, logical_not, logical_or, logical_xor, lt,
     masked_fill, maximum, minimum, mul, ne, neg, pow, sin, sqrt, sub, where,
 )
+from .elementwise import (  # torch's remaining pointwise math
+    Acos, Asin, Atan, Atan2, Ceil, Cosh, Expm1, Floor, FloorDivide, Fmod, Hypot, Lerp, Log1p, Log2, Log10, NanToNum,
+    Reciprocal, Remainder, Round, Rsqrt, Sign, Sinh, Tan, Trunc,
+    acos, addcdiv, addcmul, allclose, asin, atan, atan2, ceil, cosh, equal, expm1, floor, floor_divide, fmod, hypot,
+    isclose, isfinite, isinf, isnan, isneginf, isposinf, lerp, log1p, log2, log10, nan_to_num, reciprocal, remainder,
+    round, rsqrt, sign, sinh, square, tan, trunc,
+)
 from .linalg import Einsum, Linear, MatMul, bmm, einsum, linear, matmul, mm
 from .nn import (
     BCEWithLogits, CrossEntropy, Dropout, Embedding, EmbeddingDot, LogSoftmax, NLLLoss, Softmax,
@@ -18,15 +25,25 @@ from .nn import (
     one_hot, softmax,
 )
 from .nn import LayerNorm, layer_norm
+from .nn import (  # the losses beyond the four above
+    BinaryCrossEntropy, binary_cross_entropy, cosine_embedding_loss, cosine_similarity, huber_loss, kl_div, l1_loss,
+    margin_ranking_loss, normalize, smooth_l1_loss,
+)
+from .conv import AvgPool1d, Conv1d, MaxPool1d, adaptive_avg_pool1d, avg_pool1d, conv1d, max_pool1d
+from .norm import BatchNorm, batch_norm
 from .reduce import (
-    CumSum, LogSumExp, Max, Mean, Min, Norm, Prod, SortResult, Sum, Var, amax, amin, argmax, argmin, argsort, cumsum,
-    logsumexp, max, mean, min, norm, prod, sort, std, sum, topk, var,
+    CumProd, CumSum, LogSumExp, Max, Mean, Min, Norm, Prod, SortResult, Sum, Var, amax, amin, argmax, argmin, argsort,
+    cumprod, cumsum, logsumexp, max, mean, min, norm, prod, sort, std, sum, topk, var,
 )
 from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Scatter, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_add, index_select, masked_select,
     nonzero, normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, scatter, scatter_add, split,
     squeeze, stack, t, to_device, transpose, tril, triu, unsqueeze, view,
+)
+from .shape import (  # more views, copies and index writes (torch's names)
+    MaskedScatter, Unbind, diag, diagonal, diff, expand_as, index_copy, index_fill, masked_scatter, movedim, moveaxis,
+    narrow, repeat_interleave, reshape_as, select, swapaxes, swapdims, tile, trace, unbind, unflatten, unique, view_as,
 )
 
 

@@ -41,6 +41,10 @@ def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
     if x is None:  # np.asarray(None, dtype=float32) would be a silent NaN
         raise TypeError(f"{op}: unsupported operand None")
     refuse_text(x, op)
+    if isinstance(x, complex) or (isinstance(x, np.generic) and x.dtype.kind == "c"):
+        # (converting to `like`'s float dtype below would silently drop the imaginary part)
+        raise TypeError(f"{op}: complex operands are not supported ({type(x).__name__} {x!r}); "
+                        "minigrad computes on real floating-point, integer and bool data")
     device = like.device if like is not None else "cpu"
     dtype = None
     if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:

@@ -1,4 +1,6 @@
-"""Elementwise arithmetic: + - * / **, neg, exp, log, sqrt, abs, clamp, maximum, minimum, where.
+"""Elementwise arithmetic: + - * / **, neg, exp, log, sqrt, abs, clamp, maximum, minimum, where,
+and the rest of torch's pointwise math: log1p ... atan, rounding (zero gradient), atan2, fmod,
+remainder, floor_divide, hypot, lerp, addcmul/addcdiv, nan_to_num, isnan/isinf/isfinite, isclose.
 
 Binary ops broadcast like NumPy; their backward returns gradients in the
 broadcast (output) shape and the engine sums them back to each input's shape.
@@ -18,6 +20,12 @@ get_xp = _B.get_array_module
 
 
 # ---------------------------------------------------------------- tensor (op) tensor
+# inf and NaN are the defined answers at the edges of the domains of log, sqrt and the like (log(0), rsqrt(0), asin(2)):
+# torch computes them silently, so NumPy's warnings are silenced around them (CuPy never warns).
+def _quiet():
+    return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 class Add(Function):
     """y = a + b;  dy/da = 1, dy/db = 1"""
 
@@ -241,11 +249,13 @@ class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return get_xp(x).log(x)
+        with _quiet():  # log(0) = -inf and log(-1) = NaN, silently, as in torch
+            return get_xp(x).log(x)
 
     @staticmethod
     def backward(ctx, g):
-        return g / ctx.saved[0]
+        with _quiet():
+            return g / ctx.saved[0]
 
 
 class Sqrt(Function):
@@ -255,13 +265,15 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
-        y = get_xp(x).sqrt(x)
+        with _quiet():  # sqrt(-1) = NaN, silently, as in torch
+            y = get_xp(x).sqrt(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return g / (2 * ctx.saved[0])
+        with _quiet():
+            return g / (2 * ctx.saved[0])
 
 
 class Sin(Function):
@@ -506,28 +518,23 @@ def neg(x):
 
 
 def exp(x):
-    check_float("exp", x)
-    return Exp.apply(x)
+    return _float_unary("exp", Exp, x)  # integer tensors become float, as in torch
 
 
 def log(x):
-    check_float("log", x)
-    return Log.apply(x)
+    return _float_unary("log", Log, x)  # integer tensors become float, as in torch
 
 
 def sqrt(x):
-    check_float("sqrt", x)
-    return Sqrt.apply(x)
+    return _float_unary("sqrt", Sqrt, x)  # integer tensors become float, as in torch
 
 
 def sin(x):
-    check_float("sin", x)
-    return Sin.apply(x)
+    return _float_unary("sin", Sin, x)  # integer tensors become float, as in torch
 
 
 def cos(x):
-    check_float("cos", x)
-    return Cos.apply(x)
+    return _float_unary("cos", Cos, x)  # integer tensors become float, as in torch
 
 
 def abs(x):  # noqa: A001 - torch's name
@@ -674,3 +681,777 @@ def logical_or(a, b):
 
 def logical_xor(a, b):
     return _compare("logical_xor", a, b, lambda x, y: get_xp(x).logical_xor(x, y))
+
+
+# ================================================================ more pointwise math (torch's names)
+
+_LN2 = math.log(2.0)  # Python floats: a NumPy float64 constant would upcast float32 arrays
+_LN10 = math.log(10.0)
+
+
+# ---------------------------------------------------------------- unary, differentiable
+class Log1p(Function):
+    """y = log(1 + x), accurate for small x;  dy/dx = 1 / (1 + x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():
+            return g / (ctx.saved[0] + 1)
+
+
+class Expm1(Function):
+    """y = exp(x) - 1, accurate for small x;  dy/dx = exp(x) = y + 1"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, x):
+        with _quiet():
+            y = get_xp(x).expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (ctx.saved[0] + 1)
+
+
+class Log2(Function):
+    """y = log2(x);  dy/dx = 1 / (x ln 2)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).log2(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():
+            return g / (ctx.saved[0] * _LN2)
+
+
+class Log10(Function):
+    """y = log10(x);  dy/dx = 1 / (x ln 10)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).log10(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():
+            return g / (ctx.saved[0] * _LN10)
+
+
+class Rsqrt(Function):
+    """y = 1 / sqrt(x);  dy/dx = -y**3 / 2  (-inf at x = 0, as torch)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, x):
+        with _quiet():
+            y = 1 / get_xp(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return -0.5 * g * (y * y * y)
+
+
+class Reciprocal(Function):
+    """y = 1 / x;  dy/dx = -y**2  (-inf at x = 0, as torch)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, x):
+        with _quiet():
+            y = 1 / x
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return -g * (y * y)
+
+
+class Tan(Function):
+    """y = tan(x);  dy/dx = 1 + y**2"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, x):
+        y = get_xp(x).tan(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved[0]
+        return g * (1 + y * y)
+
+
+class Sinh(Function):
+    """y = sinh(x);  dy/dx = cosh(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).sinh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():
+            return g * get_xp(g).cosh(ctx.saved[0])
+
+
+class Cosh(Function):
+    """y = cosh(x);  dy/dx = sinh(x)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).cosh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():
+            return g * get_xp(g).sinh(ctx.saved[0])
+
+
+class Asin(Function):
+    """y = asin(x);  dy/dx = 1 / sqrt(1 - x**2)  (inf at |x| = 1, NaN outside [-1, 1], as torch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).arcsin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.saved[0]
+        with _quiet():
+            return g / get_xp(g).sqrt(1 - x * x)
+
+
+class Acos(Function):
+    """y = acos(x);  dy/dx = -1 / sqrt(1 - x**2)  (-inf at |x| = 1, NaN outside [-1, 1], as torch)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with _quiet():
+            return get_xp(x).arccos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.saved[0]
+        with _quiet():
+            return -g / get_xp(g).sqrt(1 - x * x)
+
+
+class Atan(Function):
+    """y = atan(x);  dy/dx = 1 / (1 + x**2)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_xp(x).arctan(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = ctx.saved[0]
+        with _quiet():  # x**2 overflows to inf for huge x: the gradient is then 0, the right limit
+            return g / (1 + x * x)
+
+
+# ---------------------------------------------------------------- rounding: piecewise constant, zero gradient
+class _Rounding(Function):
+    """Base of the step functions: their derivative is 0 wherever it exists, and torch uses 0 at the jumps too."""
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).zeros_like(g)
+
+
+class Sign(_Rounding):
+    """y = sign(x) in {-1, 0, 1}, with sign(NaN) = 0 as torch;  dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        # (x > 0) - (x < 0): torch's definition; NaN compares false both ways and gives 0 (NumPy's sign gives NaN)
+        return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+class Floor(_Rounding):
+    """y = floor(x), the largest integer <= x;  dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return get_xp(x).floor(x)
+
+
+class Ceil(_Rounding):
+    """y = ceil(x), the smallest integer >= x;  dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return get_xp(x).ceil(x)
+
+
+class Trunc(_Rounding):
+    """y = trunc(x), x rounded toward 0;  dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x):
+        return get_xp(x).trunc(x)
+
+
+class Round(_Rounding):
+    """y = x rounded to `decimals` places, halves to even (as torch);  dy/dx = 0"""
+
+    @staticmethod
+    def forward(ctx, x, decimals):
+        xp = get_xp(x)
+        if decimals == 0:
+            return xp.rint(x)
+        # torch's recipe, in x's dtype: rint(x * 10^d) / 10^d, or rint(x / 10^-d) * 10^-d for d < 0
+        scale = 10.0 ** (decimals if decimals > 0 else -decimals)  # exact in float32 up to 10**10
+        with _quiet():
+            return xp.rint(x * scale) / scale if decimals > 0 else xp.rint(x / scale) * scale
+
+
+# ---------------------------------------------------------------- binary
+class Atan2(Function):
+    """y = atan2(a, b), the angle of the point (b, a);  dy/da = b / (a² + b²), dy/db = -a / (a² + b²)  (0 at the origin, as torch)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_xp(a).arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        xp = get_xp(g)
+        r2 = a * a + b * b
+        with _quiet():
+            recip = xp.where(r2 == 0, 0, 1 / r2).astype(g.dtype, copy=False)  # the origin: torch's 0, not 0/0
+        na, nb = ctx.needs_input_grad
+        return (g * b * recip if na else None), (g * -a * recip if nb else None)
+
+
+class Fmod(Function):
+    """y = a - b * trunc(a / b), the sign of a (C's fmod);  dy/da = 1, dy/db = -trunc(a / b)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        with _quiet():
+            return get_xp(a).fmod(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with _quiet():
+                gb = -g * get_xp(g).trunc(a / b)
+        return g, gb
+
+
+class Remainder(Function):
+    """y = a - b * floor(a / b), the sign of b (Python's %);  dy/da = 1, dy/db = -floor(a / b)"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        with _quiet():
+            return get_xp(a).remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with _quiet():  # floor_divide: the quotient remainder() used, as torch's div(rounding_mode="floor")
+                gb = -g * get_xp(g).floor_divide(a, b)
+        return g, gb
+
+
+class FloorDivide(Function):
+    """y = floor(a / b) (Python's //);  no derivative: torch raises at backward, and so do we"""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        with _quiet():
+            return get_xp(a).floor_divide(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("floor_divide: the derivative of floor_divide (a // b) is not implemented, as in torch; "
+                           "detach its inputs (a.detach() // b) if the result is meant to be a constant")
+
+
+class Hypot(Function):
+    """y = sqrt(a² + b²) without overflow;  dy/da = a / y, dy/db = b / y  (NaN at the origin, as torch)"""
+
+    saves_output = True  # backward reads the output: in-place changes to it must be caught
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = get_xp(a).hypot(a, b)
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved
+        na, nb = ctx.needs_input_grad
+        with _quiet():
+            return (g * a / y if na else None), (g * b / y if nb else None)
+
+
+class Lerp(Function):
+    """y = a + w (b - a);  dy/da = 1 - w, dy/db = w, dy/dw = b - a"""
+
+    @staticmethod
+    def forward(ctx, a, b, w):
+        ctx.save_for_backward(a, b, w)
+        xp = get_xp(a)
+        d = b - a
+        # torch's two-sided form: exact at w = 0 (gives a) and at w = 1 (gives b)
+        return xp.where(xp.abs(w) < 0.5, a + w * d, b - d * (1 - w))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, w = ctx.saved
+        na, nb, nw = ctx.needs_input_grad
+        return (g * (1 - w) if na else None), (g * w if nb else None), (g * (b - a) if nw else None)
+
+
+class NanToNum(Function):
+    """y = x with NaN, +inf, -inf replaced by finite numbers;  dy/dx = 1 where x is finite, else 0"""
+
+    @staticmethod
+    def forward(ctx, x, nan, posinf, neginf):
+        xp = get_xp(x)
+        ctx.save_for_backward(x)
+        info = _B.np.finfo(x.dtype)
+        posinf = float(info.max) if posinf is None else posinf
+        neginf = float(info.min) if neginf is None else neginf
+
+        def fill(v):  # v in x's dtype; 1e39 becomes inf in float32, as torch's cast
+            with _quiet():
+                return xp.asarray(v).astype(x.dtype)
+
+        y = xp.where(xp.isnan(x), fill(nan), x)
+        y = xp.where(y == math.inf, fill(posinf), y)
+        return xp.where(y == -math.inf, fill(neginf), y)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * get_xp(g).isfinite(ctx.saved[0])  # torch: grad * isfinite(x)
+
+
+# ---------------------------------------------------------------- wrappers
+def _tensor_arg(op: str, x, what: str = "input") -> Tensor:
+    """x itself if it is a Tensor, else a TypeError naming op (torch's functions want tensors too)."""
+    if isinstance(x, Tensor):
+        return x
+    refuse_text(x, op)
+    raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__}"
+                    + (" (wrap data with mg.tensor(...))" if x is not None else ""))
+
+
+def _float_unary(op, fn, x):
+    """A float op of one tensor; integer and bool tensors become the default float dtype first, as in torch."""
+    return fn.apply(_floatify(_tensor_arg(op, x)))
+
+
+def log1p(x):
+    """log(1 + x), accurate for |x| << 1."""
+    return _float_unary("log1p", Log1p, x)
+
+
+def expm1(x):
+    """exp(x) - 1, accurate for |x| << 1."""
+    return _float_unary("expm1", Expm1, x)
+
+
+def log2(x):
+    """log base 2 of x."""
+    return _float_unary("log2", Log2, x)
+
+
+def log10(x):
+    """log base 10 of x."""
+    return _float_unary("log10", Log10, x)
+
+
+def rsqrt(x):
+    """1 / sqrt(x)."""
+    return _float_unary("rsqrt", Rsqrt, x)
+
+
+def reciprocal(x):
+    """1 / x (integer tensors give the default float dtype, as torch)."""
+    return _float_unary("reciprocal", Reciprocal, x)
+
+
+def square(x):
+    """x * x; an integer tensor stays integer and bool becomes int64, as torch."""
+    x = _tensor_arg("square", x)
+    if x.data.dtype.kind == "b":
+        x = _wrap(x.data.astype(_B.np.int64))
+    return PowScalar.apply(x, c=2)  # x ** 2 is computed as x * x, d/dx = 2x
+
+
+def tan(x):
+    """tan(x), x in radians."""
+    return _float_unary("tan", Tan, x)
+
+
+def sinh(x):
+    """Hyperbolic sine."""
+    return _float_unary("sinh", Sinh, x)
+
+
+def cosh(x):
+    """Hyperbolic cosine."""
+    return _float_unary("cosh", Cosh, x)
+
+
+def asin(x):
+    """arcsin(x) in [-pi/2, pi/2]; NaN outside [-1, 1]."""
+    return _float_unary("asin", Asin, x)
+
+
+def acos(x):
+    """arccos(x) in [0, pi]; NaN outside [-1, 1]."""
+    return _float_unary("acos", Acos, x)
+
+
+def atan(x):
+    """arctan(x) in (-pi/2, pi/2)."""
+    return _float_unary("atan", Atan, x)
+
+
+def _rounding(op, fn, x, **kw):
+    """A rounding op: integer tensors come back unchanged (a copy), bool is refused, as torch."""
+    x = _tensor_arg(op, x)
+    kind = x.data.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{op}: not supported for bool tensors ({describe(x)}); convert with .long() or .float()")
+    if kind in "iu":
+        return _wrap(x.data.copy())  # already whole numbers
+    return fn.apply(x, **kw)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of x (0 for NaN); integer tensors stay integer, bool stays bool; zero gradient."""
+    x = _tensor_arg("sign", x)
+    kind = x.data.dtype.kind
+    if kind == "b":
+        return _wrap(x.data.copy())  # sign(True) = True, sign(False) = False
+    if kind in "iu":
+        return _wrap(get_xp(x.data).sign(x.data))
+    return Sign.apply(x)
+
+
+def floor(x):
+    """The largest integer <= x (zero gradient)."""
+    return _rounding("floor", Floor, x)
+
+
+def ceil(x):
+    """The smallest integer >= x (zero gradient)."""
+    return _rounding("ceil", Ceil, x)
+
+
+def trunc(x):
+    """x rounded toward zero (zero gradient)."""
+    return _rounding("trunc", Trunc, x)
+
+
+def round(x, decimals=0):  # noqa: A001 - torch's name
+    """x rounded to `decimals` decimal places (negative: to tens, hundreds, ...), halves to even; zero gradient."""
+    if not isinstance(decimals, numbers.Integral) or isinstance(decimals, bool):
+        raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__} {decimals!r}")
+    x = _tensor_arg("round", x)
+    if decimals != 0 and x.data.dtype.kind in "iu":
+        raise TypeError(f"round: decimals={decimals} needs a floating-point tensor, got {describe(x)} (as torch); "
+                        "convert it with .float()")
+    return _rounding("round", Round, x, decimals=int(decimals))
+
+
+def _math_operands(op, a, b):
+    """(a, b) as two tensors of one dtype on one device, for the binary math ops.
+
+    A Python number takes the tensor's dtype, except that a float meets an integer tensor
+    in the default float dtype and an int meets a bool tensor as int64 (torch's rules).
+    """
+    a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
+    if a_t and b_t:
+        return check_pair(op, a, b)
+    if not (a_t or b_t):
+        raise TypeError(f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    t, c = (a, b) if a_t else (b, a)
+    if is_scalar(c):
+        c = scalar_value(c, op)
+        kind = t.data.dtype.kind
+        if isinstance(c, float) and kind in "biu":
+            t = _floatify(t)
+        elif kind == "b" and not isinstance(c, bool):
+            t = _wrap(t.data.astype(_B.np.int64))
+        try:
+            ct = _wrap(get_xp(t.data).asarray(c, dtype=t.data.dtype))
+        except OverflowError:
+            raise ValueError(f"{op}: {c!r} does not fit in {t.data.dtype} (the other operand is {describe(t)})") from None
+    else:
+        ct = to_tensor(c, t, op)  # refuses None, text and complex numbers with a message naming op
+        t, ct = check_pair(op, t, ct)
+    return (t, ct) if a_t else (ct, t)
+
+
+def _binary_math(op, fn, a, b, divides=False):
+    """Run the binary op `fn` on the paired operands, with broadcast errors that name op."""
+    a, b = _math_operands(op, a, b)
+    kind = a.data.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{op}: not supported for two bool operands ({describe(a)} and {describe(b)}); "
+                        "convert with .long() or .float()")
+    if divides and kind in "iu" and bool((b.data == 0).any()):
+        # NumPy would quietly give 0; integers have no inf or NaN to say it
+        raise RuntimeError(f"{op}: integer division by zero ({describe(a)} by {describe(b)}, which holds a 0)")
+    try:
+        return fn.apply(a, b)
+    except ValueError as e:
+        raise _operand_error(op, e, a, b) from None
+
+
+def atan2(input, other):  # noqa: A002 - torch's names
+    """The angle of the point (other, input) in (-pi, pi], elementwise (torch.atan2); broadcasts."""
+    a, b = _math_operands("atan2", input, other)
+    a, b = _floatify(a), _floatify(b)
+    try:
+        return Atan2.apply(a, b)
+    except ValueError as e:
+        raise _operand_error("atan2", e, a, b) from None
+
+
+def fmod(input, other):  # noqa: A002
+    """C's fmod: input - other * trunc(input / other); the result has input's sign (torch.fmod)."""
+    return _binary_math("fmod", Fmod, input, other, divides=True)
+
+
+def remainder(input, other):  # noqa: A002
+    """Python's %: input - other * floor(input / other); the result has other's sign (torch.remainder)."""
+    return _binary_math("remainder", Remainder, input, other, divides=True)
+
+
+def floor_divide(input, other):  # noqa: A002
+    """Python's //: floor(input / other) (torch.floor_divide); it has no gradient (backward raises, as torch)."""
+    return _binary_math("floor_divide", FloorDivide, input, other, divides=True)
+
+
+def hypot(input, other):  # noqa: A002
+    """sqrt(input² + other²) without intermediate overflow (torch.hypot); floating-point only, as torch."""
+    a, b = _math_operands("hypot", input, other)
+    if a.data.dtype.kind not in "f":
+        raise TypeError(f"hypot: expected floating-point tensors, got {describe(a)} and {describe(b)} (as torch); "
+                        "convert with .float()")
+    try:
+        return Hypot.apply(a, b)
+    except ValueError as e:
+        raise _operand_error("hypot", e, a, b) from None
+
+
+def _number(op, value, what):
+    """A Python number argument (torch's Scalar); refuses text, None and complex with a message naming op."""
+    refuse_text(value, op)
+    if isinstance(value, complex) or (isinstance(value, _B.np.generic) and value.dtype.kind == "c"):
+        raise TypeError(f"{op}: {what} must be a real number, got the complex {value!r}")
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {what} must be a number, got {type(value).__name__}")
+    return scalar_value(value, op)
+
+
+def lerp(input, end, weight):  # noqa: A002
+    """input + weight * (end - input) (torch.lerp); weight is a number or a tensor, all three broadcast.
+
+    As torch: input and end are floating-point tensors of one dtype, and a tensor weight has it too.
+    """
+    a = _tensor_arg("lerp", input)
+    b = _tensor_arg("lerp", end, "end")
+    check_float("lerp", a)
+    if b.data.dtype != a.data.dtype:
+        raise TypeError(f"lerp: end must have input's dtype: input is {describe(a)}, end is {describe(b)}")
+    check_pair("lerp", a, b)  # (same device)
+    if isinstance(weight, Tensor):
+        if weight.data.dtype != a.data.dtype:
+            raise TypeError(f"lerp: a tensor weight must have input's dtype: input is {describe(a)}, "
+                            f"weight is {describe(weight)}")
+        check_pair("lerp", a, weight)
+        w = weight
+    else:
+        w = _wrap(get_xp(a.data).asarray(_number("lerp", weight, "weight"), dtype=a.data.dtype))
+    try:
+        return Lerp.apply(a, b, w)
+    except ValueError as e:
+        raise _operand_error("lerp", e, a, b, w) from None
+
+
+def _addc(op, input, tensor1, tensor2, value):
+    """The checks addcmul and addcdiv share: three tensors, one device, float dtypes that agree, shapes that broadcast."""
+    ts = [_tensor_arg(op, input), _tensor_arg(op, tensor1, "tensor1"), _tensor_arg(op, tensor2, "tensor2")]
+    check_pair(op, ts[0], ts[1])
+    check_pair(op, ts[0], ts[2])
+    check_pair(op, ts[1], ts[2])
+    try:
+        _B.np.broadcast_shapes(*[t.shape for t in ts])
+    except ValueError:
+        raise _operand_error(op, None, *ts) from None
+    v = _number(op, value, "value")
+    if isinstance(v, float) and all(t.data.dtype.kind in "biu" for t in ts):
+        # torch would quietly truncate the value to an integer
+        raise TypeError(f"{op}: a float value ({v}) with integer tensors ({', '.join(describe(t) for t in ts)}) "
+                        "would be truncated; convert the tensors with .float()")
+    return ts, v
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 * tensor2 (torch.addcmul), all three broadcast; composed of mul and add."""
+    (x, t1, t2), v = _addc("addcmul", input, tensor1, tensor2, value)
+    return add(x, mul(t1 if v == 1 else mul(t1, v), t2))  # (value * t1) * t2: torch's order of rounding
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
+    """input + value * tensor1 / tensor2 (torch.addcdiv), all three broadcast; composed of mul, div and add."""
+    (x, t1, t2), v = _addc("addcdiv", input, tensor1, tensor2, value)
+    if t1.data.dtype.kind in "biu" and t2.data.dtype.kind in "biu":
+        raise TypeError(f"addcdiv: integer division is not supported ({describe(t1)} / {describe(t2)}), as torch; "
+                        "convert tensor1 or tensor2 with .float()")
+    return add(x, div(t1 if v == 1 else mul(t1, v), t2))  # (value * t1) / t2: torch's order of rounding
+
+
+# ---------------------------------------------------------------- finite or not (bool results, no gradient)
+def _float_test(op, x, test, other_kinds):
+    """test(data) for float tensors; for integer and bool tensors every element gives `other_kinds`."""
+    x = _tensor_arg(op, x)
+    xp = get_xp(x.data)
+    if x.data.dtype.kind == "f":
+        return _wrap(test(xp, x.data))
+    return _wrap(xp.full(x.data.shape, other_kinds, dtype=_B.np.bool_))
+
+
+def isnan(x):
+    """True where x is NaN."""
+    return _float_test("isnan", x, lambda xp, d: xp.isnan(d), False)
+
+
+def isinf(x):
+    """True where x is +inf or -inf."""
+    return _float_test("isinf", x, lambda xp, d: xp.isinf(d), False)
+
+
+def isposinf(x):
+    """True where x is +inf."""
+    return _float_test("isposinf", x, lambda xp, d: d == math.inf, False)
+
+
+def isneginf(x):
+    """True where x is -inf."""
+    return _float_test("isneginf", x, lambda xp, d: d == -math.inf, False)
+
+
+def isfinite(x):
+    """True where x is neither NaN nor infinite (always for integer tensors)."""
+    return _float_test("isfinite", x, lambda xp, d: xp.isfinite(d), True)
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """x with NaN -> nan, +inf -> posinf, -inf -> neginf (defaults: 0, the dtype's largest and lowest finite values).
+
+    The gradient passes where x was finite and is 0 where a value was replaced (torch's rule).
+    Integer and bool tensors have nothing to replace and come back as a copy.
+    """
+    x = _tensor_arg("nan_to_num", x)
+    nan = _number("nan_to_num", nan, "nan")
+    posinf = None if posinf is None else _number("nan_to_num", posinf, "posinf")
+    neginf = None if neginf is None else _number("nan_to_num", neginf, "neginf")
+    if x.data.dtype.kind != "f":
+        return _wrap(x.data.copy())
+    return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):  # noqa: A002
+    """True where |input - other| <= atol + rtol * |other| (torch.isclose); equal values are always close.
+
+    Both must be tensors of one dtype and device, with shapes that broadcast; NaN is close to
+    NaN only with equal_nan=True, inf only to the same inf.
+    """
+    a = _tensor_arg("isclose", input)
+    b = _tensor_arg("isclose", other, "other")
+    return _isclose("isclose", a, b, rtol, atol, equal_nan)
+
+
+def _isclose(op, a, b, rtol, atol, equal_nan):
+    if a.data.dtype != b.data.dtype:
+        raise TypeError(f"{op}: expected tensors of one dtype, got {describe(a)} and {describe(b)} (as torch)")
+    check_pair(op, a, b)
+    rtol, atol = _number(op, rtol, "rtol"), _number(op, atol, "atol")
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"{op}: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+    xp = get_xp(a.data)
+    da, db = a.data, b.data
+    try:
+        close = da == db  # also inf == inf, and exact integers
+    except ValueError as e:
+        raise _operand_error(op, e, a, b) from None
+    kind = da.dtype.kind
+    if equal_nan and kind == "f":
+        close = close | (xp.isnan(da) & xp.isnan(db))
+    if (rtol == 0 and atol == 0) or kind == "b":
+        return _wrap(xp.asarray(close))
+    if kind in "iu":  # differences of integers are measured in the default float dtype, as torch
+        da, db = da.astype(_B.get_default_dtype()), db.astype(_B.get_default_dtype())
+    with _quiet():  # inf - inf = NaN is not close, which isfinite() below says
+        allowed = atol + xp.abs(rtol * db)
+        actual = xp.abs(da - db)
+    return _wrap(xp.asarray(close | (xp.isfinite(actual) & (actual <= allowed))))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:  # noqa: A002
+    """True (a Python bool) when isclose(input, other, ...) holds everywhere (torch.allclose)."""
+    a = _tensor_arg("allclose", input)
+    b = _tensor_arg("allclose", other, "other")
+    return bool(_isclose("allclose", a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(input, other) -> bool:  # noqa: A002
+    """True (a Python bool) when both tensors have the same shape and the same values (torch.equal; NaN != NaN)."""
+    a = _tensor_arg("equal", input)
+    b = _tensor_arg("equal", other, "other")
+    if a.data.__class__ is not b.data.__class__ or a.device != b.device:
+        raise RuntimeError(f"equal: expected both tensors on the same device, got {describe(a)} and {describe(b)}")
+    if a.data.shape != b.data.shape:
+        return False
+    return bool((a.data == b.data).all())  # values compared across dtypes, as torch 2.x (1 == 1.0)

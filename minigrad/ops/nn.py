@@ -1,4 +1,4 @@
-"""Neural-network primitives: softmax, log_softmax, cross-entropy, NLL, BCE-with-logits, embedding, dropout.
+"""Neural-network primitives: softmax, log_softmax, the losses, embedding, dropout, layer norm.
 
 The numerically sensitive ones are single ops with their own backward (not
 compositions), so they never form exp(x) on its own and stay finite for large
@@ -9,10 +9,12 @@ from __future__ import annotations
 import numbers
 
 from .. import backend as _B
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from .activation import stable_sigmoid, stable_softplus
 from .common import check_float, check_pair, describe, normalize_axis, to_tensor
+from .elementwise import clamp, where
+from .reduce import norm
 from ..sparse import RowSparseGrad
 
 get_xp = _B.get_array_module
@@ -73,71 +75,148 @@ def _one_hot(xp, target, num_classes, dtype):
 
 
 class CrossEntropy(Function):
-    """loss_n = -log softmax(x_n)[t_n] (0 where t_n == ignore_index);  dx_n = softmax(x_n) - onehot(t_n)
+    """loss_n = -sum_c q_nc log softmax(x_n)_c (0 where t_n == ignore_index);  dx_n = softmax(x_n) sum_c q_nc - q_n
 
-    With label smoothing e the target distribution is (1 - e) onehot + e / C.
+    q_n = (1 - e) w_{t_n} onehot(t_n) + e w / C: the one-hot target, scaled by the class weight
+    w (all ones without `weight`) and smoothed by e = label_smoothing (torch's formula).
     """
 
     @staticmethod
-    def forward(ctx, logits, target, ignore_index, label_smoothing):
+    def forward(ctx, logits, target, ignore_index, label_smoothing, weight=None):
         xp = get_xp(logits)
         C = logits.shape[-1]
         logp = _log_softmax(xp, logits, -1)
         valid = target != ignore_index
         safe_t = xp.where(valid, target, 0)
         nll = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
+        if weight is not None:
+            nll = nll * weight[safe_t]
         if label_smoothing:
-            nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=-1)
+            smooth = -(logp * weight).sum(axis=-1) / C if weight is not None else -logp.mean(axis=-1)
+            nll = (1 - label_smoothing) * nll + label_smoothing * smooth
         # where, not `* valid`: an ignored position (padding) may hold -inf/NaN logits, and NaN * 0 is NaN
         loss = xp.where(valid, nll, 0).astype(nll.dtype, copy=False)
         ctx.save_for_backward(logp, safe_t, valid)
-        ctx.C, ctx.eps = C, label_smoothing
+        ctx.C, ctx.eps, ctx.weight = C, label_smoothing, weight
         return loss
 
     @staticmethod
     def backward(ctx, g):
         logp, safe_t, valid = ctx.saved
         xp = get_xp(g)
-        target_dist = _one_hot(xp, safe_t, ctx.C, g.dtype)
-        if ctx.eps:
-            target_dist = (1 - ctx.eps) * target_dist + ctx.eps / ctx.C
-        gx = xp.where(valid[..., None], (xp.exp(logp) - target_dist) * g[..., None], 0).astype(g.dtype, copy=False)
+        e, w = ctx.eps, ctx.weight
+        q = _one_hot(xp, safe_t, ctx.C, g.dtype)
+        if w is None:  # q sums to 1: dx = softmax - q
+            if e:
+                q = (1 - e) * q + e / ctx.C
+            d = xp.exp(logp) - q
+        else:  # weighted: q sums to (1 - e) w_t + e mean(w)
+            q *= (1 - e) * w[safe_t][..., None]
+            if e:
+                q += (e / ctx.C) * w
+            d = xp.exp(logp) * q.sum(axis=-1, keepdims=True) - q
+        gx = xp.where(valid[..., None], d * g[..., None], 0).astype(g.dtype, copy=False)
         return gx, None
 
 
 class NLLLoss(Function):
-    """loss_n = -logp_n[t_n] (0 where t_n == ignore_index);  dlogp_n = -onehot(t_n)"""
+    """loss_n = -w_{t_n} logp_n[t_n] (0 where t_n == ignore_index; w = 1 without weight);
+    dlogp_n = -w_{t_n} onehot(t_n)
+    """
 
     @staticmethod
-    def forward(ctx, logp, target, ignore_index):
+    def forward(ctx, logp, target, ignore_index, weight=None):
         xp = get_xp(logp)
         valid = target != ignore_index
         safe_t = xp.where(valid, target, 0)
-        ctx.save_for_backward(safe_t, valid)
+        scale = valid.astype(logp.dtype) if weight is None else xp.where(valid, weight[safe_t], 0).astype(logp.dtype)
+        ctx.save_for_backward(safe_t, scale)
         ctx.C = logp.shape[-1]
         picked = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
+        if weight is not None:
+            picked = picked * weight[safe_t]
         return xp.where(valid, picked, 0).astype(logp.dtype, copy=False)  # ignored entries: exactly 0
 
     @staticmethod
     def backward(ctx, g):
-        safe_t, valid = ctx.saved
+        safe_t, scale = ctx.saved
         xp = get_xp(g)
-        return -_one_hot(xp, safe_t, ctx.C, g.dtype) * (g * valid)[..., None], None
+        return -_one_hot(xp, safe_t, ctx.C, g.dtype) * (g * scale)[..., None], None
 
 
 class BCEWithLogits(Function):
-    """loss = softplus(x) - x*y = max(x,0) - x*y + log(1 + e^-|x|);  dx = sigmoid(x) - y, dy = -x"""
+    """loss = w [(1 - y) x + (1 + (p - 1) y) softplus(-x)] with weight w and pos_weight p (both 1 by default)
+    = w [p y softplus(-x) + (1 - y) softplus(x)], never forming sigmoid(x) on its own;
+    dx = w [(1 - y) - (1 + (p - 1) y) sigmoid(-x)] (= w (sigmoid(x) - y) for p = 1), dy = w [-x + (p - 1) softplus(-x)].
+
+    weight and pos_weight are constants (torch refuses gradients for them) broadcast to x's shape.
+    """
 
     @staticmethod
-    def forward(ctx, x, y):
+    def forward(ctx, x, y, weight=None, pos_weight=None):
+        xp = get_xp(x)
         ctx.save_for_backward(x, y)
-        return stable_softplus(get_xp(x), x) - x * y
+        ctx.weight, ctx.pos_weight = weight, pos_weight
+        if pos_weight is None:
+            loss = stable_softplus(xp, x) - x * y
+        else:
+            loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * stable_softplus(xp, -x)
+        if weight is not None:
+            loss = loss * weight
+        return loss
 
     @staticmethod
     def backward(ctx, g):
         x, y = ctx.saved
-        gx = g * (stable_sigmoid(get_xp(x), x) - y) if ctx.needs_input_grad[0] else None
-        gy = -g * x if ctx.needs_input_grad[1] else None
+        xp = get_xp(x)
+        w, pw = ctx.weight, ctx.pos_weight
+        if w is not None:
+            g = g * w
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            if pw is None:
+                gx = g * (stable_sigmoid(xp, x) - y)
+            else:
+                gx = g * ((1 - y) - (1 + (pw - 1) * y) * stable_sigmoid(xp, -x))
+        if ctx.needs_input_grad[1]:
+            gy = -g * x if pw is None else g * ((pw - 1) * stable_softplus(xp, -x) - x)
+        return gx, gy
+
+
+_BCE_EPS = float(_B.np.float32(1e-12))  # torch's EPSILON is a C float: 1e-12 rounded to single precision
+
+
+class BinaryCrossEntropy(Function):
+    """loss = -w [y max(log x, -100) + (1 - y) max(log(1 - x), -100)] on probabilities x in [0, 1];
+    dx = w (x - y) / max(x (1 - x), eps = 1e-12), dy = w (log(1 - x) - log x) (torch's formulas and clamps).
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, weight=None):
+        xp = get_xp(x)
+        ctx.save_for_backward(x, y)
+        ctx.weight = weight
+        with _B.np.errstate(divide="ignore"):  # log(0) = -inf, then clamped to -100 as torch
+            log_x = xp.maximum(xp.log(x), -100.0)
+            log_1mx = xp.maximum(xp.log1p(-x), -100.0)
+        loss = -(y * log_x + (1 - y) * log_1mx)
+        if weight is not None:
+            loss = loss * weight
+        return loss.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        xp = get_xp(x)
+        if ctx.weight is not None:
+            g = g * ctx.weight
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            # torch's eps keeps the slope finite at x = 0 and x = 1
+            gx = g * (x - y) / xp.maximum(x * (1 - x), _BCE_EPS)
+        if ctx.needs_input_grad[1]:
+            with _B.np.errstate(divide="ignore", invalid="ignore"):  # +-inf at x = 0 or 1, as torch
+                gy = g * (xp.log1p(-x) - xp.log(x))
         return gx, gy
 
 
@@ -285,12 +364,66 @@ def log_softmax(x, dim=-1):
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+def _reduction(op, reduction, size_average=None, reduce=None, allowed=_REDUCTIONS):
+    """The checked reduction; torch's deprecated size_average/reduce flags, when given, decide it (as torch)."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+    return reduction
+
+
+def _constant(op, name, value, like):
+    """`value` (tensor, array or Python data) as a backend array with like's dtype and device.
+
+    Used for loss weights, which torch treats as constants: it refuses a weight that
+    requires grad, and so does minigrad (rather than dropping its gradient silently).
+    """
+    if value is None:
+        return None
+    w = to_tensor(value, like, op)
+    if w.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"{op}: {name} {describe(w)} requires grad, but {op} is not differentiable with respect "
+                           f"to {name} (as in torch); pass {name}.detach()")
+    _, w = check_pair(op, like, w)  # same device; an integer weight takes like's float dtype
+    return w.data
+
+
+def _class_weight(op, weight, scores):
+    """A 1-D per-class weight of length C = scores.shape[-1], as a backend array."""
+    w = _constant(op, "weight", weight, scores)
+    if w is not None and (w.ndim != 1 or w.shape[0] != scores.data.shape[-1]):
+        raise ValueError(f"{op}: weight must be 1-D with one entry per class ({scores.data.shape[-1]} classes, "
+                         f"the last dim of input {describe(scores)}), got shape {list(w.shape)}")
+    return w
+
+
+def _broadcast_weight(op, name, weight, input):  # noqa: A002
+    """An elementwise weight that broadcasts to input's shape without growing it (torch's rule)."""
+    w = _constant(op, name, weight, input)
+    if w is None:
+        return None
+    shape = tuple(input.data.shape)
+    try:
+        ok = _B.np.broadcast_shapes(tuple(w.shape), shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {list(w.shape)} does not broadcast to input {describe(input)} "
+                         "(it may repeat along input's dims, not add to them)")
+    return w
+
+
 def _check_target(op, scores, target, ignore_index):
     if not isinstance(target, Tensor):
         # class indices: Python data must not adopt the scores' float dtype (as to_tensor would)
         target = _wrap(_B.as_array(target, device=scores.device))
     if target.data.dtype.kind not in "iu":
-        raise TypeError(f"{op}: target must hold integer class indices, got {describe(target)}")
+        raise TypeError(f"{op}: target must hold integer class indices, got {describe(target)}"
+                        + (" (class probabilities must have input's shape "
+                           f"{list(scores.data.shape)})" if op == "cross_entropy" else ""))
     if scores.data.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension (last), got a 0-d tensor")
     if target.data.shape != scores.data.shape[:-1]:
@@ -304,17 +437,31 @@ def _check_target(op, scores, target, ignore_index):
                          "need at least one class")
     t = target.data
     if t.size:
-        xp = get_xp(t)
         bad = (t != ignore_index) & ((t < 0) | (t >= C))
         if bool(bad.any()):
             first = int(t[bad].reshape(-1)[0])
             raise IndexError(f"{op}: target value {first} is out of range for {C} classes "
                              f"(expected 0..{C - 1} or ignore_index={ignore_index})")
-        del xp
     return target
 
 
+def _counted_weight(target, ignore_index, weight):
+    """The divisor of a 'mean' classification loss: the number of non-ignored targets, or with
+    class weights the sum of their weights w[t] (torch's weighted mean)."""
+    t = target.data
+    valid = t != ignore_index
+    if weight is None:
+        return int(valid.sum())
+    xp = get_xp(t)
+    return float(xp.where(valid, weight[xp.where(valid, t, 0)], 0).sum())
+
+
 def _reduce(op, loss, reduction, count=None):
+    """'none': loss; 'sum': its sum; 'mean': its mean, or sum / count when a count is given.
+
+    A count of 0 (every target ignored, or zero total weight) gives the sum, which is then 0
+    unless label smoothing spread weight onto other classes (torch gives NaN/inf).
+    """
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -325,69 +472,326 @@ def _reduce(op, loss, reduction, count=None):
                 raise ValueError(f"{op}: reduction='mean' of an empty input ({describe(loss)}) is undefined; "
                                  "use reduction='sum' or 'none'")
             return loss.mean()
-        return loss.sum() / max(count, 1)
+        return loss.sum() / count if count else loss.sum()
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):  # noqa: A002
-    """Softmax cross-entropy with the class dimension LAST.
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):  # noqa: A002
+    """Cross-entropy against class probabilities (torch >= 1.10), composed from log_softmax:
+    loss_n = -sum_c w_c q_nc log softmax(x_n)_c with q = (1 - e) target + e / C; 'mean' divides by N."""
+    C = input.data.shape[-1]
+    if C == 0:
+        raise ValueError(f"cross_entropy: the class dimension (last) of input {describe(input)} is empty; "
+                         "need at least one class")
+    q = target * (1.0 - label_smoothing) + label_smoothing / C if label_smoothing else target
+    prod = log_softmax(input, -1) * q
+    if weight is not None:
+        prod = prod * _wrap(weight)
+    loss = -prod.sum(dim=-1)
+    return _reduce("cross_entropy", loss, reduction, loss.data.size if reduction == "mean" else None)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
+                  reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy with the class dimension LAST (torch's signature otherwise).
 
     Args:
         input: logits of shape (..., C): e.g. (batch, C) or (batch, time, C) for sequences.
             Note torch puts the classes in dim 1; minigrad puts them last so sequence
             logits need no transpose.
-        target: integer class indices of shape (...) (input's shape without the last dim).
-        ignore_index: targets equal to it (e.g. padding) contribute 0 loss and 0 gradient.
-        reduction: 'mean' (over non-ignored targets; 0 when all are ignored), 'sum' or 'none'.
-        label_smoothing: e in [0, 1): the target becomes (1 - e) one-hot + e / C.
+        target: integer class indices of shape (...) (input's shape without the last dim), or
+            class probabilities of input's shape (float, differentiable; torch >= 1.10 semantics).
+        weight: optional per-class weights (C,), a constant: loss_n is scaled by weight[target_n];
+            with label smoothing the smoothed part is weighted per class (torch's formula).
+        size_average, reduce: deprecated torch flags; when given they decide the reduction.
+        ignore_index: targets equal to it (e.g. padding) contribute 0 loss and 0 gradient
+            (class-index targets only, as torch).
+        reduction: 'mean' (over non-ignored targets, divided by the sum of their weights when
+            weight is given; 0 when none count), 'sum' or 'none'. With probability targets 'mean'
+            divides by the number of positions.
+        label_smoothing: e in [0, 1): the target becomes (1 - e) target + e / C.
     """
     check_float("cross_entropy", input)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    reduction = _reduction("cross_entropy", reduction, size_average, reduce)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
+    if not isinstance(target, Tensor):
+        # Python class indices stay integers; Python probabilities adopt input's float dtype
+        raw = _B.as_array(target, device=input.device)
+        target = to_tensor(target, input, "cross_entropy") if raw.dtype.kind == "f" and not _B.is_array(target) \
+            else _wrap(raw)
+    if target.data.dtype.kind == "f" and target.data.shape == input.data.shape:  # class probabilities
+        if ignore_index != -100:
+            raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for class-probability "
+                             f"targets ({describe(target)}), as in torch")
+        input, target = check_pair("cross_entropy", input, target)
+        w = _class_weight("cross_entropy", weight, input)
+        return _soft_cross_entropy(input, target, w, reduction, float(label_smoothing))
     target = _check_target("cross_entropy", input, target, ignore_index)
-    loss = CrossEntropy.apply(input, target, ignore_index=ignore_index, label_smoothing=float(label_smoothing))
-    count = None
-    if reduction == "mean":
-        count = int((target.data != ignore_index).sum())
+    w = _class_weight("cross_entropy", weight, input)
+    loss = CrossEntropy.apply(input, target, ignore_index=ignore_index, label_smoothing=float(label_smoothing),
+                              weight=w)
+    count = _counted_weight(target, ignore_index, w) if reduction == "mean" else None
     return _reduce("cross_entropy", loss, reduction, count)
 
 
-def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
-    """Negative log-likelihood of log-probabilities `input` (..., C) at integer `target` (...); class dim last."""
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
+             reduction="mean"):
+    """Negative log-likelihood of log-probabilities `input` (..., C) at integer `target` (...); class dim last.
+
+    loss_n = -weight[t_n] input_n[t_n]; 'mean' divides by the summed weights of the
+    non-ignored targets (their number without weight), as torch.
+    """
     check_float("nll_loss", input)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"nll_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    reduction = _reduction("nll_loss", reduction, size_average, reduce)
     target = _check_target("nll_loss", input, target, ignore_index)
-    loss = NLLLoss.apply(input, target, ignore_index=ignore_index)
-    count = int((target.data != ignore_index).sum()) if reduction == "mean" else None
+    w = _class_weight("nll_loss", weight, input)
+    loss = NLLLoss.apply(input, target, ignore_index=ignore_index, weight=w)
+    count = _counted_weight(target, ignore_index, w) if reduction == "mean" else None
     return _reduce("nll_loss", loss, reduction, count)
 
 
-def mse_loss(input, target, reduction="mean"):  # noqa: A002
-    """Mean squared error: mean((input - target)^2) (composed from primitives)."""
-    check_float("mse_loss", input)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    target = to_tensor(target, input, "mse_loss")
+def _mask(cond):
+    """A comparison of backend arrays as a bool tensor (NumPy gives a scalar, not an array, for 0-d operands)."""
+    return _wrap(get_xp(cond).asarray(cond))
+
+
+def _pair_loss(op, input, target):  # noqa: A002
+    """input and target of the same shape, device and float dtype (an integer target takes input's dtype).
+
+    torch broadcasts mismatched shapes here with a UserWarning; minigrad refuses them (a
+    (N, 1) prediction against an (N,) target silently becomes an (N, N) loss otherwise).
+    """
+    check_float(op, input)
+    target = to_tensor(target, input, op)
     if input.data.shape != target.data.shape:
-        raise ValueError(f"mse_loss: input {describe(input)} and target {describe(target)} must have the same shape")
+        raise ValueError(f"{op}: input {describe(input)} and target {describe(target)} must have the same shape")
+    return check_pair(op, input, target)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    """Mean squared error: (input - target)^2, reduced (composed from primitives)."""
+    reduction = _reduction("mse_loss", reduction, size_average, reduce)
+    input, target = _pair_loss("mse_loss", input, target)
     d = input - target
     return _reduce("mse_loss", d * d, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002
-    """-[y log s(x) + (1-y) log(1-s(x))] from logits x, computed without forming s(x)."""
-    check_float("binary_cross_entropy_with_logits", input)
-    target = to_tensor(target, input, "binary_cross_entropy_with_logits")
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+    """|input - target|, reduced; d/dinput = sign(input - target) (0 at equality, as torch)."""
+    reduction = _reduction("l1_loss", reduction, size_average, reduce)
+    input, target = _pair_loss("l1_loss", input, target)
+    return _reduce("l1_loss", (input - target).abs(), reduction)
+
+
+def _check_positive(op, name, value, allow_zero):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+    return float(value)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):  # noqa: A002
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta = 0 is l1_loss.
+
+    d/dinput = d / beta inside, sign(d) outside: equal at |d| = beta, so the kink has torch's slope.
+    """
+    reduction = _reduction("smooth_l1_loss", reduction, size_average, reduce)
+    beta = _check_positive("smooth_l1_loss", "beta", beta, allow_zero=True)
+    input, target = _pair_loss("smooth_l1_loss", input, target)
+    d = input - target
+    if beta == 0.0:
+        return _reduce("smooth_l1_loss", d.abs(), reduction)
+    a = d.abs()
+    loss = where(_mask(a.data < beta), d * d * (0.5 / beta), a - 0.5 * beta)
+    return _reduce("smooth_l1_loss", loss, reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta) (d = input - target) = delta * smooth_l1(beta=delta).
+
+    d/dinput = d inside, delta sign(d) outside (equal at |d| = delta).
+    """
+    reduction = _reduction("huber_loss", reduction)
+    delta = _check_positive("huber_loss", "delta", delta, allow_zero=False)
+    input, target = _pair_loss("huber_loss", input, target)
+    d = input - target
+    a = d.abs()
+    loss = where(_mask(a.data <= delta), d * d * 0.5, (a - 0.5 * delta) * delta)
+    return _reduce("huber_loss", loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                                     reduction="mean", pos_weight=None):
+    """-w [p y log s(x) + (1 - y) log(1 - s(x))] from logits x, computed without forming s(x).
+
+    Args:
+        input: logits x; target: probabilities y of input's shape (differentiable).
+        weight: constant rescaling w, broadcast to input's shape.
+        pos_weight: constant weight p of the positive term, broadcast to input's shape (e.g.
+            (C,) for (N, C) multi-label logits): p > 1 raises recall, p < 1 precision.
+        size_average, reduce: deprecated torch flags; when given they decide the reduction.
+        reduction: 'mean', 'sum' or 'none'.
+    """
+    op = "binary_cross_entropy_with_logits"
+    check_float(op, input)
+    target = to_tensor(target, input, op)
     if input.data.shape != target.data.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input {describe(input)} and target {describe(target)} "
-                         "must have the same shape")
-    input, target = check_pair("binary_cross_entropy_with_logits", input, target)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"binary_cross_entropy_with_logits: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return _reduce("binary_cross_entropy_with_logits", BCEWithLogits.apply(input, target), reduction)
+        raise ValueError(f"{op}: input {describe(input)} and target {describe(target)} must have the same shape")
+    input, target = check_pair(op, input, target)
+    reduction = _reduction(op, reduction, size_average, reduce)
+    w = _broadcast_weight(op, "weight", weight, input)
+    pw = _broadcast_weight(op, "pos_weight", pos_weight, input)
+    return _reduce(op, BCEWithLogits.apply(input, target, weight=w, pos_weight=pw), reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
+                         reduction="mean"):
+    """-w [y log x + (1 - y) log(1 - x)] on probabilities x in [0, 1], each log clamped to >= -100 (as torch).
+
+    Prefer binary_cross_entropy_with_logits on logits: it is exact where sigmoid saturates.
+
+    Args:
+        input: probabilities x in [0, 1]; target: y of input's shape (differentiable).
+        weight: constant rescaling w, broadcast to input's shape.
+    """
+    op = "binary_cross_entropy"
+    input, target = _pair_loss(op, input, target)
+    reduction = _reduction(op, reduction, size_average, reduce)
+    x = input.data
+    if x.size and bool(((x < 0) | (x > 1) | (x != x)).any()):  # x != x: NaN
+        raise ValueError(f"{op}: every element of input {describe(input)} must be a probability in [0, 1] "
+                         "(apply sigmoid first, or use binary_cross_entropy_with_logits on logits)")
+    w = _broadcast_weight(op, "weight", weight, input)
+    return _reduce(op, BinaryCrossEntropy.apply(input, target, weight=w), reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):  # noqa: A002
+    """Pointwise KL divergence with `input` as log-probabilities: target (log target - input),
+    0 where target = 0; with log_target=True, exp(target) (target - input). Input and target broadcast.
+
+    reduction: 'mean' over all elements (torch warns that this is not the KL divergence),
+    'batchmean' (sum / input.shape[0]: the true KL of a batch of distributions), 'sum' or 'none'.
+    d/dinput = -target (-exp(target) with log_target).
+    """
+    op = "kl_div"
+    reduction = _reduction(op, reduction, size_average, reduce, allowed=_REDUCTIONS + ("batchmean",))
+    check_float(op, input)
+    target = to_tensor(target, input, op)
+    input, target = check_pair(op, input, target)
+    try:
+        if log_target:
+            loss = target.exp() * (target - input)
+        else:
+            # xlogy(t, t) = t log t with 0 log 0 = 0: log(1) where t == 0 keeps the gradient finite
+            ones = _wrap(get_xp(target.data).ones_like(target.data))
+            with _B.np.errstate(invalid="ignore"):  # a negative target gives NaN, silently, as in torch
+                loss = target * where(_mask(target.data == 0), ones, target).log() - target * input
+    except ValueError as e:
+        raise ValueError(f"kl_div: input {describe(input)} and target {describe(target)} do not broadcast ({e})") \
+            from None
+    if reduction == "batchmean":
+        if input.data.ndim == 0:
+            return loss.sum()
+        if input.data.shape[0] == 0:
+            raise ValueError(f"{op}: reduction='batchmean' of an empty batch ({describe(input)}) is undefined; "
+                             "use reduction='sum' or 'none'")
+        return loss.sum() / input.data.shape[0]
+    return _reduce(op, loss, reduction)
+
+
+def _vector_dim(op, dim, ndim):
+    if ndim == 0:
+        raise ValueError(f"{op}: needs at least 1-D inputs (dim={dim} is the vector dim), got 0-d")
+    return normalize_axis(op, dim, ndim)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002
+    """input / max(||input||_p, eps) along `dim` (p = 2, 1 or inf); composed, so the gradient
+    goes through the norm where it exceeds eps and through the division alone where clamped."""
+    check_float("normalize", input)
+    d = _vector_dim("normalize", dim, input.data.ndim)
+    if p not in (1, 2, float("inf")):
+        raise ValueError(f"normalize: p must be 1, 2 or inf, got {p!r}")
+    return input / clamp(norm(input, p=int(p) if p != float("inf") else p, dim=d, keepdim=True), min=float(eps))
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) along `dim` after broadcasting (torch's clamping)."""
+    op = "cosine_similarity"
+    check_float(op, x1)
+    x2 = to_tensor(x2, x1, op)
+    check_float(op, x2)
+    x1, x2 = check_pair(op, x1, x2)
+    try:
+        shape = _B.np.broadcast_shapes(tuple(x1.data.shape), tuple(x2.data.shape))
+    except ValueError:
+        raise ValueError(f"{op}: x1 {describe(x1)} and x2 {describe(x2)} do not broadcast") from None
+    d = _vector_dim(op, dim, len(shape))
+    if x1.data.shape != shape:
+        x1 = x1.expand(*shape)
+    if x2.data.shape != shape:
+        x2 = x2.expand(*shape)
+    eps = float(eps)
+    n1 = clamp(norm(x1, dim=d, keepdim=True), min=eps)
+    n2 = clamp(norm(x2, dim=d, keepdim=True), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim=d)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,  # noqa: A002
+                        reduction="mean"):
+    """max(0, -y (x1 - x2) + margin) with y = 1 (x1 should rank higher) or -1; the three broadcast.
+
+    At the hinge (exactly 0) the gradient passes, as torch's clamp_min.
+    """
+    op = "margin_ranking_loss"
+    reduction = _reduction(op, reduction, size_average, reduce)
+    check_float(op, input1)
+    input2, target = to_tensor(input2, input1, op), to_tensor(target, input1, op)
+    if not input1.data.ndim == input2.data.ndim == target.data.ndim:
+        raise ValueError(f"{op}: input1 {describe(input1)}, input2 {describe(input2)} and target {describe(target)} "
+                         "must have the same number of dimensions (as torch)")
+    input1, input2 = check_pair(op, input1, input2)
+    input1, target = check_pair(op, input1, target)
+    try:
+        loss = clamp(-target * (input1 - input2) + float(margin), min=0.0)
+    except ValueError as e:
+        raise ValueError(f"{op}: input1 {describe(input1)}, input2 {describe(input2)} and target {describe(target)} "
+                         f"do not broadcast ({e})") from None
+    return _reduce(op, loss, reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,  # noqa: A002
+                          reduction="mean"):
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1, 0 for other y.
+
+    cos = sum(x1 x2) / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) over the last dim (torch's EPSILON).
+    Shapes: input (N, D) with target (N,), or input (D,) with a 0-d target.
+    """
+    op = "cosine_embedding_loss"
+    reduction = _reduction(op, reduction, size_average, reduce)
+    check_float(op, input1)
+    input2 = to_tensor(input2, input1, op)
+    target = to_tensor(target, None, op)
+    input1, input2 = check_pair(op, input1, input2)
+    nd = target.data.ndim
+    if nd > 1:
+        raise ValueError(f"{op}: target must be 0-d or 1-D, got {describe(target)}")
+    want = "1-D inputs (D,) for a 0-d target" if nd == 0 else f"2-D inputs (N, D) with N = {target.data.shape[0]}"
+    if (input1.data.shape != input2.data.shape or input1.data.ndim != nd + 1
+            or (nd == 1 and input1.data.shape[0] != target.data.shape[0])):
+        raise ValueError(f"{op}: expected {want}, got input1 {describe(input1)}, input2 {describe(input2)}, "
+                         f"target {describe(target)}")
+    if target.device != input1.device:
+        raise RuntimeError(f"{op}: input is on {input1.device} but target is on {target.device}")
+    eps = 1e-12
+    prod = (input1 * input2).sum(dim=-1)
+    mag = ((input1 * input1).sum(dim=-1) + eps) * ((input2 * input2).sum(dim=-1) + eps)
+    cos = prod / mag.sqrt()
+    y = target.data
+    loss = where(_mask(y == 1), 1.0 - cos, 0.0) + where(_mask(y == -1), clamp(cos - float(margin), min=0.0), 0.0)
+    return _reduce(op, loss, reduction)
 
 
 def _lookup_indices(op: str, input, weight):  # noqa: A002

@@ -108,6 +108,36 @@ class CumSum(Function):
         return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim)
 
 
+class CumProd(Function):
+    """y_i = prod_{j <= i} x_j along dim;  dx_j = (prod_{k < j} x_k) * S_j,  S_j = sum_{i >= j} dy_i prod_{j<k<=i} x_k
+
+    S runs backwards as S_j = dy_j + x_{j+1} * S_{j+1}: no division by x, so zeros in x get
+    exact gradients (dividing reverse-cumsum(dy * y) by x would give 0/0 there).
+    One vectorized step per position along dim.
+    """
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        return get_xp(x).cumprod(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved
+        xp = get_xp(g)
+        xs, gs = xp.moveaxis(x, ctx.dim, 0), xp.moveaxis(g, ctx.dim, 0)  # the scanned dim first
+        n = xs.shape[0]
+        if n == 0:
+            return xp.zeros_like(x)
+        s = xp.empty_like(gs)
+        s[n - 1] = gs[n - 1]
+        for j in range(n - 2, -1, -1):
+            s[j] = gs[j] + xs[j + 1] * s[j + 1]
+        before = xp.concatenate([xp.ones_like(xs[:1]), xp.cumprod(xs[:-1], axis=0)], axis=0)  # prod_{k < j} x_k
+        return xp.moveaxis(before * s, 0, ctx.dim)
+
+
 class Prod(Function):
     """y = prod_i x_i along dim;  dy/dx_i = prod_{j != i} x_j
 
@@ -279,6 +309,21 @@ def cumsum(x, dim):
     return CumSum.apply(x, dim=d)
 
 
+def cumprod(x, dim, dtype=None):
+    """torch.cumprod: running products along `dim` (integers and bools multiply as int64, as in torch).
+
+    `dtype` casts x first (torch's keyword). The gradient is exact with zeros in x (see CumProd).
+    """
+    if dtype is not None:
+        x = x.to(dtype)
+    d = normalize_axis("cumprod", dim, (x.data.ndim or 1))
+    if x.data.ndim == 0:
+        return x.reshape(1).cumprod(0).reshape(())
+    if x.data.dtype.kind in "biu" and x.data.dtype != _B.np.int64:
+        x = x.to(_B.np.int64)
+    return CumProd.apply(x, dim=d)
+
+
 def prod(x, dim=None, keepdim=False):
     """torch.prod: the product over one `dim`, or over every element (dim=None)."""
     if dim is None:
@@ -389,6 +434,22 @@ def _arg(op, x, dim, keepdim):
     if x.data.ndim == 0:  # dim 0 or -1 of a scalar: the only index is 0
         return _wrap(xp.zeros((), dtype=xp.int64))
     return _wrap(getattr(x.data, op)(axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
+
+
+def _truth(op, x, dim, keepdim):
+    """`all` / `any` over `dim` (None or () = every dim; an int or a tuple) as a bool tensor; no gradient."""
+    dims = _dims(op, x, dim)
+    return _wrap(getattr(x.data.astype(bool, copy=False), op)(axis=dims, keepdims=keepdim))
+
+
+def reduce_all(x, dim=None, keepdim=False):
+    """torch.all: True where every element along `dim` is nonzero (all of nothing is True)."""
+    return _truth("all", x, dim, keepdim)
+
+
+def reduce_any(x, dim=None, keepdim=False):
+    """torch.any: True where some element along `dim` is nonzero (any of nothing is False)."""
+    return _truth("any", x, dim, keepdim)
 
 
 def argmax(x, dim=None, keepdim=False):

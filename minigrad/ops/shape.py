@@ -11,7 +11,7 @@ from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
 from .common import describe, normalize_axis, normalize_dim
-from .elementwise import where
+from .elementwise import masked_fill, where
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and host-side index bookkeeping only
@@ -323,6 +323,8 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
     if mode != "constant" and (len(pad) not in (2, 4, 6) or x.data.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2)):
         raise ValueError(f"{op}: mode={mode!r} pads the last 1-3 dims of a batched or unbatched input: {len(pad)} pad "
                          f"values need a {len(pad) // 2 + 1}-D or {len(pad) // 2 + 2}-D tensor, got {describe(x)}")
+    if mode in ("reflect", "replicate"):
+        _check_fold_pad(op, mode, x, pad)
     for k in range(len(pad) // 2):
         d = x.data.ndim - 1 - k
         left, right = int(pad[2 * k]), int(pad[2 * k + 1])
@@ -344,6 +346,22 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
         elif left or right:
             x = index_select(x, d, _wrap(get_xp(x.data).asarray(_pad_positions(op, mode, n, left, right, d, x))))
     return x
+
+
+def _check_fold_pad(op, mode, x, pad):
+    """torch's input rules for reflect / replicate: channel and padded dims non-empty (a batch of 0 is fine),
+    no padded size negative, and not every padded size 0 (negative amounts may not crop everything)."""
+    k = len(pad) // 2
+    first = x.data.ndim - k - 1  # the channel dim; a batched input has one more dim in front
+    for d in range(first, x.data.ndim):
+        if x.data.shape[d] == 0:
+            what = "cannot pad dimension" if d > first else "needs a non-empty channel dimension"
+            raise ValueError(f"{op}: mode={mode!r} {what} {d} of {describe(x)}: it is empty "
+                             "(only a batch dimension may be empty)")
+    sizes = [x.data.shape[x.data.ndim - 1 - j] + pad[2 * j] + pad[2 * j + 1] for j in range(k)][::-1]
+    if any(s < 0 for s in sizes) or not any(s > 0 for s in sizes):
+        raise ValueError(f"{op}: mode={mode!r} with pad {pad} leaves the padded dims of {describe(x)} with sizes "
+                         f"{sizes}; negative amounts may not crop everything (each size >= 0, at least one > 0)")
 
 
 def _pad_positions(op, mode, n, left, right, d, x):
@@ -850,3 +868,440 @@ def to_device(x, device):
 def clone(x):
     """A copy with its own memory; gradients flow through."""
     return Clone.apply(x)
+
+
+# ---------------------------------------------------------------- more views, copies and index writes (torch's names)
+# Aliasing follows the ops these are built from: NumPy gives views for basic indexing, permute and
+# reshape, so select / narrow / movedim / swapaxes / view_as share memory (and the version counter)
+# with x, as in torch. unbind, diagonal and everything below them return new memory (torch: views).
+class Unbind(Function):
+    """(y_0, ..., y_{n-1}) = the slices x[..., k, ...] along dim (copies);  dx = stack(dy_k, dim)"""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        lead = (slice(None),) * dim
+        return tuple(x[lead + (k,)].copy() for k in range(x.shape[dim]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return get_xp(grads[0]).stack(grads, axis=ctx.dim)
+
+
+def unbind(x, dim=0):
+    """torch.unbind: the tuple of slices along `dim`, that dim removed (each a copy, one node for all).
+
+    One multi-output node whose backward stacks the slices' gradients, so unbinding n steps
+    costs O(n) in backward (n getitems would each scatter into a zero tensor of x's size).
+    """
+    if x.data.ndim == 0:
+        raise IndexError(f"unbind: cannot unbind the 0-d {describe(x)}: it has no dimension {dim}")
+    d = normalize_axis("unbind", dim, x.data.ndim)
+    if x.data.shape[d] == 0:
+        return ()
+    return Unbind.apply(x, dim=d)
+
+
+def _int_arg(op, name, value):
+    """An int from an int or a 0-d integer tensor (torch accepts both for narrow's start); else a TypeError."""
+    if isinstance(value, Tensor) and value.data.ndim == 0 and value.data.dtype.kind in "iu":
+        return int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def narrow(x, dim, start, length):
+    """torch.narrow: x[..., start:start + length, ...] along `dim` (a view); a negative start counts from the end."""
+    op = "narrow"
+    if x.data.ndim == 0:
+        raise IndexError(f"{op}: cannot be applied to the 0-d {describe(x)}")
+    d = normalize_axis(op, dim, x.data.ndim)
+    start, length = _int_arg(op, "start", start), _int_arg(op, "length", length)
+    n = x.data.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"{op}: start {start} is out of range for dimension {d} of size {n} ({describe(x)}); "
+                         f"expected in [{-n}, {n}]")
+    if length < 0:
+        raise ValueError(f"{op}: length must be non-negative, got {length}")
+    if start < 0:  # -1 is the last position
+        start += n
+    if start + length > n:
+        raise ValueError(f"{op}: start ({start}) + length ({length}) exceeds the size {n} of dimension {d} "
+                         f"of {describe(x)}")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def select(x, dim, index):
+    """torch.select: x[..., index, ...] along `dim`, that dim removed (a view); a negative index counts from the end."""
+    op = "select"
+    if x.data.ndim == 0:
+        raise IndexError(f"{op}: cannot be applied to the 0-d {describe(x)}")
+    d = normalize_axis(op, dim, x.data.ndim)
+    index = _int_arg(op, "index", index)
+    n = x.data.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"{op}: index {index} is out of range for dimension {d} of size {n} ({describe(x)})")
+    return getitem(x, (slice(None),) * d + (index,))
+
+
+def movedim(x, source, destination):
+    """torch.movedim: move dims `source` to positions `destination` (ints or equal-length sequences);
+    the other dims keep their order. A permute, so a view."""
+    op = "movedim"
+    src = (source,) if isinstance(source, numbers.Integral) else tuple(source)
+    dst = (destination,) if isinstance(destination, numbers.Integral) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"{op}: source {src} and destination {dst} must hold as many dims")
+    nd = x.data.ndim
+    s = [normalize_axis(op, k, max(nd, 1)) for k in src]  # a 0-d tensor takes dim 0 or -1, as in torch
+    t = [normalize_axis(op, k, max(nd, 1)) for k in dst]
+    for name, ds, given in (("source", s, src), ("destination", t, dst)):
+        if len(set(ds)) != len(ds):
+            raise ValueError(f"{op}: repeated dim in {name} {given}")
+    if nd == 0:
+        return x
+    order = [None] * nd
+    for a, b in zip(s, t):
+        order[b] = a
+    rest = iter(k for k in range(nd) if k not in s)
+    return permute(x, [k if k is not None else next(rest) for k in order])
+
+
+moveaxis = movedim
+
+
+def swapaxes(x, axis0, axis1):
+    """torch.swapaxes / swapdims: transpose(axis0, axis1) (a 0-d tensor takes 0 or -1 and comes back as it is)."""
+    if x.data.ndim == 0:
+        normalize_axis("swapaxes", axis0, 1)
+        normalize_axis("swapaxes", axis1, 1)
+        return x
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def _other_shape(op, other):
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{op}: other must be a Tensor, got {type(other).__name__}")
+    return other.data.shape
+
+
+def expand_as(x, other):
+    """torch.Tensor.expand_as: x broadcast to other's shape."""
+    return expand(x, _other_shape("expand_as", other))
+
+
+def view_as(x, other):
+    """torch.Tensor.view_as: x reshaped to other's shape (as many elements)."""
+    return reshape(x, _other_shape("view_as", other))
+
+
+def reshape_as(x, other):
+    """torch.Tensor.reshape_as: x reshaped to other's shape (as many elements)."""
+    return reshape(x, _other_shape("reshape_as", other))
+
+
+def unflatten(x, dim, sizes):
+    """torch.unflatten: split dim `dim` into `sizes` (their product is its size; one entry may be -1)."""
+    op = "unflatten"
+    if x.data.ndim == 0:
+        raise IndexError(f"{op}: the 0-d {describe(x)} has no dimension {dim} to unflatten")
+    d = normalize_axis(op, dim, x.data.ndim)
+    sizes = _shape_arg(sizes)
+    if not sizes:
+        raise ValueError(f"{op}: sizes must be non-empty")
+    n = x.data.shape[d]
+    known = 1
+    for s in sizes:
+        known *= s if s != -1 else 1
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+        bad = "at most one size may be -1 and the others must be non-negative"
+    elif -1 in sizes and known == 0:
+        bad = "-1 is ambiguous next to a zero size"
+    elif (n % known != 0) if -1 in sizes else (known != n):
+        bad = f"they don't multiply up to the size of dim {d} ({n})"
+    else:
+        bad = None
+    if bad:
+        raise ValueError(f"{op}: sizes {list(sizes)} for {describe(x)}: {bad}")
+    shape = x.data.shape
+    return reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+
+def tile(x, dims):
+    """torch.tile: repeat x dims[i] times along dim i; fewer dims than x has: ones are prepended."""
+    dims = _shape_arg(dims)
+    if any(r < 0 for r in dims):
+        raise ValueError(f"tile: dims must be non-negative ints, got {dims}")
+    return repeat(x, (1,) * (x.data.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
+    """torch.repeat_interleave: each element (dim=None: of the flattened x) or slice along `dim` repeated.
+
+    `repeats` is an int (the same for all) or an integer tensor with one count per slice (or a
+    single count). An index_select of the repeated positions, so each copy's gradient sums
+    back into its source. With x alone (an integer 1-D tensor of counts), as torch:
+    arange(len(x)) repeated x[i] times.
+    """
+    op = "repeat_interleave"
+    if repeats is None:  # torch.repeat_interleave(counts)
+        if not isinstance(x, Tensor) or x.data.dtype.kind not in "iu" or x.data.ndim > 1:
+            raise TypeError(f"{op}: with one argument it takes a 0-d or 1-D integer tensor of counts, got "
+                            f"{describe(x) if isinstance(x, Tensor) else type(x).__name__}")
+        counts = x.reshape(-1)
+        positions = _wrap(get_xp(x.data).arange(counts.data.size, dtype=np.int64))
+        return repeat_interleave(positions, counts, 0, output_size=output_size)
+    if dim is None:
+        x, d = reshape(x, (-1,)), 0
+    elif x.data.ndim == 0:  # torch: a 0-d x with dim 0 (or -1) repeats as a 1-element vector
+        normalize_axis(op, dim, 1)
+        x, d = reshape(x, (1,)), 0
+    else:
+        d = normalize_axis(op, dim, x.data.ndim)
+    n = x.data.shape[d]
+    if isinstance(repeats, Tensor):
+        if repeats.data.dtype.kind not in "iu":
+            raise TypeError(f"{op}: repeats must be an int or an integer tensor, got {describe(repeats)}")
+        if repeats.data.ndim > 1:
+            raise ValueError(f"{op}: repeats must be a 0-d or 1-D tensor, got {describe(repeats)}")
+        counts = _B.to_device(repeats.data, "cpu").reshape(-1).astype(np.int64)  # host bookkeeping
+        if counts.size == 1:
+            counts = np.full(n, counts[0], dtype=np.int64)
+        elif counts.size != n:
+            raise ValueError(f"{op}: repeats {describe(repeats)} must hold one count per slice along dim {d} "
+                             f"of {describe(x)} ({n})")
+    elif isinstance(repeats, numbers.Integral) and not isinstance(repeats, bool):
+        counts = np.full(n, int(repeats), dtype=np.int64)
+    else:
+        raise TypeError(f"{op}: repeats must be an int or an integer tensor, got {type(repeats).__name__}")
+    if counts.size and counts.min() < 0:
+        raise ValueError(f"{op}: repeats must be non-negative, got {int(counts.min())}")
+    total = int(counts.sum())
+    if output_size is not None and output_size != total:
+        raise ValueError(f"{op}: output_size {output_size} does not match the sum of repeats ({total})")
+    index = np.repeat(np.arange(n, dtype=np.int64), counts)
+    return index_select(x, d, _wrap(get_xp(x.data).asarray(index)))
+
+
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """torch.diagonal: the entries x[..., i, ..., i + offset, ...] of dims (dim1, dim2), as a new last dim.
+
+    An integer-array index (a copy, not a view as in torch), so the gradient is scattered
+    back onto the diagonal and zeros elsewhere.
+    """
+    op = "diagonal"
+    offset = _int_arg(op, "offset", offset)
+    nd = x.data.ndim
+    a, b = normalize_axis(op, dim1, nd), normalize_axis(op, dim2, nd)
+    if a == b:
+        raise ValueError(f"{op}: dim1 and dim2 must differ, got {dim1} and {dim2} for {describe(x)}")
+    y = permute(x, [k for k in range(nd) if k not in (a, b)] + [a, b])
+    rows, cols = x.data.shape[a], x.data.shape[b]
+    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    xp = get_xp(x.data)
+    i = xp.arange(length, dtype=np.int64) + max(-offset, 0)
+    return getitem(y, (Ellipsis, _wrap(i), _wrap(i + offset)))
+
+
+_diagonal = diagonal  # diag's argument is called `diagonal` (torch's name)
+
+
+def diag(x, diagonal=0):
+    """torch.diag: a 1-D x -> the square matrix with x on diagonal `diagonal`; a 2-D x -> that diagonal, 1-D."""
+    op = "diag"
+    k = _int_arg(op, "diagonal", diagonal)
+    if x.data.ndim == 2:
+        return _diagonal(x, k)
+    if x.data.ndim != 1:
+        raise ValueError(f"{op}: expects a 1-D or 2-D tensor, got {describe(x)}")
+    n = x.data.shape[0]
+    m = n + abs(k)
+    xp = get_xp(x.data)
+    i = xp.arange(n, dtype=np.int64)
+    flat_positions = (i + max(-k, 0)) * m + (i + max(k, 0))  # row * m + col of each entry of x
+    zeros = _wrap(xp.zeros(m * m, dtype=x.data.dtype))
+    return reshape(index_copy(zeros, 0, _wrap(flat_positions), x), (m, m))
+
+
+def trace(x):
+    """torch.trace: the sum of a matrix's main diagonal (integers sum as int64, as torch)."""
+    op = "trace"
+    if x.data.ndim != 2:
+        raise ValueError(f"{op}: expects a matrix (2-D tensor), got {describe(x)}")
+    if x.data.dtype.kind == "b":
+        raise TypeError(f"{op}: not defined for bool tensors, got {describe(x)}; convert it with .long() or .float()")
+    if x.data.dtype.kind in "iu":
+        x = cast(x, np.int64)
+    return diagonal(x).sum()
+
+
+def diff(x, n=1, dim=-1, prepend=None, append=None):
+    """torch.diff: y_i = x_{i+1} - x_i along `dim`, applied n times (bools: x_{i+1} != x_i).
+
+    `prepend` / `append` are joined to x along dim first (x's dtype, x's shape elsewhere);
+    with n=0 x comes back as it is (as torch).
+    """
+    op = "diff"
+    if x.data.ndim == 0:
+        raise ValueError(f"{op}: expects a tensor with at least one dimension, got {describe(x)}")
+    d = normalize_axis(op, dim, x.data.ndim)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"{op}: n must be a non-negative int, got {n!r}")
+    parts = []
+    for name, extra in (("prepend", prepend), ("append", append)):
+        if extra is None:
+            continue
+        if not isinstance(extra, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(extra).__name__}")
+        same = extra.data.ndim == x.data.ndim and all(a == b for k, (a, b) in
+                                                       enumerate(zip(extra.data.shape, x.data.shape)) if k != d)
+        if not same or extra.data.dtype != x.data.dtype or extra.device != x.device:
+            raise ValueError(f"{op}: {name} must match {describe(x)} in dtype, device and every dim but {d}, "
+                             f"got {describe(extra)}")
+        parts.append((name, extra))
+    if n == 0:  # torch and NumPy: x itself, prepend/append not joined
+        return x
+    if parts:
+        x = cat([e for name, e in parts if name == "prepend"] + [x] + [e for name, e in parts if name == "append"], d)
+    lead = (slice(None),) * d
+    for _ in range(n):
+        later, earlier = getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),))
+        if x.data.dtype.kind == "b":  # torch: bools differ or not (no subtraction of bools)
+            x = _wrap(later.data != earlier.data)
+        else:
+            x = later - earlier
+    return x
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002 - torch's names
+    """torch.unique (dim=None): the distinct values of x, sorted, as a 1-D tensor; not differentiable.
+
+    return_inverse adds, for each element of x, the int64 position of its value in the
+    result (x's shape); return_counts adds how often each value occurs (int64). NaNs are
+    not merged (each is its own value), as in torch. sorted=False still sorts (torch's CPU
+    result is sorted too).
+    """
+    op = "unique"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if dim is not None:
+        raise NotImplementedError(f"{op}: dim={dim!r} (unique slices) is not supported; only dim=None")
+    xp = get_xp(x.data)
+    flat = x.data.reshape(-1)
+    values, inverse, counts = xp.unique(flat, return_inverse=True, return_counts=True, equal_nan=False)
+    out = [_wrap(values)]
+    if return_inverse:
+        out.append(_wrap(inverse.astype(np.int64).reshape(x.data.shape)))
+    if return_counts:
+        out.append(_wrap(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+class MaskedScatter(Function):
+    """y = x with source's first k values (row-major) written where mask is true (k = mask.sum());
+    dx = dy where mask is false (0 where written),  dsource = dy read at the mask (0 for unused values)"""
+
+    @staticmethod
+    def forward(ctx, x, source, mask):
+        flat_mask = mask.reshape(-1)
+        k = int(flat_mask.sum())
+        out = x.copy()
+        out.reshape(-1)[flat_mask] = source.reshape(-1)[:k]  # out is a fresh contiguous copy: reshape is a view
+        ctx.mask, ctx.k, ctx.source_shape = mask, k, source.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        need_x, need_source = ctx.needs_input_grad
+        dx = dsource = None
+        if need_x:
+            dx = xp.where(ctx.mask, xp.zeros((), dtype=g.dtype), g)
+        if need_source:
+            dsource = xp.zeros(ctx.source_shape, dtype=g.dtype)
+            dsource.reshape(-1)[:ctx.k] = g.reshape(-1)[ctx.mask.reshape(-1)]
+        return dx, dsource
+
+
+def masked_scatter(x, mask, source):
+    """torch.masked_scatter: a copy of x with source's values, in row-major order, written where `mask` is true.
+
+    mask is a bool tensor that broadcasts with x; source holds at least mask.sum() values
+    (its shape does not matter; the rest are unused and get gradient 0).
+    """
+    op = "masked_scatter"
+    if not isinstance(x, Tensor) or not isinstance(source, Tensor):
+        raise TypeError(f"{op}: expected Tensors for x and source, got {type(x).__name__} and "
+                        f"{type(source).__name__}")
+    if not isinstance(mask, Tensor) or mask.data.dtype.kind != "b":
+        got = describe(mask) if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"{op}: mask must be a bool tensor, got {got}")
+    for name, t in (("mask", mask), ("source", source)):
+        if t.device != x.device:
+            raise RuntimeError(f"{op}: x is {describe(x)} but {name} is {describe(t)}; move one with .to(device)")
+    if source.data.dtype != x.data.dtype:
+        raise TypeError(f"{op}: source must have x's dtype: x is {describe(x)}, source is {describe(source)}")
+    try:
+        shape = np.broadcast_shapes(x.data.shape, mask.data.shape)
+    except ValueError:
+        raise ValueError(f"{op}: mask {describe(mask)} and {describe(x)} do not broadcast") from None
+    m = get_xp(mask.data).broadcast_to(mask.data, shape)
+    k = int(m.sum())
+    if source.data.size < k:
+        raise ValueError(f"{op}: source {describe(source)} has {source.data.size} values but the mask selects {k}")
+    return MaskedScatter.apply(broadcast_to(x, shape), source, mask=m)
+
+
+def index_copy(x, dim, index, source):
+    """torch.index_copy: a copy of x with source[..., i, ...] written at x[..., index[i], ...] along `dim`.
+
+    `index` is a 0-d or 1-D integer tensor; `source` has x's shape except len(index) along
+    dim. It is `scatter` with index spread over source's shape: the written places of x get
+    gradient 0, source gets dy read back at the index. Repeated indices: one write wins
+    (which one is unspecified, as in torch).
+    """
+    op = "index_copy"
+    if not isinstance(x, Tensor) or not isinstance(source, Tensor):
+        raise TypeError(f"{op}: expected Tensors for x and source, got {type(x).__name__} and {type(source).__name__}")
+    _check_vector_index(op, index)
+    if x.data.ndim == 0:  # as a 1-element vector, as torch
+        normalize_axis(op, dim, 1)
+        return reshape(index_copy(reshape(x, (1,)), 0, index.reshape(-1), reshape(source, (-1,))), ())
+    d = normalize_axis(op, dim, x.data.ndim)
+    want = x.data.shape[:d] + (index.data.size,) + x.data.shape[d + 1:]
+    if tuple(source.data.shape) != want:
+        raise ValueError(f"{op}: source must have shape {want} (x {describe(x)} with len(index) = {index.data.size} "
+                         f"along dim {d}), got {describe(source)}")
+    spread = index.reshape((1,) * d + (-1,) + (1,) * (x.data.ndim - d - 1))
+    spread = _wrap(get_xp(spread.data).broadcast_to(spread.data, want))
+    return _scatter(op, x, d, spread, source, None, add=False, src_name="source")
+
+
+def index_fill(x, dim, index, value):
+    """torch.index_fill: a copy of x with `value` (a number or a 0-d tensor) at the positions `index` along `dim`.
+
+    Negative indices count from the end, as in torch. It is masked_fill with the mask built
+    along dim, so x gets dy where not filled and a tensor value the sum of the rest.
+    """
+    op = "index_fill"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor to fill, got {type(x).__name__}")
+    _check_vector_index(op, index)
+    if isinstance(value, Tensor) and value.data.ndim != 0:
+        raise ValueError(f"{op}: value must be a number or a 0-d tensor, got {describe(value)}")
+    d = normalize_axis(op, dim, max(x.data.ndim, 1))
+    n = x.data.shape[d] if x.data.ndim else 1
+    xp = get_xp(x.data)
+    if index.data.size:
+        lo, hi = int(index.data.min()), int(index.data.max())
+        if lo < -n or hi >= n:
+            raise IndexError(f"{op}: index {lo if lo < -n else hi} is out of range for dimension {d} of size {n} "
+                             f"({describe(x)})")
+    along = xp.zeros(n, dtype=bool)
+    along[index.data.reshape(-1) % max(n, 1)] = True
+    mask = along.reshape((1,) * d + (n,) + (1,) * (x.data.ndim - d - 1)) if x.data.ndim else along.reshape(())
+    return masked_fill(x, _wrap(mask), value)

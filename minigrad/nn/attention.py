@@ -1,0 +1,248 @@
+"""nn.MultiheadAttention (torch's parameters, shapes and masks), composed from ops: no backward here.
+
+For each of H heads, with d = E / H features per head:
+
+    Q = query W_q^T + b_q,  K = key W_k^T + b_k,  V = value W_v^T + b_v      (one projection each)
+    head_h = softmax(Q_h K_h^T / sqrt(d) + mask) V_h                         (Q_h: head h's d columns)
+    output = [head_1 | ... | head_H] W_o^T + b_o
+
+Every head looks at the same tokens through its own d-dimensional slice of the
+projections, so different heads can attend to different positions.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import backend as _B
+from .. import functional as F
+from ..factory import empty, zeros
+from ..ops.attention import attention_weights
+from ..ops.common import describe
+from ..tensor import Tensor
+from . import init
+from .layers import Linear
+from .module import Module, Parameter
+
+np = _B.np  # dtype constants only
+
+__all__ = ["MultiheadAttention"]
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention (Vaswani et al., 2017) with torch.nn.MultiheadAttention's API and parameter names.
+
+    Args:
+        embed_dim: E, the model size (the query's features, and the output's).
+        num_heads: H; E must be divisible by H.
+        dropout: dropout on the attention weights in training mode (default 0).
+        bias: biases in the input and output projections (default True).
+        add_bias_kv: append a learned key and value (bias_k, bias_v) to every sequence.
+        add_zero_attn: append an all-zero key and value (after the projections) to every sequence.
+        kdim, vdim: feature sizes of key and value (default E); if either differs from E
+            the projections are three separate weights (q/k/v_proj_weight), else one
+            stacked in_proj_weight of shape (3E, E).
+        batch_first: inputs and outputs are (N, L, E) instead of (L, N, E).
+        device, dtype: where and in what float type to create the parameters.
+
+    Call as ``output, weights = mha(query, key, value, key_padding_mask=None, need_weights=True,
+    attn_mask=None, average_attn_weights=True, is_causal=False)``:
+        query (L, N, E), key (S, N, kdim), value (S, N, vdim) (or batch first, or unbatched (L, E)...).
+        key_padding_mask: (N, S) (or (S,) unbatched); bool True = **ignore this key** (padding),
+            or float, added to the scores.
+        attn_mask: (L, S) or (N * H, L, S); bool True = **not allowed**, or float, added.
+        is_causal: a hint that attn_mask is the causal mask (torch requires the mask with it).
+        Returns the output (L, N, E) and, if need_weights, the weights (N, L, S) averaged over
+        heads (or (N, H, L, S) with average_attn_weights=False); None otherwise. A query whose
+        keys are all masked gets NaN, as in torch (whose F.scaled_dot_product_attention gives 0).
+
+    The mask conventions are torch's: note that `F.scaled_dot_product_attention`'s bool
+    mask means the opposite (True = may attend).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
+                 vdim: int | None = None, batch_first: bool = False, device=None, dtype=None):
+        super().__init__()
+        name = "MultiheadAttention"
+        for what, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+        if embed_dim % num_heads:
+            raise ValueError(f"{name}: embed_dim must be divisible by num_heads, got {embed_dim} and {num_heads}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+        self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
+        self.head_dim = self.embed_dim // self.num_heads
+        self.kdim = self.embed_dim if kdim is None else int(kdim)
+        self.vdim = self.embed_dim if vdim is None else int(vdim)
+        self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
+        self.dropout, self.batch_first, self.add_zero_attn = float(dropout), bool(batch_first), bool(add_zero_attn)
+        E = self.embed_dim
+        kw = dict(dtype=dtype, device=device)
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(empty(3 * E, E, **kw))
+            for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(n, None)
+        else:
+            self.q_proj_weight = Parameter(empty(E, E, **kw))
+            self.k_proj_weight = Parameter(empty(E, self.kdim, **kw))
+            self.v_proj_weight = Parameter(empty(E, self.vdim, **kw))
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = Parameter(empty(3 * E, **kw))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(E, E, bias=bias, **kw)
+        if add_bias_kv:
+            self.bias_k = Parameter(empty(1, 1, E, **kw))
+            self.bias_v = Parameter(empty(1, 1, E, **kw))
+        else:
+            self.bias_k = self.bias_v = None
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """torch's init: xavier_uniform_ projections, zero biases, xavier_normal_ bias_k / bias_v."""
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    # ------------------------------------------------------------ checks
+    def _check(self, query, key, value, key_padding_mask, attn_mask):
+        name = "MultiheadAttention"
+        for what, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ValueError(f"{name}: query, key and value must all be 3-D (batched) or all 2-D (unbatched), got "
+                             f"{describe(query)}, {describe(key)}, {describe(value)}")
+        for what, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if t.shape[-1] != size:
+                raise ValueError(f"{name}: {what} must have {size} features in its last dim, got {describe(t)}")
+        if key.shape[:-1] != value.shape[:-1]:
+            raise ValueError(f"{name}: key {describe(key)} and value {describe(value)} must have the same "
+                             "length and batch")
+        seq_dim = 1 if (batched and self.batch_first) else 0
+        if batched and query.shape[1 - seq_dim] != key.shape[1 - seq_dim]:
+            raise ValueError(f"{name}: query {describe(query)} and key {describe(key)} have different batch sizes"
+                             f" (batch_first={self.batch_first})")
+        N = query.shape[1 - seq_dim] if batched else None
+        L, S = query.shape[seq_dim], key.shape[seq_dim]
+        for what, m, shapes in (("key_padding_mask", key_padding_mask, [(N, S)] if batched else [(S,)]),
+                                ("attn_mask", attn_mask, [(L, S), ((N if batched else 1) * self.num_heads, L, S)])):
+            if m is None:
+                continue
+            if not isinstance(m, Tensor):
+                raise TypeError(f"{name}: {what} must be a Tensor, got {type(m).__name__}")
+            if m.dtype != np.bool_ and m.dtype.kind != "f":
+                raise TypeError(f"{name}: {what} must be bool or floating point, got {describe(m)}")
+            if tuple(m.shape) not in shapes:
+                raise ValueError(f"{name}: {what} must have shape " + " or ".join(str(s) for s in shapes)
+                                 + f", got {describe(m)}")
+            if m.device != query.device:
+                raise RuntimeError(f"{name}: {what} is on {m.device} but the query is on {query.device}")
+        return batched
+
+    # ------------------------------------------------------------ forward
+    def _projections(self):
+        """(W_q, W_k, W_v), (b_q, b_k, b_v): slices of the stacked parameters (their gradients flow back)."""
+        E = self.embed_dim
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            ws = (w[:E], w[E:2 * E], w[2 * E:])
+        else:
+            ws = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        b = self.in_proj_bias
+        bs = (None, None, None) if b is None else (b[:E], b[E:2 * E], b[2 * E:])
+        return ws, bs
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if is_causal and attn_mask is None:
+            raise RuntimeError("MultiheadAttention: is_causal=True is a hint that attn_mask is the causal mask; "
+                               "pass the mask too (as torch requires)")
+        batched = self._check(query, key, value, key_padding_mask, attn_mask)
+        if not batched:  # one sequence: a batch of one, squeezed again at the end
+            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        L, N, E = query.shape
+        H, d = self.num_heads, self.head_dim
+        (wq, wk, wv), (bq, bk, bv) = self._projections()
+        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)  # (L|S, N, E)
+        allowed, additive = _masks(attn_mask, key_padding_mask, N, H, query.dtype)
+        if self.bias_k is not None:  # one more learned key/value at the end of every sequence
+            k = F.cat([k, self.bias_k.expand(1, N, E)], dim=0)
+            v = F.cat([v, self.bias_v.expand(1, N, E)], dim=0)
+            allowed, additive = _extend(allowed, additive)
+
+        def heads(t):  # (S, N, E) -> (N, H, S, d)
+            return t.reshape(t.shape[0], N, H, d).permute(1, 2, 0, 3)
+
+        q, k, v = heads(q), heads(k), heads(v)
+        if self.add_zero_attn:  # one more all-zero key/value (after the projections)
+            k = F.cat([k, zeros(N, H, 1, d, dtype=k.dtype, device=k.device)], dim=2)
+            v = F.cat([v, zeros(N, H, 1, d, dtype=v.dtype, device=v.device)], dim=2)
+            allowed, additive = _extend(allowed, additive)
+        scores = (q * float(1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
+        weights = attention_weights(scores, allowed, additive, self.dropout, self.training, empty_rows=float("nan"))
+        out = (weights @ v).permute(2, 0, 1, 3).reshape(L, N, E)  # heads side by side again
+        out = self.out_proj(out)
+        if self.batch_first and batched:
+            out = out.transpose(0, 1)
+        if not batched:
+            out = out.squeeze(1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(dim=1)  # (N, L, S)
+        if not batched:
+            weights = weights.squeeze(0)
+        return out, weights
+
+    def extra_repr(self):
+        extra = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
+                f"batch_first={self.batch_first}{extra}")
+
+
+def _masks(attn_mask, key_padding_mask, N, H, dtype):
+    """torch's two masks as (allowed, additive), each None or a tensor broadcastable to (N, H, L, S)."""
+    allowed = additive = None
+
+    def add(mask, shape):
+        nonlocal allowed, additive
+        mask = mask.reshape(shape)
+        if mask.dtype == np.bool_:  # torch: True = masked
+            ok = ~mask
+            allowed = ok if allowed is None else allowed & ok
+        else:
+            mask = mask if mask.dtype == dtype else mask.to(dtype)
+            additive = mask if additive is None else additive + mask
+
+    if attn_mask is not None:
+        L, S = attn_mask.shape[-2:]
+        add(attn_mask, (1, 1, L, S) if attn_mask.ndim == 2 else (N, H, L, S))
+    if key_padding_mask is not None:
+        add(key_padding_mask, (N, 1, 1, key_padding_mask.shape[-1]))
+    return allowed, additive
+
+
+def _extend(allowed, additive):
+    """The masks for one more key at the end (allowed, adding 0), as torch pads them."""
+    if allowed is not None:
+        allowed = F.pad(allowed, (0, 1), value=True)
+    if additive is not None:
+        additive = F.pad(additive, (0, 1), value=0.0)
+    return allowed, additive

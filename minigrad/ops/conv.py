@@ -1,0 +1,377 @@
+"""1-D convolution and pooling over (N, C, L) inputs, torch's layout: conv1d, max_pool1d, avg_pool1d.
+
+All three look at windows of the length axis: output position l reads the input
+positions l*stride + j*dilation (j = 0..k-1) of the padded input. The forward
+gathers those windows into a "column" array cols[n, c, l, j] (im2col) and reduces
+it: one matmul with the weights for a convolution, a max or a mean for pooling.
+The backward does the reverse (col2im): for each kernel position j, the gradient of
+cols[..., j] is added back onto the strided slice of input positions it was read
+from. Kernels are small, so this loop over j costs k strided additions.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import Tensor, _wrap
+from .common import check_float, describe
+from .shape import reshape
+
+get_xp = _B.get_array_module
+
+
+# ---------------------------------------------------------------- window helpers (raw arrays)
+def _padded(xp, x, left, right, value):
+    """x with `left`/`right` positions of `value` added to its last axis (a fresh array)."""
+    if not left and not right:
+        return x
+    out = xp.full(x.shape[:-1] + (x.shape[-1] + left + right,), value, dtype=x.dtype)
+    out[..., left:left + x.shape[-1]] = x
+    return out
+
+
+def _im2col(xp, xpad, k, stride, dilation, l_out):
+    """cols[..., l, j] = xpad[..., l*stride + j*dilation]: the (..., L_out, k) windows, one gather."""
+    idx = xp.arange(l_out)[:, None] * stride + xp.arange(k)[None, :] * dilation
+    return xpad[..., idx]
+
+
+def _col2im(xp, dcols, padded_len, stride, dilation, left, length):
+    """The adjoint of `_im2col` followed by cropping the padding: dx[..., l*stride + j*dilation - left] += dcols[..., l, j].
+
+    For a fixed j the positions l*stride + j*dilation are distinct, so each j is one strided slice addition.
+    """
+    l_out, k = dcols.shape[-2], dcols.shape[-1]
+    dpad = xp.zeros(dcols.shape[:-2] + (padded_len,), dtype=dcols.dtype)
+    if l_out:
+        for j in range(k):
+            start = j * dilation
+            dpad[..., start:start + stride * (l_out - 1) + 1:stride] += dcols[..., j]
+    return dpad[..., left:left + length]
+
+
+# ---------------------------------------------------------------- Functions
+class Conv1d(Function):
+    """y[n, o, l] = b[o] + sum_{c, j} w[o, c, j] x[n, g*Cg + c, l*s + j*d - pad] (g = o's group);
+    dw[o, c, j] = sum_{n, l} dy[n, o, l] cols[n, c, l, j], dcols = w^T dy (then col2im), db = sum_{n, l} dy.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, *bias, stride, padding, dilation, groups):
+        xp = get_xp(x)
+        cols, l_out = Conv1d._cols(xp, x, w.shape, stride, padding, dilation, groups)  # (N, G, L_out, Cg*k)
+        n, o = x.shape[0], w.shape[0]
+        wmat = w.reshape(groups, o // groups, -1)  # (G, Og, Cg*k)
+        y = cols @ wmat.transpose(0, 2, 1)  # (N, G, L_out, Og): one batched matmul over the groups
+        y = y.transpose(0, 1, 3, 2).reshape(n, o, l_out)
+        if bias:
+            y = y + bias[0][:, None]
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, dilation, groups)
+        return y
+
+    @staticmethod
+    def _cols(xp, x, wshape, stride, padding, dilation, groups):
+        """The windows of x grouped for the matmul: (N, G, L_out, Cg*k), channel-major within a group."""
+        n, c, length = x.shape
+        _, cg, k = wshape
+        xpad = _padded(xp, x, padding[0], padding[1], 0)
+        l_out = (xpad.shape[-1] - dilation * (k - 1) - 1) // stride + 1
+        cols = _im2col(xp, xpad, k, stride, dilation, l_out)  # (N, C, L_out, k)
+        cols = cols.reshape(n, groups, cg, l_out, k).transpose(0, 1, 3, 2, 4)
+        return cols.reshape(n, groups, l_out, cg * k), l_out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        stride, padding, dilation, groups = ctx.conf
+        need = ctx.needs_input_grad
+        xp = get_xp(g)
+        n, c, length = x.shape
+        o, cg, k = w.shape
+        l_out = g.shape[-1]
+        gy = g.reshape(n, groups, o // groups, l_out)  # (N, G, Og, L_out)
+        gx = gw = None
+        if need[0]:
+            dcols = gy.transpose(0, 1, 3, 2) @ w.reshape(groups, o // groups, cg * k)  # (N, G, L_out, Cg*k)
+            dcols = dcols.reshape(n, groups, l_out, cg, k).transpose(0, 1, 3, 2, 4).reshape(n, c, l_out, k)
+            gx = _col2im(xp, dcols, length + padding[0] + padding[1], stride, dilation, padding[0], length)
+        if need[1]:
+            cols, _ = Conv1d._cols(xp, x, w.shape, stride, padding, dilation, groups)
+            # sum over n and l at once: (G, Og, N*L_out) @ (G, N*L_out, Cg*k)
+            gw = (gy.transpose(1, 2, 0, 3).reshape(groups, o // groups, n * l_out)
+                  @ cols.transpose(1, 0, 2, 3).reshape(groups, n * l_out, cg * k)).reshape(o, cg, k)
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g.sum(axis=(0, 2)) if need[2] else None)
+
+
+def _window_max(xp, x, k, stride, padding, dilation, l_out):
+    """(max over each window, index j of its first maximum); padding is -inf so it never wins over data."""
+    right = max(0, (l_out - 1) * stride + dilation * (k - 1) + 1 - x.shape[-1] - padding)  # ceil_mode may need more
+    xpad = _padded(xp, x, padding, right, -math.inf)
+    cols = _im2col(xp, xpad, k, stride, dilation, l_out)  # (N, C, L_out, k)
+    arg = cols.argmax(axis=-1)  # the first maximum (and the first NaN, so NaN propagates as in torch)
+    return xp.take_along_axis(cols, arg[..., None], axis=-1)[..., 0], arg
+
+
+class MaxPool1d(Function):
+    """y[n, c, l] = max_j x[n, c, l*s + j*d - pad];  dx gets dy at the first maximum of each window (0 elsewhere)"""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, l_out):
+        y, arg = _window_max(get_xp(x), x, kernel_size, stride, padding, dilation, l_out)
+        ctx.save_for_backward(arg)
+        ctx.conf = (x.shape[-1], kernel_size, stride, padding, dilation)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (arg,) = ctx.saved
+        length, k, stride, padding, dilation = ctx.conf
+        xp = get_xp(g)
+        dcols = (xp.arange(k) == arg[..., None]) * g[..., None]  # dy routed to the winning position
+        padded_len = max(length + padding, (g.shape[-1] - 1) * stride + dilation * (k - 1) + 1)
+        return _col2im(xp, dcols.astype(g.dtype, copy=False), padded_len, stride, dilation, padding, length)
+
+
+class AvgPool1d(Function):
+    """y[n, c, l] = sum_j x[n, c, l*s + j - pad] / div[l] (div: window size, or only its in-input part);
+    dx[n, c, l*s + j - pad] += dy[n, c, l] / div[l]
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, l_out, count_include_pad):
+        xp = get_xp(x)
+        length = x.shape[-1]
+        k = kernel_size
+        right = max(0, (l_out - 1) * stride + k - length - padding)
+        cols = _im2col(xp, _padded(xp, x, padding, right, 0), k, stride, 1, l_out)
+        div = AvgPool1d._divisor(xp, length, k, stride, padding, l_out, count_include_pad, x.dtype)
+        ctx.save_for_backward(div)
+        ctx.conf = (length, k, stride, padding, length + padding + right)
+        return cols.sum(axis=-1) / div
+
+    @staticmethod
+    def _divisor(xp, length, k, stride, padding, l_out, count_include_pad, dtype):
+        """torch's rule: a window is clipped to [-pad, L + pad); without count_include_pad, to [0, L)."""
+        start = xp.arange(l_out) * stride - padding
+        end = xp.minimum(start + k, length + padding)
+        if not count_include_pad:
+            start, end = xp.maximum(start, 0), xp.minimum(end, length)
+        return (end - start).astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        length, k, stride, padding, padded_len = ctx.conf
+        xp = get_xp(g)
+        (div,) = ctx.saved
+        share = g / div  # each of the window's k positions receives dy / div
+        dcols = xp.broadcast_to(share[..., None], share.shape + (k,))
+        return _col2im(xp, dcols, padded_len, stride, 1, padding, length)
+
+
+# ---------------------------------------------------------------- argument checks
+def _int_arg(op, name, value, minimum):
+    """One int (or a 1-tuple of one, torch's form) that is >= minimum."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"{op}: expected {name} to be a single integer value or a list of 1 value "
+                             f"for a 1-D operation, got {name}={value!r}")
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{op}: {name} must be {kind}, got {name}={int(value)}")
+    return int(value)
+
+
+def _batched(op, x, what="input"):
+    """x as (N, C, L) plus whether a batch dim was added (torch's unbatched (C, L) form)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {what} must be a minigrad Tensor, got {type(x).__name__}")
+    check_float(op, x)
+    if x.data.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2-D (unbatched: channels, length) or 3-D (batched: batch, channels, "
+                         f"length) {what}, got {describe(x)}")
+    if x.data.ndim == 2:
+        return reshape(x, (1,) + x.data.shape), True
+    return x, False
+
+
+def _unbatch(y, added):
+    return reshape(y, y.data.shape[1:]) if added else y
+
+
+def _same_device_dtype(op, x, name, t):
+    if t.device != x.device:
+        raise RuntimeError(f"{op}: {name} is on {t.device} but input is on {x.device} ({describe(t)}, {describe(x)})")
+    if t.data.dtype != x.data.dtype:
+        raise TypeError(f"{op}: {name} {describe(t)} and input {describe(x)} must have the same dtype "
+                        "(minigrad never casts silently; use .float() or .double())")
+
+
+def conv_padding(op, padding, kernel_size, stride, dilation):
+    """(left, right) zero padding for an int, a 1-tuple, 'valid' (0) or 'same' (total d*(k-1), the odd one right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0
+        if padding == "same":
+            if stride != 1:
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+            total = dilation * (kernel_size - 1)
+            return total // 2, total - total // 2
+        raise ValueError(f"{op}: invalid padding string {padding!r}; expected 'valid', 'same' or an int")
+    p = _int_arg(op, "padding", padding, 0)
+    return p, p
+
+
+# ---------------------------------------------------------------- wrappers
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002 - torch's names
+    """torch.nn.functional.conv1d: a 1-D (cross-)correlation over the last axis of (N, C_in, L) or (C_in, L).
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_out, C_in / groups, k).
+        bias: optional (C_out,).
+        stride: step between output positions (>= 1).
+        padding: zeros added on both sides (int), 'valid' (none) or 'same' (output length = input length;
+            stride 1 only; an odd total puts the extra zero on the right, as torch).
+        dilation: spacing between kernel taps (>= 1).
+        groups: split input and output channels into this many independent groups.
+
+    Returns:
+        (N, C_out, L_out) (or (C_out, L_out)), L_out = (L + 2*padding - dilation*(k-1) - 1) // stride + 1.
+    """
+    op = "conv1d"
+    x, added = _batched(op, input)
+    if not isinstance(weight, Tensor) or weight.data.ndim != 3:
+        got = describe(weight) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ValueError(f"{op}: weight must be a 3-D tensor (out_channels, in_channels / groups, kernel_size), "
+                         f"got {got}")
+    _same_device_dtype(op, x, "weight", weight)
+    stride = _int_arg(op, "stride", stride, 1)
+    dilation = _int_arg(op, "dilation", dilation, 1)
+    groups = _int_arg(op, "groups", groups, 1)
+    o, cg, k = weight.data.shape
+    c, length = x.data.shape[1], x.data.shape[2]
+    if o % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the out_channels of weight {describe(weight)} ({o})")
+    if cg * groups != c:
+        raise ValueError(f"{op}: weight {describe(weight)} with groups={groups} expects input with {cg * groups} "
+                         f"channels, but input {describe(input)} has {c}")
+    pad = conv_padding(op, padding, k, stride, dilation)
+    if length + pad[0] + pad[1] < dilation * (k - 1) + 1:
+        raise ValueError(f"{op}: the padded input length ({length + pad[0] + pad[1]}) is shorter than the dilated "
+                         f"kernel ({dilation * (k - 1) + 1} = dilation {dilation} * (kernel_size {k} - 1) + 1) "
+                         f"for input {describe(input)}")
+    args = [x, weight]
+    if bias is not None:
+        if not isinstance(bias, Tensor) or tuple(bias.data.shape) != (o,):
+            got = describe(bias) if isinstance(bias, Tensor) else type(bias).__name__
+            raise ValueError(f"{op}: bias must be a 1-D tensor of out_channels={o} elements, got {got}")
+        _same_device_dtype(op, x, "bias", bias)
+        args.append(bias)
+    y = Conv1d.apply(*args, stride=stride, padding=pad, dilation=dilation, groups=groups)
+    return _unbatch(y, added)
+
+
+def _pool_len(op, length, k_eff, stride, padding, ceil_mode, x):
+    """Output length of a pooling (torch's rule: with ceil_mode the last window must start inside the
+    input or the left padding)."""
+    num = length + 2 * padding - k_eff
+    l_out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1 if num >= 0 else 0
+    if ceil_mode and l_out > 0 and (l_out - 1) * stride >= length + padding:
+        l_out -= 1
+    if l_out <= 0:
+        raise ValueError(f"{op}: input {describe(x)} is too short for the window: length {length} with padding "
+                         f"{padding} on each side gives no full window of size {k_eff}")
+    return l_out
+
+
+def _pool_args(op, kernel_size, stride, padding):
+    k = _int_arg(op, "kernel_size", kernel_size, 1)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _int_arg(op, "stride", stride, 1)
+    p = _int_arg(op, "padding", padding, 0)
+    if 2 * p > k:
+        raise ValueError(f"{op}: padding should be at most half of the kernel size, got padding={p} and "
+                         f"kernel_size={k}")
+    return k, s, p
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+               return_indices=False):
+    """torch.nn.functional.max_pool1d: the maximum of each window of the last axis of (N, C, L) or (C, L).
+
+    Args:
+        kernel_size: window size k.
+        stride: step between windows (default: kernel_size).
+        padding: implicit -inf padding on both sides (at most kernel_size / 2).
+        dilation: spacing between the window's taps.
+        ceil_mode: round the output length up (a last, partial window), as torch.
+        return_indices: also return the int64 position (in the unpadded input) of each maximum.
+
+    The gradient of each output goes to the first maximum of its window (torch's choice for ties).
+    """
+    op = "max_pool1d"
+    x, added = _batched(op, input)
+    k, s, p = _pool_args(op, kernel_size, stride, padding)
+    d = _int_arg(op, "dilation", dilation, 1)
+    l_out = _pool_len(op, x.data.shape[-1], d * (k - 1) + 1, s, p, bool(ceil_mode), input)
+    y = _unbatch(MaxPool1d.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, l_out=l_out), added)
+    if not return_indices:
+        return y
+    xp = get_xp(x.data)
+    # recomputed here: the op's node (where the forward's argmax lives) is not kept without a graph
+    _, arg = _window_max(xp, x.data, k, s, p, d, l_out)
+    where = (arg * d + xp.arange(l_out) * s - p).astype(xp.int64)
+    return y, _wrap(where[0] if added else where)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
+    """torch.nn.functional.avg_pool1d: the mean of each window of the last axis of (N, C, L) or (C, L).
+
+    Args:
+        kernel_size: window size k.
+        stride: step between windows (default: kernel_size).
+        padding: implicit zero padding on both sides (at most kernel_size / 2).
+        ceil_mode: round the output length up (a last, partial window), as torch.
+        count_include_pad: divide by the window size including the zero padding (default), or only by
+            the number of input positions in the window.
+    """
+    op = "avg_pool1d"
+    x, added = _batched(op, input)
+    k, s, p = _pool_args(op, kernel_size, stride, padding)
+    l_out = _pool_len(op, x.data.shape[-1], k, s, p, bool(ceil_mode), input)
+    y = AvgPool1d.apply(x, kernel_size=k, stride=s, padding=p, l_out=l_out, count_include_pad=bool(count_include_pad))
+    return _unbatch(y, added)
+
+
+def _adaptive_windows(xp, length, out):
+    """torch's adaptive windows: [floor(i L / out), ceil((i + 1) L / out)) for i < out."""
+    i = xp.arange(out)
+    return (i * length) // out, ((i + 1) * length + out - 1) // out
+
+
+def adaptive_avg_pool1d(input, output_size):  # noqa: A002
+    """torch.nn.functional.adaptive_avg_pool1d: `output_size` means over windows that tile the last axis.
+
+    Window i covers [floor(i L / out), ceil((i + 1) L / out)). Composed as one matmul with a constant
+    (L, out) averaging matrix, so its gradient is MatMul's: dx = dy A^T.
+    """
+    op = "adaptive_avg_pool1d"
+    x, added = _batched(op, input)
+    out = _int_arg(op, "output_size", output_size, 0)
+    length = x.data.shape[-1]
+    if length == 0:
+        raise ValueError(f"{op}: input {describe(input)} has an empty length dimension")
+    xp = get_xp(x.data)
+    start, end = _adaptive_windows(xp, length, out)
+    pos = xp.arange(length)[:, None]
+    inside = (pos >= start) & (pos < end)  # (L, out)
+    avg = _wrap((inside / xp.maximum(end - start, 1)).astype(x.data.dtype))
+    from .linalg import matmul  # (linalg imports nothing from here; a local import keeps the module list short)
+    return _unbatch(matmul(x, avg), added)

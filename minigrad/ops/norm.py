@@ -1,0 +1,131 @@
+"""Batch normalisation over the channel dim 1 of (N, C, *) inputs (torch's layout): batch_norm.
+
+Training mode normalises each channel with the statistics of the batch (over N and
+every dim after C) and updates the running estimates in place; eval mode uses the
+running estimates, so the output no longer depends on the rest of the batch.
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import backend as _B
+from ..autograd import Function
+from ..tensor import Tensor
+from .common import check_float, describe
+
+get_xp = _B.get_array_module
+
+
+class BatchNorm(Function):
+    """y = xhat * w + b, xhat = (x - mu) * rstd per channel, rstd = 1 / sqrt(var + eps);
+    batch statistics (training): dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = dy * w
+    and means over all dims but the channel; fixed statistics (eval): dx = rstd * gh;
+    dw = sum(dy * xhat), db = sum(dy) over all dims but the channel.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *affine, mean, var, eps, batch_stats, has_weight, has_bias):
+        xp = get_xp(x)
+        shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along dim 1
+        rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
+        xhat = (x - mean.reshape(shape)) * rstd
+        w = affine[0].reshape(shape) if has_weight else None
+        y = xhat * w if has_weight else xhat.copy()
+        if has_bias:
+            y += affine[-1].reshape(shape)
+        ctx.save_for_backward(xhat, rstd, w)
+        ctx.flags = (batch_stats, has_weight, has_bias)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, rstd, w = ctx.saved
+        batch_stats, has_weight, has_bias = ctx.flags
+        need = ctx.needs_input_grad
+        axes = (0,) + tuple(range(2, g.ndim))  # everything but the channel
+        grads = []
+        if need[0]:
+            gh = g * w if has_weight else g
+            if batch_stats:  # mu and var depend on x too
+                gh = gh - gh.mean(axis=axes, keepdims=True) - xhat * (gh * xhat).mean(axis=axes, keepdims=True)
+            grads.append(rstd * gh)
+        else:
+            grads.append(None)
+        if has_weight:
+            grads.append((g * xhat).sum(axis=axes) if need[1] else None)
+        if has_bias:
+            grads.append(g.sum(axis=axes) if need[-1] else None)
+        return tuple(grads)
+
+
+def _channel_vector(op, name, t, x, c):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a minigrad Tensor or None, got {type(t).__name__}")
+    if t.data.ndim != 1 or t.data.shape[0] != c:
+        raise ValueError(f"{op}: {name} should contain {c} elements (one per channel of input {describe(x)}), "
+                         f"got {describe(t)}")
+    if t.device != x.device:
+        raise RuntimeError(f"{op}: {name} is on {t.device} but input is on {x.device}")
+    if t.data.dtype != x.data.dtype:
+        raise TypeError(f"{op}: {name} {describe(t)} and input {describe(x)} must have the same dtype "
+                        "(minigrad never casts silently)")
+    return t
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+               momentum=0.1, eps=1e-5):
+    """torch.nn.functional.batch_norm over dim 1 of an (N, C, *) input.
+
+    Args:
+        input: (N, C) or (N, C, L) (any (N, C, *) works).
+        running_mean, running_var: (C,) running estimates, or None. In training mode they are
+            updated in place (if given): r = (1 - momentum) * r + momentum * batch statistic, with the
+            unbiased batch variance for running_var (as torch); in eval mode they normalise the input.
+        weight, bias: optional (C,) scale and shift.
+        training: normalise with the batch's statistics (biased variance) instead of the running ones.
+        momentum: the weight of the new batch statistic in the running update.
+        eps: added to the variance for numerical stability.
+
+    Raises:
+        ValueError: training with a single value per channel; shapes that do not fit.
+        RuntimeError: eval mode without running statistics.
+    """
+    op = "batch_norm"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a minigrad Tensor, got {type(input).__name__}")
+    check_float(op, input)
+    x = input.data
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C, *) with at least 2 dims, got {describe(input)}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None:
+            _channel_vector(op, name, t, input, c)
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+        raise TypeError(f"{op}: momentum must be a float, got {momentum!r}")
+    if not eps > 0:
+        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    xp = get_xp(x)
+    if training:
+        count = x.size // c if c else 0
+        if count <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input {describe(input)}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        mean = x.mean(axis=axes)
+        var = ((x - mean.reshape((1, c) + (1,) * (x.ndim - 2))) ** 2).mean(axis=axes)  # biased: normalises
+        m = float(momentum)
+        if running_mean is not None:
+            running_mean.data[...] = (1.0 - m) * running_mean.data + m * mean
+            running_mean._bump()  # an in-place write: graphs that saved the old value notice
+        if running_var is not None:
+            running_var.data[...] = (1.0 - m) * running_var.data + m * (var * (count / (count - 1)))  # unbiased
+            running_var._bump()
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(f"{op}: running_mean and running_var must be given in evaluation mode "
+                               "(training=False); pass training=True to use the batch's statistics")
+        mean, var = running_mean.data, running_var.data
+    affine = [t for t in (weight, bias) if t is not None]
+    return BatchNorm.apply(input, *affine, mean=mean, var=var, eps=float(eps), batch_stats=bool(training),
+                           has_weight=weight is not None, has_bias=bias is not None)
