@@ -22,8 +22,16 @@ Three models, two of them blind to order:
 * an LSTM (or GRU) reading the words in order, variable lengths handled by
   `lengths=` (each review's final state is taken at its own last word).
 
+Two more order-aware readers to compare with (`--cell`):
+
+* `cnn`: a 1-D convolution over windows of three words (a learned trigram detector),
+  max-pooled over the review: it sees order only inside each window;
+* `attention`: one self-attention layer (`nn.MultiheadAttention`) over word + position
+  embeddings, padding masked with `key_padding_mask`, then the mean over the words.
+
     python examples/sentiment.py                # ~10-20 seconds on a laptop CPU
     python examples/sentiment.py --cell gru --hidden 32
+    python examples/sentiment.py --cell cnn     # or --cell attention
 """
 from __future__ import annotations
 
@@ -168,6 +176,59 @@ class RecurrentClassifier(nn.Module):
         return self.head(h_n[-1])  # h_n[-1]: each review's state after its own last word
 
 
+class ConvClassifier(nn.Module):
+    """Embedding -> Conv1d over 3-word windows -> ReLU -> max over the words -> 2 logits.
+
+    Each of the `hidden` filters is a learned trigram detector ("not good", "no ,"); the max
+    says whether it fired anywhere in the review. Order counts only inside a window.
+    """
+
+    def __init__(self, vocab_size: int, embed: int = 32, hidden: int = 64, width: int = 3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.conv = nn.Conv1d(embed, hidden, kernel_size=width, padding=width // 2)  # keeps the length
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, ids, lengths):
+        h = self.conv(self.embed(ids).transpose(1, 2)).relu()  # (B, hidden, T): channels first, as torch
+        real = mg.data.lengths_to_mask(lengths, max_len=ids.shape[1]).unsqueeze(1)  # (B, 1, T)
+        h = mg.where(real, h, 0.0)  # padding never wins the max (ReLU outputs are >= 0 anyway)
+        return self.head(h.max(dim=-1))
+
+
+class AttentionClassifier(nn.Module):
+    """Word + position embeddings -> self-attention (residual) -> mean over the words -> MLP -> 2 logits.
+
+    Every word looks at every other word of its review, with weights that depend on both the
+    words and their positions, so "no , ... good" and "... no good" can be told apart.
+    """
+
+    def __init__(self, vocab_size: int, embed: int = 32, hidden: int = 64, max_len: int = 64, heads: int = 4):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.pos = nn.Embedding(max_len, embed)
+        self.attn = nn.MultiheadAttention(embed, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(embed, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, ids, lengths):
+        T = ids.shape[1]
+        x = self.embed(ids) + self.pos(mg.arange(T, device=ids.device))  # (B, T, E)
+        real = mg.data.lengths_to_mask(lengths, max_len=T)  # (B, T), True at words
+        h, _ = self.attn(x, x, x, key_padding_mask=~real, need_weights=False)  # True = padding: ignore
+        h = h + x
+        mean = (h * real.unsqueeze(-1).float()).sum(dim=1) / lengths.float().unsqueeze(-1)
+        return self.mlp(mean)
+
+
+def make_reader(cell: str, vocab_size: int, embed: int, hidden: int, max_len: int) -> nn.Module:
+    """The order-aware model named by --cell."""
+    if cell == "cnn":
+        return ConvClassifier(vocab_size, embed, hidden)
+    if cell == "attention":
+        return AttentionClassifier(vocab_size, embed, hidden, max_len=max_len)
+    return RecurrentClassifier(vocab_size, cell, embed, hidden)
+
+
 # ================================================================ 3. training and evaluation
 def collate(samples, device="cpu"):
     ids, lengths = pad_sequences([s[0] for s in samples], pad_value=0)
@@ -214,7 +275,8 @@ def evaluate(model, data, device) -> dict:
 
 def build_parser():
     p = make_parser(__doc__.split("\n\n")[0], default_outdir=os.path.join("runs", "sentiment"))
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn", "cnn", "attention"], default="lstm",
+                   help="the order-aware model: a recurrent cell, a convolution or self-attention")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--embed", type=int, default=32)
     p.add_argument("--train-size", type=int, default=6000)
@@ -248,7 +310,8 @@ def main(argv=None) -> dict:
     contenders = {
         "bag_of_words": (BagOfWords(len(vocab)), args.bow_epochs, args.bow_lr),
         "avg_embedding_mlp": (AveragedEmbeddings(len(vocab), args.embed, args.hidden), args.bow_epochs, args.bow_lr),
-        args.cell: (RecurrentClassifier(len(vocab), args.cell, args.embed, args.hidden), args.epochs, args.lr),
+        args.cell: (make_reader(args.cell, len(vocab), args.embed, args.hidden,
+                                max_len=max(len(t) for t, _, _ in train_raw + test_raw)), args.epochs, args.lr),
     }
     results = {}
     for name, (model, epochs, lr) in contenders.items():
@@ -278,7 +341,7 @@ def main(argv=None) -> dict:
     metrics = {"cell": args.cell, "plot": plot, "seconds": round(time.perf_counter() - t_start, 2),
                "cpu_seconds": round(time.process_time() - cpu_start, 2)}
     for name, acc in results.items():
-        key = "recurrent" if name == args.cell else name
+        key = "reader" if name == args.cell else name  # reader: the order-aware model of --cell
         for c in cols:
             metrics[f"{key}_{c}"] = acc[c]
     return report.finish(metrics)
