@@ -536,7 +536,7 @@ def test_errors_name_the_op(device):
         (ValueError, "diff: n must be a non-negative int, got -1", lambda: x.diff(-1)),
         (ValueError, r"diff: prepend must match float32\[2, 3\] .* every dim but 1, got float32\[1, 1\]",
          lambda: x.diff(prepend=mg.zeros(1, 1, device=device))),
-        (ValueError, r"diff: append must match .* got float64\[2, 1\]",
+        (TypeError, r"diff: append float64\[2, 1\] .* mix float dtypes",
          lambda: x.diff(append=mg.zeros(2, 1, dtype="float64", device=device))),
         (TypeError, "diff: prepend must be a Tensor", lambda: x.diff(prepend=1.0)),
         (IndexError, "cumprod: dim 2 is out of range", lambda: x.cumprod(2)),

@@ -54,7 +54,8 @@ class MultiheadAttention(Module):
         is_causal: a hint that attn_mask is the causal mask (torch requires the mask with it).
         Returns the output (L, N, E) and, if need_weights, the weights (N, L, S) averaged over
         heads (or (N, H, L, S) with average_attn_weights=False); None otherwise. A query whose
-        keys are all masked gets NaN, as in torch (whose F.scaled_dot_product_attention gives 0).
+        keys are all masked gets NaN with need_weights=True and weight 0 (output = out_proj's bias)
+        with need_weights=False, both as torch 2.13 (the latter is its F.scaled_dot_product_attention path).
 
     The mask conventions are torch's: note that `F.scaled_dot_product_attention`'s bool
     mask means the opposite (True = may attend).
@@ -196,7 +197,10 @@ class MultiheadAttention(Module):
             v = F.cat([v, zeros(N, H, 1, d, dtype=v.dtype, device=v.device)], dim=2)
             allowed, additive = _extend(allowed, additive)
         scores = (q * float(1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
-        weights = attention_weights(scores, allowed, additive, self.dropout, self.training, empty_rows=float("nan"))
+        # a query with no allowed key: NaN when the weights are returned, zeros when not (torch 2.13 then
+        # takes its scaled_dot_product_attention path, whose empty rows are zeros: the output is out_proj's bias)
+        empty_rows = float("nan") if need_weights else 0.0
+        weights = attention_weights(scores, allowed, additive, self.dropout, self.training, empty_rows=empty_rows)
         out = (weights @ v).permute(2, 0, 1, 3).reshape(L, N, E)  # heads side by side again
         out = self.out_proj(out)
         if self.batch_first and batched:

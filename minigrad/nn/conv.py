@@ -83,7 +83,10 @@ class Conv1d(Module):
 
     def forward(self, input):  # noqa: A002 - torch's name
         if self.padding_mode != "zeros":
-            x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            try:
+                x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            except (ValueError, TypeError, IndexError, RuntimeError) as e:  # name the layer, not only F.pad
+                raise type(e)(f"Conv1d (padding_mode={self.padding_mode!r}): {e}") from None
             return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 

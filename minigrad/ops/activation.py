@@ -632,4 +632,5 @@ def softmin(x, dim=None, _stacklevel=3, dtype=None):
         dim = 0 if x.data.ndim in (0, 1, 3) else 1
         warnings.warn("Implicit dimension choice for softmin has been deprecated. Change the call to include "
                       "dim=X as an argument.", UserWarning, stacklevel=_stacklevel)
+    normalize_axis("softmin", dim, max(x.data.ndim, 1))  # the error names softmin (a 0-d x takes dim 0 or -1)
     return softmax(-x, dim)

@@ -50,6 +50,11 @@ def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, traini
         dropout_p, training: dropout on the weights (torch drops them after the softmax).
         empty_rows: the weight of every key in a row that allows none (0.0, or NaN).
     """
+    # a 0-d mask as (1, 1): comparisons of 0-d arrays give NumPy scalars, which `where` refuses
+    if additive is not None and additive.ndim == 0:
+        additive = additive.reshape(1, 1)
+    if allowed is not None and allowed.ndim == 0:
+        allowed = allowed.reshape(1, 1)
     if additive is not None:
         finite = additive > float("-inf")
         allowed = finite if allowed is None else allowed & finite
@@ -74,10 +79,12 @@ def _check_mask(op, name, mask, scores_shape, dtype, device):
     if mask.dtype != np.bool_ and mask.dtype != dtype:
         raise TypeError(f"{op}: {name} must be bool or {dtype} like the query, got {describe(mask)}")
     try:
-        np.broadcast_shapes(tuple(mask.shape), tuple(scores_shape))
+        fits = np.broadcast_shapes(tuple(mask.shape), tuple(scores_shape)) == tuple(scores_shape)
     except ValueError:
+        fits = False
+    if not fits:  # the mask may repeat along the scores' dims, not add to them (torch refuses that too)
         raise ValueError(f"{op}: {name} {describe(mask)} does not broadcast to the attention scores' shape "
-                         f"{tuple(scores_shape)} (..., L, S)") from None
+                         f"{tuple(scores_shape)} (..., L, S)")
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -110,6 +117,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"{op}: dropout_p must be a number in [0, 1], got {dropout_p!r}")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)):
         raise TypeError(f"{op}: scale must be a number or None, got {scale!r}")
+    try:
+        np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2]), tuple(value.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"{op}: the batch dims of query {describe(query)}, key {describe(key)} and value "
+                         f"{describe(value)} (all but the last two) do not broadcast") from None
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
     scores = matmul(query, key.transpose(-2, -1))  # (..., L, S); matmul checks batch dims, dtypes, devices
     scores = scores * float(1.0 / math.sqrt(E) if scale is None else scale)

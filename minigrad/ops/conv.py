@@ -281,14 +281,18 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _pool_len(op, length, k_eff, stride, padding, ceil_mode, x):
     """Output length of a pooling (torch's rule: with ceil_mode the last window must start inside the
-    input or the left padding)."""
+    input or the left padding, and may be longer than what is left of it).
+
+    Floor division rounds towards -inf (torch's div_rtn), so with ceil_mode a window longer than the
+    padded input still gives one (partial) output: length 3, kernel 4, stride 2 -> (3 - 4 + 1) // 2 + 1 = 1.
+    """
     num = length + 2 * padding - k_eff
-    l_out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1 if num >= 0 else 0
+    l_out = (num + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and l_out > 0 and (l_out - 1) * stride >= length + padding:
         l_out -= 1
     if l_out <= 0:
         raise ValueError(f"{op}: input {describe(x)} is too short for the window: length {length} with padding "
-                         f"{padding} on each side gives no full window of size {k_eff}")
+                         f"{padding} on each side gives no window of size {k_eff}")
     return l_out
 
 

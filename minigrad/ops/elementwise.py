@@ -612,23 +612,43 @@ def masked_fill(x, mask, value):
     tensor with 1). It is `where(mask, value, x)`, so the gradient reaches x where the mask
     is false and a tensor `value` gets the sum of the rest.
     """
+    return _masked_fill("masked_fill", x, mask, value)
+
+
+def _check_fill_value(op: str, value, x: Tensor) -> None:
+    """torch refuses a fill value that x's integer dtype cannot hold (NaN, inf, 1e30 into int64) instead of
+    storing NumPy's garbage cast; bool takes any number (nonzero is True), floats take any (1e39 -> inf)."""
+    dtype = x.data.dtype
+    if dtype.kind not in "iu" or isinstance(value, bool):
+        return
+    info = _B.np.iinfo(dtype)
+    if not (math.isfinite(value) and info.min <= value <= info.max):
+        raise RuntimeError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow "
+                           f"(filling {describe(x)})")
+
+
+def _masked_fill(op, x, mask, value):
+    """masked_fill, with errors that name `op` (index_fill and the in-place forms build on it)."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"masked_fill: expected a Tensor to fill, got {type(x).__name__}")
-    mask = to_tensor(mask, None, "masked_fill")
+        raise TypeError(f"{op}: expected a Tensor to fill, got {type(x).__name__}")
+    mask = to_tensor(mask, None, op)
     if mask.data.dtype.kind != "b":
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got {describe(mask)} (compare first, e.g. t > 0)")
+        raise TypeError(f"{op}: mask must be a bool tensor, got {describe(mask)} (compare first, e.g. t > 0)")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got {describe(value)}")
+            raise ValueError(f"{op}: value must be a number or a 0-d tensor, got {describe(value)}")
         if value.dtype != x.dtype:
+            if value.data.dtype.kind == "f":
+                _check_fill_value(op, value.item(), x)
             value = value.to(x.dtype)  # the fill takes x's dtype, as in torch (differentiable cast)
     else:
-        refuse_text(value, "masked_fill")
+        refuse_text(value, op)
         if isinstance(value, complex) or not isinstance(value, numbers.Number):
-            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, "
+            raise TypeError(f"{op}: value must be a number or a 0-d tensor, "
                             f"got {type(value).__name__} {value!r}")
+        _check_fill_value(op, value, x)
         value = _wrap(get_xp(x.data).asarray(value, dtype=x.data.dtype))
-    return _where("masked_fill", mask, value, x)  # its shape, device and broadcast errors name masked_fill
+    return _where(op, mask, value, x)  # its shape, device and broadcast errors name op
 
 
 # ---------------------------------------------------------------- comparisons (no gradient)
@@ -1210,7 +1230,7 @@ def _math_operands(op, a, b):
     """
     a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
     if a_t and b_t:
-        return check_pair(op, a, b)
+        return _int_pair(*check_pair(op, a, b))
     if not (a_t or b_t):
         raise TypeError(f"{op}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     t, c = (a, b) if a_t else (b, a)
@@ -1227,8 +1247,26 @@ def _math_operands(op, a, b):
             raise ValueError(f"{op}: {c!r} does not fit in {t.data.dtype} (the other operand is {describe(t)})") from None
     else:
         ct = to_tensor(c, t, op)  # refuses None, text and complex numbers with a message naming op
-        t, ct = check_pair(op, t, ct)
+        t, ct = _int_pair(*check_pair(op, t, ct))
     return (t, ct) if a_t else (ct, t)
+
+
+def _int_pair(a: Tensor, b: Tensor):
+    """Two integer/bool tensors cast to torch's common dtype (floats are already paired by check_pair).
+
+    bool meets an integer as that integer; within one kind a 0-d tensor yields to a tensor with
+    dimensions (int32[3] % int64[] is int32, as torch); otherwise the wider type wins.
+    """
+    da, db = a.data.dtype, b.data.dtype
+    if da == db or da.kind not in "biu" or db.kind not in "biu":
+        return a, b
+    if (da.kind == "b") != (db.kind == "b"):
+        dtype = db if da.kind == "b" else da
+    elif (a.data.ndim == 0) != (b.data.ndim == 0):
+        dtype = db if a.data.ndim == 0 else da
+    else:
+        dtype = _B.np.promote_types(da, db)
+    return (a if da == dtype else _wrap(a.data.astype(dtype))), (b if db == dtype else _wrap(b.data.astype(dtype)))
 
 
 def _binary_math(op, fn, a, b, divides=False):
@@ -1238,7 +1276,7 @@ def _binary_math(op, fn, a, b, divides=False):
     if kind == "b":
         raise TypeError(f"{op}: not supported for two bool operands ({describe(a)} and {describe(b)}); "
                         "convert with .long() or .float()")
-    if divides and kind in "iu" and bool((b.data == 0).any()):
+    if divides and kind in "iu" and a.data.size and b.data.size and bool((b.data == 0).any()):  # (nothing divided: no error)
         # NumPy would quietly give 0; integers have no inf or NaN to say it
         raise RuntimeError(f"{op}: integer division by zero ({describe(a)} by {describe(b)}, which holds a 0)")
     try:
@@ -1305,6 +1343,8 @@ def lerp(input, end, weight):  # noqa: A002
     if b.data.dtype != a.data.dtype:
         raise TypeError(f"lerp: end must have input's dtype: input is {describe(a)}, end is {describe(b)}")
     check_pair("lerp", a, b)  # (same device)
+    if isinstance(weight, Tensor) and weight.data.ndim == 0 and weight.data.dtype.kind in "biu":
+        weight = weight.item()  # torch treats a 0-d integer/bool weight as the number it holds
     if isinstance(weight, Tensor):
         if weight.data.dtype != a.data.dtype:
             raise TypeError(f"lerp: a tensor weight must have input's dtype: input is {describe(a)}, "
@@ -1330,11 +1370,33 @@ def _addc(op, input, tensor1, tensor2, value):
     except ValueError:
         raise _operand_error(op, None, *ts) from None
     v = _number(op, value, "value")
+    if op == "addcdiv" and ts[1].data.dtype.kind in "biu" and ts[2].data.dtype.kind in "biu":
+        raise TypeError(f"addcdiv: integer division is not supported ({describe(ts[1])} / {describe(ts[2])}), as torch; "
+                        "convert tensor1 or tensor2 with .float()")
+    ts = _common_dtype(op, ts)  # (before the promotion: torch refuses integer tensor1 / tensor2 whatever input is)
     if isinstance(v, float) and all(t.data.dtype.kind in "biu" for t in ts):
         # torch would quietly truncate the value to an integer
         raise TypeError(f"{op}: a float value ({v}) with integer tensors ({', '.join(describe(t) for t in ts)}) "
                         "would be truncated; convert the tensors with .float()")
     return ts, v
+
+
+def _common_dtype(op, ts):
+    """The tensors cast to their common dtype, as torch promotes (a float dtype wins over integers; a
+    0-d tensor yields to tensors with dimensions of its kind); float32 with float64 stays an error."""
+    floats = {t.data.dtype for t in ts if t.data.dtype.kind == "f"}
+    if len(floats) > 1:
+        raise TypeError(f"{op}: dtype mismatch: {', '.join(describe(t) for t in ts)}; convert with .float() or "
+                        ".double() (minigrad never upcasts float32 silently)")
+    if floats:
+        dtype = floats.pop()
+    else:
+        ranked = [t for t in ts if t.data.ndim] or ts  # a 0-d integer tensor yields to one with dimensions
+        kinds = {t.data.dtype.kind for t in ts}
+        if "b" in kinds and kinds != {"b"}:  # ... unless it is the only integer among bools
+            ranked = [t for t in ranked if t.data.dtype.kind != "b"] or [t for t in ts if t.data.dtype.kind != "b"]
+        dtype = _B.np.result_type(*[t.data.dtype for t in ranked])
+    return [t if t.data.dtype == dtype else _wrap(t.data.astype(dtype)) for t in ts]
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
@@ -1346,9 +1408,6 @@ def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
 def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
     """input + value * tensor1 / tensor2 (torch.addcdiv), all three broadcast; composed of mul, div and add."""
     (x, t1, t2), v = _addc("addcdiv", input, tensor1, tensor2, value)
-    if t1.data.dtype.kind in "biu" and t2.data.dtype.kind in "biu":
-        raise TypeError(f"addcdiv: integer division is not supported ({describe(t1)} / {describe(t2)}), as torch; "
-                        "convert tensor1 or tensor2 with .float()")
     return add(x, div(t1 if v == 1 else mul(t1, v), t2))  # (value * t1) / t2: torch's order of rounding
 
 
@@ -1394,7 +1453,7 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     Integer and bool tensors have nothing to replace and come back as a copy.
     """
     x = _tensor_arg("nan_to_num", x)
-    nan = _number("nan_to_num", nan, "nan")
+    nan = 0.0 if nan is None else _number("nan_to_num", nan, "nan")  # None: torch's default
     posinf = None if posinf is None else _number("nan_to_num", posinf, "posinf")
     neginf = None if neginf is None else _number("nan_to_num", neginf, "neginf")
     if x.data.dtype.kind != "f":
@@ -1429,9 +1488,9 @@ def _isclose(op, a, b, rtol, atol, equal_nan):
     kind = da.dtype.kind
     if equal_nan and kind == "f":
         close = close | (xp.isnan(da) & xp.isnan(db))
-    if (rtol == 0 and atol == 0) or kind == "b":
+    if rtol == 0 and atol == 0:
         return _wrap(xp.asarray(close))
-    if kind in "iu":  # differences of integers are measured in the default float dtype, as torch
+    if kind in "biu":  # differences of integers are measured in the default float dtype, as torch
         da, db = da.astype(_B.get_default_dtype()), db.astype(_B.get_default_dtype())
     with _quiet():  # inf - inf = NaN is not close, which isfinite() below says
         allowed = atol + xp.abs(rtol * db)

@@ -14,7 +14,7 @@ from ..tensor import Tensor, _wrap
 from .activation import stable_sigmoid, stable_softplus
 from .common import check_float, check_pair, describe, normalize_axis, to_tensor
 from .elementwise import clamp, where
-from .reduce import norm
+from .reduce import amin, norm
 from ..sparse import RowSparseGrad
 
 get_xp = _B.get_array_module
@@ -511,6 +511,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             divides by the number of positions.
         label_smoothing: e in [0, 1): the target becomes (1 - e) target + e / C.
     """
+    _need_tensor("cross_entropy", "input", input)
     check_float("cross_entropy", input)
     reduction = _reduction("cross_entropy", reduction, size_average, reduce)
     if not 0.0 <= label_smoothing < 1.0:
@@ -542,6 +543,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     loss_n = -weight[t_n] input_n[t_n]; 'mean' divides by the summed weights of the
     non-ignored targets (their number without weight), as torch.
     """
+    _need_tensor("nll_loss", "input", input)
     check_float("nll_loss", input)
     reduction = _reduction("nll_loss", reduction, size_average, reduce)
     target = _check_target("nll_loss", input, target, ignore_index)
@@ -562,6 +564,7 @@ def _pair_loss(op, input, target):  # noqa: A002
     torch broadcasts mismatched shapes here with a UserWarning; minigrad refuses them (a
     (N, 1) prediction against an (N,) target silently becomes an (N, N) loss otherwise).
     """
+    _need_tensor(op, "input", input)
     check_float(op, input)
     target = to_tensor(target, input, op)
     if input.data.shape != target.data.shape:
@@ -635,6 +638,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         reduction: 'mean', 'sum' or 'none'.
     """
     op = "binary_cross_entropy_with_logits"
+    _need_tensor(op, "input", input)
     check_float(op, input)
     target = to_tensor(target, input, op)
     if input.data.shape != target.data.shape:
@@ -677,6 +681,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     """
     op = "kl_div"
     reduction = _reduction(op, reduction, size_average, reduce, allowed=_REDUCTIONS + ("batchmean",))
+    _need_tensor(op, "input", input)
     check_float(op, input)
     target = to_tensor(target, input, op)
     input, target = check_pair(op, input, target)
@@ -701,25 +706,61 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(op, loss, reduction)
 
 
+def _need_tensor(op, name, x):
+    """A TypeError naming op unless x is a Tensor (a NumPy scalar has no .data array to check)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+
+
 def _vector_dim(op, dim, ndim):
-    if ndim == 0:
-        raise ValueError(f"{op}: needs at least 1-D inputs (dim={dim} is the vector dim), got 0-d")
-    return normalize_axis(op, dim, ndim)
+    """The vector dim as a non-negative int; a 0-d input is one 1-element vector (dim 0 or -1, as torch)."""
+    return normalize_axis(op, dim, max(ndim, 1))
+
+
+def _p_norm(x, p, d):
+    """||x||_p along dim d (kept), for any p > 0, 0 (the count of non-zeros, a constant) or -inf.
+
+    d/dx for general p: sign(x) |x|^(p-1) / ||x||^(p-1), 0 where x = 0 or the norm is 0 (torch's
+    masks); written with safe operands so that no 0^negative enters the graph.
+    """
+    xp = get_xp(x.data)
+    if p in (1, 2, float("inf")):
+        return norm(x, p=int(p) if p != float("inf") else p, dim=d, keepdim=True)
+    a = x.abs()
+    if p == float("-inf"):
+        return amin(a, dim=d, keepdim=True)
+    if p == 0:
+        return _wrap((x.data != 0).sum(axis=d, keepdims=True).astype(x.data.dtype))
+    zero = _mask(a.data == 0)
+    ap = where(zero, 0.0, where(zero, 1.0, a) ** float(p))
+    s = ap.sum(dim=d, keepdim=True)
+    empty = _mask(s.data == 0)
+    return where(empty, 0.0, where(empty, 1.0, s) ** (1.0 / float(p)))
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002
-    """input / max(||input||_p, eps) along `dim` (p = 2, 1 or inf); composed, so the gradient
-    goes through the norm where it exceeds eps and through the division alone where clamped."""
+    """input / max(||input||_p, eps) along `dim` (any p >= 0, inf or -inf, as torch); composed, so the
+    gradient goes through the norm where it exceeds eps and through the division alone where clamped."""
+    _need_tensor("normalize", "input", input)
     check_float("normalize", input)
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"normalize: p must be a number, got {type(p).__name__} {p!r}")
+    p = float(p)
+    if p < 0 and p != float("-inf"):
+        raise ValueError(f"normalize: p must be >= 0, inf or -inf, got {p!r} (negative p is not supported)")
+    x = input.reshape(1) if input.data.ndim == 0 else input  # a 0-d input is a 1-element vector
     d = _vector_dim("normalize", dim, input.data.ndim)
-    if p not in (1, 2, float("inf")):
-        raise ValueError(f"normalize: p must be 1, 2 or inf, got {p!r}")
-    return input / clamp(norm(input, p=int(p) if p != float("inf") else p, dim=d, keepdim=True), min=float(eps))
+    if abs(p) == float("inf") and x.data.shape[d] == 0 and x.data.size == 0:
+        raise ValueError(f"normalize: the {p} norm over the empty dim {dim} of {describe(input)} is undefined "
+                         "(no identity), as in torch")
+    out = x / clamp(_p_norm(x, p, d), min=float(eps))
+    return out.reshape(()) if input.data.ndim == 0 else out
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) along `dim` after broadcasting (torch's clamping)."""
     op = "cosine_similarity"
+    _need_tensor(op, "x1", x1)
     check_float(op, x1)
     x2 = to_tensor(x2, x1, op)
     check_float(op, x2)
@@ -729,6 +770,9 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     except ValueError:
         raise ValueError(f"{op}: x1 {describe(x1)} and x2 {describe(x2)} do not broadcast") from None
     d = _vector_dim(op, dim, len(shape))
+    if not shape:  # two 0-d inputs: one 1-element vector each
+        shape = (1,)
+        x1, x2 = x1.reshape(1), x2.reshape(1)
     if x1.data.shape != shape:
         x1 = x1.expand(*shape)
     if x2.data.shape != shape:
@@ -747,6 +791,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     """
     op = "margin_ranking_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
+    _need_tensor(op, "input1", input1)
     check_float(op, input1)
     input2, target = to_tensor(input2, input1, op), to_tensor(target, input1, op)
     if not input1.data.ndim == input2.data.ndim == target.data.ndim:
@@ -771,6 +816,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     """
     op = "cosine_embedding_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
+    _need_tensor(op, "input1", input1)
     check_float(op, input1)
     input2 = to_tensor(input2, input1, op)
     target = to_tensor(target, None, op)

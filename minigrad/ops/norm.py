@@ -98,6 +98,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if x.ndim < 2:
         raise ValueError(f"{op}: expected an input of shape (N, C, *) with at least 2 dims, got {describe(input)}")
     c = x.shape[1]
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must either both be None or neither be None (as in "
+                         f"torch), got running_mean={'None' if running_mean is None else 'a tensor'}, "
+                         f"running_var={'None' if running_var is None else 'a tensor'}")
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
         if t is not None:

@@ -437,7 +437,12 @@ def _arg(op, x, dim, keepdim):
 
 
 def _truth(op, x, dim, keepdim):
-    """`all` / `any` over `dim` (None or () = every dim; an int or a tuple) as a bool tensor; no gradient."""
+    """`all` / `any` over `dim` (None = every dim; an int or a tuple) as a bool tensor; no gradient.
+
+    Unlike sum, torch's all/any read dim=() as "no dims": each element's truth, nothing reduced.
+    """
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return _wrap(x.data.astype(bool))  # (a copy, as torch's result never aliases the input)
     dims = _dims(op, x, dim)
     return _wrap(getattr(x.data.astype(bool, copy=False), op)(axis=dims, keepdims=keepdim))
 

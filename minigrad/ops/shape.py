@@ -11,7 +11,7 @@ from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
 from .common import describe, normalize_axis, normalize_dim
-from .elementwise import masked_fill, where
+from .elementwise import _masked_fill, masked_fill, where
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and host-side index bookkeeping only
@@ -973,9 +973,9 @@ moveaxis = movedim
 
 def swapaxes(x, axis0, axis1):
     """torch.swapaxes / swapdims: transpose(axis0, axis1) (a 0-d tensor takes 0 or -1 and comes back as it is)."""
+    normalize_axis("swapaxes", axis0, max(x.data.ndim, 1))  # (range errors name swapaxes, not transpose)
+    normalize_axis("swapaxes", axis1, max(x.data.ndim, 1))
     if x.data.ndim == 0:
-        normalize_axis("swapaxes", axis0, 1)
-        normalize_axis("swapaxes", axis1, 1)
         return x
     return transpose(x, axis0, axis1)
 
@@ -989,19 +989,28 @@ def _other_shape(op, other):
     return other.data.shape
 
 
+def _as(op, fn, x, other):
+    """fn(x, other's shape), with fn's shape errors restated under `op`'s name."""
+    shape = _other_shape(op, other)
+    try:
+        return fn(x, shape)
+    except ValueError as e:
+        raise ValueError(f"{op}: {e}") from None
+
+
 def expand_as(x, other):
     """torch.Tensor.expand_as: x broadcast to other's shape."""
-    return expand(x, _other_shape("expand_as", other))
+    return _as("expand_as", expand, x, other)
 
 
 def view_as(x, other):
     """torch.Tensor.view_as: x reshaped to other's shape (as many elements)."""
-    return reshape(x, _other_shape("view_as", other))
+    return _as("view_as", reshape, x, other)
 
 
 def reshape_as(x, other):
     """torch.Tensor.reshape_as: x reshaped to other's shape (as many elements)."""
-    return reshape(x, _other_shape("reshape_as", other))
+    return _as("reshape_as", reshape, x, other)
 
 
 def unflatten(x, dim, sizes):
@@ -1027,6 +1036,8 @@ def unflatten(x, dim, sizes):
         bad = None
     if bad:
         raise ValueError(f"{op}: sizes {list(sizes)} for {describe(x)}: {bad}")
+    # -1 is dim d's size over the others (reshape could not infer it when another dim is empty)
+    sizes = tuple(n // known if s == -1 else s for s in sizes)
     shape = x.data.shape
     return reshape(x, shape[:d] + sizes + shape[d + 1:])
 
@@ -1053,7 +1064,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
             raise TypeError(f"{op}: with one argument it takes a 0-d or 1-D integer tensor of counts, got "
                             f"{describe(x) if isinstance(x, Tensor) else type(x).__name__}")
         counts = x.reshape(-1)
-        positions = _wrap(get_xp(x.data).arange(counts.data.size, dtype=np.int64))
+        positions = _wrap(get_xp(x.data).arange(counts.data.size, dtype=x.data.dtype))  # counts' dtype, as torch
         return repeat_interleave(positions, counts, 0, output_size=output_size)
     if dim is None:
         x, d = reshape(x, (-1,)), 0
@@ -1075,6 +1086,8 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
             raise ValueError(f"{op}: repeats {describe(repeats)} must hold one count per slice along dim {d} "
                              f"of {describe(x)} ({n})")
     elif isinstance(repeats, numbers.Integral) and not isinstance(repeats, bool):
+        if repeats < 0:  # (checked even when there is nothing to repeat, as torch)
+            raise ValueError(f"{op}: repeats must be non-negative, got {int(repeats)}")
         counts = np.full(n, int(repeats), dtype=np.int64)
     else:
         raise TypeError(f"{op}: repeats must be an int or an integer tensor, got {type(repeats).__name__}")
@@ -1159,10 +1172,19 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(extra).__name__}")
         same = extra.data.ndim == x.data.ndim and all(a == b for k, (a, b) in
                                                        enumerate(zip(extra.data.shape, x.data.shape)) if k != d)
-        if not same or extra.data.dtype != x.data.dtype or extra.device != x.device:
-            raise ValueError(f"{op}: {name} must match {describe(x)} in dtype, device and every dim but {d}, "
+        if not same or extra.device != x.device:
+            raise ValueError(f"{op}: {name} must match {describe(x)} in device and every dim but {d}, "
                              f"got {describe(extra)}")
+        if extra.data.dtype.kind == "f" and x.data.dtype.kind == "f" and extra.data.dtype != x.data.dtype:
+            raise TypeError(f"{op}: {name} {describe(extra)} and {describe(x)} mix float dtypes; convert one "
+                            "with .float() or .double() (minigrad never upcasts float32 silently)")
         parts.append((name, extra))
+    if parts and n:  # joined as torch.cat promotes: to the common dtype (int32 with int64 -> int64, int with float -> float)
+        dtypes = [x.data.dtype] + [e.data.dtype for _, e in parts]
+        floats = [t for t in dtypes if t.kind == "f"]
+        dtype = floats[0] if floats else np.result_type(*dtypes)  # (NumPy's int64 + float32 would be float64)
+        x = x if x.data.dtype == dtype else x.to(dtype)
+        parts = [(name, e if e.data.dtype == dtype else e.to(dtype)) for name, e in parts]
     if n == 0:  # torch and NumPy: x itself, prepend/append not joined
         return x
     if parts:
@@ -1273,6 +1295,8 @@ def index_copy(x, dim, index, source):
         return reshape(index_copy(reshape(x, (1,)), 0, index.reshape(-1), reshape(source, (-1,))), ())
     d = normalize_axis(op, dim, x.data.ndim)
     want = x.data.shape[:d] + (index.data.size,) + x.data.shape[d + 1:]
+    if source.data.ndim == 0 and want == (1,):  # torch takes a 0-d source for one index into a vector
+        source = reshape(source, (1,))
     if tuple(source.data.shape) != want:
         raise ValueError(f"{op}: source must have shape {want} (x {describe(x)} with len(index) = {index.data.size} "
                          f"along dim {d}), got {describe(source)}")
@@ -1304,4 +1328,4 @@ def index_fill(x, dim, index, value):
     along = xp.zeros(n, dtype=bool)
     along[index.data.reshape(-1) % max(n, 1)] = True
     mask = along.reshape((1,) * d + (n,) + (1,) * (x.data.ndim - d - 1)) if x.data.ndim else along.reshape(())
-    return masked_fill(x, _wrap(mask), value)
+    return _masked_fill(op, x, _wrap(mask), value)  # (its errors name index_fill)
