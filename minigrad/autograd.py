@@ -328,7 +328,7 @@ def _uses_memory_of(node, arr) -> bool:
 
 
 def record_inplace(x, op: str, fn):
-    """x <- fn(x) in place for a non-leaf x in a recorded graph (x.relu_(), nn.ReLU(inplace=True)); returns x.
+    """x <- fn(x) in place for a non-leaf x in a recorded graph (x.relu_(), x.masked_fill_(...)); returns x.
 
     Graph edges point at Tensor objects, so x cannot simply be overwritten: the node that
     made x would then see the new values. Instead, as torch does in effect:
@@ -357,6 +357,9 @@ def record_inplace(x, op: str, fn):
     old = _wrap(x.data.copy(), True, node)  # step 1: x before the write, in x's old place
     old._oi = x._oi
     y = fn(old)  # step 2
+    if y.shape != x.shape or y.dtype != x.dtype:
+        raise ValueError(f"{op}: the result would be {y.dtype}{list(y.shape)}, but {x.dtype}{list(x.shape)} keeps "
+                         "its shape and dtype in place (the other arguments must broadcast to it)")
     try:  # step 3
         x.data[...] = y.data
     except ValueError as e:  # e.g. the read-only result of expand()
@@ -395,10 +398,12 @@ def _check_versions(node):
             )
     changed = node.out_vc[0] != node.out_version or (node.n_out > 1 and any(vc[0] for vc in node.out_vcs))
     if changed and (node.saves_output or node.n_out > 1):
+        why = (f"{type(node).__name__} saved it for backward, so its gradient would be wrong" if node.saves_output
+               else "the outputs of a multi-output op (unbind, split, ...) cannot be changed in place before "
+                    "backward, as in torch")
         raise RuntimeError(
-            f"backward: the output of {type(node).__name__} was modified in place after it was "
-            f"computed (version {node.out_version} -> {node.out_vc[0]}); {type(node).__name__} saved it "
-            "for backward, so its gradient would be wrong. clone() it before modifying."
+            f"backward: an output of {type(node).__name__} was modified in place after it was computed "
+            f"({why}). clone() it before modifying."
         )
 
 

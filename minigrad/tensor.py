@@ -876,9 +876,16 @@ class Tensor:
     def __getitem__(self, index):
         return _ops.getitem(self, index)
 
-    # ------------------------------------------------------------ in-place (no graph)
-    def _check_inplace(self, op):
-        if _ag._grad_enabled and self.requires_grad:
+    # ------------------------------------------------------------ in-place
+    # Without a graph to record, an in-place op writes into self.data and bumps the version
+    # counter (so a backward that saved the old value refuses to run). On a non-leaf in a
+    # recorded graph, the ops that have an out-of-place twin are recorded instead
+    # (`autograd.record_inplace`); the others (x[i] = v, copy_, fill_, zero_) are refused.
+    def _check_inplace(self, op, *operands):
+        """Refuse what cannot be done in place without losing or corrupting a gradient."""
+        if not _ag._grad_enabled:
+            return
+        if self.requires_grad:
             if self.grad_fn is None:
                 raise RuntimeError(
                     f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on; "
@@ -886,6 +893,16 @@ class Tensor:
             raise RuntimeError(
                 f"{op}: in-place changes to a tensor that is part of a recorded graph are not supported "
                 "(its old value may be needed for backward); use the out-of-place form, e.g. y = y + 1")
+        if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
+            raise RuntimeError(
+                f"{op}: the value written requires grad but {self.dtype}{list(self.shape)} on {self.device} does "
+                "not, so its gradient would be lost; build the result out of place instead (e.g. collect the "
+                "pieces in a list and mg.stack / mg.cat them), or write under `with mg.no_grad():` if no "
+                "gradient is wanted")
+
+    def _records_inplace(self) -> bool:
+        """Is this a non-leaf in a recorded graph, where an in-place op is recorded rather than written?"""
+        return _ag._grad_enabled and self.requires_grad and self.grad_fn is not None
 
     def _bump(self):
         self._vc[0] += 1
@@ -902,7 +919,7 @@ class Tensor:
         return other
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
+        self._check_inplace("__setitem__", value)
         idx = _ops.normalize_index(index, self)
         v = self._operand(value, "__setitem__")
         try:
@@ -916,7 +933,11 @@ class Tensor:
 
     def _update(self, op, other, alpha=1):
         """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
-        self._check_inplace(op)
+        if self._records_inplace():
+            if alpha != 1:
+                other = other * _ops.common.scalar_value(alpha, f"{op} (alpha)")
+            return _ag.record_inplace(self, op, lambda t: _OUT_OF_PLACE[op](t, other))
+        self._check_inplace(op, other)
         o = self._operand(other, op)
         if op == "sub_":
             _ops.elementwise.refuse_bool_subtraction(op, self, other)
@@ -949,7 +970,7 @@ class Tensor:
         return self._bump()
 
     def fill_(self, value):
-        self._check_inplace("fill_")
+        self._check_inplace("fill_", value)
         if isinstance(value, Tensor):  # a 0-d tensor, as torch allows
             if value.data.ndim != 0:
                 raise ValueError(f"fill_: a tensor value must be 0-d, got {value.dtype}{list(value.shape)}")
@@ -958,7 +979,7 @@ class Tensor:
         return self._bump()
 
     def copy_(self, src):
-        self._check_inplace("copy_")
+        self._check_inplace("copy_", src)
         if not isinstance(src, Tensor):
             _ops.common.refuse_text(src, "copy_")
         s = src.data if isinstance(src, Tensor) else _B.as_array(src, self.data.dtype, self.device)
@@ -973,30 +994,29 @@ class Tensor:
         return self._bump()
 
     def scatter_(self, dim, index, src=None, value=None):
-        """In place: self.scatter(...) written into self (no graph, like the other in-place ops)."""
-        return self._scatter_in_place("scatter_", dim, index, src, value, add=False)
+        """In place: self.scatter(...) written into self."""
+        return self._write_in_place("scatter_", lambda t: _ops.shape._scatter("scatter_", t, dim, index, src, value,
+                                                                                False), src, value)
 
     def scatter_add_(self, dim, index, src):
-        """In place: self.scatter_add(...) written into self (no graph, like the other in-place ops)."""
-        return self._scatter_in_place("scatter_add_", dim, index, src, None, add=True)
+        """In place: self.scatter_add(...) written into self."""
+        if not isinstance(src, Tensor):
+            raise TypeError(f"scatter_add_: src must be a Tensor, got {type(src).__name__}")
+        return self._write_in_place("scatter_add_", lambda t: _ops.shape._scatter("scatter_add_", t, dim, index, src,
+                                                                                    None, True), src)
 
-    def _scatter_in_place(self, op, dim, index, src, value, add):
-        self._check_inplace(op)
-        if add and not isinstance(src, Tensor):
-            raise TypeError(f"{op}: src must be a Tensor, got {type(src).__name__}")
-        with _ag.no_grad():
-            out = _ops.shape._scatter(op, self, dim, index, src, value, add)
-        self.data[...] = out.data
-        return self._bump()
+    def _write_in_place(self, op, compute, *operands):
+        """The in-place form of an out-of-place op: compute(t) is that op applied to a tensor t.
 
-    def _write_in_place(self, op, compute):
-        """The in-place form of an out-of-place op: run compute() without a graph and write its result here.
-
-        The result must keep this tensor's shape (mask and other arguments broadcast *to* it).
+        On a non-leaf in a recorded graph the op is recorded (`autograd.record_inplace`);
+        otherwise compute(self) runs without a graph and its result is written here. Either
+        way the result must keep this tensor's shape (the other arguments broadcast *to* it).
         """
-        self._check_inplace(op)
+        if self._records_inplace():
+            return _ag.record_inplace(self, op, compute)
+        self._check_inplace(op, *operands)
         with _ag.no_grad():
-            out = compute()
+            out = compute(self)
         if out.data.shape != self.data.shape:
             raise ValueError(f"{op}: the result would have shape {tuple(out.data.shape)}, but "
                              f"{self.dtype}{list(self.shape)} on {self.device} keeps its shape in place "
@@ -1006,22 +1026,24 @@ class Tensor:
 
     def masked_fill_(self, mask, value):
         """In place: self.masked_fill(mask, value) written into self."""
-        return self._write_in_place("masked_fill_", lambda: _ops.masked_fill(self, mask, value))
+        return self._write_in_place("masked_fill_", lambda t: _ops.masked_fill(t, mask, value), value)
 
     def masked_scatter_(self, mask, source):
         """In place: self.masked_scatter(mask, source) written into self."""
-        return self._write_in_place("masked_scatter_", lambda: _ops.masked_scatter(self, mask, source))
+        return self._write_in_place("masked_scatter_", lambda t: _ops.masked_scatter(t, mask, source), source)
 
     def index_copy_(self, dim, index, source):
         """In place: self.index_copy(dim, index, source) written into self."""
-        return self._write_in_place("index_copy_", lambda: _ops.index_copy(self, dim, index, source))
+        return self._write_in_place("index_copy_", lambda t: _ops.index_copy(t, dim, index, source), source)
 
     def index_fill_(self, dim, index, value):
         """In place: self.index_fill(dim, index, value) written into self."""
-        return self._write_in_place("index_fill_", lambda: _ops.index_fill(self, dim, index, value))
+        return self._write_in_place("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
 
     def clamp_(self, min=None, max=None):
         op = "clamp_"
+        if self._records_inplace():
+            return _ag.record_inplace(self, op, lambda t: t.clamp(min, max))
         self._check_inplace(op)
         if min is None and max is None:
             raise ValueError(f"{op}: at least one of min and max must be given")
@@ -1061,6 +1083,8 @@ _ag._Tensor = Tensor
 
 # Tensor._update: the in-place operator of each in-place method (NumPy arrays update themselves)
 _INPLACE = {"add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv}
+# ... and the out-of-place op that `autograd.record_inplace` records for it on a non-leaf
+_OUT_OF_PLACE = {"add_": operator.add, "sub_": operator.sub, "mul_": operator.mul, "div_": operator.truediv}
 
 from . import factory as _factory  # noqa: E402  (both need Tensor defined first)
 from . import ops as _ops  # noqa: E402

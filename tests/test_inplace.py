@@ -86,11 +86,77 @@ def test_inplace_on_leaf_requiring_grad_is_refused_in_grad_mode(device):
         w.add_(1.0)
 
 
-def test_inplace_on_graph_tensor_is_refused(device):
+INPLACE_ON_NON_LEAF = {  # name: (in-place call, out-of-place twin), on y (a non-leaf) and w (a leaf)
+    "add_": (lambda y, w: y.add_(w, alpha=2), lambda y, w: y + 2 * w),
+    "sub_": (lambda y, w: y.sub_(w * w), lambda y, w: y - w * w),
+    "mul_": (lambda y, w: y.mul_(w), lambda y, w: y * w),
+    "div_": (lambda y, w: y.div_(3.0), lambda y, w: y / 3.0),
+    "clamp_": (lambda y, w: y.clamp_(-0.5, 0.5), lambda y, w: y.clamp(-0.5, 0.5)),
+    "masked_fill_": (lambda y, w: y.masked_fill_(w > 0, 0.25), lambda y, w: y.masked_fill(w > 0, 0.25)),
+    "index_fill_": (lambda y, w: y.index_fill_(0, mg.tensor([1], device=w.device), -1.0),
+                    lambda y, w: y.index_fill(0, mg.tensor([1], device=w.device), -1.0)),
+    "index_copy_": (lambda y, w: y.index_copy_(0, mg.tensor([2, 0], device=w.device), w[:2] * 5),
+                    lambda y, w: y.index_copy(0, mg.tensor([2, 0], device=w.device), w[:2] * 5)),
+    "scatter_add_": (lambda y, w: y.scatter_add_(0, mg.tensor([0, 0], device=w.device), w[1:] * w[1:]),
+                     lambda y, w: y.scatter_add(0, mg.tensor([0, 0], device=w.device), w[1:] * w[1:])),
+    "masked_scatter_": (lambda y, w: y.masked_scatter_(w < 0, w.exp()), lambda y, w: y.masked_scatter(w < 0, w.exp())),
+}
+
+
+@pytest.mark.parametrize("name", list(INPLACE_ON_NON_LEAF))
+def test_inplace_on_a_non_leaf_is_recorded_like_its_out_of_place_twin(device, name):
+    """y.add_(...) on a tensor in a graph becomes a node of the graph (as in torch): same values, same gradients."""
+    inplace, twin = INPLACE_ON_NON_LEAF[name]
+    w0 = np.array([0.3, -0.7, 1.2], dtype=np.float64)
+    got = []
+    for fn in (inplace, twin):
+        w = mg.tensor(w0, device=device, requires_grad=True)
+        y = w.sin()  # a non-leaf; Sin saved w, not y, so writing into y is safe
+        out = fn(y, w)
+        assert (out is y) == (fn is inplace)
+        (out * mg.tensor([1.0, 2.0, 3.0], dtype="float64", device=device)).sum().backward()
+        got.append((out.numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12)
+
+
+def test_recorded_inplace_with_a_saved_output_or_a_view_is_refused(device):
+    w = mg.randn(3, requires_grad=True, device=device)
+    y = w.exp()  # Exp saves its output: writing into it would corrupt exp's backward
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified in place|changed in place|version"):
+        y.sum().backward()
+    z = w * 1.0
+    with pytest.raises(RuntimeError, match="masked_fill_: .*view"):
+        z[:2].masked_fill_(mg.tensor([True, False], device=device), 0.0)
+
+
+def test_setitem_copy_and_fill_on_a_graph_tensor_are_refused(device):
     w = mg.randn(2, requires_grad=True, device=device)
     y = w * 2
-    with pytest.raises(RuntimeError, match="mul_.*graph"):
-        y.mul_(3.0)
+    for call, name in ((lambda: y.__setitem__(0, 1.0), "__setitem__"), (lambda: y.copy_(mg.ones(2)), "copy_"),
+                       (lambda: y.fill_(0.0), "fill_"), (lambda: y.zero_(), "zero_")):
+        with pytest.raises(RuntimeError, match=f"{name}.*graph"):
+            call()
+
+
+@pytest.mark.parametrize("write", [
+    lambda out, h: out.__setitem__(0, h),
+    lambda out, h: out.add_(h),
+    lambda out, h: out.copy_(h),
+    lambda out, h: out.index_copy_(0, mg.tensor([1], device=h.device), h.unsqueeze(0)[:, :1].expand(1, 3)),
+    lambda out, h: out.masked_scatter_(mg.ones(2, 3, dtype="bool", device=h.device), mg.cat([h, h])),
+    lambda out, h: out.fill_(h[0]),
+], ids=["setitem", "add_", "copy_", "index_copy_", "masked_scatter_", "fill_"])
+def test_writing_a_value_that_requires_grad_into_a_plain_tensor_is_refused(device, write):
+    """out[t] = h with out = zeros(...) would silently drop h's gradient (torch would track it): refuse."""
+    h = mg.randn(3, requires_grad=True, device=device) * 2
+    out = mg.zeros(2, 3, device=device)
+    with pytest.raises(RuntimeError, match="requires grad but float32\\[2, 3\\] .* does not, so its gradient "
+                                           "would be lost; .*mg.stack"):
+        write(out, h)
+    with mg.no_grad():  # no gradient wanted: allowed
+        write(out, h)
 
 
 def test_load_state_dict_bumps_version(device):
