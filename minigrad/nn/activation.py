@@ -11,6 +11,8 @@ import numbers
 
 from .. import functional as F
 from ..factory import full
+from .init import constant_
+from .layers import _check_positive_int
 from .module import Module, Parameter
 
 __all__ = [
@@ -19,8 +21,9 @@ __all__ = [
 ]
 
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
+def _inplace_repr(inplace: bool, args: str = "") -> str:
+    """torch's extra_repr: the other arguments `args`, then "inplace=True" when it is set."""
+    return ", ".join(part for part in (args, "inplace=True" if inplace else "") if part)
 
 
 class LeakyReLU(Module):
@@ -34,7 +37,7 @@ class LeakyReLU(Module):
         return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        return _inplace_repr(self.inplace, f"negative_slope={self.negative_slope}")
 
 
 class ELU(Module):
@@ -48,7 +51,7 @@ class ELU(Module):
         return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
 
 
 class SELU(Module):
@@ -76,7 +79,7 @@ class CELU(Module):
         return F.celu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
 
 
 class SiLU(Module):
@@ -123,7 +126,7 @@ class Hardtanh(Module):
         return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+        return _inplace_repr(self.inplace, f"min_val={self.min_val}, max_val={self.max_val}")
 
 
 class ReLU6(Module):
@@ -226,8 +229,7 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, numbers.Integral) or num_parameters <= 0:
-            raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
+        num_parameters = _check_positive_int("PReLU", "num_parameters", num_parameters)
         if isinstance(init, bool) or not isinstance(init, numbers.Real):
             raise TypeError(f"PReLU: init must be a number, got {type(init).__name__} {init!r}")
         self.num_parameters, self.init = int(num_parameters), float(init)
@@ -235,9 +237,7 @@ class PReLU(Module):
 
     def reset_parameters(self):
         """Fill `weight` with `init` again (torch's reset)."""
-        from ..autograd import no_grad
-        with no_grad():
-            self.weight.fill_(self.init)
+        constant_(self.weight, self.init)
 
     def forward(self, x):
         return F.prelu(x, self.weight)

@@ -122,6 +122,11 @@ class MultiheadAttention(Module):
         for what, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
                 raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
+        dtype = self.out_proj.weight.dtype
+        for what, t in (("query", query), ("key", key), ("value", value)):
+            if t.dtype != dtype:  # (otherwise the projection's linear reports it, naming no module)
+                raise TypeError(f"{name}: {what} {describe(t)} must have the parameters' dtype {dtype}, got "
+                                f"{t.dtype}; convert the input (e.g. .float()) or the module (.to(dtype=...))")
         batched = query.ndim == 3
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"{name}: query, key and value must all be 3-D (batched) or all 2-D (unbatched), got "

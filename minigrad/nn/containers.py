@@ -27,7 +27,26 @@ def _param_repr(p) -> str:
     return f"Parameter containing: [{p.dtype} of size {list(p.shape)} on {p.device}]"
 
 
-class ParameterList(Module):
+class _ParameterContainer(Module):
+    """What ParameterList and ParameterDict share: len(), the repr of their entries, and no forward()."""
+
+    _not_callable_hint = ""  # how to use the container instead of calling it (set by each subclass)
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"  ({name}): {_param_repr(p)}" for name, p in self._parameters.items())
+
+    def __repr__(self):
+        body = self.extra_repr()
+        return f"{type(self).__name__}(\n{body}\n)" if body else f"{type(self).__name__}()"
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} is not callable: {self._not_callable_hint}")
+
+
+class ParameterList(_ParameterContainer):
     """A list of Parameters registered under the names "0", "1", ...
 
     Tensors that are not Parameters are wrapped in one. Supports len(), iteration,
@@ -37,6 +56,8 @@ class ParameterList(Module):
 
         self.scales = nn.ParameterList([nn.Parameter(mg.ones(d)) for _ in range(layers)])
     """
+
+    _not_callable_hint = "index it in your module's forward()"
 
     def __init__(self, values=None):
         super().__init__()
@@ -60,9 +81,6 @@ class ParameterList(Module):
         i = self._index(idx)
         setattr(self, str(i), _as_parameter("ParameterList", i, param))
 
-    def __len__(self):
-        return len(self._parameters)
-
     def __iter__(self):
         return iter(self._parameters.values())
 
@@ -79,24 +97,16 @@ class ParameterList(Module):
             self.append(v)
         return self
 
-    def extra_repr(self) -> str:
-        return "\n".join(f"  ({name}): {_param_repr(p)}" for name, p in self._parameters.items())
 
-    def __repr__(self):
-        body = self.extra_repr()
-        return f"{type(self).__name__}(\n{body}\n)" if body else f"{type(self).__name__}()"
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterList is not callable: index it in your module's forward()")
-
-
-class ParameterDict(Module):
+class ParameterDict(_ParameterContainer):
     """An ordered dict of name -> Parameter, each registered under its key.
 
     Keys are non-empty strings without '.'; Tensors that are not Parameters are wrapped
     in one. Supports [], in, len(), iteration over keys, keys/values/items, update, pop
     and clear.
     """
+
+    _not_callable_hint = "look parameters up by key in your forward()"
 
     def __init__(self, parameters=None):
         super().__init__()
@@ -119,9 +129,6 @@ class ParameterDict(Module):
     def __delitem__(self, key: str) -> None:
         self[key]  # noqa: B018 - a clear KeyError when missing
         delattr(self, key)
-
-    def __len__(self):
-        return len(self._parameters)
 
     def __iter__(self):
         return iter(self._parameters)
@@ -154,13 +161,3 @@ class ParameterDict(Module):
         items = parameters.items() if hasattr(parameters, "items") else parameters
         for k, v in items:
             self[k] = v
-
-    def extra_repr(self) -> str:
-        return "\n".join(f"  ({name}): {_param_repr(p)}" for name, p in self._parameters.items())
-
-    def __repr__(self):
-        body = self.extra_repr()
-        return f"{type(self).__name__}(\n{body}\n)" if body else f"{type(self).__name__}()"
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterDict is not callable: look parameters up by key in your forward()")

@@ -6,8 +6,6 @@ backward passes in `minigrad/ops/conv.py`.
 """
 from __future__ import annotations
 
-import math
-
 from .. import functional as F
 from ..factory import empty
 from ..ops.conv import _int_arg, conv_padding
@@ -75,11 +73,7 @@ class Conv1d(Module):
 
     def reset_parameters(self):
         """torch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), same bound for bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.weight.shape[2]
-            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_linear_init_(self.weight, self.bias)
 
     def forward(self, input):  # noqa: A002 - torch's name
         if self.padding_mode != "zeros":

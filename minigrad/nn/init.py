@@ -209,6 +209,19 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return _fill(tensor, gain * q.reshape(tensor.shape))
 
 
+def _default_linear_init_(weight: Tensor, bias=None) -> None:
+    """torch's default init of Linear and Conv*: weight U(-b, b) with b = 1 / sqrt(fan_in), bias the same.
+
+    That is kaiming_uniform_(a=sqrt(5)) on the weight (gain sqrt(2 / 6) times sqrt(3 / fan_in)),
+    then U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the bias (if any); a layer's `reset_parameters()`.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out("uniform_", weight)
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)
+
+
 # Aliases under the authors' other common names.
 glorot_uniform_ = xavier_uniform_
 glorot_normal_ = xavier_normal_

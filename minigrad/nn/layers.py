@@ -6,7 +6,6 @@ nothing here writes a backward.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from collections import OrderedDict
 
@@ -61,10 +60,7 @@ class Linear(Module):
 
     def reset_parameters(self):
         """torch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), same bound for bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+        init._default_linear_init_(self.weight, self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)

@@ -88,7 +88,7 @@ class BatchNorm1d(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         track = self.training and self.track_running_stats
         if track and self.momentum is None:  # cumulative average: this batch weighs 1 / (batches so far)
-            factor = 1.0 / (int(self.num_batches_tracked.item()) + 1)
+            factor = 1.0 / (self._batches_tracked() + 1)
         # Batch statistics in training, and in eval mode when there are no running estimates.
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         out = F.batch_norm(input,
@@ -96,8 +96,30 @@ class BatchNorm1d(Module):
                            self.running_var if not self.training or self.track_running_stats else None,
                            self.weight, self.bias, use_batch, factor, self.eps)
         if track:  # counted after a successful step (a refused batch leaves the state alone)
+            done = self._batches_tracked() + 1 if self.momentum is None else None
             self.num_batches_tracked.add_(1)
+            if done is not None:
+                self._remember_batches(done)
         return out
+
+    def _batches_tracked(self) -> int:
+        """num_batches_tracked as a host int, without reading the buffer (a GPU sync) every step.
+
+        A host mirror is trusted while the buffer is the same tensor at the version this module
+        last saw; any other write (load_state_dict, reset_running_stats, a user's in-place
+        change, `.to()` replacing the buffer) bumps the version or swaps the tensor, and the
+        buffer is read once more.
+        """
+        buf = self.num_batches_tracked
+        mirror = self.__dict__.get("_batches_mirror")
+        if mirror is not None and mirror[0] is buf and mirror[1] == buf._vc[0]:
+            return mirror[2]
+        return self._remember_batches(int(buf.item()))
+
+    def _remember_batches(self, count: int) -> int:
+        buf = self.num_batches_tracked
+        self.__dict__["_batches_mirror"] = (buf, buf._vc[0], count)  # (plain attribute, not a buffer)
+        return count
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -14,7 +14,8 @@ from .. import autograd as _ag
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import check_float, check_pair, describe, normalize_axis, scalar_value
+from .common import check_float, check_pair, describe, normalize_axis
+from .elementwise import _number
 
 get_xp = _B.get_array_module
 
@@ -240,16 +241,6 @@ def _inplace(op, cls, x, **kw):
     return _ag.record_inplace(x, name, lambda t: cls.apply(t, **kw))
 
 
-def _number(op, name, value):
-    """A Python number for a float hyper-parameter (NumPy scalars would upcast float32)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
-    try:
-        return scalar_value(value, f"{op} ({name})")
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}") from None
-
-
 # ---------------------------------------------------------------- piecewise-linear activations
 class LeakyReLU(Function):
     """y = x if x > 0 else slope x;  dy/dx = 1 if x > 0 else slope (slope at x = 0, as torch)"""
@@ -467,7 +458,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 def leaky_relu(x, negative_slope=0.01, inplace=False):
     """torch.nn.functional.leaky_relu: x where x > 0, negative_slope * x elsewhere."""
     _check_input("leaky_relu", x)
-    kw = dict(negative_slope=float(_number("leaky_relu", "negative_slope", negative_slope)))
+    kw = dict(negative_slope=float(_number("leaky_relu", "negative_slope", negative_slope, allow_bool=False)))
     return _inplace("leaky_relu", LeakyReLU, x, **kw) if inplace else LeakyReLU.apply(x, **kw)
 
 
@@ -484,7 +475,7 @@ def _elu(op, x, alpha, scale, input_scale, inplace):
 def elu(x, alpha=1.0, inplace=False):
     """torch.nn.functional.elu: x where x > 0, alpha (e^x - 1) elsewhere."""
     _check_input("elu", x)
-    return _elu("elu", x, float(_number("elu", "alpha", alpha)), 1.0, 1.0, inplace)
+    return _elu("elu", x, float(_number("elu", "alpha", alpha, allow_bool=False)), 1.0, 1.0, inplace)
 
 
 def elu_(x, alpha=1.0):
@@ -506,7 +497,7 @@ def selu_(x):
 def celu(x, alpha=1.0, inplace=False):
     """torch.nn.functional.celu: x where x > 0, alpha (e^(x/alpha) - 1) elsewhere (alpha != 0)."""
     _check_input("celu", x)
-    alpha = float(_number("celu", "alpha", alpha))
+    alpha = float(_number("celu", "alpha", alpha, allow_bool=False))
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0 (the result divides by alpha)")
     return _elu("celu", x, alpha, 1.0, 1.0 / alpha, inplace)
@@ -537,8 +528,8 @@ def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
 
 def _hardtanh(op, x, min_val, max_val, inplace):
     _check_input(op, x, floats_only=False)
-    lo = _number(op, "min_val", min_val)
-    hi = _number(op, "max_val", max_val)
+    lo = _number(op, "min_val", min_val, allow_bool=False)
+    hi = _number(op, "max_val", max_val, allow_bool=False)
     if lo > hi:
         raise ValueError(f"{op}: min_val cannot be greater than max_val, got min_val={min_val}, max_val={max_val}")
     if x.data.dtype.kind in "iu":

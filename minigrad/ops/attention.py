@@ -46,7 +46,8 @@ def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, traini
         scores: (..., L, S) float tensor.
         allowed: bool tensor broadcastable to scores, True where a query may attend to a key.
         additive: float tensor broadcastable to scores, added to them; its -inf entries
-            count as masked (they are not added, so no inf appears).
+            count as masked (they are not added, so no inf appears). A NaN entry is added
+            (not masked), so it makes its row NaN, as in torch.
         dropout_p, training: dropout on the weights (torch drops them after the softmax).
         empty_rows: the weight of every key in a row that allows none (0.0, or NaN).
     """
@@ -56,9 +57,9 @@ def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, traini
     if allowed is not None and allowed.ndim == 0:
         allowed = allowed.reshape(1, 1)
     if additive is not None:
-        finite = additive > float("-inf")
-        allowed = finite if allowed is None else allowed & finite
-        scores = scores + where(finite, additive, 0.0)
+        kept = additive != float("-inf")  # (not `> -inf`: that is False for NaN, which would count as masked)
+        allowed = kept if allowed is None else allowed & kept
+        scores = scores + where(kept, additive, 0.0)
     if allowed is None:
         weights = softmax(scores, dim=-1)
     else:

@@ -102,6 +102,9 @@ def check_pair(op: str, a: Tensor, b: Tensor):
 
 
 def check_float(op: str, x: Tensor):
+    """TypeError naming `op` unless x is a floating-point Tensor."""
+    if not isinstance(x, Tensor):  # (x.data would raise a bare AttributeError)
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if x.data.dtype.kind not in _FLOAT_KINDS:
         raise TypeError(f"{op}: expected a floating-point tensor, got {describe(x)}; convert it with .float()")
 

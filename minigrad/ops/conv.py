@@ -248,10 +248,12 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     op = "conv1d"
     x, added = _batched(op, input)
-    if not isinstance(weight, Tensor) or weight.data.ndim != 3:
-        got = describe(weight) if isinstance(weight, Tensor) else type(weight).__name__
+    if not isinstance(weight, Tensor):  # the wrong kind of object: TypeError; the wrong shape: ValueError
+        raise TypeError(f"{op}: weight must be a Tensor (out_channels, in_channels / groups, kernel_size), "
+                        f"got {type(weight).__name__}")
+    if weight.data.ndim != 3:
         raise ValueError(f"{op}: weight must be a 3-D tensor (out_channels, in_channels / groups, kernel_size), "
-                         f"got {got}")
+                         f"got {describe(weight)}")
     _same_device_dtype(op, x, "weight", weight)
     stride = _int_arg(op, "stride", stride, 1)
     dilation = _int_arg(op, "dilation", dilation, 1)

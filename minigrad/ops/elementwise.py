@@ -1322,13 +1322,15 @@ def hypot(input, other):  # noqa: A002
         raise _operand_error("hypot", e, a, b) from None
 
 
-def _number(op, value, what):
-    """A Python number argument (torch's Scalar); refuses text, None and complex with a message naming op."""
-    refuse_text(value, op)
-    if isinstance(value, complex) or (isinstance(value, _B.np.generic) and value.dtype.kind == "c"):
-        raise TypeError(f"{op}: {what} must be a real number, got the complex {value!r}")
-    if not isinstance(value, numbers.Real):
-        raise TypeError(f"{op}: {what} must be a number, got {type(value).__name__}")
+def _number(op, name, value, allow_bool=True):
+    """A Python number for a scalar argument (torch's Scalar), since NumPy scalars would upcast float32.
+
+    Text, None, complex numbers, tensors and (with allow_bool=False) bools are TypeErrors
+    that name the op and the argument. A bool counts as a number by default (torch's Scalar).
+    """
+    if isinstance(value, (str, bytes)) or (isinstance(value, bool) and not allow_bool) \
+            or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__} {value!r}")
     return scalar_value(value, op)
 
 
@@ -1352,7 +1354,7 @@ def lerp(input, end, weight):  # noqa: A002
         check_pair("lerp", a, weight)
         w = weight
     else:
-        w = _wrap(get_xp(a.data).asarray(_number("lerp", weight, "weight"), dtype=a.data.dtype))
+        w = _wrap(get_xp(a.data).asarray(_number("lerp", "weight", weight), dtype=a.data.dtype))
     try:
         return Lerp.apply(a, b, w)
     except ValueError as e:
@@ -1369,7 +1371,7 @@ def _addc(op, input, tensor1, tensor2, value):
         _B.np.broadcast_shapes(*[t.shape for t in ts])
     except ValueError:
         raise _operand_error(op, None, *ts) from None
-    v = _number(op, value, "value")
+    v = _number(op, "value", value)
     if op == "addcdiv" and ts[1].data.dtype.kind in "biu" and ts[2].data.dtype.kind in "biu":
         raise TypeError(f"addcdiv: integer division is not supported ({describe(ts[1])} / {describe(ts[2])}), as torch; "
                         "convert tensor1 or tensor2 with .float()")
@@ -1453,9 +1455,9 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     Integer and bool tensors have nothing to replace and come back as a copy.
     """
     x = _tensor_arg("nan_to_num", x)
-    nan = 0.0 if nan is None else _number("nan_to_num", nan, "nan")  # None: torch's default
-    posinf = None if posinf is None else _number("nan_to_num", posinf, "posinf")
-    neginf = None if neginf is None else _number("nan_to_num", neginf, "neginf")
+    nan = 0.0 if nan is None else _number("nan_to_num", "nan", nan)  # None: torch's default
+    posinf = None if posinf is None else _number("nan_to_num", "posinf", posinf)
+    neginf = None if neginf is None else _number("nan_to_num", "neginf", neginf)
     if x.data.dtype.kind != "f":
         return _wrap(x.data.copy())
     return NanToNum.apply(x, nan=nan, posinf=posinf, neginf=neginf)
@@ -1476,7 +1478,7 @@ def _isclose(op, a, b, rtol, atol, equal_nan):
     if a.data.dtype != b.data.dtype:
         raise TypeError(f"{op}: expected tensors of one dtype, got {describe(a)} and {describe(b)} (as torch)")
     check_pair(op, a, b)
-    rtol, atol = _number(op, rtol, "rtol"), _number(op, atol, "atol")
+    rtol, atol = _number(op, "rtol", rtol), _number(op, "atol", atol)
     if rtol < 0 or atol < 0:
         raise ValueError(f"{op}: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
     xp = get_xp(a.data)

@@ -79,10 +79,13 @@ class CrossEntropy(Function):
 
     q_n = (1 - e) w_{t_n} onehot(t_n) + e w / C: the one-hot target, scaled by the class weight
     w (all ones without `weight`) and smoothed by e = label_smoothing (torch's formula).
+    The optional third input w is a constant (no gradient); it is an input and saved, so an
+    in-place change to it before backward is refused instead of giving a wrong gradient.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, ignore_index, label_smoothing, weight=None):
+    def forward(ctx, logits, target, *weight, ignore_index, label_smoothing):
+        weight = weight[0] if weight else None
         xp = get_xp(logits)
         C = logits.shape[-1]
         logp = _log_softmax(xp, logits, -1)
@@ -96,15 +99,15 @@ class CrossEntropy(Function):
             nll = (1 - label_smoothing) * nll + label_smoothing * smooth
         # where, not `* valid`: an ignored position (padding) may hold -inf/NaN logits, and NaN * 0 is NaN
         loss = xp.where(valid, nll, 0).astype(nll.dtype, copy=False)
-        ctx.save_for_backward(logp, safe_t, valid)
-        ctx.C, ctx.eps, ctx.weight = C, label_smoothing, weight
+        ctx.save_for_backward(logp, safe_t, valid, weight)
+        ctx.C, ctx.eps = C, label_smoothing
         return loss
 
     @staticmethod
     def backward(ctx, g):
-        logp, safe_t, valid = ctx.saved
+        logp, safe_t, valid, w = ctx.saved
         xp = get_xp(g)
-        e, w = ctx.eps, ctx.weight
+        e = ctx.eps
         q = _one_hot(xp, safe_t, ctx.C, g.dtype)
         if w is None:  # q sums to 1: dx = softmax - q
             if e:
@@ -116,21 +119,25 @@ class CrossEntropy(Function):
                 q += (e / ctx.C) * w
             d = xp.exp(logp) * q.sum(axis=-1, keepdims=True) - q
         gx = xp.where(valid[..., None], d * g[..., None], 0).astype(g.dtype, copy=False)
-        return gx, None
+        return (gx, None) if w is None else (gx, None, None)
 
 
 class NLLLoss(Function):
     """loss_n = -w_{t_n} logp_n[t_n] (0 where t_n == ignore_index; w = 1 without weight);
     dlogp_n = -w_{t_n} onehot(t_n)
+
+    The optional third input w is a constant (no gradient), saved so that an in-place change
+    to it before backward is refused (as torch), though backward reads only its own `scale`.
     """
 
     @staticmethod
-    def forward(ctx, logp, target, ignore_index, weight=None):
+    def forward(ctx, logp, target, *weight, ignore_index):
+        weight = weight[0] if weight else None
         xp = get_xp(logp)
         valid = target != ignore_index
         safe_t = xp.where(valid, target, 0)
         scale = valid.astype(logp.dtype) if weight is None else xp.where(valid, weight[safe_t], 0).astype(logp.dtype)
-        ctx.save_for_backward(safe_t, scale)
+        ctx.save_for_backward(safe_t, scale, weight)
         ctx.C = logp.shape[-1]
         picked = -xp.take_along_axis(logp, safe_t[..., None], axis=-1)[..., 0]
         if weight is not None:
@@ -139,9 +146,10 @@ class NLLLoss(Function):
 
     @staticmethod
     def backward(ctx, g):
-        safe_t, scale = ctx.saved
+        safe_t, scale, w = ctx.saved
         xp = get_xp(g)
-        return -_one_hot(xp, safe_t, ctx.C, g.dtype) * (g * scale)[..., None], None
+        gx = -_one_hot(xp, safe_t, ctx.C, g.dtype) * (g * scale)[..., None]
+        return (gx, None) if w is None else (gx, None, None)
 
 
 class BCEWithLogits(Function):
@@ -150,13 +158,16 @@ class BCEWithLogits(Function):
     dx = w [(1 - y) - (1 + (p - 1) y) sigmoid(-x)] (= w (sigmoid(x) - y) for p = 1), dy = w [-x + (p - 1) softplus(-x)].
 
     weight and pos_weight are constants (torch refuses gradients for them) broadcast to x's shape.
+    When given they are extra inputs after y (weight first), saved, so an in-place change to
+    them before backward is refused instead of giving a wrong gradient.
     """
 
     @staticmethod
-    def forward(ctx, x, y, weight=None, pos_weight=None):
+    def forward(ctx, x, y, *consts, has_weight=False, has_pos_weight=False):
         xp = get_xp(x)
-        ctx.save_for_backward(x, y)
-        ctx.weight, ctx.pos_weight = weight, pos_weight
+        weight = consts[0] if has_weight else None
+        pos_weight = consts[-1] if has_pos_weight else None
+        ctx.save_for_backward(x, y, weight, pos_weight)
         if pos_weight is None:
             loss = stable_softplus(xp, x) - x * y
         else:
@@ -167,9 +178,8 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved
+        x, y, w, pw = ctx.saved
         xp = get_xp(x)
-        w, pw = ctx.weight, ctx.pos_weight
         if w is not None:
             g = g * w
         gx = gy = None
@@ -180,7 +190,7 @@ class BCEWithLogits(Function):
                 gx = g * ((1 - y) - (1 + (pw - 1) * y) * stable_sigmoid(xp, -x))
         if ctx.needs_input_grad[1]:
             gy = -g * x if pw is None else g * ((pw - 1) * stable_softplus(xp, -x) - x)
-        return gx, gy
+        return (gx, gy) + (None,) * (len(ctx.inputs) - 2)  # none for the constants
 
 
 _BCE_EPS = float(_B.np.float32(1e-12))  # torch's EPSILON is a C float: 1e-12 rounded to single precision
@@ -189,13 +199,16 @@ _BCE_EPS = float(_B.np.float32(1e-12))  # torch's EPSILON is a C float: 1e-12 ro
 class BinaryCrossEntropy(Function):
     """loss = -w [y max(log x, -100) + (1 - y) max(log(1 - x), -100)] on probabilities x in [0, 1];
     dx = w (x - y) / max(x (1 - x), eps = 1e-12), dy = w (log(1 - x) - log x) (torch's formulas and clamps).
+
+    The optional third input w is a constant (no gradient), saved so that an in-place change
+    to it before backward is refused instead of giving a wrong gradient.
     """
 
     @staticmethod
-    def forward(ctx, x, y, weight=None):
+    def forward(ctx, x, y, *weight):
         xp = get_xp(x)
-        ctx.save_for_backward(x, y)
-        ctx.weight = weight
+        weight = weight[0] if weight else None
+        ctx.save_for_backward(x, y, weight)
         with _B.np.errstate(divide="ignore"):  # log(0) = -inf, then clamped to -100 as torch
             log_x = xp.maximum(xp.log(x), -100.0)
             log_1mx = xp.maximum(xp.log1p(-x), -100.0)
@@ -206,10 +219,10 @@ class BinaryCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved
+        x, y, w = ctx.saved
         xp = get_xp(x)
-        if ctx.weight is not None:
-            g = g * ctx.weight
+        if w is not None:
+            g = g * w
         gx = gy = None
         if ctx.needs_input_grad[0]:
             # torch's eps keeps the slope finite at x = 0 and x = 1
@@ -217,7 +230,7 @@ class BinaryCrossEntropy(Function):
         if ctx.needs_input_grad[1]:
             with _B.np.errstate(divide="ignore", invalid="ignore"):  # +-inf at x = 0 or 1, as torch
                 gy = g * (xp.log1p(-x) - xp.log(x))
-        return gx, gy
+        return (gx, gy) if w is None else (gx, gy, None)
 
 
 class Embedding(Function):
@@ -376,10 +389,12 @@ def _reduction(op, reduction, size_average=None, reduce=None, allowed=_REDUCTION
 
 
 def _constant(op, name, value, like):
-    """`value` (tensor, array or Python data) as a backend array with like's dtype and device.
+    """`value` (tensor, array or Python data) as a tensor with like's dtype and device.
 
     Used for loss weights, which torch treats as constants: it refuses a weight that
     requires grad, and so does minigrad (rather than dropping its gradient silently).
+    A tensor of the right dtype comes back as it is (not re-wrapped), so that the ops it
+    is passed to see its version counter and refuse in-place changes before backward.
     """
     if value is None:
         return None
@@ -388,15 +403,15 @@ def _constant(op, name, value, like):
         raise RuntimeError(f"{op}: {name} {describe(w)} requires grad, but {op} is not differentiable with respect "
                            f"to {name} (as in torch); pass {name}.detach()")
     _, w = check_pair(op, like, w)  # same device; an integer weight takes like's float dtype
-    return w.data
+    return w
 
 
 def _class_weight(op, weight, scores):
-    """A 1-D per-class weight of length C = scores.shape[-1], as a backend array."""
+    """A 1-D per-class weight of length C = scores.shape[-1], as a constant tensor."""
     w = _constant(op, "weight", weight, scores)
-    if w is not None and (w.ndim != 1 or w.shape[0] != scores.data.shape[-1]):
+    if w is not None and (w.data.ndim != 1 or w.data.shape[0] != scores.data.shape[-1]):
         raise ValueError(f"{op}: weight must be 1-D with one entry per class ({scores.data.shape[-1]} classes, "
-                         f"the last dim of input {describe(scores)}), got shape {list(w.shape)}")
+                         f"the last dim of input {describe(scores)}), got shape {list(w.data.shape)}")
     return w
 
 
@@ -407,11 +422,11 @@ def _broadcast_weight(op, name, weight, input):  # noqa: A002
         return None
     shape = tuple(input.data.shape)
     try:
-        ok = _B.np.broadcast_shapes(tuple(w.shape), shape) == shape
+        ok = _B.np.broadcast_shapes(tuple(w.data.shape), shape) == shape
     except ValueError:
         ok = False
     if not ok:
-        raise ValueError(f"{op}: {name} of shape {list(w.shape)} does not broadcast to input {describe(input)} "
+        raise ValueError(f"{op}: {name} of shape {list(w.data.shape)} does not broadcast to input {describe(input)} "
                          "(it may repeat along input's dims, not add to them)")
     return w
 
@@ -445,22 +460,26 @@ def _check_target(op, scores, target, ignore_index):
     return target
 
 
-def _counted_weight(target, ignore_index, weight):
+def _counted_weight(target, ignore_index, weight, dtype):
     """The divisor of a 'mean' classification loss: the number of non-ignored targets, or with
-    class weights the sum of their weights w[t] (torch's weighted mean)."""
+    class weights the sum of their weights w[t] (torch's weighted mean).
+
+    A 0-d array of `dtype` left on the device: reading it on the host would wait for the GPU.
+    """
     t = target.data
     valid = t != ignore_index
-    if weight is None:
-        return int(valid.sum())
     xp = get_xp(t)
-    return float(xp.where(valid, weight[xp.where(valid, t, 0)], 0).sum())
+    if weight is None:
+        return xp.asarray(valid.sum(), dtype=dtype)
+    return xp.asarray(xp.where(valid, weight.data[xp.where(valid, t, 0)], 0).sum(), dtype=dtype)
 
 
 def _reduce(op, loss, reduction, count=None):
     """'none': loss; 'sum': its sum; 'mean': its mean, or sum / count when a count is given.
 
-    A count of 0 (every target ignored, or zero total weight) gives the sum, which is then 0
-    unless label smoothing spread weight onto other classes (torch gives NaN/inf).
+    count is a host int or a 0-d backend array (kept on the device: no sync). A count of 0
+    (every target ignored, or zero total weight) gives the sum, which is then 0 unless label
+    smoothing spread weight onto other classes (torch gives NaN/inf).
     """
     if reduction == "none":
         return loss
@@ -472,6 +491,9 @@ def _reduce(op, loss, reduction, count=None):
                 raise ValueError(f"{op}: reduction='mean' of an empty input ({describe(loss)}) is undefined; "
                                  "use reduction='sum' or 'none'")
             return loss.mean()
+        if _B.is_array(count):  # sum / where(count == 0, 1, count): the same rule, decided on the device
+            xp = get_xp(count)
+            return loss.sum() / _wrap(xp.where(count == 0, xp.ones_like(count), count))
         return loss.sum() / count if count else loss.sum()
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
@@ -486,7 +508,7 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):  # n
     q = target * (1.0 - label_smoothing) + label_smoothing / C if label_smoothing else target
     prod = log_softmax(input, -1) * q
     if weight is not None:
-        prod = prod * _wrap(weight)
+        prod = prod * weight  # the tensor itself: Mul saves it, and its version counter guards it
     loss = -prod.sum(dim=-1)
     return _reduce("cross_entropy", loss, reduction, loss.data.size if reduction == "mean" else None)
 
@@ -530,9 +552,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _soft_cross_entropy(input, target, w, reduction, float(label_smoothing))
     target = _check_target("cross_entropy", input, target, ignore_index)
     w = _class_weight("cross_entropy", weight, input)
-    loss = CrossEntropy.apply(input, target, ignore_index=ignore_index, label_smoothing=float(label_smoothing),
-                              weight=w)
-    count = _counted_weight(target, ignore_index, w) if reduction == "mean" else None
+    loss = CrossEntropy.apply(input, target, *([] if w is None else [w]), ignore_index=ignore_index,
+                              label_smoothing=float(label_smoothing))
+    count = _counted_weight(target, ignore_index, w, loss.data.dtype) if reduction == "mean" else None
     return _reduce("cross_entropy", loss, reduction, count)
 
 
@@ -548,8 +570,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction("nll_loss", reduction, size_average, reduce)
     target = _check_target("nll_loss", input, target, ignore_index)
     w = _class_weight("nll_loss", weight, input)
-    loss = NLLLoss.apply(input, target, ignore_index=ignore_index, weight=w)
-    count = _counted_weight(target, ignore_index, w) if reduction == "mean" else None
+    loss = NLLLoss.apply(input, target, *([] if w is None else [w]), ignore_index=ignore_index)
+    count = _counted_weight(target, ignore_index, w, loss.data.dtype) if reduction == "mean" else None
     return _reduce("nll_loss", loss, reduction, count)
 
 
@@ -647,7 +669,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _reduction(op, reduction, size_average, reduce)
     w = _broadcast_weight(op, "weight", weight, input)
     pw = _broadcast_weight(op, "pos_weight", pos_weight, input)
-    return _reduce(op, BCEWithLogits.apply(input, target, weight=w, pos_weight=pw), reduction)
+    consts = [c for c in (w, pw) if c is not None]
+    loss = BCEWithLogits.apply(input, target, *consts, has_weight=w is not None, has_pos_weight=pw is not None)
+    return _reduce(op, loss, reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
@@ -668,7 +692,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"{op}: every element of input {describe(input)} must be a probability in [0, 1] "
                          "(apply sigmoid first, or use binary_cross_entropy_with_logits on logits)")
     w = _broadcast_weight(op, "weight", weight, input)
-    return _reduce(op, BinaryCrossEntropy.apply(input, target, weight=w), reduction)
+    return _reduce(op, BinaryCrossEntropy.apply(input, target, *([] if w is None else [w])), reduction)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):  # noqa: A002
@@ -819,7 +843,8 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     _need_tensor(op, "input1", input1)
     check_float(op, input1)
     input2 = to_tensor(input2, input1, op)
-    target = to_tensor(target, None, op)
+    if not isinstance(target, Tensor):  # Python/NumPy data: its own dtype (integers stay integers), input1's device
+        target = to_tensor(target, None, op).to(input1.device)
     input1, input2 = check_pair(op, input1, input2)
     nd = target.data.ndim
     if nd > 1:

@@ -299,14 +299,20 @@ def std(x, dim=None, keepdim=False, correction=1):
     return Norm.apply(centered, dims=dims, keepdim=keepdim) / float((n - correction) ** 0.5)
 
 
-def cumsum(x, dim):
-    """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch)."""
-    d = normalize_axis("cumsum", dim, (x.data.ndim or 1))
+def _scan(op, cls, x, dim):
+    """Apply the scan Function `cls` along `dim`: a 0-d x scans as a 1-element vector, and
+    integers and bools are promoted to int64 first (torch's rule for cumsum and cumprod)."""
+    d = normalize_axis(op, dim, (x.data.ndim or 1))
     if x.data.ndim == 0:
-        return x.reshape(1).cumsum(0).reshape(())
+        return _scan(op, cls, x.reshape(1), 0).reshape(())
     if x.data.dtype.kind in "biu" and x.data.dtype != _B.np.int64:
         x = x.to(_B.np.int64)
-    return CumSum.apply(x, dim=d)
+    return cls.apply(x, dim=d)
+
+
+def cumsum(x, dim):
+    """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch)."""
+    return _scan("cumsum", CumSum, x, dim)
 
 
 def cumprod(x, dim, dtype=None):
@@ -316,12 +322,7 @@ def cumprod(x, dim, dtype=None):
     """
     if dtype is not None:
         x = x.to(dtype)
-    d = normalize_axis("cumprod", dim, (x.data.ndim or 1))
-    if x.data.ndim == 0:
-        return x.reshape(1).cumprod(0).reshape(())
-    if x.data.dtype.kind in "biu" and x.data.dtype != _B.np.int64:
-        x = x.to(_B.np.int64)
-    return CumProd.apply(x, dim=d)
+    return _scan("cumprod", CumProd, x, dim)
 
 
 def prod(x, dim=None, keepdim=False):

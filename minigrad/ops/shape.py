@@ -1225,28 +1225,34 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 class MaskedScatter(Function):
     """y = x with source's first k values (row-major) written where mask is true (k = mask.sum());
-    dx = dy where mask is false (0 where written),  dsource = dy read at the mask (0 for unused values)"""
+    dx = dy where mask is false (0 where written),  dsource = dy read at the mask (0 for unused values)
+
+    The bool mask (broadcastable to x) is the third input, not differentiable; it is saved,
+    so an in-place change to it before backward is refused (as torch) instead of sending the
+    gradient to the wrong places. k is counted once, by the wrapper (a host sync on a GPU).
+    """
 
     @staticmethod
-    def forward(ctx, x, source, mask):
-        flat_mask = mask.reshape(-1)
-        k = int(flat_mask.sum())
+    def forward(ctx, x, source, mask, k):
+        mask = get_xp(x).broadcast_to(mask, x.shape)  # a view: the saved mask shares the caller's memory
         out = x.copy()
-        out.reshape(-1)[flat_mask] = source.reshape(-1)[:k]  # out is a fresh contiguous copy: reshape is a view
-        ctx.mask, ctx.k, ctx.source_shape = mask, k, source.shape
+        out.reshape(-1)[mask.reshape(-1)] = source.reshape(-1)[:k]  # out is a fresh contiguous copy: reshape is a view
+        ctx.save_for_backward(mask)
+        ctx.k, ctx.source_shape = k, source.shape
         return out
 
     @staticmethod
     def backward(ctx, g):
         xp = get_xp(g)
-        need_x, need_source = ctx.needs_input_grad
+        (mask,) = ctx.saved
+        need_x, need_source = ctx.needs_input_grad[:2]
         dx = dsource = None
         if need_x:
-            dx = xp.where(ctx.mask, xp.zeros((), dtype=g.dtype), g)
+            dx = xp.where(mask, xp.zeros((), dtype=g.dtype), g)
         if need_source:
             dsource = xp.zeros(ctx.source_shape, dtype=g.dtype)
-            dsource.reshape(-1)[:ctx.k] = g.reshape(-1)[ctx.mask.reshape(-1)]
-        return dx, dsource
+            dsource.reshape(-1)[:ctx.k] = g.reshape(-1)[mask.reshape(-1)]
+        return dx, dsource, None
 
 
 def masked_scatter(x, mask, source):
@@ -1272,10 +1278,10 @@ def masked_scatter(x, mask, source):
     except ValueError:
         raise ValueError(f"{op}: mask {describe(mask)} and {describe(x)} do not broadcast") from None
     m = get_xp(mask.data).broadcast_to(mask.data, shape)
-    k = int(m.sum())
+    k = int(m.sum())  # the one count (a host sync on a GPU): the size check needs it, and forward reuses it
     if source.data.size < k:
         raise ValueError(f"{op}: source {describe(source)} has {source.data.size} values but the mask selects {k}")
-    return MaskedScatter.apply(broadcast_to(x, shape), source, mask=m)
+    return MaskedScatter.apply(broadcast_to(x, shape), source, mask, k=k)
 
 
 def index_copy(x, dim, index, source):
@@ -1320,11 +1326,10 @@ def index_fill(x, dim, index, value):
     d = normalize_axis(op, dim, max(x.data.ndim, 1))
     n = x.data.shape[d] if x.data.ndim else 1
     xp = get_xp(x.data)
-    if index.data.size:
-        lo, hi = int(index.data.min()), int(index.data.max())
-        if lo < -n or hi >= n:
-            raise IndexError(f"{op}: index {lo if lo < -n else hi} is out of range for dimension {d} of size {n} "
-                             f"({describe(x)})")
+    i = index.data
+    if i.size and bool(((i < -n) | (i >= n)).any()):  # one host sync; the bad value is found only on this path
+        bad = int(i[(i < -n) | (i >= n)].reshape(-1)[0])
+        raise IndexError(f"{op}: index {bad} is out of range for dimension {d} of size {n} ({describe(x)})")
     along = xp.zeros(n, dtype=bool)
     along[index.data.reshape(-1) % max(n, 1)] = True
     mask = along.reshape((1,) * d + (n,) + (1,) * (x.data.ndim - d - 1)) if x.data.ndim else along.reshape(())

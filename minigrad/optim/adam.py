@@ -18,6 +18,14 @@ def _check_betas(opt, g):
         check_hyper(opt, {"beta": b}, "beta", 0.0, 1.0, label=f"beta parameter at index {i}")
 
 
+def _check_adam_group(opt, g):
+    """The checks of Adam and its variants: lr, eps and weight_decay >= 0, betas in [0, 1) (torch's messages)."""
+    check_hyper(opt, g, "lr", label="learning rate")
+    check_hyper(opt, g, "eps", label="epsilon value")
+    _check_betas(opt, g)
+    check_hyper(opt, g, "weight_decay")
+
+
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), torch.optim.Adam's update step for step.
 
@@ -56,11 +64,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g):
-        name = type(self).__name__
-        check_hyper(name, g, "lr", label="learning rate")
-        check_hyper(name, g, "eps", label="epsilon value")
-        _check_betas(name, g)
-        check_hyper(name, g, "weight_decay")
+        _check_adam_group(type(self).__name__, g)
 
     @staticmethod
     def _moments(p, state, amsgrad):

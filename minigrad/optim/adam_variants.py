@@ -10,7 +10,7 @@ import math
 
 from .. import backend as _B
 from ..sparse import RowSparseGrad
-from .adam import _check_betas
+from .adam import _check_adam_group
 from .optimizer import Optimizer, check_hyper
 
 __all__ = ["Adamax", "NAdam", "RAdam"]
@@ -22,11 +22,7 @@ class _AdamFamily(Optimizer):
     _second = "exp_avg_sq"  # the name of the second buffer in `state` (torch's)
 
     def _check_group(self, g):
-        name = type(self).__name__
-        check_hyper(name, g, "lr", label="learning rate")
-        check_hyper(name, g, "eps", label="epsilon value")
-        _check_betas(name, g)
-        check_hyper(name, g, "weight_decay")
+        _check_adam_group(type(self).__name__, g)
 
     def _start(self, p, grad, state, group):
         """Refuse sparse gradients, create the buffers, count the step, apply weight decay; returns (grad, t)."""
@@ -48,6 +44,14 @@ class _AdamFamily(Optimizer):
         m = state["exp_avg"]
         m += (1 - float(group["betas"][0])) * (grad - m)  # m <- beta1 m + (1 - beta1) g
         return grad, t
+
+    @staticmethod
+    def _second_moment(state, grad, b2):
+        """v <- beta2 * v + (1 - beta2) * g^2, in place (NAdam's and RAdam's v); returns v."""
+        v = state["exp_avg_sq"]
+        v *= b2
+        v += (1 - b2) * (grad * grad)
+        return v
 
 
 class Adamax(_AdamFamily):
@@ -129,9 +133,7 @@ class NAdam(_AdamFamily):
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         state["mu_product"] = product = state.get("mu_product", 1.0) * mu  # a Python float (torch keeps a tensor)
-        v = state["exp_avg_sq"]
-        v *= b2
-        v += (1 - b2) * (grad * grad)
+        v = self._second_moment(state, grad, b2)
         d = xp.sqrt(v / (1 - b2 ** t))
         d += eps
         x = p.data
@@ -173,9 +175,7 @@ class RAdam(_AdamFamily):
         xp = _B.get_array_module(p.data)
         lr, eps = float(group["lr"]), float(group["eps"])
         b1, b2 = float(group["betas"][0]), float(group["betas"][1])
-        v = state["exp_avg_sq"]
-        v *= b2
-        v += (1 - b2) * (grad * grad)
+        v = self._second_moment(state, grad, b2)
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * t * b2 ** t / bc2

@@ -21,6 +21,13 @@ __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "Li
            "ChainedScheduler", "ReduceLROnPlateau"]
 
 
+def _int_at_least(scheduler: str, name: str, value, minimum: int = 1, expected: str = "a positive int") -> int:
+    """`value` as an int >= minimum (bools refused), else a ValueError naming the scheduler and the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{scheduler}: {name} must be {expected}, got {value!r}")
+    return int(value)
+
+
 class _Schedule:
     """What every scheduler shares: the last lrs it set, and its state as plain numbers and lists."""
 
@@ -155,9 +162,7 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = _int_at_least("StepLR", "step_size", step_size)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -185,10 +190,8 @@ class ConstantLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
         if not 0.0 <= factor <= 1.0:
             raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor}")
-        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral) or total_iters < 0:
-            raise ValueError(f"ConstantLR: total_iters must be a non-negative int, got {total_iters!r}")
         self.factor = factor
-        self.total_iters = int(total_iters)
+        self.total_iters = _int_at_least("ConstantLR", "total_iters", total_iters, 0, "a non-negative int")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -223,11 +226,9 @@ class LinearLR(LRScheduler):
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
-        if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters <= 0:
-            raise ValueError(f"LinearLR: total_iters must be a positive int, got {total_iters!r}")
         self.start_factor = start_factor
         self.end_factor = end_factor
-        self.total_iters = total_iters
+        self.total_iters = _int_at_least("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -317,9 +318,7 @@ class PolynomialLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
-        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral) or total_iters <= 0:
-            raise ValueError(f"PolynomialLR: total_iters must be a positive int, got {total_iters!r}")
-        self.total_iters = int(total_iters)
+        self.total_iters = _int_at_least("PolynomialLR", "total_iters", total_iters)
         self.power = power
         super().__init__(optimizer, last_epoch)
 
@@ -333,6 +332,11 @@ class PolynomialLR(LRScheduler):
     def _get_closed_form_lr(self):
         return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
                 for base in self.base_lrs]
+
+
+def _cosine_lr(low: float, base: float, t: float, period: float) -> float:
+    """The cosine annealing curve: base at t = 0, down to low at t = period (then back up)."""
+    return low + (base - low) * (1 + math.cos(math.pi * t / period)) / 2
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -349,9 +353,7 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
-        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
-        self.T_max = int(T_max)
+        self.T_max = _int_at_least("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -360,7 +362,7 @@ class CosineAnnealingLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         if self._step_count == 1 and e > 0:  # resumed mid-schedule: the closed form
-            return [low + (base - low) * (1 + math.cos(e * math.pi / T)) / 2 for base in self.base_lrs]
+            return [_cosine_lr(low, base, e, T) for base in self.base_lrs]
         if (e - 1 - T) % (2 * T) == 0:  # just past the bottom: the cosine turns back up
             return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
                     for lr, base in zip(self._group_lrs(), self.base_lrs)]
@@ -369,9 +371,7 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (lr - low) + low for lr in self._group_lrs()]
 
     def _get_closed_form_lr(self):
-        low = self.eta_min
-        return [low + (base - low) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-                for base in self.base_lrs]
+        return [_cosine_lr(self.eta_min, base, self.last_epoch, self.T_max) for base in self.base_lrs]
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -394,20 +394,16 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1):
         name = "CosineAnnealingWarmRestarts"
-        if isinstance(T_0, bool) or not isinstance(T_0, numbers.Integral) or T_0 <= 0:
-            raise ValueError(f"{name}: T_0 must be a positive int, got {T_0!r}")
-        if isinstance(T_mult, bool) or not isinstance(T_mult, numbers.Integral) or T_mult < 1:
-            raise ValueError(f"{name}: T_mult must be an int >= 1, got {T_mult!r}")
+        self.T_0 = self.T_i = _int_at_least(name, "T_0", T_0)
+        self.T_mult = _int_at_least(name, "T_mult", T_mult, 1, "an int >= 1")
         if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real):
             raise ValueError(f"{name}: eta_min must be a number, got {eta_min!r}")
-        self.T_0, self.T_i, self.T_mult = int(T_0), int(T_0), int(T_mult)
         self.eta_min = eta_min
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
-        low = self.eta_min
-        return [low + (base - low) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+        return [_cosine_lr(self.eta_min, base, self.T_cur, self.T_i) for base in self.base_lrs]
 
     def step(self, epoch=None) -> None:
         """Advance one epoch, or go to `epoch` (a number >= 0, fractions allowed)."""
@@ -481,16 +477,11 @@ class OneCycleLR(LRScheduler):
         name = "OneCycleLR"
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
-
-        def positive_int(what, v):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
-            return int(v)
-
         if total_steps is not None:
-            self.total_steps = positive_int("total_steps", total_steps)
+            self.total_steps = _int_at_least(name, "total_steps", total_steps)
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = positive_int("epochs", epochs) * positive_int("steps_per_epoch", steps_per_epoch)
+            self.total_steps = _int_at_least(name, "epochs", epochs) * _int_at_least(name, "steps_per_epoch",
+                                                                                    steps_per_epoch)
         else:
             raise ValueError(f"{name}: give either total_steps or both epochs and steps_per_epoch")
         if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 <= pct_start <= 1:
