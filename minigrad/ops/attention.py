@@ -39,7 +39,8 @@ def masked_score(dtype) -> float:
     return float(np.finfo(dtype).min) / 2
 
 
-def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, training=True, empty_rows=0.0):
+def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, training=True, empty_rows=0.0,
+                      rows_may_be_empty=True):
     """softmax over the last dim of `scores` with masks; returns the (dropped-out) weights.
 
     Args:
@@ -50,6 +51,8 @@ def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, traini
             (not masked), so it makes its row NaN, as in torch.
         dropout_p, training: dropout on the weights (torch drops them after the softmax).
         empty_rows: the weight of every key in a row that allows none (0.0, or NaN).
+        rows_may_be_empty: False when every row of `allowed` is known to allow some key (as in
+            a causal mask, whose row i allows key 0), to skip that check.
     """
     # a 0-d mask as (1, 1): comparisons of 0-d arrays give NumPy scalars, which `where` refuses
     if additive is not None and additive.ndim == 0:
@@ -64,9 +67,9 @@ def attention_weights(scores, allowed=None, additive=None, dropout_p=0.0, traini
         weights = softmax(scores, dim=-1)
     else:
         weights = softmax(where(allowed, scores, masked_score(scores.dtype)), dim=-1)
-        # a row without any allowed key has nothing to average (its softmax would be uniform)
-        anything = allowed.any(dim=-1, keepdim=True)
-        weights = where(anything, weights, float(empty_rows))
+        if rows_may_be_empty:  # a row without any allowed key has nothing to average (its softmax would be uniform)
+            anything = allowed.any(dim=-1, keepdim=True)
+            weights = where(anything, weights, float(empty_rows))
     if dropout_p > 0.0 and training:
         weights = dropout(weights, dropout_p, training=True)
     return weights
@@ -124,8 +127,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"{op}: the batch dims of query {describe(query)}, key {describe(key)} and value "
                          f"{describe(value)} (all but the last two) do not broadcast") from None
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    scores = matmul(query, key.transpose(-2, -1))  # (..., L, S); matmul checks batch dims, dtypes, devices
-    scores = scores * float(1.0 / math.sqrt(E) if scale is None else scale)
+    # scale the queries (L x E) rather than the scores (L x S): the same product, fewer multiplications
+    q = query * float(1.0 / math.sqrt(E) if scale is None else scale)
+    scores = matmul(q, key.transpose(-2, -1))  # (..., L, S); matmul checks batch dims, dtypes, devices
     allowed = additive = None
     if is_causal:
         if attn_mask is not None:
@@ -138,5 +142,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             allowed = attn_mask
         else:
             additive = attn_mask
-    weights = attention_weights(scores, allowed, additive, float(dropout_p), True, empty_rows=0.0)
+    weights = attention_weights(scores, allowed, additive, float(dropout_p), True, empty_rows=0.0,
+                                rows_may_be_empty=not is_causal)  # causal row i always allows key 0
     return matmul(weights, value)

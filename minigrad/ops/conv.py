@@ -109,12 +109,23 @@ class Conv1d(Function):
 
 
 def _window_max(xp, x, k, stride, padding, dilation, l_out):
-    """(max over each window, index j of its first maximum); padding is -inf so it never wins over data."""
+    """(max over each window, index j of its first maximum); padding is -inf so it never wins over data.
+
+    Window tap j of every output position is one strided view of the padded input, so the
+    max is k - 1 elementwise maximums (no (N, C, L_out, k) gather). NaN wins, as in torch.
+    """
     right = max(0, (l_out - 1) * stride + dilation * (k - 1) + 1 - x.shape[-1] - padding)  # ceil_mode may need more
     xpad = _padded(xp, x, padding, right, -math.inf)
-    cols = _im2col(xp, xpad, k, stride, dilation, l_out)  # (N, C, L_out, k)
-    arg = cols.argmax(axis=-1)  # the first maximum (and the first NaN, so NaN propagates as in torch)
-    return xp.take_along_axis(cols, arg[..., None], axis=-1)[..., 0], arg
+    span = stride * (l_out - 1) + 1
+    taps = [xpad[..., j * dilation:j * dilation + span:stride] for j in range(k)]
+    best = taps[0].copy()
+    for v in taps[1:]:
+        xp.maximum(best, v, out=best)
+    arg = xp.full(best.shape, k - 1, dtype=xp.int64)
+    for j in range(k - 2, -1, -1):  # backwards, so the first tap holding the max (or a NaN) wins
+        v = taps[j]
+        arg[(v == best) | (v != v)] = j
+    return best, arg
 
 
 class MaxPool1d(Function):
@@ -132,9 +143,12 @@ class MaxPool1d(Function):
         (arg,) = ctx.saved
         length, k, stride, padding, dilation = ctx.conf
         xp = get_xp(g)
-        dcols = (xp.arange(k) == arg[..., None]) * g[..., None]  # dy routed to the winning position
         padded_len = max(length + padding, (g.shape[-1] - 1) * stride + dilation * (k - 1) + 1)
-        return _col2im(xp, dcols.astype(g.dtype, copy=False), padded_len, stride, dilation, padding, length)
+        dpad = xp.zeros(g.shape[:-1] + (padded_len,), dtype=g.dtype)
+        span = stride * (g.shape[-1] - 1) + 1
+        for j in range(k):  # dy goes to the tap that won; a tap's positions are distinct, so += is exact
+            dpad[..., j * dilation:j * dilation + span:stride] += xp.where(arg == j, g, 0)
+        return dpad[..., padding:padding + length]
 
 
 class AvgPool1d(Function):
