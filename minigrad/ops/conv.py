@@ -64,12 +64,15 @@ class Conv1d(Function):
         cols, l_out = Conv1d._cols(xp, x, w.shape, stride, padding, dilation, groups)  # (N, G, L_out, Cg*k)
         n, o = x.shape[0], w.shape[0]
         wmat = w.reshape(groups, o // groups, -1)  # (G, Og, Cg*k)
-        y = cols @ wmat.transpose(0, 2, 1)  # (N, G, L_out, Og): one batched matmul over the groups
-        y = y.transpose(0, 1, 3, 2).reshape(n, o, l_out)
+        # one matmul per group over all N * L_out windows (a view when G = 1): (G, N*L_out, Og)
+        cols = Conv1d._by_group(cols)
+        y = cols @ wmat.transpose(0, 2, 1)
+        y = y.reshape(groups, n, l_out, o // groups).transpose(1, 0, 3, 2).reshape(n, o, l_out)
         if bias:
             y = y + bias[0][:, None]
-        ctx.save_for_backward(x, w)
-        ctx.conf = (stride, padding, dilation, groups)
+        # the windows are kept for dw (k times x's size) rather than gathered again in backward
+        ctx.save_for_backward(w, cols)
+        ctx.conf = (x.shape, stride, padding, dilation, groups)
         return y
 
     @staticmethod
@@ -84,25 +87,28 @@ class Conv1d(Function):
         return cols.reshape(n, groups, l_out, cg * k), l_out
 
     @staticmethod
+    def _by_group(a):
+        """(N, G, L, D) -> (G, N*L, D): the windows of each group as the rows of one matrix."""
+        n, groups, length, d = a.shape
+        return a.transpose(1, 0, 2, 3).reshape(groups, n * length, d)
+
+    @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved
-        stride, padding, dilation, groups = ctx.conf
+        w, cols = ctx.saved
+        (n, c, length), stride, padding, dilation, groups = ctx.conf
         need = ctx.needs_input_grad
         xp = get_xp(g)
-        n, c, length = x.shape
         o, cg, k = w.shape
         l_out = g.shape[-1]
         gy = g.reshape(n, groups, o // groups, l_out)  # (N, G, Og, L_out)
         gx = gw = None
         if need[0]:
-            dcols = gy.transpose(0, 1, 3, 2) @ w.reshape(groups, o // groups, cg * k)  # (N, G, L_out, Cg*k)
-            dcols = dcols.reshape(n, groups, l_out, cg, k).transpose(0, 1, 3, 2, 4).reshape(n, c, l_out, k)
+            # (G, N*L_out, Og) @ (G, Og, Cg*k): one matmul per group
+            dcols = Conv1d._by_group(gy.transpose(0, 1, 3, 2)) @ w.reshape(groups, o // groups, cg * k)
+            dcols = dcols.reshape(groups, n, l_out, cg, k).transpose(1, 0, 3, 2, 4).reshape(n, c, l_out, k)
             gx = _col2im(xp, dcols, length + padding[0] + padding[1], stride, dilation, padding[0], length)
-        if need[1]:
-            cols, _ = Conv1d._cols(xp, x, w.shape, stride, padding, dilation, groups)
-            # sum over n and l at once: (G, Og, N*L_out) @ (G, N*L_out, Cg*k)
-            gw = (gy.transpose(1, 2, 0, 3).reshape(groups, o // groups, n * l_out)
-                  @ cols.transpose(1, 0, 2, 3).reshape(groups, n * l_out, cg * k)).reshape(o, cg, k)
+        if need[1]:  # sum over n and l at once: (G, Og, N*L_out) @ (G, N*L_out, Cg*k)
+            gw = (gy.transpose(1, 2, 0, 3).reshape(groups, o // groups, n * l_out) @ cols).reshape(o, cg, k)
         if len(need) == 2:
             return gx, gw
         return gx, gw, (g.sum(axis=(0, 2)) if need[2] else None)
