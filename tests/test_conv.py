@@ -323,12 +323,26 @@ def test_conv_net_trains(device):
     assert loss.item() < 0.5 * first
 
 
-def test_conv1d_refuses_input_changed_in_place_before_backward(device):
+def test_conv1d_weight_gradient_uses_the_input_it_saw(device):
+    """The op keeps its own copy of the input windows, so changing x afterwards cannot spoil dw."""
     x = mg.randn(1, 2, 5, device=device)
     w = mg.randn(3, 2, 2, device=device, requires_grad=True)
+    F.conv1d(x, w).sum().backward()
+    want = w.grad.numpy().copy()
+    w.grad = None
     y = F.conv1d(x, w)
-    x.add_(1.0)  # the weight gradient needs the old x
-    with pytest.raises(RuntimeError):
+    x.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), want)
+
+
+def test_conv1d_refuses_a_weight_changed_in_place_before_backward(device):
+    x = mg.randn(1, 2, 5, device=device, requires_grad=True)
+    w = mg.randn(3, 2, 2, device=device, requires_grad=True)
+    y = F.conv1d(x, w)
+    with mg.no_grad():
+        w.mul_(2.0)  # the input gradient needs the old w
+    with pytest.raises(RuntimeError, match="Conv1d.*modified in place"):
         y.sum().backward()
 
 
