@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -55,7 +55,8 @@ def np_max_pool1d(x, k, stride, pad, dilation, ceil_mode):
     for pos in range(out):
         taps = [pos * stride - pad + j * dilation for j in range(k)]
         taps = [t for t in taps if 0 <= t < length]  # padding is -inf: never the max
-        y[..., pos] = x[..., taps].max(axis=-1)
+        # (a dilated window can hold padding only: its max is -inf, as in torch)
+        y[..., pos] = x[..., taps].max(axis=-1) if taps else -np.inf
     return y
 
 
@@ -134,9 +135,28 @@ def pool_cases(draw, with_dilation):
 def test_max_pool1d_values_and_gradients(device, data, case):
     x = spaced(data, case["shape"])
     stride = case["stride"] or case["k"]
+    out = torch_out_len(case["shape"][-1], case["dilation"] * (case["k"] - 1) + 1, stride, case["pad"],
+                        case["ceil_mode"])
+    # a dilated window of padding only gives -inf (test_max_pool1d_window_of_padding_only): no finite differences
+    assume(all(any(0 <= pos * stride - case["pad"] + j * case["dilation"] < case["shape"][-1]
+                   for j in range(case["k"])) for pos in range(out)))
     check_op(lambda t: F.max_pool1d(t, case["k"], case["stride"], case["pad"], case["dilation"], case["ceil_mode"]),
              lambda a: np_max_pool1d(a, case["k"], stride, case["pad"], case["dilation"], case["ceil_mode"]),
              [x], device)
+
+
+def test_max_pool1d_window_of_padding_only(device):
+    """Dilation 2 and padding 1 on one element: the window's taps (-1, 1) are both padding: -inf, gradient 0."""
+    torch = pytest.importorskip("torch")
+    x = mg.tensor([[0.5]], device=device, requires_grad=True)
+    tx = torch.tensor([[0.5]], requires_grad=True)
+    y, ty = F.max_pool1d(x, 2, None, 1, 2), torch.nn.functional.max_pool1d(tx, 2, None, 1, 2)
+    np.testing.assert_array_equal(y.numpy(), [[-np.inf]])
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
 
 @given(data=st.data(), case=pool_cases(with_dilation=False), count_include_pad=st.booleans())
