@@ -50,13 +50,24 @@ class MatMul(Function):
         return ga, gb
 
 
+def _rows_at(x, m):
+    """x @ m for a 2-D m, with all of x's leading dims as the rows of ONE matrix product.
+
+    NumPy's matmul of a (B, T, K) array by a (K, N) matrix runs B separate products; one
+    (B*T, K) @ (K, N) product is about twice as fast (a copy first when x is not contiguous).
+    """
+    if x.ndim <= 2:
+        return x @ m
+    return (x.reshape(-1, x.shape[-1]) @ m).reshape(x.shape[:-1] + (m.shape[-1],))
+
+
 class Linear(Function):
     """y = x W^T + b;  dx = dy W, dW = dy^T x, db = sum of dy over all but the last dim"""
 
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
-        y = x @ w.T
+        y = _rows_at(x, w.T)
         if b is not None:
             y += b  # y is a fresh array: in place is safe and saves a temporary
         return y
@@ -65,7 +76,7 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         need = ctx.needs_input_grad
-        gx = g @ w if need[0] else None
+        gx = _rows_at(g, w) if need[0] else None
         gw = gb = None
         if x.ndim == 1:
             if need[1]:
