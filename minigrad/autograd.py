@@ -341,20 +341,31 @@ def record_inplace(x, op: str, fn):
     refuses to go through them rather than send their gradient the wrong way.
     `retain_grad()` follows x to its new value; hooks stay with the old one (as in torch).
 
+    x may also be a plain tensor (no grad) that receives a value requiring grad, as in
+    `out = mg.zeros(T, B, H); out[t] = h`: x then joins the graph the same way, its shadow
+    a constant.
+
     Args:
-        x: a Tensor that requires grad and has a grad_fn (a leaf must be refused by the caller).
+        x: a non-leaf Tensor in a graph, or a tensor that does not require grad (a leaf that
+            requires grad must be refused by the caller, as torch does).
         op: the in-place op's name (e.g. "relu_"), for messages.
         fn: the out-of-place op, Tensor -> Tensor of the same shape and dtype.
     """
     node = x.grad_fn
     xp = _B.get_array_module(x.data)
-    for parent in node.__dict__.get("inputs", ()):
+    if node is None:
+        if x.data.base is not None:  # maybe a view of another tensor, which would change without its graph
+            raise RuntimeError(
+                f"{op}: writing a value that requires grad into a {x.dtype}{list(x.shape)} tensor that may be a "
+                "view of another tensor is not supported (that tensor would change without a graph); clone() it "
+                "first, or build the result out of place (e.g. mg.stack)")
+    for parent in node.__dict__.get("inputs", ()) if node is not None else ():
         if xp.may_share_memory(x.data, parent.data):  # a view: the write would change `parent` unseen
             raise RuntimeError(
                 f"{op}: a {x.dtype}{list(x.shape)} tensor that shares memory with the input of "
                 f"{type(node).__name__} that made it (a view) cannot be changed in place in a recorded graph; "
                 f"use the out-of-place form, or clone() the view first")
-    old = _wrap(x.data.copy(), True, node)  # step 1: x before the write, in x's old place
+    old = _wrap(x.data.copy(), node is not None, node)  # step 1: x before the write, in x's old place
     old._oi = x._oi
     y = fn(old)  # step 2
     if y.shape != x.shape or y.dtype != x.dtype:
@@ -369,11 +380,11 @@ def record_inplace(x, op: str, fn):
     new = y.grad_fn
     new.out_vc, new.out_version = x._vc, x._vc[0]  # later writes to x are writes to this output
     new.inplace_from = x._vc[0] - 1  # nodes that used x at this version or earlier used the old value
-    retained = node.__dict__.get("retained_output")
+    retained = node.__dict__.get("retained_output") if node is not None else None
     keeps_grad = bool(retained) and any(r() is x for r in retained)
     if keeps_grad:
         retained[:] = [r for r in retained if r() is not x]
-    x.grad_fn, x._oi = new, 0
+    x.grad_fn, x._oi, x.requires_grad = new, 0, True
     if keeps_grad:
         x.retain_grad()
     return x

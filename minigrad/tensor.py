@@ -878,31 +878,23 @@ class Tensor:
 
     # ------------------------------------------------------------ in-place
     # Without a graph to record, an in-place op writes into self.data and bumps the version
-    # counter (so a backward that saved the old value refuses to run). On a non-leaf in a
-    # recorded graph, the ops that have an out-of-place twin are recorded instead
-    # (`autograd.record_inplace`); the others (x[i] = v, copy_, fill_, zero_) are refused.
-    def _check_inplace(self, op, *operands):
-        """Refuse what cannot be done in place without losing or corrupting a gradient."""
-        if not _ag._grad_enabled:
-            return
-        if self.requires_grad:
-            if self.grad_fn is None:
-                raise RuntimeError(
-                    f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on; "
-                    "wrap the update in `with mg.no_grad():` (as optimizers do)")
+    # counter (so a backward that saved the old value refuses to run). When there is one (self
+    # is a non-leaf in a graph, or a plain tensor receiving a value that requires grad, as in
+    # `out[t] = h`), the op is recorded as its out-of-place twin (`autograd.record_inplace`).
+    def _check_inplace(self, op):
+        """Refuse an in-place write to a leaf that requires grad while grad mode is on (as torch)."""
+        if _ag._grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
-                f"{op}: in-place changes to a tensor that is part of a recorded graph are not supported "
-                "(its old value may be needed for backward); use the out-of-place form, e.g. y = y + 1")
-        if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
-            raise RuntimeError(
-                f"{op}: the value written requires grad but {self.dtype}{list(self.shape)} on {self.device} does "
-                "not, so its gradient would be lost; build the result out of place instead (e.g. collect the "
-                "pieces in a list and mg.stack / mg.cat them), or write under `with mg.no_grad():` if no "
-                "gradient is wanted")
+                f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on; "
+                "wrap the update in `with mg.no_grad():` (as optimizers do)")
 
-    def _records_inplace(self) -> bool:
-        """Is this a non-leaf in a recorded graph, where an in-place op is recorded rather than written?"""
-        return _ag._grad_enabled and self.requires_grad and self.grad_fn is not None
+    def _records_inplace(self, *operands) -> bool:
+        """Is this in-place write recorded in the graph (rather than just written)?"""
+        if not _ag._grad_enabled:
+            return False
+        if self.requires_grad:
+            return self.grad_fn is not None
+        return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
 
     def _bump(self):
         self._vc[0] += 1
@@ -919,7 +911,10 @@ class Tensor:
         return other
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__", value)
+        if self._records_inplace(value):
+            _ag.record_inplace(self, "__setitem__", lambda t: _ops.shape.setitem(t, index, value))
+            return
+        self._check_inplace("__setitem__")
         idx = _ops.normalize_index(index, self)
         v = self._operand(value, "__setitem__")
         try:
@@ -933,11 +928,11 @@ class Tensor:
 
     def _update(self, op, other, alpha=1):
         """self.data <op>= other (times alpha) in NumPy's in-place arithmetic, with errors that name the op."""
-        if self._records_inplace():
+        if self._records_inplace(other):
             if alpha != 1:
                 other = other * _ops.common.scalar_value(alpha, f"{op} (alpha)")
             return _ag.record_inplace(self, op, lambda t: _OUT_OF_PLACE[op](t, other))
-        self._check_inplace(op, other)
+        self._check_inplace(op)
         o = self._operand(other, op)
         if op == "sub_":
             _ops.elementwise.refuse_bool_subtraction(op, self, other)
@@ -965,12 +960,18 @@ class Tensor:
         return self._update("div_", other)
 
     def zero_(self):
+        if self._records_inplace():
+            return _ag.record_inplace(self, "zero_", lambda t: _ops.shape.setitem(t, Ellipsis, 0))
         self._check_inplace("zero_")
         self.data.fill(0)
         return self._bump()
 
     def fill_(self, value):
-        self._check_inplace("fill_", value)
+        if self._records_inplace(value):
+            if isinstance(value, Tensor) and value.data.ndim != 0:
+                raise ValueError(f"fill_: a tensor value must be 0-d, got {value.dtype}{list(value.shape)}")
+            return _ag.record_inplace(self, "fill_", lambda t: _ops.shape.setitem(t, Ellipsis, value))
+        self._check_inplace("fill_")
         if isinstance(value, Tensor):  # a 0-d tensor, as torch allows
             if value.data.ndim != 0:
                 raise ValueError(f"fill_: a tensor value must be 0-d, got {value.dtype}{list(value.shape)}")
@@ -979,7 +980,9 @@ class Tensor:
         return self._bump()
 
     def copy_(self, src):
-        self._check_inplace("copy_", src)
+        if self._records_inplace(src):
+            return _ag.record_inplace(self, "copy_", lambda t: _ops.shape.setitem(t, Ellipsis, src))
+        self._check_inplace("copy_")
         if not isinstance(src, Tensor):
             _ops.common.refuse_text(src, "copy_")
         s = src.data if isinstance(src, Tensor) else _B.as_array(src, self.data.dtype, self.device)
@@ -1012,9 +1015,9 @@ class Tensor:
         otherwise compute(self) runs without a graph and its result is written here. Either
         way the result must keep this tensor's shape (the other arguments broadcast *to* it).
         """
-        if self._records_inplace():
+        if self._records_inplace(*operands):
             return _ag.record_inplace(self, op, compute)
-        self._check_inplace(op, *operands)
+        self._check_inplace(op)
         with _ag.no_grad():
             out = compute(self)
         if out.data.shape != self.data.shape:

@@ -131,32 +131,81 @@ def test_recorded_inplace_with_a_saved_output_or_a_view_is_refused(device):
         z[:2].masked_fill_(mg.tensor([True, False], device=device), 0.0)
 
 
-def test_setitem_copy_and_fill_on_a_graph_tensor_are_refused(device):
-    w = mg.randn(2, requires_grad=True, device=device)
-    y = w * 2
-    for call, name in ((lambda: y.__setitem__(0, 1.0), "__setitem__"), (lambda: y.copy_(mg.ones(2)), "copy_"),
-                       (lambda: y.fill_(0.0), "fill_"), (lambda: y.zero_(), "zero_")):
-        with pytest.raises(RuntimeError, match=f"{name}.*graph"):
-            call()
+WRITES = {  # the writes that have no op of their own: recorded as SetItem (x with x[index] = v)
+    "setitem": (lambda y, w: y.__setitem__(1, w[0] * 3), lambda y, w: mg.cat([y[:1], (w[0] * 3).reshape(1), y[2:]])),
+    "setitem mask": (lambda y, w: y.__setitem__(w > 0, 0.5), lambda y, w: mg.where(w > 0, 0.5, y)),
+    "setitem index": (lambda y, w: y.__setitem__(mg.tensor([2, 0], device=w.device), w[1:] * w[1:]),
+                      lambda y, w: mg.stack([(w[1:] * w[1:])[1], y[1], (w[1:] * w[1:])[0]])),
+    "copy_": (lambda y, w: y.copy_(w.exp()), lambda y, w: w.exp() + 0 * y),
+    "fill_": (lambda y, w: y.fill_(w[2]), lambda y, w: w[2].expand(3) + 0 * y),
+    "zero_": (lambda y, w: y.zero_(), lambda y, w: 0 * y),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_setitem_copy_fill_zero_on_a_graph_tensor_are_recorded(device, name):
+    """y[i] = v, y.copy_(src), y.fill_(v), y.zero_() on a non-leaf: the same values and gradients as out of place."""
+    write, twin = WRITES[name]
+    w0 = np.array([0.3, -0.7, 1.2], dtype=np.float64)
+    got = []
+    for fn in (write, twin):
+        w = mg.tensor(w0, device=device, requires_grad=True)
+        y = w.sin()
+        out = fn(y, w)
+        out = y if fn is write else out  # __setitem__ returns None; the in-place forms change y itself
+        (out * mg.tensor([1.0, 2.0, 3.0], dtype="float64", device=device)).sum().backward()
+        got.append((out.numpy().copy(), w.grad.numpy().copy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12)
+
+
+def test_building_a_tensor_by_assignment_in_a_loop_tracks_the_gradient(device):
+    """out = zeros(...); out[t] = h (a learner's RNN loop): out joins the graph, as in torch; values and W.grad."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w0, h0 = rng.standard_normal((3, 3)), rng.standard_normal((2, 3))
+    W = mg.tensor(w0, device=device, requires_grad=True)
+    h, out = mg.tensor(h0, device=device), mg.zeros(4, 2, 3, dtype="float64", device=device)
+    tW = torch.tensor(w0, requires_grad=True)
+    th, tout = torch.tensor(h0), torch.zeros(4, 2, 3, dtype=torch.float64)
+    for t in range(4):
+        h = (h @ W).tanh()
+        out[t] = h
+        th = (th @ tW).tanh()
+        tout[t] = th
+    assert out.requires_grad and out.grad_fn is not None
+    (out ** 2).sum().backward()
+    (tout ** 2).sum().backward()
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(W.grad.numpy(), tW.grad.numpy(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("write", [
-    lambda out, h: out.__setitem__(0, h),
     lambda out, h: out.add_(h),
     lambda out, h: out.copy_(h),
-    lambda out, h: out.index_copy_(0, mg.tensor([1], device=h.device), h.unsqueeze(0)[:, :1].expand(1, 3)),
+    lambda out, h: out.index_copy_(0, mg.tensor([1], device=h.device), h.reshape(1, 3)),
     lambda out, h: out.masked_scatter_(mg.ones(2, 3, dtype="bool", device=h.device), mg.cat([h, h])),
     lambda out, h: out.fill_(h[0]),
-], ids=["setitem", "add_", "copy_", "index_copy_", "masked_scatter_", "fill_"])
-def test_writing_a_value_that_requires_grad_into_a_plain_tensor_is_refused(device, write):
-    """out[t] = h with out = zeros(...) would silently drop h's gradient (torch would track it): refuse."""
-    h = mg.randn(3, requires_grad=True, device=device) * 2
+], ids=["add_", "copy_", "index_copy_", "masked_scatter_", "fill_"])
+def test_a_value_that_requires_grad_written_into_a_plain_tensor_keeps_its_gradient(device, write):
+    """(Before this was recorded, the write was done without a graph and w's gradient was silently lost.)"""
+    w = mg.tensor([0.5, -1.0, 2.0], device=device, requires_grad=True)
     out = mg.zeros(2, 3, device=device)
-    with pytest.raises(RuntimeError, match="requires grad but float32\\[2, 3\\] .* does not, so its gradient "
-                                           "would be lost; .*mg.stack"):
-        write(out, h)
+    write(out, w * 2)
+    assert out.requires_grad and out.grad_fn is not None
+    out.sum().backward()
+    assert w.grad is not None and np.abs(w.grad.numpy()).sum() > 0
+
+
+def test_writing_into_a_view_of_a_plain_tensor_is_refused(device):
+    base = mg.zeros(2, 3, device=device)
+    row = base[0]  # a view: recording the write on `row` would change `base` without a graph
+    value = mg.ones(1, device=device, requires_grad=True).sum()
+    with pytest.raises(RuntimeError, match="__setitem__: writing a value that requires grad .* view"):
+        row[1] = value
     with mg.no_grad():  # no gradient wanted: allowed
-        write(out, h)
+        row[1] = value
+    assert base.numpy()[0, 1] == 1.0
 
 
 def test_load_state_dict_bumps_version(device):

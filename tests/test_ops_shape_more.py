@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import functional as F
 from minigrad.ops.reduce import CumProd
-from minigrad.ops.shape import MaskedScatter, Unbind
+from minigrad.ops.shape import MaskedScatter, SetItem, Unbind, setitem
 from minigrad.testing import strategies as mst
 
 from opcheck import check_op as _check_op
 from opcheck import draw_array
 
-GRADIENT_TESTED = [Unbind, MaskedScatter, CumProd]
+GRADIENT_TESTED = [Unbind, MaskedScatter, CumProd, SetItem]
 
 NONSCALAR = mst.shapes(min_dims=1, max_dims=4, max_side=4)
 # ops that only move values: outputs equal to NumPy's bit for bit
@@ -571,3 +571,41 @@ def test_errors_name_the_op(device):
     for kind, pattern, call in cases:
         with pytest.raises(kind, match=pattern):
             call()
+
+
+# ---------------------------------------------------------------- setitem (what x[index] = v records in a graph)
+@st.composite
+def setitem_cases(draw):
+    """A shape, an index of one kind (int, slice, bool mask, distinct integer positions) and v's shape."""
+    shape = draw(mst.shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    kind = draw(st.sampled_from(["int", "slice", "mask", "positions"]))
+    if kind == "int":
+        index = draw(st.integers(-shape[0], shape[0] - 1))
+        target = shape[1:]
+    elif kind == "slice":
+        start = draw(st.integers(0, shape[0] - 1))
+        index = (slice(None), slice(start, None)) if len(shape) > 1 else slice(start, None)
+        target = (shape[0], shape[1] - start) + shape[2:] if len(shape) > 1 else (shape[0] - start,)
+    elif kind == "mask":
+        index = np.array(draw(st.lists(st.booleans(), min_size=shape[0], max_size=shape[0])))
+        target = (int(index.sum()),) + shape[1:]
+    else:
+        index = np.array(draw(st.permutations(range(shape[0]))))[:draw(st.integers(1, shape[0]))]
+        target = (len(index),) + shape[1:]
+    # v may be broadcast: drop leading dims or set some to 1
+    v_shape = tuple(1 if draw(st.booleans()) else d for d in target)[draw(st.integers(0, len(target))):]
+    return shape, index, v_shape
+
+
+@given(data=st.data(), case=setitem_cases())
+def test_setitem_values_and_gradients(device, data, case):
+    shape, index, v_shape = case
+
+    def ref(x, v):
+        y = x.copy()
+        y[index] = v
+        return y
+
+    idx = mg.tensor(index, device=device) if isinstance(index, np.ndarray) else index
+    check_op(lambda x, v: setitem(x, idx, v), ref, [draw_array(data, shape, device), draw_array(data, v_shape, device)],
+             device)

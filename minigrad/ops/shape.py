@@ -10,7 +10,7 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
-from .common import describe, normalize_axis, normalize_dim
+from .common import describe, normalize_axis, normalize_dim, to_tensor
 from .elementwise import _masked_fill, masked_fill, where
 
 get_xp = _B.get_array_module
@@ -84,6 +84,52 @@ class GetItem(Function):
         else:
             _B.scatter_add(gx, ctx.index, g)
         return gx
+
+
+class SetItem(Function):
+    """y = x with y[index] = v (x itself unchanged);  dx = dy with the written places zeroed, dv = dy[index]
+
+    (summed back to v's shape by the engine when v was broadcast). A position an integer-array
+    index writes twice keeps the last value, as in NumPy; each of those v entries gets dy there.
+    """
+
+    @staticmethod
+    def forward(ctx, x, v, index):
+        ctx.index, ctx.v_ndim = index, v.ndim
+        y = x.copy()
+        y[index] = v
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        need = ctx.needs_input_grad
+        gx = gv = None
+        if need[0]:
+            gx = g.copy()
+            gx[ctx.index] = 0
+        if need[1]:
+            gv = g[ctx.index]
+            if gv.ndim < ctx.v_ndim:  # v had extra leading 1s (NumPy drops them when assigning)
+                gv = gv.reshape((1,) * (ctx.v_ndim - gv.ndim) + gv.shape)
+        return gx, gv
+
+
+def setitem(x, index, value):
+    """x with x[index] = value, out of place (what `x[index] = value` records in a graph)."""
+    idx, _ = normalize_index(index, x, op="__setitem__")
+    _check_index_bounds(x, idx, op="__setitem__")
+    v = value if isinstance(value, Tensor) else to_tensor(value, x, "__setitem__")
+    if not isinstance(value, Tensor) and v.dtype != x.dtype:  # a constant (list, array): cast, as NumPy would
+        v = _wrap(v.data.astype(x.dtype))
+    if v.device != x.device:
+        raise RuntimeError(f"__setitem__: tensors are on different devices ({x.device} and {v.device})")
+    if v.dtype != x.dtype:
+        raise TypeError(f"__setitem__: cannot write {describe(v)} into {describe(x)} in a recorded graph "
+                        "(the dtypes differ); convert the value first")
+    try:
+        return SetItem.apply(x, v, index=idx if len(idx) != 1 else idx[0])
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"__setitem__: cannot assign {describe(v)} to {describe(x)} at index {index!r} ({e})") from None
 
 
 class Cat(Function):
