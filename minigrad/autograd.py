@@ -337,9 +337,10 @@ def record_inplace(x, op: str, fn):
       2. fn is applied to the shadow, out of place, recording its node as usual;
       3. its values are written into x's memory, and x becomes that node's output.
     Nodes that used x *before* the write still hold the Tensor x, whose grad_fn is now the
-    new node: the node's `inplace_from` lets `_check_versions` see that, and backward
-    refuses to go through them rather than send their gradient the wrong way.
-    `retain_grad()` follows x to its new value; hooks stay with the old one (as in torch).
+    new node. The new node records `inplace_from` (the version x had) and `shadow` (the
+    tensor that stands for x's old value), so backward sends those nodes' gradients to the
+    shadow, where they belong (`_resolve_inputs`). `retain_grad()` follows x to its new
+    value; hooks stay with the old one (as in torch).
 
     x may also be a plain tensor (no grad) that receives a value requiring grad, as in
     `out = mg.zeros(T, B, H); out[t] = h`: x then joins the graph the same way, its shadow
@@ -379,7 +380,8 @@ def record_inplace(x, op: str, fn):
     x._bump()
     new = y.grad_fn
     new.out_vc, new.out_version = x._vc, x._vc[0]  # later writes to x are writes to this output
-    new.inplace_from = x._vc[0] - 1  # nodes that used x at this version or earlier used the old value
+    new.inplace_from = x._vc[0] - 1  # nodes that used x at this version or earlier used the old value,
+    new.shadow = old  # ... which is this tensor
     retained = node.__dict__.get("retained_output") if node is not None else None
     keeps_grad = bool(retained) and any(r() is x for r in retained)
     if keeps_grad:
@@ -390,17 +392,43 @@ def record_inplace(x, op: str, fn):
     return x
 
 
-def _rebased_since(t, v) -> bool:
-    """Did `record_inplace` make `t` the output of a new node after version v? Then a node that
-    used t at version v used the old value, which t's grad_fn no longer stands for."""
-    fn = t.grad_fn
-    return fn is not None and fn.__dict__.get("inplace_from", -1) >= v
+def _resolve_inputs(node):
+    """Point node's edges at the tensors it really used, where `record_inplace` moved x on since.
+
+    A node that used x at version v, before an in-place op made x the output of a later
+    node (whose `inplace_from` >= v), used x's old value: its gradient goes to that node's
+    `shadow` (following the chain when x was written several times). Called once per node
+    in the first pass of backward, before any node is released; afterwards the node's
+    inputs are the resolved tensors (and its versions theirs).
+    """
+    nd = node.__dict__
+    inputs, versions = list(nd["inputs"]), list(nd["versions"])
+    for k, (t, v) in enumerate(zip(inputs, versions)):
+        vc = t._vc  # versions count writes to x's memory: only x's own in-place nodes may resolve it
+        if not _written_after(t.grad_fn, vc, v):
+            continue
+        if _uses_memory_of(node, t.data):  # the node saved x's memory, which the write changed
+            _check_versions(node)
+        fn = t.grad_fn
+        while _written_after(fn, vc, v):
+            t = fn.shadow
+            fn = t.grad_fn
+        inputs[k], versions[k] = t, t._vc[0]
+    nd["inputs"], nd["versions"] = tuple(inputs), tuple(versions)
+
+
+def _written_after(fn, vc, v) -> bool:
+    """Is fn an in-place node (record_inplace) that wrote the memory counted by vc after version v?"""
+    if fn is None:
+        return False
+    fd = fn.__dict__
+    return fd.get("out_vc") is vc and fd.get("inplace_from", -1) >= v
 
 
 def _check_versions(node):
     """Refuse to backpropagate through saved values that were changed in place since forward."""
     for t, v in zip(node.inputs, node.versions):
-        if t._vc[0] != v and (_uses_memory_of(node, t.data) or _rebased_since(t, v)):
+        if t._vc[0] != v and _uses_memory_of(node, t.data):
             raise RuntimeError(
                 f"backward: an input of {type(node).__name__} (shape {tuple(t.shape)}) was modified "
                 f"in place after the op used it: it was at version {v}, it is now at version "
@@ -515,8 +543,11 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
     # Pass 1: count, for each node, how many consumers will send it a gradient.
     deps = {root: 0}
     stack = [root]
+    epoch = _inplace_epoch
     while stack:
         node = stack.pop()
+        if node.epoch != epoch:  # an in-place op ran since this node was recorded
+            _resolve_inputs(node)
         for t in node.inputs:
             fn = t.grad_fn
             if fn is not None:
@@ -541,7 +572,6 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
     leaf_grads = {}  # id(leaf) -> [leaf, summed gradient, whether we own that array]
     ready = [root]
     anomaly = _anomaly
-    epoch = _inplace_epoch
     while ready:
         node = ready.pop()
         g = grads.pop(node, None)

@@ -548,32 +548,41 @@ def test_inplace_write_to_a_saved_output_raises_at_backward(device):
         t.sum().backward()
 
 
-def test_an_op_that_used_the_old_value_is_refused_not_misrouted(device):
-    """x + 1 used x before x.relu_(): x now stands for relu's output, so that use cannot reach its
-    gradient through x. torch gets this right; minigrad refuses it rather than give a wrong gradient."""
+GRAPHS_AROUND_AN_INPLACE_OP = {  # (lib: minigrad or torch, a: leaf) -> the value to backpropagate from
+    "used before": lambda lib, a: (lambda x: ((x + 1), x.relu_())[0] + x)(a * 2),
+    "used after": lambda lib, a: (lambda x: (x.relu_(), x + 1)[1] + x)(a * 2),
+    "between two writes": lambda lib, a: (lambda x: (x.add_(1), (x + 1) * x.sum(), x.mul_(2))[1] + x)(a * 2 - 1),
+    "saved nothing, read before": lambda lib, a: (lambda x: (x.sum(), x.tanh_())[0] + x.sum())(a * 2),
+}
+
+
+@pytest.mark.parametrize("name", list(GRAPHS_AROUND_AN_INPLACE_OP))
+def test_ops_around_an_inplace_op_get_torch_gradients(device, name):
+    """Ops that used x before x.relu_() get the gradient of the old value (engine: _resolve_inputs), as in torch."""
+    torch = pytest.importorskip("torch")
+    build = GRAPHS_AROUND_AN_INPLACE_OP[name]
+    a = mg.tensor([-1.0, 0.25, 2.0], dtype="float64", device=device, requires_grad=True)
+    ta = torch.tensor([-1.0, 0.25, 2.0], dtype=torch.float64, requires_grad=True)
+    build(mg, a).sum().backward()
+    build(torch, ta).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+
+
+def test_inplace_twice(device):
+    """(torch refuses relu_().relu_(): its ReLU saves its output, which the second write changes; ours
+    records each write on a copy of the value before it, so the gradient is simply right.)"""
+    a = mg.tensor([-1.0, 2.0], device=device, requires_grad=True)
+    (a * 2).relu_().relu_().sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 2.0])
+
+
+def test_an_op_that_saved_the_old_value_is_still_refused(device):
     a = mg.tensor([-1.0, 2.0], device=device, requires_grad=True)
     x = a * 2
-    early = x + 1  # AddScalar saves nothing
+    early = x * x  # Mul saved x's memory, which relu_ then overwrites
     x.relu_()
-    with pytest.raises(RuntimeError, match="AddScalar.*modified in place"):
+    with pytest.raises(RuntimeError, match="Mul.*modified in place"):
         (early + x).sum().backward()
-    # a use after the in-place op is fine, and so are chains of in-place ops
-    x = a * 2
-    x.relu_()
-    late = x + 1
-    (late + x).sum().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 4.0])
-    a.grad = None
-    x = a * 2
-    x.relu_().relu_()  # the second ReLU saved a copy of the first's output: nothing it needs changed
-    x.sum().backward()
-    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 2.0])
-    x = a * 2
-    x.relu_()
-    middle = x + 1
-    x.relu_()  # `middle` used the value between the two writes
-    with pytest.raises(RuntimeError, match="AddScalar.*modified in place"):
-        (middle + x).sum().backward()
 
 
 def test_inplace_on_a_view_in_a_graph_is_refused(device):

@@ -180,6 +180,32 @@ def test_building_a_tensor_by_assignment_in_a_loop_tracks_the_gradient(device):
     np.testing.assert_allclose(W.grad.numpy(), tW.grad.numpy(), rtol=1e-10)
 
 
+def test_a_buffer_read_and_written_step_by_step_gets_torch_gradients(device):
+    """hs[t + 1] = tanh(hs[t].clone() @ W): each step reads the slot written by the one before (the engine
+    sends each read's gradient to the value it saw: autograd._resolve_inputs). Without the clone, matmul
+    saves a view of hs, which the next write changes: refused, as torch refuses it."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    w0, h0 = rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((2, 3))
+    W = mg.tensor(w0, device=device, requires_grad=True)
+    tW = torch.tensor(w0, requires_grad=True)
+    hs = mg.zeros(5, 2, 3, dtype="float64", device=device)
+    ths = torch.zeros(5, 2, 3, dtype=torch.float64)
+    hs[0], ths[0] = mg.tensor(h0, device=device), torch.tensor(h0)
+    for t in range(4):
+        hs[t + 1] = (hs[t].clone() @ W).tanh()
+        ths[t + 1] = (ths[t].clone() @ tW).tanh()
+    (hs[1:] ** 2).sum().backward()
+    (ths[1:] ** 2).sum().backward()
+    np.testing.assert_allclose(hs.numpy(), ths.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(W.grad.numpy(), tW.grad.numpy(), rtol=1e-10)
+    hs = mg.zeros(3, 2, 3, dtype="float64", device=device)
+    for t in range(2):
+        hs[t + 1] = (hs[t] @ W).tanh()
+    with pytest.raises(RuntimeError, match="MatMul .* modified in place"):
+        hs.sum().backward()
+
+
 @pytest.mark.parametrize("write", [
     lambda out, h: out.add_(h),
     lambda out, h: out.copy_(h),
