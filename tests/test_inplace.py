@@ -1,6 +1,8 @@
 """In-place safety: every in-place write bumps a version counter, and backward refuses stale saved values."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minigrad as mg
 
@@ -257,3 +259,74 @@ def test_write_to_an_input_the_op_did_not_save_is_allowed(device):
         w.mul_(5.0)
     loss.backward()
     np.testing.assert_allclose(w.grad.numpy(), np.ones(3))
+
+
+# ---------------------------------------------------------------- random programs of reads and writes vs torch
+READS = {  # f(x) -> a tensor that joins the loss; some save x's memory for their backward (torch refuses too)
+    "x + 1": lambda x: x + 1,
+    "x * 3": lambda x: x * 3.0,
+    "sin(x)": lambda x: x.sin(),  # saves x
+    "exp(x)": lambda x: x.exp(),  # saves its output, not x
+    "x[1:3]": lambda x: x[1:3] * 1.0,
+    "x.sum()": lambda x: x.sum() * 1.0,
+    "x * x": lambda x: x * x,  # saves x
+}
+WRITES_IN_PLACE = {  # (in place on x, the out-of-place value it stands for); lib is minigrad or torch
+    "add_": (lambda lib, x, a: x.add_(a * 0.5), lambda lib, x, a: x + a * 0.5),
+    "mul_ 2": (lambda lib, x, a: x.mul_(2.0), lambda lib, x, a: x * 2.0),
+    "relu_": (lambda lib, x, a: x.relu_(), lambda lib, x, a: x.relu()),
+    "tanh_": (lambda lib, x, a: x.tanh_(), lambda lib, x, a: x.tanh()),
+    "clamp_": (lambda lib, x, a: x.clamp_(-0.5, 1.5), lambda lib, x, a: x.clamp(-0.5, 1.5)),
+    "x[1] = a[0]": (lambda lib, x, a: x.__setitem__(1, a[0] * 3), lambda lib, x, a: lib.cat([x[:1], (a[0] * 3).reshape(1), x[2:]])),
+    "masked_fill_": (lambda lib, x, a: x.masked_fill_(a > 0, 0.25), lambda lib, x, a: x.masked_fill(a > 0, 0.25)),
+    "copy_": (lambda lib, x, a: x.copy_(a.cos()), lambda lib, x, a: a.cos() + 0 * x),
+}
+
+
+def _run_program(lib, a0, steps, inplace):
+    """The program on a fresh leaf a: x = a * 2, then each step reads x or writes it; returns a's gradient."""
+    if lib is mg:
+        a = mg.tensor(a0, requires_grad=True)
+    else:
+        a = lib.tensor(a0, requires_grad=True)
+    x = a * 2
+    parts = []
+    for kind, name in steps:
+        if kind == "read":
+            parts.append(READS[name](x).sum())
+        else:
+            write, twin = WRITES_IN_PLACE[name]
+            if inplace:
+                write(lib, x, a)
+            else:
+                x = twin(lib, x, a)
+    loss = x.sum()
+    for p in parts:
+        loss = loss + p
+    loss.backward()
+    return a.grad.numpy() if lib is mg else a.grad.detach().numpy()
+
+
+@given(steps=st.lists(st.one_of(st.tuples(st.just("read"), st.sampled_from(sorted(READS))),
+                                st.tuples(st.just("write"), st.sampled_from(sorted(WRITES_IN_PLACE)))),
+                      min_size=1, max_size=6),
+       a0=st.lists(st.floats(-2, 2, allow_nan=False).filter(lambda v: abs(v) > 0.05), min_size=4, max_size=4))
+def test_random_programs_of_reads_and_in_place_writes_match_torch(steps, a0):
+    """Every answer is the out-of-place program's gradient, or a refusal where torch refuses too.
+
+    The reference is the same program with each write rebinding x out of place (x = x + ...), which
+    defines the right gradient. minigrad running the in-place program must give exactly that, or
+    raise; it may raise only where torch's in-place program raises too (a read that saved x's memory
+    before a write changed it). minigrad may answer where torch refuses (relu_ twice), but then right.
+    """
+    torch = pytest.importorskip("torch")
+    a0 = np.array(a0, dtype=np.float64)
+    want = _run_program(torch, a0, steps, inplace=False)
+    try:
+        got = _run_program(mg, a0, steps, inplace=True)
+    except RuntimeError as e:
+        assert "modified in place" in str(e) or "changed in place" in str(e), e
+        with pytest.raises(RuntimeError):
+            _run_program(torch, a0, steps, inplace=True)
+        return
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
