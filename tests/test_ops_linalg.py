@@ -229,3 +229,19 @@ def test_einsum_errors(call, exc, match):
 def test_einsum_int_operand_takes_float_dtype():
     y = mg.einsum("i,i->", mg.tensor([1, 2]), mg.tensor([0.5, 0.25], dtype="float32"))
     assert y.dtype == np.float32 and float(y.numpy()) == 1.0
+
+
+@pytest.mark.parametrize("xs,ws", [((0, 0, 0), (0, 0)), ((2, 3, 0), (4, 0)), ((0, 2, 3), (5, 3)), ((2, 0, 3), (4, 3))])
+def test_linear_and_matmul_with_empty_dims(device, xs, ws):
+    """(One product over all rows: the row count is computed, since reshape(-1, 0) is ambiguous.)"""
+    x = mg.zeros(*xs, device=device, requires_grad=True)
+    w = mg.ones(*ws, device=device, requires_grad=True)
+    y = F.linear(x, w)
+    assert y.shape == xs[:-1] + (ws[0],)
+    y.sum().backward()
+    assert x.grad.shape == xs and w.grad.shape == ws and not w.grad.numpy().any()
+    z = x @ w.T
+    assert z.shape == y.shape
+    w.grad = None
+    z.sum().backward()
+    assert w.grad.shape == ws

@@ -1380,6 +1380,12 @@ def _addc(op, input, tensor1, tensor2, value):
         # torch would quietly truncate the value to an integer
         raise TypeError(f"{op}: a float value ({v}) with integer tensors ({', '.join(describe(t) for t in ts)}) "
                         "would be truncated; convert the tensors with .float()")
+    # tensor1 and tensor2 at the output's shape first, as torch's fused op works elementwise: the
+    # gradients are then sums of elementwise terms (a 0-d tensor2 = 0 next to an empty input gives
+    # an empty sum, 0, not (sum of nothing) / 0 = NaN)
+    from .shape import broadcast_to  # (shape.py imports this module: imported here to avoid a cycle)
+    shape = _B.np.broadcast_shapes(*[t.shape for t in ts])
+    ts = [ts[0]] + [t if tuple(t.shape) == shape else broadcast_to(t, shape) for t in ts[1:]]
     return ts, v
 
 

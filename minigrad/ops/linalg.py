@@ -19,7 +19,8 @@ def _rows_at(x, m):
     """
     if x.ndim <= 2:
         return x @ m
-    return (x.reshape(-1, x.shape[-1]) @ m).reshape(x.shape[:-1] + (m.shape[-1],))
+    rows = int(np.prod(x.shape[:-1]))  # (not -1: it is ambiguous when a size is 0)
+    return (x.reshape(rows, x.shape[-1]) @ m).reshape(x.shape[:-1] + (m.shape[-1],))
 
 
 class MatMul(Function):
@@ -38,7 +39,8 @@ class MatMul(Function):
             return (g * b if na else None), (g * a if nb else None)
         if a.ndim >= 2 and b.ndim == 2:  # (..., K) @ (K, N): the common cases, as one product each
             ga = _rows_at(g, b.T) if na else None
-            gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1]) if nb else None  # summed over rows
+            rows = int(np.prod(a.shape[:-1]))
+            gb = a.reshape(rows, a.shape[-1]).T @ g.reshape(rows, g.shape[-1]) if nb else None  # summed over rows
             return ga, gb
         # General case: make both operands (at least) 2-D, as matmul does internally.
         a2 = a[None, :] if a.ndim == 1 else a
@@ -85,9 +87,10 @@ class Linear(Function):
                 gw = get_xp(g).outer(g, x)
             gb = g
         else:
-            g2 = g.reshape(-1, g.shape[-1])
+            rows = int(np.prod(g.shape[:-1]))  # (not -1: it is ambiguous when a size is 0)
+            g2 = g.reshape(rows, g.shape[-1])
             if need[1]:
-                gw = g2.T @ x.reshape(-1, x.shape[-1])
+                gw = g2.T @ x.reshape(rows, x.shape[-1])
             if len(need) > 2 and need[2]:
                 gb = g2.sum(axis=0)
         return (gx, gw, gb) if len(need) > 2 else (gx, gw)
