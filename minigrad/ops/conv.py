@@ -130,7 +130,7 @@ def _window_max(xp, x, k, stride, padding, dilation, l_out):
     arg = xp.full(best.shape, k - 1, dtype=xp.int64)
     for j in range(k - 2, -1, -1):  # backwards, so the first tap holding the max (or a NaN) wins
         v = taps[j]
-        arg[(v == best) | (v != v)] = j
+        arg = xp.where((v == best) | (v != v), j, arg)  # (elementwise: no host sync on a GPU, unlike a[mask] = j)
     return best, arg
 
 
