@@ -328,7 +328,7 @@ def _uses_memory_of(node, arr) -> bool:
 
 
 def record_inplace(x, op: str, fn):
-    """x <- fn(x) in place for a non-leaf x in a recorded graph (x.relu_(), x.masked_fill_(...)); returns x.
+    """x <- fn(x) in place, recorded in the graph (x.relu_(), x[i] = v, x.masked_fill_(...)); returns x.
 
     Graph edges point at Tensor objects, so x cannot simply be overwritten: the node that
     made x would then see the new values. Instead, as torch does in effect:
@@ -399,7 +399,8 @@ def _resolve_inputs(node):
     node (whose `inplace_from` >= v), used x's old value: its gradient goes to that node's
     `shadow` (following the chain when x was written several times). Called once per node
     in the first pass of backward, before any node is released; afterwards the node's
-    inputs are the resolved tensors (and its versions theirs).
+    inputs are the resolved tensors (and its versions theirs), so a second backward
+    (retain_graph=True) finds nothing left to resolve.
     """
     nd = node.__dict__
     inputs, versions = list(nd["inputs"]), list(nd["versions"])
