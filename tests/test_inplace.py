@@ -312,3 +312,17 @@ def test_random_programs_of_reads_and_in_place_writes_match_torch(steps, a0):
             _run_program(torch, a0, steps, inplace=True)
         return
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_resolved_edges_survive_a_second_backward(device):
+    """retain_graph=True: the first backward points old edges at the shadow; the second finds them done."""
+    a = mg.tensor([-1.0, 0.5, 2.0], dtype="float64", device=device, requires_grad=True)
+    y = a * 2
+    early = (y * 3.0).sum()  # read before the write (MulScalar saves nothing)
+    y.relu_()
+    loss = early + y.sum()
+    loss.backward(retain_graph=True)
+    once = a.grad.numpy().copy()
+    np.testing.assert_allclose(once, [6.0, 8.0, 8.0])  # 3 * 2 everywhere, + 2 where a > 0
+    loss.backward()
+    np.testing.assert_allclose(a.grad.numpy(), 2 * once)
