@@ -10,7 +10,9 @@ Run: python examples/autograd_tour.py
    arrays, checked by gradcheck and by a Hypothesis property test built from
    `minigrad.testing.strategies` (run here when `hypothesis` is installed).
 5. `no_grad`: evaluate without recording a graph.
-6. Devices: the same model on 'cpu' and, when a GPU and CuPy are present, on 'cuda'.
+6. In-place writes: `hs[t] = h` in a hand-written loop is recorded in the graph, and a write
+   that would spoil a value saved for backward is refused, naming the op.
+7. Devices: the same model on 'cpu' and, when a GPU and CuPy are present, on 'cuda'.
 """
 from __future__ import annotations
 
@@ -190,13 +192,44 @@ def main(argv=None) -> dict:
         z = (inp @ w).tanh()
     say("  under no_grad, requires_grad =", z.requires_grad, "and grad_fn =", z.grad_fn)
 
-    # 6. devices
-    say("\n6. the same LSTM on each device")
+    # 6. In-place writes
+    say("\n6. in place: a hand-written RNN loop that fills a buffer, hs[t] = h")
+    W = mg.randn(3, 3, dtype="float64").mul_(0.5).requires_grad_()
+    h0 = mg.randn(2, 3, dtype="float64")
+    grads = []
+    for fill in ("buffer", "stack"):
+        W.grad, h, steps = None, h0, []
+        hs = mg.zeros(4, 2, 3, dtype="float64")
+        for t in range(4):
+            h = (h @ W).tanh()
+            if fill == "buffer":
+                hs[t] = h  # recorded: hs joins the graph, one node per write
+            else:
+                steps.append(h)
+        if fill == "stack":
+            hs = mg.stack(steps)
+        (hs ** 2).sum().backward()
+        grads.append(W.grad.numpy().copy())
+    inplace_ok = bool(np.allclose(grads[0], grads[1], rtol=1e-12))
+    say("  W.grad through the buffer equals W.grad through mg.stack:", inplace_ok)
+    y = W.exp()  # exp saves its output for backward (d exp(x)/dx = exp(x))
+    with mg.no_grad():
+        y.mul_(2.0)  # ... which this write spoils
+    try:
+        y.sum().backward()
+        refused = False
+    except RuntimeError as e:
+        refused = True
+        say("  a write to a value saved for backward is refused:\n   ", e)
+
+    # 7. devices
+    say("\n7. the same LSTM on each device")
     diff = device_comparison(report)
 
     return report.finish({
         "gradcheck": bool(ok), "gradcheck_custom_op": bool(ok_custom), "hypothesis": status,
         "hypothesis_examples": examples, "naive_overflows": bool(np.isinf(naive).any()),
+        "inplace_matches_stack": inplace_ok, "stale_write_refused": refused,
         "logcosh_finite": bool(np.isfinite(out.numpy()).all()), "dot_ops": n_ops, "dot_path": dot_path,
         "picture": picture, "cuda": diff is not None, "cpu_cuda_max_diff": diff,
         "seconds": round(time.perf_counter() - t_start, 2),

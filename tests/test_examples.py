@@ -185,6 +185,7 @@ def test_autograd_tour(tmp_path):
     pytest.importorskip("hypothesis")
     assert m["hypothesis"] == "passed" and m["hypothesis_examples"] > 0
     assert m["naive_overflows"] and m["logcosh_finite"]
+    assert m["inplace_matches_stack"] and m["stale_write_refused"]
     assert m["dot_ops"] >= 4
     with open(m["dot_path"]) as f:
         assert f.read().startswith("digraph")
