@@ -11,7 +11,7 @@ only what torch refuses, except these documented policies and limits:
 * addcmul/addcdiv refuse a float `value` with integer tensors (torch truncates it silently);
 * lerp refuses integer input/end (torch computes some all-0-d integer calls);
 * checks torch skips on an empty tensor (out-of-range index_fill indices, tile's -1) are kept;
-* unique(dim=...) (unique slices) is not implemented (NotImplementedError, a RuntimeError);
+* unique(dim=...) is compared only without NaN (torch's order of slices holding NaN is an artifact of its sort);
 * diff checks dim even with n=0 (torch returns the input unchecked);
 * two integer tensors meet in their common dtype (int32 % int64[] is int32, bool % int is int).
 Accepting more than torch (e.g. int32 indices, Python numbers where torch wants tensors) is fine.
@@ -86,7 +86,7 @@ def _policy(args, err) -> bool:
     msg = str(err)
     floats = {a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
     return (isinstance(err, TypeError) and len(floats) > 1 and "float" in msg) or "would be truncated" in msg \
-        or "unique slices" in msg or (msg.startswith("lerp: expected a floating-point")) \
+        or (msg.startswith("lerp: expected a floating-point")) \
         or any(isinstance(a, np.ndarray) and a.size == 0 for a in args)
 
 
@@ -291,7 +291,8 @@ def test_repeat_interleave_diff_unique_against_torch(a, data):
           lambda x, *e: mg.diff(x, **kw, **dict(zip(extra, e))), [a, *extra.values()], grad=(0,), allow=kw["n"] == 0)
     kw = data.draw(st.fixed_dictionaries({"return_inverse": st.booleans(), "return_counts": st.booleans()},
                                          optional={"dim": dims(nd)}))
-    check("unique", torch.unique, mg.unique, [(a * 2).astype(a.dtype) if a.dtype.kind == "f" else a], kw)
+    if "dim" not in kw or not (a.dtype.kind == "f" and np.isnan(a).any()):
+        check("unique", torch.unique, mg.unique, [(a * 2).astype(a.dtype) if a.dtype.kind == "f" else a], kw)
 
 
 def _in_place(method):

@@ -1246,18 +1246,20 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
 
 
 def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002 - torch's names
-    """torch.unique (dim=None): the distinct values of x, sorted, as a 1-D tensor; not differentiable.
+    """torch.unique: the distinct values of x (dim=None), or its distinct slices along `dim`; sorted.
 
-    return_inverse adds, for each element of x, the int64 position of its value in the
-    result (x's shape); return_counts adds how often each value occurs (int64). NaNs are
-    not merged (each is its own value), as in torch. sorted=False still sorts (torch's CPU
-    result is sorted too).
+    dim=None gives a 1-D tensor of values; return_inverse adds, for each element of x, the
+    int64 position of its value in the result (x's shape); return_counts adds how often each
+    value occurs (int64). With dim, the result keeps x's other dims and holds the distinct
+    slices in lexicographic order; the inverse then has one entry per slice. NaNs are not
+    merged (each is its own value), as in torch. sorted=False still sorts (torch's CPU result
+    is sorted too). Not differentiable.
     """
     op = "unique"
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if dim is not None:
-        raise NotImplementedError(f"{op}: dim={dim!r} (unique slices) is not supported; only dim=None")
+        return _unique_slices(op, x, dim, return_inverse, return_counts)
     xp = get_xp(x.data)
     flat = x.data.reshape(-1)
     values, inverse, counts = xp.unique(flat, return_inverse=True, return_counts=True, equal_nan=False)
@@ -1266,6 +1268,38 @@ def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
         out.append(_wrap(inverse.astype(np.int64).reshape(x.data.shape)))
     if return_counts:
         out.append(_wrap(counts.astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _unique_slices(op, x, dim, return_inverse, return_counts):
+    """unique(x, dim=d): sort the slices lexicographically, then keep each one that differs from the one before."""
+    xp = get_xp(x.data)
+    if x.data.ndim == 0:
+        raise IndexError(f"{op}: dim={dim!r} needs a tensor with dimensions, got {describe(x)}")
+    d = normalize_axis(op, dim, x.data.ndim)
+    if any(size == 0 for k, size in enumerate(x.data.shape) if k != d):
+        raise ValueError(f"{op}: {describe(x)} has a zero-size dim other than dim={dim}, so its slices along dim "
+                         "are empty and cannot be told apart (torch refuses this too)")
+    moved = xp.moveaxis(x.data, d, 0)  # the slices along dim, first
+    n = moved.shape[0]
+    rows = moved.reshape(n, int(np.prod(moved.shape[1:])))  # (not -1: ambiguous when n is 0)
+    if n == 0:
+        order, new = xp.zeros(0, dtype=np.int64), xp.zeros(0, dtype=bool)
+    else:
+        # lexsort's LAST key is the primary one: feed the columns in reverse to sort by column 0 first
+        order = xp.lexsort(rows[:, ::-1].T) if rows.shape[1] else xp.arange(n)  # (0-d slices: all equal)
+        ranked = rows[order]
+        # a slice starts a new group when any element differs from the previous slice's (NaN != NaN)
+        new = xp.concatenate([xp.ones(1, dtype=bool), (ranked[1:] != ranked[:-1]).any(axis=1)])
+    group = xp.cumsum(new) - 1  # group of each slice, in sorted order
+    values = xp.moveaxis(moved[order][new] if n else moved, 0, d)
+    out = [_wrap(xp.ascontiguousarray(values))]
+    if return_inverse:
+        inverse = xp.empty(n, dtype=np.int64)
+        inverse[order] = group
+        out.append(_wrap(inverse))
+    if return_counts:
+        out.append(_wrap(xp.bincount(group, minlength=int(new.sum()) if n else 0).astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)
 
 
