@@ -885,8 +885,9 @@ class Tensor:
         """Refuse an in-place write to a leaf that requires grad while grad mode is on (as torch)."""
         if _ag._grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on; "
-                "wrap the update in `with mg.no_grad():` (as optimizers do)")
+                f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on "
+                "(torch: a leaf Variable that requires grad is being used in an in-place operation); "
+                "wrap the update in `with mg.no_grad():` (as optimizers do), or use the out-of-place form")
 
     def _records_inplace(self, *operands) -> bool:
         """Is this in-place write recorded in the graph (rather than just written)?"""
@@ -1024,7 +1025,11 @@ class Tensor:
             raise ValueError(f"{op}: the result would have shape {tuple(out.data.shape)}, but "
                              f"{self.dtype}{list(self.shape)} on {self.device} keeps its shape in place "
                              "(the other arguments must broadcast to it)")
-        self.data[...] = out.data
+        try:
+            self.data[...] = out.data
+        except ValueError as e:  # e.g. the read-only result of expand()
+            raise RuntimeError(f"{op}: cannot write into {self.dtype}{list(self.shape)} on {self.device} in place "
+                               f"({e}); use the out-of-place form") from None
         return self._bump()
 
     def masked_fill_(self, mask, value):

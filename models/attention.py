@@ -34,6 +34,7 @@ from minigrad import backend as _B
 from minigrad import functional as F
 from minigrad.nn import Linear, Module, Parameter
 from minigrad.nn import init as nn_init
+from minigrad.ops.attention import masked_score
 
 np = _B.np  # dtype constants only
 
@@ -41,12 +42,9 @@ __all__ = ["Attention", "DotAttention", "GeneralAttention", "AdditiveAttention",
            "ATTENTION_METHODS", "masked_fill_value"]
 
 
-def masked_fill_value(dtype) -> float:
-    """The score given to masked positions: half the most negative finite value of `dtype`.
-
-    Half, so that `fill - max(scores)` inside softmax cannot overflow to -inf; its exp is 0.0.
-    """
-    return float(np.finfo(dtype).min) / 2
+# The score given to masked positions (half the most negative finite value of the dtype, so
+# `fill - max(scores)` inside softmax cannot overflow to -inf): the one F.scaled_dot_product_attention uses.
+masked_fill_value = masked_score
 
 
 def _describe(t) -> str:

@@ -326,3 +326,12 @@ def test_resolved_edges_survive_a_second_backward(device):
     np.testing.assert_allclose(once, [6.0, 8.0, 8.0])  # 3 * 2 everywhere, + 2 where a > 0
     loss.backward()
     np.testing.assert_allclose(a.grad.numpy(), 2 * once)
+
+
+def test_a_write_into_read_only_memory_names_the_op(device):
+    """expand() gives a read-only view: every in-place path says so, naming the op (not NumPy's bare error)."""
+    x = mg.ones(3, device=device).expand(2, 3)
+    with pytest.raises(RuntimeError, match="masked_fill_: cannot write into float32\\[2, 3\\].* in place"):
+        x.masked_fill_(mg.tensor([True, False, True], device=device), 0.0)
+    with pytest.raises(RuntimeError, match="relu_: cannot write into float32\\[2, 3\\].* in place"):
+        x.relu_()

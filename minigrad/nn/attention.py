@@ -21,7 +21,7 @@ from ..ops.attention import attention_weights
 from ..ops.common import describe
 from ..tensor import Tensor
 from . import init
-from .layers import Linear
+from .layers import Linear, _check_positive_int
 from .module import Module, Parameter
 
 np = _B.np  # dtype constants only
@@ -67,8 +67,7 @@ class MultiheadAttention(Module):
         super().__init__()
         name = "MultiheadAttention"
         for what, v in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+            _check_positive_int(name, what, v)
         if embed_dim % num_heads:
             raise ValueError(f"{name}: embed_dim must be divisible by num_heads, got {embed_dim} and {num_heads}")
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:

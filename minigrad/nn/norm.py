@@ -9,6 +9,7 @@ from ..factory import empty, ones, zeros
 from ..ops.common import describe
 from ..tensor import tensor
 from . import init
+from .layers import _check_positive_int
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d"]
@@ -39,8 +40,7 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, numbers.Integral) or num_features <= 0:
-            raise ValueError(f"BatchNorm1d: num_features must be a positive int, got {num_features!r}")
+        _check_positive_int("BatchNorm1d", "num_features", num_features)
         if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)):
             raise TypeError(f"BatchNorm1d: momentum must be a float or None, got {momentum!r}")
         self.num_features = int(num_features)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import warnings
 
-from .. import autograd as _ag
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
@@ -218,27 +217,17 @@ def _promote_int(x):
 def _inplace(op, cls, x, **kw):
     """`cls` applied to x with the result written into x's own memory (inplace=True); returns x.
 
-    Without a graph to record (x needs no gradient, or grad mode is off) this is a plain
-    in-place write that bumps x's version counter, like add_ or clamp_: a backward that saved
-    x's old values then refuses to run. On a non-leaf that requires grad the op is recorded
-    (`autograd.record_inplace`), so `nn.ReLU(inplace=True)` trains as in torch. A leaf that
-    requires grad is refused, as in torch.
+    The same path as every in-place op (`Tensor._write_in_place`): a plain write that bumps
+    x's version counter when there is no graph, recorded (`autograd.record_inplace`) on a
+    non-leaf that requires grad, so `nn.ReLU(inplace=True)` trains as in torch; refused on a
+    leaf that requires grad, as in torch.
     """
-    name = op + "_"
-    if not (_ag._grad_enabled and x.requires_grad):  # nothing to record: write and bump
-        with _ag.no_grad():
-            y = cls.apply(x, **kw)
-        try:
-            x.data[...] = y.data
-        except ValueError as e:  # e.g. the read-only result of expand()
-            raise RuntimeError(f"{name}: cannot write into {describe(x)} in place ({e}); "
-                               "use the out-of-place form") from None
-        return x._bump()
-    if x.grad_fn is None:
-        raise RuntimeError(
-            f"{name}: a leaf Variable that requires grad is being used in an in-place operation "
-            f"({describe(x)}); use the out-of-place {op}(x), or wrap the update in `with mg.no_grad():`")
-    return _ag.record_inplace(x, name, lambda t: cls.apply(t, **kw))
+    return x._write_in_place(op + "_", lambda t: cls.apply(t, **kw))
+
+
+def _apply(op, cls, x, inplace, **kw):
+    """cls on x, out of place, or written into x when inplace=True (the activations' `inplace=` argument)."""
+    return _inplace(op, cls, x, **kw) if inplace else cls.apply(x, **kw)
 
 
 # ---------------------------------------------------------------- piecewise-linear activations
@@ -459,7 +448,7 @@ def leaky_relu(x, negative_slope=0.01, inplace=False):
     """torch.nn.functional.leaky_relu: x where x > 0, negative_slope * x elsewhere."""
     _check_input("leaky_relu", x)
     kw = dict(negative_slope=float(_number("leaky_relu", "negative_slope", negative_slope, allow_bool=False)))
-    return _inplace("leaky_relu", LeakyReLU, x, **kw) if inplace else LeakyReLU.apply(x, **kw)
+    return _apply("leaky_relu", LeakyReLU, x, inplace, **kw)
 
 
 def leaky_relu_(x, negative_slope=0.01):
@@ -469,7 +458,7 @@ def leaky_relu_(x, negative_slope=0.01):
 
 def _elu(op, x, alpha, scale, input_scale, inplace):
     kw = dict(alpha=alpha, scale=scale, input_scale=input_scale)
-    return _inplace(op, ELU, x, **kw) if inplace else ELU.apply(x, **kw)
+    return _apply(op, ELU, x, inplace, **kw)
 
 
 def elu(x, alpha=1.0, inplace=False):
@@ -511,13 +500,13 @@ def celu_(x, alpha=1.0):
 def silu(x, inplace=False):
     """torch.nn.functional.silu (swish): x * sigmoid(x)."""
     _check_input("silu", x)
-    return _inplace("silu", SiLU, x) if inplace else SiLU.apply(x)
+    return _apply("silu", SiLU, x, inplace)
 
 
 def mish(x, inplace=False):
     """torch.nn.functional.mish: x * tanh(softplus(x))."""
     _check_input("mish", x)
-    return _inplace("mish", Mish, x) if inplace else Mish.apply(x)
+    return _apply("mish", Mish, x, inplace)
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
@@ -537,7 +526,7 @@ def _hardtanh(op, x, min_val, max_val, inplace):
     else:
         lo, hi = float(lo), float(hi)
     kw = dict(min_val=lo, max_val=hi)
-    return _inplace(op, Hardtanh, x, **kw) if inplace else Hardtanh.apply(x, **kw)
+    return _apply(op, Hardtanh, x, inplace, **kw)
 
 
 def hardtanh_(x, min_val=-1.0, max_val=1.0):
@@ -553,13 +542,13 @@ def relu6(x, inplace=False):
 def hardsigmoid(x, inplace=False):
     """torch.nn.functional.hardsigmoid: clip(x + 3, 0, 6) / 6."""
     _check_input("hardsigmoid", x)
-    return _inplace("hardsigmoid", Hardsigmoid, x) if inplace else Hardsigmoid.apply(x)
+    return _apply("hardsigmoid", Hardsigmoid, x, inplace)
 
 
 def hardswish(x, inplace=False):
     """torch.nn.functional.hardswish: x * clip(x + 3, 0, 6) / 6."""
     _check_input("hardswish", x)
-    return _inplace("hardswish", Hardswish, x) if inplace else Hardswish.apply(x)
+    return _apply("hardswish", Hardswish, x, inplace)
 
 
 def logsigmoid(x):
