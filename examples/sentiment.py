@@ -193,7 +193,7 @@ class ConvClassifier(nn.Module):
         h = self.conv(self.embed(ids).transpose(1, 2)).relu()  # (B, hidden, T): channels first, as torch
         real = mg.data.lengths_to_mask(lengths, max_len=ids.shape[1]).unsqueeze(1)  # (B, 1, T)
         h = mg.where(real, h, 0.0)  # padding never wins the max (ReLU outputs are >= 0 anyway)
-        return self.head(h.max(dim=-1))
+        return self.head(h.max(dim=-1).values)
 
 
 class AttentionClassifier(nn.Module):

@@ -12,6 +12,9 @@ from .factory import (
     arange, empty, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn, randn_like, zeros,
     zeros_like,
 )
+from .factory import (  # ranges, index grids and random sampling
+    bernoulli, empty_like, linspace, logspace, multinomial, normal, poisson, randperm, tril_indices, triu_indices,
+)
 from .ops import (
     abs, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, erf, exp, flip, gather, index_add,
     index_select, log, logsumexp, masked_fill, masked_select, matmul, maximum, mean, minimum, mm, nonzero, norm, prod,
@@ -28,7 +31,30 @@ from .ops import (  # more views, copies and index writes (torch's names)
     cumprod, diag, diagonal, diff, index_copy, index_fill, masked_scatter, movedim, moveaxis, narrow, repeat_interleave,
     select, swapaxes, swapdims, tile, trace, unbind, unflatten, unique,
 )
+from .ops import (  # products and matrix builders (ops/products.py)
+    addbmm, addmm, addmv, addr, baddbmm, block_diag, cartesian_prod, cdist, cross, diag_embed, diagflat, dist, dot,
+    ger, inner, kron, matrix_power, mv, outer, tensordot, vdot,
+)
+from .ops.compose import (  # noqa: A004  torch's top-level functions and aliases (ops/compose.py)
+    absolute, add, arccos, arcsin, arctan, arctan2, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes,
+    broadcast_tensors, broadcast_to, clamp_max, clamp_min, clip, clone, column_stack, concat, concatenate, div,
+    divide, dsplit, dstack, flatten, fliplr, flipud, from_numpy, greater, greater_equal, hsplit, hstack, is_complex,
+    is_floating_point, less, less_equal, log_softmax, meshgrid, mul, multiply, neg, negative, not_equal, numel,
+    permute, positive, pow, ravel, reshape, rot90, row_stack, rsub, softmax, squeeze, sub, subtract, tensor_split,
+    transpose, true_divide, unsqueeze, vsplit, vstack,
+)
+from .ops import (  # bitwise ops and special functions (ops/special.py)
+    acosh, asinh, atanh, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+    copysign, deg2rad, digamma, erfc, erfinv, exp2, float_power, fmax, fmin, frac, gcd, heaviside, i0, lcm, ldexp,
+    lgamma, logaddexp, logaddexp2, logit, nextafter, rad2deg, sgn, signbit, sinc, xlogy,
+)
 from .ops.reduce import reduce_all as all, reduce_any as any  # noqa: A004  (torch.all / torch.any)
+from .ops.reduce import amax, amin, max, min  # noqa: A004  (torch.max / torch.min: values and indices)
+from .ops.stats import (  # statistics, scans and searches (ops/stats.py)
+    aminmax, argwhere, bincount, bucketize, count_nonzero, cummax, cummin, histc, kthvalue, logcumsumexp, median,
+    mode, msort, nanmean, nanmedian, nanquantile, nansum, quantile, searchsorted, std_mean, take, take_along_dim,
+    unique_consecutive, var_mean,
+)
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812

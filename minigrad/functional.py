@@ -12,10 +12,18 @@ from .ops import (  # noqa: F401  layers: embedding, dropout, normalisation, con
     adaptive_avg_pool1d, avg_pool1d, batch_norm, conv1d, dropout, embedding, embedding_dot, layer_norm, max_pool1d,
 )
 from .ops.attention import scaled_dot_product_attention  # noqa: F401
+from .ops.ctc import ctc_loss  # noqa: F401  connectionist temporal classification
+from .ops.norm import rms_norm  # noqa: F401
 from .ops import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401  activations
 from .ops.activation import (  # noqa: F401  more activations; a trailing _ = in place
     celu, celu_, elu, elu_, glu, hardsigmoid, hardswish, hardtanh, hardtanh_, leaky_relu, leaky_relu_, logsigmoid,
     mish, prelu, relu6, relu_, selu, selu_, silu, softmin, softsign, tanhshrink,
+)
+from .ops.loss_extra import (  # noqa: F401  more losses, distances, shrink activations, small layers
+    alpha_dropout, bilinear, dropout1d, embedding_bag, gaussian_nll_loss, hardshrink, hinge_embedding_loss,
+    multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, pairwise_distance, pdist,
+    poisson_nll_loss, rrelu, rrelu_, soft_margin_loss, softshrink, threshold, threshold_, triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from .ops import (  # noqa: F401  losses and similarities
     binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cosine_similarity, cross_entropy,
@@ -30,7 +38,7 @@ __all__ = [
     "sum", "transpose", "unsqueeze", "var", "where",
     # layers
     "adaptive_avg_pool1d", "avg_pool1d", "batch_norm", "conv1d", "dropout", "embedding", "embedding_dot", "layer_norm",
-    "max_pool1d", "scaled_dot_product_attention",
+    "max_pool1d", "rms_norm", "scaled_dot_product_attention",
     # activations
     "celu", "celu_", "elu", "elu_", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_", "leaky_relu",
     "leaky_relu_", "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu", "selu_", "sigmoid",
@@ -39,4 +47,10 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cosine_similarity",
     "cross_entropy", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "nll_loss", "normalize",
     "smooth_l1_loss",
+    "ctc_loss",  # connectionist temporal classification (ops/ctc.py)
+    # more losses, distances, shrink activations, small layers (ops/loss_extra.py)
+    "alpha_dropout", "bilinear", "dropout1d", "embedding_bag", "gaussian_nll_loss", "hardshrink",
+    "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+    "pairwise_distance", "pdist", "poisson_nll_loss", "rrelu", "rrelu_", "soft_margin_loss", "softshrink",
+    "threshold", "threshold_", "triplet_margin_loss", "triplet_margin_with_distance_loss",
 ]

@@ -32,6 +32,22 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
 _new = object.__new__
 
 
+def _in_place_of(twin: str):
+    """The method `<twin>_`: the out-of-place method `twin` applied to self and written into it.
+
+    One helper for every pointwise in-place form (`exp_ = _in_place_of("exp")`): `ops.special.inplace`
+    sends the write through `_write_in_place` (recorded on a non-leaf, refused on a leaf that requires
+    grad, version bumped) and refuses results whose dtype torch would not write back (exp_ of int64).
+    """
+    def method(self, *args, **kwargs):
+        return _ops.special.inplace(twin + "_", self, lambda t: getattr(t, twin)(*args, **kwargs),
+                                    *args, *kwargs.values())
+
+    method.__name__, method.__qualname__ = twin + "_", "Tensor." + twin + "_"
+    method.__doc__ = f"In place: self.{twin}(...) written into self (torch.Tensor.{twin}_)."
+    return method
+
+
 def check_dtype(dtype, op: str):
     """`dtype` as a NumPy dtype that tensors may have, or a TypeError naming `op`.
 
@@ -316,7 +332,8 @@ class Tensor:
         return _ops.clone(self)
 
     def contiguous(self):
-        return self
+        """self if its memory is row-major contiguous, else a contiguous copy (differentiable), as torch."""
+        return self if self.data.flags.c_contiguous else _ops.clone(self)
 
     # ------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -395,30 +412,70 @@ class Tensor:
     def __ne__(self, other):
         return _ops.ne(self, other)
 
+    # bitwise on integer tensors, logical on bool tensors, refused on floats (as torch; ops/special.py)
     def __invert__(self):
-        return _ops.logical_not(self)
+        return _ops.bitwise_not(self)
 
     def __and__(self, other):
-        return _ops.logical_and(self, other)
+        return _ops.bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return _ops.bitwise_and(other, self)
 
     def __or__(self, other):
-        return _ops.logical_or(self, other)
+        return _ops.bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return _ops.bitwise_or(other, self)
 
     def __xor__(self, other):
-        return _ops.logical_xor(self, other)
+        return _ops.bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return _ops.bitwise_xor(other, self)
+
+    def __lshift__(self, other):
+        return _ops.bitwise_left_shift(self, other)
+
+    def __rlshift__(self, other):
+        return _ops.bitwise_left_shift(other, self)
+
+    def __rshift__(self, other):
+        return _ops.bitwise_right_shift(self, other)
+
+    def __rrshift__(self, other):
+        return _ops.bitwise_right_shift(other, self)
 
     # ------------------------------------------------------------ math methods
-    def add(self, other):
-        return _ops.add(self, other)
+    def add(self, other, *, alpha=1):
+        """self + alpha * other (torch.Tensor.add)."""
+        return _ops.compose.add(self, other, alpha=alpha)
 
-    def sub(self, other):
-        return _ops.sub(self, other)
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other (torch.Tensor.sub)."""
+        return _ops.compose.sub(self, other, alpha=alpha)
+
+    subtract = sub
 
     def mul(self, other):
         return _ops.mul(self, other)
 
-    def div(self, other):
+    multiply = mul
+
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode 'trunc' or 'floor' rounds the quotient (zero gradient), as torch."""
+        return _ops.compose.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def true_divide(self, other):
         return _ops.div(self, other)
+
+    def negative(self):
+        return _ops.neg(self)
+
+    def positive(self):
+        return _ops.compose.positive(self)
 
     def pow(self, exponent):
         return _ops.pow(self, exponent)
@@ -643,6 +700,141 @@ class Tensor:
         """In place: tanh written into self (recorded in the graph on a non-leaf, as torch)."""
         return _ops.activation.tanh_(self)
 
+    # bitwise ops and special functions (ops/special.py)
+    def bitwise_and(self, other):
+        return _ops.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return _ops.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return _ops.bitwise_xor(self, other)
+
+    def bitwise_not(self):
+        return _ops.bitwise_not(self)
+
+    def bitwise_left_shift(self, other):
+        return _ops.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other):
+        return _ops.bitwise_right_shift(self, other)
+
+    def xlogy(self, other):
+        return _ops.xlogy(self, other)
+
+    def logaddexp(self, other):
+        return _ops.logaddexp(self, other)
+
+    def logaddexp2(self, other):
+        return _ops.logaddexp2(self, other)
+
+    def logit(self, eps=None):
+        return _ops.logit(self, eps)
+
+    def erfc(self):
+        return _ops.erfc(self)
+
+    def erfinv(self):
+        return _ops.erfinv(self)
+
+    def exp2(self):
+        return _ops.exp2(self)
+
+    def sinc(self):
+        return _ops.sinc(self)
+
+    def float_power(self, exponent):
+        return _ops.float_power(self, exponent)
+
+    def frac(self):
+        return _ops.frac(self)
+
+    def fmax(self, other):
+        return _ops.fmax(self, other)
+
+    def fmin(self, other):
+        return _ops.fmin(self, other)
+
+    def copysign(self, other):
+        return _ops.copysign(self, other)
+
+    def heaviside(self, values):
+        return _ops.heaviside(self, values)
+
+    def deg2rad(self):
+        return _ops.deg2rad(self)
+
+    def rad2deg(self):
+        return _ops.rad2deg(self)
+
+    def asinh(self):
+        return _ops.asinh(self)
+
+    def acosh(self):
+        return _ops.acosh(self)
+
+    def atanh(self):
+        return _ops.atanh(self)
+
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def sgn(self):
+        return _ops.sgn(self)
+
+    def signbit(self):
+        return _ops.signbit(self)
+
+    def ldexp(self, other):
+        return _ops.ldexp(self, other)
+
+    def gcd(self, other):
+        return _ops.gcd(self, other)
+
+    def lcm(self, other):
+        return _ops.lcm(self, other)
+
+    def nextafter(self, other):
+        return _ops.nextafter(self, other)
+
+    def lgamma(self):
+        return _ops.lgamma(self)
+
+    def digamma(self):
+        return _ops.digamma(self)
+
+    def i0(self):
+        return _ops.i0(self)
+
+    # in-place forms of the pointwise ops: the out-of-place method written into self (`_in_place_of`)
+    exp_, log_, log1p_, log2_, log10_ = (_in_place_of(n) for n in ("exp", "log", "log1p", "log2", "log10"))
+    expm1_, exp2_, sqrt_, rsqrt_ = (_in_place_of(n) for n in ("expm1", "exp2", "sqrt", "rsqrt"))
+    sin_, cos_, tan_, asin_, acos_, atan_ = (_in_place_of(n) for n in ("sin", "cos", "tan", "asin", "acos", "atan"))
+    arcsin_, arccos_, arctan_ = (_in_place_of(n) for n in ("arcsin", "arccos", "arctan"))
+    sinh_, cosh_, asinh_, acosh_, atanh_ = (_in_place_of(n) for n in ("sinh", "cosh", "asinh", "acosh", "atanh"))
+    arcsinh_, arccosh_, arctanh_ = (_in_place_of(n) for n in ("arcsinh", "arccosh", "arctanh"))
+    abs_, absolute_, neg_, negative_ = (_in_place_of(n) for n in ("abs", "absolute", "neg", "negative"))
+    reciprocal_, square_, sign_, sgn_ = (_in_place_of(n) for n in ("reciprocal", "square", "sign", "sgn"))
+    floor_, ceil_, trunc_, round_, frac_ = (_in_place_of(n) for n in ("floor", "ceil", "trunc", "round", "frac"))
+    pow_, fmod_, remainder_, floor_divide_ = (_in_place_of(n) for n in ("pow", "fmod", "remainder", "floor_divide"))
+    atan2_, arctan2_, hypot_, lerp_ = (_in_place_of(n) for n in ("atan2", "arctan2", "hypot", "lerp"))
+    addcmul_, addcdiv_, nan_to_num_ = (_in_place_of(n) for n in ("addcmul", "addcdiv", "nan_to_num"))
+    clamp_min_, clamp_max_, clip_ = (_in_place_of(n) for n in ("clamp_min", "clamp_max", "clip"))
+    eq_, ne_, lt_, le_, gt_, ge_ = (_in_place_of(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
+    logical_and_, logical_or_ = (_in_place_of(n) for n in ("logical_and", "logical_or"))
+    logical_xor_, logical_not_ = (_in_place_of(n) for n in ("logical_xor", "logical_not"))
+    erf_, erfc_, erfinv_, xlogy_, logit_ = (_in_place_of(n) for n in ("erf", "erfc", "erfinv", "xlogy", "logit"))
+    sinc_, copysign_, heaviside_, ldexp_ = (_in_place_of(n) for n in ("sinc", "copysign", "heaviside", "ldexp"))
+    deg2rad_, rad2deg_, nextafter_ = (_in_place_of(n) for n in ("deg2rad", "rad2deg", "nextafter"))
+    gcd_, lcm_, lgamma_, digamma_, i0_ = (_in_place_of(n) for n in ("gcd", "lcm", "lgamma", "digamma", "i0"))
+    bitwise_and_, bitwise_or_, bitwise_xor_ = (_in_place_of(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
+    bitwise_not_ = _in_place_of("bitwise_not")
+    bitwise_left_shift_, bitwise_right_shift_ = (_in_place_of(n) for n in ("bitwise_left_shift",
+                                                                           "bitwise_right_shift"))
+
+    def float_power_(self, exponent):
+        """In place: self.float_power(exponent) written into self, which must be float64 (as torch)."""
+        return _ops.special.float_power_(self, exponent)
+
     def softplus(self):
         return _ops.softplus(self)
 
@@ -776,6 +968,118 @@ class Tensor:
         """A copy of self with `value` at the positions `index` along `dim`."""
         return _ops.index_fill(self, dim, index, value)
 
+    # torch's aliases and namespace extras (minigrad.ops.compose)
+    def greater(self, other):
+        return _ops.gt(self, other)
+
+    def greater_equal(self, other):
+        return _ops.ge(self, other)
+
+    def less(self, other):
+        return _ops.lt(self, other)
+
+    def less_equal(self, other):
+        return _ops.le(self, other)
+
+    def not_equal(self, other):
+        return _ops.ne(self, other)
+
+    def arccos(self):
+        return _ops.acos(self)
+
+    def arcsin(self):
+        return _ops.asin(self)
+
+    def arctan(self):
+        return _ops.atan(self)
+
+    def arctan2(self, other):
+        return _ops.atan2(self, other)
+
+    def absolute(self):
+        return _ops.abs(self)
+
+    def clamp_min(self, min):  # noqa: A002 - torch's name
+        return _ops.compose.clamp_min(self, min)
+
+    def clamp_max(self, max):  # noqa: A002
+        return _ops.compose.clamp_max(self, max)
+
+    def ravel(self):
+        return _ops.compose.ravel(self)
+
+    def tensor_split(self, indices_or_sections, dim=0):
+        return _ops.compose.tensor_split(self, indices_or_sections, dim)
+
+    def hsplit(self, *indices_or_sections):  # hsplit(2), hsplit([1, 3]) or hsplit(1, 3), as torch
+        return _ops.compose.hsplit(self, indices_or_sections[0] if len(indices_or_sections) == 1
+                                   else indices_or_sections)
+
+    def vsplit(self, *indices_or_sections):
+        return _ops.compose.vsplit(self, indices_or_sections[0] if len(indices_or_sections) == 1
+                                   else indices_or_sections)
+
+    def dsplit(self, *indices_or_sections):
+        return _ops.compose.dsplit(self, indices_or_sections[0] if len(indices_or_sections) == 1
+                                   else indices_or_sections)
+
+    def fliplr(self):
+        return _ops.compose.fliplr(self)
+
+    def flipud(self):
+        return _ops.compose.flipud(self)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        return _ops.compose.rot90(self, k, dims)
+
+    @property
+    def mT(self):  # noqa: N802 - torch's name
+        """The last two dims swapped (a batch of matrices transposed)."""
+        return _ops.compose.matrix_transpose(self, "mT")
+
+    @property
+    def mH(self):  # noqa: N802
+        """The conjugate transpose of the last two dims: for real tensors, mT."""
+        return _ops.compose.matrix_transpose(self, "mH")
+
+    # metadata under torch's names
+    def nelement(self) -> int:
+        return int(self.data.size)
+
+    def ndimension(self) -> int:
+        return self.data.ndim
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return self.data.dtype.kind == "c"
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Is this tensor's memory row-major contiguous? (minigrad's own layout: see `stride`)."""
+        return bool(self.data.flags.c_contiguous)
+
+    def stride(self, dim=None):
+        """Steps between neighbouring elements per dim, in elements (minigrad's layout: a flip gives
+        a negative stride, a broadcast dim 0)."""
+        return _ops.compose.stride(self, dim)
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self.data.dtype.itemsize
+
+    @property
+    def itemsize(self) -> int:
+        return self.data.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """numel() * element_size(), as torch (a broadcast view counts every element it shows)."""
+        return int(self.data.size) * self.data.dtype.itemsize
+
+    def is_same_size(self, other) -> bool:
+        return _ops.compose.is_same_size(self, other)
+
     # ------------------------------------------------------------ new tensors like this one
     def _like(self, dtype, device) -> dict:
         """dtype and device keywords defaulting to this tensor's (the new_* methods)."""
@@ -795,6 +1099,10 @@ class Tensor:
         """A new tensor from data, with this tensor's dtype and device unless given."""
         return Tensor(data, requires_grad=requires_grad, **self._like(dtype, device))
 
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        """torch.Tensor.new_empty: minigrad has no uninitialised memory, so zeros (as mg.empty)."""
+        return _factory.zeros(*size, requires_grad=requires_grad, **self._like(dtype, device))
+
     def type_as(self, other):
         """This tensor cast to other's dtype (differentiable, as .to(dtype))."""
         return self.to(other.dtype)
@@ -805,14 +1113,72 @@ class Tensor:
     def bmm(self, other):
         return _ops.bmm(self, other)
 
+    # products and matrix builders (minigrad.ops.products)
+    def outer(self, vec2):
+        return _ops.outer(self, vec2)
+
+    ger = outer
+
+    def dot(self, other):
+        return _ops.dot(self, other)
+
+    def vdot(self, other):
+        return _ops.vdot(self, other)
+
+    def inner(self, other):
+        return _ops.inner(self, other)
+
+    def mv(self, vec):
+        return _ops.mv(self, vec)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return _ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat, vec, *, beta=1, alpha=1):
+        return _ops.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addr(self, vec1, vec2, *, beta=1, alpha=1):
+        return _ops.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _ops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def kron(self, other):
+        return _ops.kron(self, other)
+
+    def cross(self, other, dim=None):
+        return _ops.cross(self, other, dim)
+
+    def dist(self, other, p=2.0):
+        return _ops.dist(self, other, p)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        return _ops.diag_embed(self, offset, dim1, dim2)
+
+    def diagflat(self, offset=0):
+        return _ops.diagflat(self, offset)
+
+    def matrix_power(self, n):
+        return _ops.matrix_power(self, n)
+
     def max(self, dim=None, keepdim=False):
+        """The largest value; with an int dim, torch's namedtuple (values, indices); with a tensor, maximum."""
         return _ops.max(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
+        """The smallest value; with an int dim, (values, indices); with a tensor, minimum."""
         return _ops.min(self, dim, keepdim)
 
-    amax = max
-    amin = min
+    def amax(self, dim=None, keepdim=False):
+        """Largest values over `dim` (an int or a tuple); ties share the gradient."""
+        return _ops.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        """Smallest values over `dim` (an int or a tuple); ties share the gradient."""
+        return _ops.amin(self, dim, keepdim)
 
     def logsumexp(self, dim=None, keepdim=False):
         return _ops.logsumexp(self, dim, keepdim)
@@ -823,17 +1189,78 @@ class Tensor:
     def argmin(self, dim=None, keepdim=False):
         return _ops.argmin(self, dim, keepdim)
 
-    def softmax(self, dim=-1):
-        return _ops.softmax(self, dim)
+    def softmax(self, dim=-1, dtype=None):
+        return _ops.compose.softmax(self, dim, dtype)
 
-    def log_softmax(self, dim=-1):
-        return _ops.log_softmax(self, dim)
+    def log_softmax(self, dim=-1, dtype=None):
+        return _ops.compose.log_softmax(self, dim, dtype)
 
     def all(self, dim=None, keepdim=False):
         return _ops.reduce.reduce_all(self, dim, keepdim)
 
     def any(self, dim=None, keepdim=False):
         return _ops.reduce.reduce_any(self, dim, keepdim)
+
+    # statistics, scans and searches (ops/stats.py)
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.stats.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.stats.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def count_nonzero(self, dim=None):
+        return _ops.stats.count_nonzero(self, dim)
+
+    def aminmax(self, *, dim=None, keepdim=False):
+        return _ops.stats.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def median(self, dim=None, keepdim=False):
+        return _ops.stats.median(self, dim, keepdim)
+
+    def nanmedian(self, dim=None, keepdim=False):
+        return _ops.stats.nanmedian(self, dim, keepdim)
+
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.stats.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _ops.stats.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def mode(self, dim=-1, keepdim=False):
+        return _ops.stats.mode(self, dim, keepdim)
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        return _ops.stats.kthvalue(self, k, dim, keepdim)
+
+    def msort(self):
+        return _ops.stats.msort(self)
+
+    def cummax(self, dim):
+        return _ops.stats.cummax(self, dim)
+
+    def cummin(self, dim):
+        return _ops.stats.cummin(self, dim)
+
+    def logcumsumexp(self, dim):
+        return _ops.stats.logcumsumexp(self, dim)
+
+    def bincount(self, weights=None, minlength=0):
+        return _ops.stats.bincount(self, weights, minlength)
+
+    def histc(self, bins=100, min=0, max=0):  # noqa: A002 - torch's names
+        return _ops.stats.histc(self, bins, min, max)
+
+    def take(self, index):
+        return _ops.stats.take(self, index)
+
+    def take_along_dim(self, indices, dim=None):
+        return _ops.stats.take_along_dim(self, indices, dim)
+
+    def argwhere(self):
+        return _ops.stats.argwhere(self)
+
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        return _ops.stats.unique_consecutive(self, return_inverse, return_counts, dim)
 
     # shape
     def reshape(self, *shape):
@@ -865,7 +1292,8 @@ class Tensor:
         return _ops.expand(self, _one_or_many(sizes))
 
     def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape)
+        """self broadcast to `shape` (as expand: -1 keeps a dim's size)."""
+        return _ops.compose.broadcast_to(self, shape)
 
     def split(self, split_size_or_sections, dim=0):
         return _ops.split(self, split_size_or_sections, dim)
@@ -957,7 +1385,10 @@ class Tensor:
     def mul_(self, other):
         return self._update("mul_", other)
 
-    def div_(self, other):
+    def div_(self, other, *, rounding_mode=None):
+        if rounding_mode is not None:  # the quotient rounded in place (an int tensor stays int, as torch)
+            return self._write_in_place("div_", lambda t: _ops.compose.div(t, other, rounding_mode=rounding_mode),
+                                        other)
         return self._update("div_", other)
 
     def zero_(self):
@@ -1047,6 +1478,80 @@ class Tensor:
     def index_fill_(self, dim, index, value):
         """In place: self.index_fill(dim, index, value) written into self."""
         return self._write_in_place("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
+
+    # in-place random initialisers (torch's names): values from the seeded host generator, the same on
+    # every device; refused on a leaf that requires grad unless under no_grad (`with mg.no_grad(): w.normal_()`)
+    def _fill_random(self, op, **params):
+        sample = _factory.random_like(op, self, **params)  # drawn (and checked) once, before any write
+        keep = _wrap(_B.get_array_module(self.data).ones((), dtype=bool))
+        # as a recorded op, where(True, sample, t): the values are the sample's, the old values get gradient 0
+        return self._write_in_place(op, lambda t: _ops.where(keep, sample, t))
+
+    def normal_(self, mean=0.0, std=1.0):
+        """In place: samples of N(mean, std^2)."""
+        return self._fill_random("normal_", mean=mean, std=std)
+
+    def uniform_(self, from_=0.0, to=1.0, **kwargs):
+        """In place: samples of U[from, to) (torch's keyword `from` is accepted too: uniform_(**{'from': 2}))."""
+        return self._fill_random("uniform_", low=kwargs.pop("from", from_), high=to, **kwargs)
+
+    def bernoulli_(self, p=0.5):
+        """In place: 1 with probability p (a number, or a tensor broadcast to self), else 0."""
+        return self._fill_random("bernoulli_", p=p)
+
+    def exponential_(self, lambd=1.0):
+        """In place: samples of the exponential distribution with rate lambd (density lambd exp(-lambd x))."""
+        return self._fill_random("exponential_", lambd=lambd)
+
+    def geometric_(self, p):
+        """In place: the number of Bernoulli(p) trials up to and including the first success (1, 2, ...)."""
+        return self._fill_random("geometric_", p=p)
+
+    def log_normal_(self, mean=1.0, std=2.0):
+        """In place: exp of samples of N(mean, std^2)."""
+        return self._fill_random("log_normal_", mean=mean, std=std)
+
+    def cauchy_(self, median=0.0, sigma=1.0):
+        """In place: samples of the Cauchy distribution, median + sigma * tan(pi * (U - 1/2))."""
+        return self._fill_random("cauchy_", median=median, sigma=sigma)
+
+    def random_(self, from_=None, to=None, **kwargs):
+        """In place: integers in [from, to); random_(to) is [0, to); random_() spans the dtype
+        (floats: [0, 2**mantissa_bits])."""
+        if "from" in kwargs:  # torch's keyword name (a Python keyword, hence from_ here)
+            low = kwargs.pop("from")
+        elif to is None and from_ is not None:  # one positional argument is `to`, as torch
+            low, to = 0, from_
+        else:
+            low = 0 if from_ is None else from_
+        return self._fill_random("random_", low=low, high=to, **kwargs)
+
+    def multinomial(self, num_samples, replacement=False):
+        """int64 category indices drawn in proportion to this tensor's weights (see mg.multinomial)."""
+        return _factory.multinomial(self, num_samples, replacement)
+
+    def bernoulli(self, p=None):
+        """1 with probability self (or p), else 0 (see mg.bernoulli)."""
+        return _factory.bernoulli(self, p)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        """In place: `fill_value` on the main diagonal (all dims equal beyond 2-D); wrap=True continues
+        the diagonal down a tall matrix every n_cols + 1 rows, as torch."""
+        op = "fill_diagonal_"
+        if self.data.ndim < 2:
+            raise ValueError(f"{op}: needs at least 2 dimensions, got {self.dtype}{list(self.shape)}")
+        if self.data.ndim > 2 and len(set(self.data.shape)) != 1:
+            raise ValueError(f"{op}: all dimensions of a tensor with more than 2 must be equal, got {self.shape}")
+        value = _ops.common.scalar_value(fill_value, op)
+        xp = _B.get_array_module(self.data)
+        rows, cols = self.data.shape[0], self.data.shape[-1]
+        if self.data.ndim == 2 and wrap and rows > cols:  # flat positions 0, cols+1, 2(cols+1), ...
+            flat = xp.arange(0, rows * cols, cols + 1)
+            index = (flat // cols, flat % cols)
+        else:
+            i = xp.arange(min(self.data.shape))
+            index = (i,) * self.data.ndim
+        return self._write_in_place(op, lambda t: _ops.shape.setitem(t, index, value))
 
     def clamp_(self, min=None, max=None):
         op = "clamp_"

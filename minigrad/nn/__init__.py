@@ -6,15 +6,23 @@
     model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 2))
     loss = nn.CrossEntropyLoss()(model(x), y)   # class dimension LAST
 
-Submodules: `nn.init` (in-place initialisers), `nn.utils` (gradient clipping; `nn.utils.rnn.pad_sequence`).
+Submodules: `nn.init` (in-place initialisers), `nn.utils` (gradient clipping; `nn.utils.rnn.pad_sequence`),
+`nn.functional` (the same module as `minigrad.functional`, so torch's `import ... nn.functional as F` works).
 """
+import sys as _sys
+
+from .. import functional
 from . import init, utils
+
+# `import minigrad.nn.functional as F` (torch's spelling) finds the one functional module, not a copy.
+_sys.modules[__name__ + ".functional"] = functional
 from .activation import (
     CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SiLU, Softmin,
     Softsign, Tanhshrink,
 )
 from .attention import MultiheadAttention
 from .containers import ParameterDict, ParameterList
+from .ctc import CTCLoss
 from .conv import AdaptiveAvgPool1d, AvgPool1d, Conv1d, MaxPool1d
 from .layers import (
     Dropout, Embedding, Flatten, GELU, Identity, LayerNorm, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU,
@@ -24,19 +32,38 @@ from .loss import (
     BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CosineSimilarity, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
     MarginRankingLoss, MSELoss, NLLLoss, SmoothL1Loss,
 )
+from .extra import (
+    AlphaDropout, Bilinear, CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+    Dropout1d, EmbeddingBag, GaussianNLLLoss, Hardshrink, HingeEmbeddingLoss, MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance, PoissonNLLLoss, ReflectionPad1d, ReflectionPad2d,
+    ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, RReLU, Softmax2d, SoftMarginLoss,
+    Softshrink, Threshold, TripletMarginLoss, TripletMarginWithDistanceLoss, ZeroPad1d, ZeroPad2d, ZeroPad3d,
+)
 from .module import Module, Parameter
-from .norm import BatchNorm1d
+from .norm import BatchNorm1d, RMSNorm
+from .transformer import (
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
 
 __all__ = [
     "Module", "Parameter", "init", "utils",
-    "Linear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d", "Identity", "Flatten", "Unflatten",
+    "Linear", "Embedding", "Dropout", "LayerNorm", "BatchNorm1d", "RMSNorm", "Identity", "Flatten", "Unflatten",
     "Conv1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "MultiheadAttention",
+    "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "Tanh", "ReLU", "GELU", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
     "Sequential", "ModuleList", "ModuleDict",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss",
     "BCELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "MarginRankingLoss", "CosineEmbeddingLoss",
-    "CosineSimilarity",
+    "CosineSimilarity", "CTCLoss",
     "ParameterList", "ParameterDict",
     "LeakyReLU", "ELU", "SELU", "CELU", "SiLU", "Mish", "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish",
     "LogSigmoid", "Softsign", "Tanhshrink", "GLU", "Softmin", "PReLU",
+    # nn/extra.py: more losses, distance, activations, padding, Bilinear, EmbeddingBag, dropout variants
+    "GaussianNLLLoss", "PoissonNLLLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss", "MultiLabelMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+    "PairwiseDistance", "Threshold", "Hardshrink", "Softshrink", "RReLU", "Softmax2d",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+    "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout",
 ]

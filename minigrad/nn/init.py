@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 from .. import backend as _B
 from ..autograd import no_grad
@@ -28,6 +29,7 @@ __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
     "xavier_uniform_", "xavier_normal_", "glorot_uniform_", "glorot_normal_",
     "kaiming_uniform_", "kaiming_normal_", "he_uniform_", "he_normal_", "orthogonal_",
+    "trunc_normal_", "dirac_", "sparse_",
 ]
 
 _LINEAR_LIKE = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -227,3 +229,116 @@ glorot_uniform_ = xavier_uniform_
 glorot_normal_ = xavier_normal_
 he_uniform_ = kaiming_uniform_
 he_normal_ = kaiming_normal_
+
+
+# ---------------------------------------------------------------- truncated normal, Dirac, sparse
+def _norm_cdf(x: float) -> float:
+    """Phi(x), the standard normal CDF."""
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Fill with samples of N(mean, std^2) conditioned on [a, b]: density ~ exp(-(x - mean)^2 / (2 std^2)) there.
+
+    Sampled exactly by rejection, as torch 2.13 does: when [a, b] holds more than 30% of the
+    normal's mass, draw normals and redraw those outside [a, b]; otherwise draw uniformly on
+    [a, b] and accept x with probability exp(-(x - mean)^2 / (2 std^2)) / (its maximum on [a, b]).
+    Every value lies in [a, b] (in the tensor's dtype: rounding is monotone).
+
+    Args:
+        tensor: the floating-point tensor to fill.
+        mean, std: the mean and standard deviation of the normal (std > 0).
+        a, b: the bounds (a <= b); torch warns when mean is more than 2 std outside them, and so do we.
+    """
+    _check("trunc_normal_", tensor)
+    for name, v in (("mean", mean), ("std", std), ("a", a), ("b", b)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v):
+            raise TypeError(f"init.trunc_normal_: {name} must be a number, got {v!r}")
+    mean, std, a, b = float(mean), float(std), float(a), float(b)
+    if not std > 0 or math.isinf(std):
+        raise ValueError(f"init.trunc_normal_: std must be positive and finite, got {std}")
+    if not a <= b:
+        raise ValueError(f"init.trunc_normal_: need a <= b, got a={a}, b={b}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("init.trunc_normal_: mean is more than 2 std from [a, b]; the distribution of values may "
+                      "be incorrect (as torch warns)", stacklevel=2)
+    rng, shape = _B.host_rng(), tuple(tensor.shape)
+    mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
+    if mass > 0.3:
+        out = rng.normal(mean, std, size=shape)
+        bad = (out < a) | (out > b)
+        while bad.any():  # each round keeps >30% of the rest: a few rounds
+            out[bad] = rng.normal(mean, std, size=int(bad.sum()))
+            bad = (out < a) | (out > b)
+    else:
+        if math.isinf(a) or math.isinf(b):
+            raise ValueError(f"init.trunc_normal_: [a, b] = [{a}, {b}] is unbounded but holds only {mass:.3g} of the "
+                             "normal's mass: sample its far tail some other way")
+        mode = max(a, min(mean, b))  # where the density peaks on [a, b]
+        log_peak = -0.5 * ((mode - mean) / std) ** 2
+        out = np.empty(shape)
+        pending = np.ones(shape, dtype=bool)
+        while pending.any():
+            n = int(pending.sum())
+            x = rng.uniform(a, b, size=n)
+            accept = np.log(rng.uniform(size=n)) <= -0.5 * ((x - mean) / std) ** 2 - log_peak
+            rows = np.flatnonzero(pending)[accept]
+            out.reshape(-1)[rows] = x[accept]
+            pending.reshape(-1)[rows] = False
+    return _fill(tensor, out)
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta: the conv passes its inputs through.
+
+    weight[g * out_per_group + d, d, center...] = 1 for d < min(out_per_group, in_channels) in every
+    group g (out_per_group = shape[0] // groups), 0 elsewhere; a conv (with `groups` groups and
+    'same' padding) then copies as many input channels to the output as it can.
+
+    Args:
+        tensor: a weight of shape (out, in, *kernel) with 1 to 3 kernel dims.
+        groups: the conv's groups (shape[0] must be divisible by it).
+    """
+    _check("dirac_", tensor)
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"init.dirac_: only tensors with 3, 4, or 5 dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"init.dirac_: groups must be a positive int, got {groups!r}")
+    shape = tuple(tensor.shape)
+    if shape[0] % groups != 0:
+        raise ValueError(f"init.dirac_: dim 0 (size {shape[0]}) must be divisible by groups={groups}")
+    out_per_group = shape[0] // groups
+    center = tuple(k // 2 for k in shape[2:])
+    values = np.zeros(shape)
+    for g in range(groups):
+        for d in range(min(out_per_group, shape[1])):
+            values[(g * out_per_group + d, d) + center] = 1.0
+    return _fill(tensor, values)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+    """Fill a 2-D tensor with N(0, std^2) samples and zero ceil(sparsity * rows) random entries of every column.
+
+    Martens (2010), "Deep learning via Hessian-free optimization": each column (unit) gets the
+    same number of zeros, in rows drawn at random without replacement.
+
+    Args:
+        tensor: a 2-D tensor (rows, cols).
+        sparsity: the fraction of each column set to zero, in [0, 1].
+        std: the standard deviation of the nonzero values (default 0.01).
+    """
+    _check("sparse_", tensor)
+    if tensor.ndim != 2:
+        raise ValueError(f"init.sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"init.sparse_: sparsity must be a fraction in [0, 1], got {sparsity!r}")
+    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not std >= 0:
+        raise ValueError(f"init.sparse_: std must be a non-negative number, got {std!r}")
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    rng = _B.host_rng()
+    values = rng.normal(0.0, float(std), size=(rows, cols))
+    for col in range(cols):
+        values[rng.permutation(rows)[:num_zeros], col] = 0.0
+    return _fill(tensor, values)

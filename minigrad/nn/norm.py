@@ -1,4 +1,5 @@
-"""BatchNorm1d: batch normalisation over the channels of (N, C) or (N, C, L) inputs (torch's API and state)."""
+"""BatchNorm1d: batch normalisation over the channels of (N, C) or (N, C, L) inputs (torch's API and state);
+RMSNorm: root-mean-square normalisation over the trailing dims."""
 from __future__ import annotations
 
 import numbers
@@ -12,7 +13,7 @@ from . import init
 from .layers import _check_positive_int
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d"]
+__all__ = ["BatchNorm1d", "RMSNorm"]
 
 
 class BatchNorm1d(Module):
@@ -124,3 +125,50 @@ class BatchNorm1d(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class RMSNorm(Module):
+    """Scale each sample by the inverse root mean square of its trailing `normalized_shape` dims.
+
+    y = x / sqrt(mean(x**2) + eps) * weight, the mean over the last len(normalized_shape) dims
+    (Zhang & Sennrich, 2019: LayerNorm without centring and without a bias). One fused op
+    (`F.rms_norm`) with a hand-written backward.
+
+    Args:
+        normalized_shape: int or tuple: the trailing shape to normalise over.
+        eps: added to the mean square; None (default) = the machine epsilon of the input's dtype
+            (torch.finfo(x.dtype).eps), as torch.
+        elementwise_affine: learn `weight` (init 1) of shape normalized_shape.
+        device, dtype: where and in what float type to create the weight.
+
+    Shape: (*, *normalized_shape) -> the same shape.
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(_check_positive_int("RMSNorm", "normalized_shape", s)
+                                      for s in normalized_shape)
+        if not self.normalized_shape:
+            raise ValueError("RMSNorm: normalized_shape must name at least one dimension")
+        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, numbers.Real) or eps < 0):
+            raise ValueError(f"RMSNorm: eps must be a number >= 0 or None, got {eps!r}")
+        self.eps = None if eps is None else float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        if self.elementwise_affine:
+            self.weight = Parameter(ones(*self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self):
+        """weight = 1."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

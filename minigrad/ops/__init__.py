@@ -19,6 +19,10 @@ from .elementwise import (  # torch's remaining pointwise math
     round, rsqrt, sign, sinh, square, tan, trunc,
 )
 from .linalg import Einsum, Linear, MatMul, bmm, einsum, linear, matmul, mm
+from .products import (  # torch's other products and matrix builders (ops/products.py)
+    Cdist, addbmm, addmm, addmv, addr, baddbmm, block_diag, cartesian_prod, cdist, cross, diag_embed, diagflat, dist,
+    dot, ger, inner, kron, matrix_power, mv, outer, tensordot, vdot,
+)
 from .nn import (
     BCEWithLogits, CrossEntropy, Dropout, Embedding, EmbeddingDot, LogSoftmax, NLLLoss, Softmax,
     binary_cross_entropy_with_logits, cross_entropy, dropout, embedding, embedding_dot, log_softmax, mse_loss, nll_loss,
@@ -44,6 +48,24 @@ from .shape import (
 from .shape import (  # more views, copies and index writes (torch's names)
     MaskedScatter, Unbind, diag, diagonal, diff, expand_as, index_copy, index_fill, masked_scatter, movedim, moveaxis,
     narrow, repeat_interleave, reshape_as, select, swapaxes, swapdims, tile, trace, unbind, unflatten, unique, view_as,
+)
+from .special import (  # bitwise ops, special functions, in-place helper (ops/special.py)
+    Acosh, Asinh, Atanh, Copysign, Digamma, Erfc, Erfinv, Fmax, Fmin, Heaviside, I0, Lgamma, LogAddExp, LogAddExp2,
+    Logit, Nextafter, Sinc, Xlogy,
+    acosh, asinh, atanh, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+    copysign, deg2rad, digamma, erfc, erfinv, exp2, float_power, fmax, fmin, frac, gcd, heaviside, i0, lcm, ldexp,
+    lgamma, logaddexp, logaddexp2, logit, nextafter, rad2deg, sgn, signbit, sinc, xlogy,
+)
+from . import special
+# torch's top-level namespace (mg.add(x, y, alpha=2), mg.vstack, ...). As a module, not star-exported:
+# its add/sub/div/reshape/... with torch's keywords would shadow the plain ops that the Tensor dunders call.
+from . import compose
+from .compose import DivRounding
+from .stats import (  # statistics, scans and searches (ops/stats.py)
+    LogCumSumExp, Median, NanMean,
+    aminmax, argwhere, bincount, bucketize, count_nonzero, cummax, cummin, histc, kthvalue, logcumsumexp, median,
+    mode, msort, nanmean, nanmedian, nanquantile, nansum, quantile, searchsorted, std_mean, take, take_along_dim,
+    unique_consecutive, var_mean,
 )
 
 

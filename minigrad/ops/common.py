@@ -77,11 +77,21 @@ def is_scalar(x) -> bool:
     return isinstance(x, (int, float)) or (isinstance(x, np.generic) and x.dtype.kind in "biuf")
 
 
+def _category(dtype) -> int:
+    """torch's type categories, lowest first: bool 0, integer 1, floating 2."""
+    return 0 if dtype.kind == "b" else (2 if dtype.kind in _FLOAT_KINDS else 1)
+
+
 def check_pair(op: str, a: Tensor, b: Tensor):
     """Agree on device and dtype for a binary op; returns the (possibly cast) pair.
 
-    Two different float dtypes are an error (no silent float32 -> float64 upcast);
-    an integer/bool operand meets a float one by taking the float dtype, as in torch.
+    torch's promotion rules: a 0-d tensor beside a tensor with dimensions acts like a
+    Python number: it keeps the other's dtype unless it is of a higher category (bool <
+    integer < float), so int32 + 0-d int64 stays int32 and float32 + 0-d float64 stays
+    float32 (the 0-d one is cast, differentiably). Otherwise two different float dtypes
+    are an error (no silent float32 -> float64 upcast); an integer/bool operand meets a
+    float one by taking the float dtype; two integer/bool dtypes promote as in torch
+    (uint8 + int8 -> int16).
     """
     da, db = a.data, b.data
     if da.__class__ is not db.__class__ or (_B.cupy is not None and a.device != b.device):
@@ -90,6 +100,11 @@ def check_pair(op: str, a: Tensor, b: Tensor):
     ta, tb = da.dtype, db.dtype
     if ta is tb or ta == tb:
         return a, b
+    if (da.ndim == 0) != (db.ndim == 0):
+        if da.ndim == 0 and _category(ta) <= _category(tb):
+            return _cast_like(a, tb), b
+        if db.ndim == 0 and _category(tb) <= _category(ta):
+            return a, _cast_like(b, ta)
     fa, fb = ta.kind in _FLOAT_KINDS, tb.kind in _FLOAT_KINDS
     if fa and fb:
         raise TypeError(f"{op}: dtype mismatch: {describe(a)} and {describe(b)}; convert one with "
@@ -98,7 +113,16 @@ def check_pair(op: str, a: Tensor, b: Tensor):
         return a, _wrap(db.astype(ta))
     if fb:
         return _wrap(da.astype(tb)), b
-    return a, b  # both integer/bool: NumPy's promotion, no gradients involved
+    return a, b  # both integer/bool: NumPy's promotion, which is torch's here; no gradients involved
+
+
+def _cast_like(x: Tensor, dtype):
+    """x converted to `dtype`: differentiably when x is a float tensor that requires grad."""
+    if x.requires_grad:
+        from .shape import cast  # (shape.py imports this module)
+
+        return cast(x, dtype)
+    return _wrap(x.data.astype(dtype))
 
 
 def check_float(op: str, x: Tensor):

@@ -408,7 +408,7 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
             except TypeError as e:  # e.g. NumPy refuses bool - bool
                 raise TypeError(f"{name}: {e} ({describe(a)} and {describe(b)})") from None
         if is_scalar(b):
-            c = scalar_value(b, name)
+            c = _int_scalar_for(name, a, scalar_value(b, name))
             if true_div or isinstance(c, float):
                 a = _floatify(a)
             try:
@@ -418,7 +418,7 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
         return _binary(name, TT, TS, ST, a, to_tensor(b, a, name), true_div)
     if isinstance(b, Tensor):
         if is_scalar(a):
-            c = scalar_value(a, name)
+            c = _int_scalar_for(name, b, scalar_value(a, name))
             if true_div or isinstance(c, float):
                 b = _floatify(b)
             try:
@@ -427,6 +427,26 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
                 raise _operand_error(name, e, c, b) from None
         return _binary(name, TT, TS, ST, to_tensor(a, b, name), b, true_div)
     raise TypeError(f"{name}: expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+
+
+def _int_scalar_for(name, x, c):
+    """A Python int operand of an integer tensor's add/sub/mul, wrapped into x's dtype as torch does.
+
+    torch computes uint8 + 300 modulo 2**8 (as 44), like C; NumPy refuses a Python int
+    its dtype cannot hold. Two's complement makes the wrap one bit mask. Other ops (pow,
+    comparisons) keep the exact value: NumPy compares it exactly, and pow names the overflow.
+    """
+    kind = x.data.dtype.kind
+    if kind not in "iu" or isinstance(c, bool) or not isinstance(c, int):
+        return c
+    info = _B.np.iinfo(x.data.dtype)
+    if info.min <= c <= info.max:
+        return c
+    if name not in ("add", "sub", "mul") or not -(1 << 63) <= c < (1 << 64):  # (torch: no wrap past 64 bits)
+        raise OverflowError(f"{name}: the number {c} does not fit the dtype of {describe(x)} "
+                            f"(range {info.min} to {info.max})")
+    bits = x.data.dtype.itemsize * 8
+    return _B.np.array(c & ((1 << bits) - 1), dtype=f"u{x.data.dtype.itemsize}").view(x.data.dtype)[()]
 
 
 def _operand_error(name, err, *operands):
@@ -446,6 +466,8 @@ def _add_s(x, c):
 
 
 def _sub_s(x, c):
+    if x.data.dtype.kind in "iu":  # integers (no gradient): -c may not fit the dtype (int8: -(-128))
+        return _wrap(x.data - c)
     return AddScalar.apply(x, c=-c)  # x - c == x + (-c) exactly in IEEE arithmetic
 
 

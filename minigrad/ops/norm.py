@@ -1,4 +1,5 @@
-"""Batch normalisation over the channel dim 1 of (N, C, *) inputs (torch's layout): batch_norm.
+"""Batch normalisation over the channel dim 1 of (N, C, *) inputs (torch's layout): batch_norm;
+RMS normalisation over the trailing dims (torch's F.rms_norm): rms_norm.
 
 Training mode normalises each channel with the statistics of the batch (over N and
 every dim after C) and updates the running estimates in place; eval mode uses the
@@ -133,3 +134,91 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     affine = [t for t in (weight, bias) if t is not None]
     return BatchNorm.apply(input, *affine, mean=mean, var=var, eps=float(eps), batch_stats=bool(training),
                            has_weight=weight is not None, has_bias=bias is not None)
+
+
+# ---------------------------------------------------------------- RMS normalisation
+class RMSNorm(Function):
+    """y = xhat * w, xhat = x * rstd, rstd = 1 / sqrt(mean(x**2) + eps) over the last k dims;
+    dx = rstd * (gh - xhat * mean(gh * xhat)) with gh = dy * w; dw = sum(dy * xhat) over the leading dims.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *weight, k, eps):
+        xp = get_xp(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        # mean of squares as sum / n: an empty normalised block would make mean() warn (its output is empty anyway)
+        ms = (x * x).sum(axis=axes, keepdims=True) * (1.0 / max(n, 1))
+        rstd = 1.0 / xp.sqrt(ms + eps)  # (no mean subtraction: that is what separates RMSNorm from LayerNorm)
+        xhat = x * rstd
+        w = weight[0] if weight else None
+        ctx.save_for_backward(xhat, rstd, w)
+        ctx.axes = axes
+        return xhat * w if w is not None else xhat
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, rstd, w = ctx.saved
+        axes = ctx.axes
+        need = ctx.needs_input_grad
+        gx = gw = None
+        if need[0]:
+            gh = g * w if w is not None else g
+            # rstd depends on every x of its block: d rstd / dx_j = -rstd**3 x_j / n
+            gx = rstd * (gh - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+        if w is not None and need[1]:
+            gw = (g * xhat).sum(axis=tuple(range(g.ndim - len(axes))))  # shared over the leading dims
+        return (gx, gw) if w is not None else (gx,)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 - torch's name
+    """torch.nn.functional.rms_norm: y = x / sqrt(mean(x**2) + eps) * weight over the trailing dims.
+
+    Root-mean-square normalisation (Zhang & Sennrich, 2019): like layer_norm without the mean
+    subtraction and without a bias.
+
+    Args:
+        input: tensor of shape (*, *normalized_shape), floating point.
+        normalized_shape: tuple (or list, or int) of the trailing dims normalised over.
+        weight: optional tensor of shape normalized_shape, same dtype and device as input.
+        eps: added to the mean square; None (default) = the machine epsilon of the input's
+            dtype (torch.finfo(input.dtype).eps), as torch.
+
+    Raises:
+        TypeError: a non-float input, a weight of another dtype.
+        ValueError: a shape that does not end with normalized_shape, a wrong weight shape, eps < 0.
+    """
+    op = "rms_norm"
+    check_float(op, input)
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    if not isinstance(normalized_shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in normalized_shape):
+        raise TypeError(f"{op}: normalized_shape must be a tuple of ints, got {normalized_shape!r}")
+    shape = tuple(int(s) for s in normalized_shape)
+    k, x = len(shape), input.data
+    if k == 0:
+        raise ValueError(f"{op}: normalized_shape must name at least one dimension, got {list(shape)}")
+    if x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
+        raise ValueError(f"{op}: input {describe(input)} must end with normalized_shape {list(shape)}")
+    if eps is None:
+        eps = float(_B.np.finfo(x.dtype).eps)
+    elif isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{op}: eps must be a float or None, got {eps!r}")
+    elif not eps >= 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps}")
+    weights = []
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{op}: weight must be a minigrad Tensor or None, got {type(weight).__name__}")
+        if tuple(weight.shape) != shape:
+            raise ValueError(f"{op}: weight must have shape normalized_shape {list(shape)}, got {describe(weight)}")
+        if weight.device != input.device:
+            raise RuntimeError(f"{op}: weight is on {weight.device} but input is on {input.device}")
+        if weight.dtype != input.dtype:
+            raise TypeError(f"{op}: weight {describe(weight)} and input {describe(input)} must have the same dtype "
+                            "(minigrad never casts silently)")
+        weights.append(weight)
+    return RMSNorm.apply(input, *weights, k=k, eps=float(eps))

@@ -5,6 +5,7 @@ keepdim shape, then broadcast it back over the reduced dimensions.
 """
 from __future__ import annotations
 
+import numbers
 from collections import namedtuple
 
 from .. import backend as _B
@@ -186,7 +187,10 @@ class _Extreme(Function):
     @staticmethod
     def backward(ctx, g):
         x, yk = ctx.saved
+        xp = get_xp(x)
         mask = x == yk
+        if x.dtype.kind == "f":  # a NaN extreme (NaN wins) is not == itself: its gradient goes to the NaNs
+            mask |= xp.isnan(x) & xp.isnan(yk)
         count = mask.sum(axis=ctx.dims, keepdims=True).astype(g.dtype)
         return g.reshape(yk.shape) * mask / count
 
@@ -284,7 +288,7 @@ def norm(x, p=2, dim=None, keepdim=False):
         return sum(x.abs(), dim=dims, keepdim=keepdim)
     if p == float("inf"):
         _check_nonempty("norm", x, dims)
-        return max(x.abs(), dim=dims, keepdim=keepdim)
+        return amax(x.abs(), dim=dims, keepdim=keepdim)
     raise ValueError(f"norm: p must be 2 (or 'fro'), 1 or inf, got {p!r}")
 
 
@@ -338,7 +342,9 @@ def prod(x, dim=None, keepdim=False):
     return Prod.apply(x, dim=d, keepdim=keepdim)
 
 
-SortResult = namedtuple("SortResult", ["values", "indices"])  # torch returns (values, indices) the same way
+# torch returns (values, indices) from sort, topk, max(dim), ... as a namedtuple; so does minigrad
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+SortResult = ValuesIndices  # (the older name)
 
 
 def _order(op, x, dim, descending):
@@ -393,26 +399,71 @@ def _check_nonempty(op, x, dims):
         raise ValueError(f"{op}: cannot reduce over an empty dimension of {describe(x)}")
 
 
-def max(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
-    """Largest value over `dim` (None: all). Values only: use `argmax` for indices.
+def amax(x, dim=None, keepdim=False):
+    """Largest value over `dim` (None: all; an int or a tuple of ints). Values only.
 
     Tie rule: when several elements share the maximum, the gradient is split evenly
     among them (torch.amax's rule), so the total gradient is unchanged.
     """
-    dims = _dims("max", x, dim)
-    _check_nonempty("max", x, dims)
+    dims = _dims("amax", x, dim)
+    _check_nonempty("amax", x, dims)
     return Max.apply(x, dims=dims, keepdim=keepdim)
 
 
-def min(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
-    """Smallest value over `dim` (None: all); ties split the gradient evenly (see `max`)."""
-    dims = _dims("min", x, dim)
-    _check_nonempty("min", x, dims)
+def amin(x, dim=None, keepdim=False):
+    """Smallest value over `dim` (None: all; an int or a tuple); ties split the gradient evenly (see `amax`)."""
+    dims = _dims("amin", x, dim)
+    _check_nonempty("amin", x, dims)
     return Min.apply(x, dims=dims, keepdim=keepdim)
 
 
-amax = max
-amin = min
+def _value_and_index(op, x, dim, keepdim):
+    """torch.max / torch.min: the whole-tensor extreme, or (values, indices) along one dim.
+
+    `x.max()` reduces everything to one value, and ties split its gradient evenly
+    (as `amax`). `x.max(dim)` returns the namedtuple (values, indices), as torch does,
+    so `_, pred = logits.max(1)` reads the indices; the values are x gathered at the
+    indices, so the gradient goes to the one element each index names (torch's rule:
+    the first of equal extremes, or the first NaN, which wins over every number).
+    `x.max(other_tensor)` is `maximum(x, other)`.
+    """
+    from ..tensor import Tensor
+
+    extreme = Max if op == "max" else Min
+    if isinstance(dim, Tensor):  # torch.max(input, other): the elementwise form
+        from .elementwise import maximum, minimum
+
+        return (maximum if op == "max" else minimum)(x, dim)
+    if dim is None:
+        if x.data.size == 0:
+            raise ValueError(f"{op}: cannot reduce an empty tensor {describe(x)} to one value; "
+                             "give a dim (reducing a non-empty dim of it is fine)")
+        return extreme.apply(x, dims=None, keepdim=keepdim)
+    if isinstance(dim, (tuple, list)) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{op}: dim must be one int (or a tensor for the elementwise form), got {dim!r}; "
+                        f"a{op} reduces several dims at once")
+    d = normalize_axis(op, dim, x.data.ndim or 1)
+    _check_nonempty(op, x, (d,) if x.data.ndim else ())
+    indices = _arg("arg" + op, x, d, keepdim=True)
+    if x.data.ndim == 0:
+        return SortResult(clone(x), indices)
+    values = gather(x, d, indices)
+    if not keepdim:
+        values, indices = values.squeeze(d), indices.squeeze(d)
+    return SortResult(values, indices)
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
+    """torch.max: the largest value (dim=None), (values, indices) along an int `dim`, or maximum(x, other).
+
+    See `_value_and_index` for the gradient rules; `amax` reduces several dims, values only.
+    """
+    return _value_and_index("max", x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
+    """torch.min: the smallest value, (values, indices) along an int `dim`, or minimum(x, other) (see `max`)."""
+    return _value_and_index("min", x, dim, keepdim)
 
 
 def logsumexp(x, dim=None, keepdim=False):

@@ -236,6 +236,8 @@ def flatten(x, start_dim=0, end_dim=-1):
         return reshape(x, (1,))
     s = normalize_axis("flatten", start_dim, nd)
     e = normalize_axis("flatten", end_dim, nd)
+    if s > e:  # (the slice below would be empty and insert a size-1 dim instead)
+        raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) for {describe(x)}")
     shape = x.data.shape
     merged = 1
     for d in shape[s:e + 1]:
@@ -819,6 +821,9 @@ def getitem(x, index):
 
 
 def _check_seq(op, tensors):
+    if isinstance(tensors, Tensor):  # list(t) would iterate its rows and quietly cat/stack those
+        raise TypeError(f"{op}: expected a sequence of tensors, got the tensor {describe(tensors)}; "
+                        f"use {op}([t, ...])")
     tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")

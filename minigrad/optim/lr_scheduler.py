@@ -18,7 +18,7 @@ from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
            "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR",
-           "ChainedScheduler", "ReduceLROnPlateau"]
+           "ChainedScheduler", "ReduceLROnPlateau", "MultiplicativeLR", "CyclicLR"]
 
 
 def _int_at_least(scheduler: str, name: str, value, minimum: int = 1, expected: str = "a positive int") -> int:
@@ -744,3 +744,179 @@ class ReduceLROnPlateau(_Schedule):
             return a < (best * (1 - th) if self.threshold_mode == "rel" else best - th)
         return a > (best * (1 + th) if self.threshold_mode == "rel" else best + th)
 
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply the lr by lr_lambda(epoch) at every epoch: lr_e = lr_{e-1} * lr_lambda(e) (e >= 1).
+
+    Unlike `LambdaLR` (initial_lr times the factor), the factors accumulate, so
+    `lr_lambda=lambda e: 0.95` decays the lr by 5% per epoch.
+
+    Args:
+        optimizer: the Optimizer.
+        lr_lambda: a function of the epoch (int) returning a factor, or a list of them
+            (one per param group).
+        last_epoch: see `LRScheduler`.
+
+    `state_dict()` does not save plain functions (as torch); for callable objects it saves their `__dict__`.
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"MultiplicativeLR: expected an Optimizer, got {type(optimizer).__name__}")
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(f"MultiplicativeLR: expected {len(optimizer.param_groups)} lr_lambdas (one per "
+                                 f"param group), got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        for f in self.lr_lambdas:
+            if not callable(f):
+                raise TypeError(f"MultiplicativeLR: lr_lambda must be callable, got {type(f).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._group_lrs()
+        return [lr * f(self.last_epoch) for f, lr in zip(self.lr_lambdas, self._group_lrs())]
+
+    def state_dict(self):
+        sd = {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+              if k not in ("optimizer", "lr_lambdas")}
+        sd["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(f.__dict__) for f in self.lr_lambdas]
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        lambdas = state_dict.pop("lr_lambdas", None) or []
+        _Schedule.load_state_dict(self, state_dict)
+        for f, saved in zip(self.lr_lambdas, lambdas):
+            if saved is not None:
+                f.__dict__.update(saved)
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017): the lr goes back and forth between base_lr and max_lr. Step per batch.
+
+    A cycle is step_size_up steps up and step_size_down steps down. With c the cycle number
+    (from 1) and x in [0, 1) the position within the cycle at step e:
+
+        c = floor(1 + e / (up + down)),   x = 1 + e / (up + down) - c
+        h = x / r if x <= r else (x - 1) / (r - 1)      (r = up / (up + down): the height, 0 -> 1 -> 0)
+        lr = base_lr + (max_lr - base_lr) * h * scale   (scale = scale_fn(c) or scale_fn(e))
+
+    The modes are scale functions: "triangular" scale = 1; "triangular2" halves the amplitude
+    every cycle, 1 / 2^(c - 1); "exp_range" scales by gamma^e (per step). A custom `scale_fn`
+    replaces the mode and is given c (scale_mode="cycle") or e (scale_mode="iterations").
+    With cycle_momentum the momentum (SGD's `momentum`, or Adam's beta1) moves the other way,
+    momentum = max_momentum - (max_momentum - base_momentum) * h * scale.
+
+    Args:
+        optimizer: the Optimizer (its lr is set to base_lr).
+        base_lr: the lower lr (one number, or one per param group).
+        max_lr: the upper lr (one number, or one per param group).
+        step_size_up: steps in the rising half of a cycle (default 2000).
+        step_size_down: steps in the falling half (default: step_size_up).
+        mode: "triangular" (default), "triangular2" or "exp_range" (ignored if scale_fn is given).
+        gamma: exp_range's factor (default 1.0).
+        scale_fn: a custom scale function of one argument, values in [0, 1].
+        scale_mode: "cycle" (default) or "iterations": what scale_fn is given (a custom one only).
+        cycle_momentum: cycle the momentum too (default True; needs momentum or betas).
+        base_momentum, max_momentum: the momentum's range (defaults 0.8, 0.9; one or one per group).
+        last_epoch: the index of the last batch seen (see `LRScheduler`).
+
+    `state_dict()` saves a custom scale_fn only if it is a callable object (its `__dict__`), as torch.
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular", gamma: float = 1.0, scale_fn=None,
+                 scale_mode: str = "cycle", cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9,
+                 last_epoch: int = -1):
+        name = "CyclicLR"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        base_lrs = _per_group(f"{name}: base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group(f"{name}: max_lr", optimizer, max_lr)
+        for key, v in (("step_size_up", step_size_up), ("step_size_down", step_size_down)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not v > 0):
+                raise ValueError(f"{name}: {key} must be a positive number of steps, got {v!r}")
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"{name}: mode must be 'triangular', 'triangular2' or 'exp_range' (or give a "
+                             f"scale_fn), got {mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"{name}: scale_fn must be callable, got {type(scale_fn).__name__}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"{name}: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self.mode = mode
+        self.gamma = gamma
+        self.scale_mode = scale_mode
+        self._scale_fn_custom = scale_fn
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"{name}: cycle_momentum=True needs an optimizer with momentum or betas "
+                                 f"({type(optimizer).__name__} has neither); pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group(f"{name}: base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group(f"{name}: max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for top, bottom, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    self._set_momentum(group, top)
+                    group["max_momentum"], group["base_momentum"] = top, bottom
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs  # after the first step, as torch (which took its base from initial_lr)
+
+    def _init_scale_fn(self) -> None:
+        """The built-in modes fix what their scale function is given (torch overrides scale_mode)."""
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x) -> float:
+        """The amplitude's scale at cycle (or step) x."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x  # exp_range
+
+    _set_momentum = OneCycleLR._set_momentum
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (top - base) * scale_factor * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, bottom, top in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                self._set_momentum(group, top - (top - bottom) * scale_factor * scale)
+        return lrs
+
+    def state_dict(self) -> dict:
+        sd = {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+              if k not in ("optimizer", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        sd["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn_custom", None)
+        super().load_state_dict(state_dict)
+        if fn is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+        self._init_scale_fn()
