@@ -7,6 +7,7 @@ from . import backend
 from .autograd import (
     Function, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
 )
+from .autograd import inference_mode, is_inference_mode_enabled, set_detect_anomaly  # torch's names
 from .backend import OutOfMemoryError, cuda_available, get_default_dtype, manual_seed, set_default_dtype
 from .factory import (
     arange, empty, eye, full, full_like, ones, ones_like, rand, rand_like, randint, randn, randn_like, zeros,
@@ -55,18 +56,29 @@ from .ops.stats import (  # statistics, scans and searches (ops/stats.py)
     mode, msort, nanmean, nanmedian, nanquantile, nansum, quantile, searchsorted, std_mean, take, take_along_dim,
     unique_consecutive, var_mean,
 )
+from .ops.index_more import (  # index writes and reductions, scatters into slices (ops/index_more.py)
+    as_strided, diagonal_scatter, index_put, index_reduce, narrow_copy, put, scatter_reduce, select_scatter,
+    slice_scatter, split_with_sizes,
+)
 from .tensor import Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812
 from . import data  # noqa: E402
+from . import utils  # noqa: E402  (torch's spelling: minigrad.utils.data is minigrad.data)
 from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
 from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
+from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
+from .ops.linalg_ext import det, inverse, logdet, matrix_exp, pinverse, slogdet  # noqa: E402  (torch's top-level)
+from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_legacy as svd  # noqa: E402
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
 float16 = backend.np.dtype("float16")
 float32 = backend.np.dtype("float32")
 float64 = backend.np.dtype("float64")
+uint8 = backend.np.dtype("uint8")  # (torch.uint8, int8, int16: the small integer dtypes torch has)
+int8 = backend.np.dtype("int8")
+int16 = backend.np.dtype("int16")
 int32 = backend.np.dtype("int32")
 int64 = backend.np.dtype("int64")
 bool_ = backend.np.dtype("bool")

@@ -23,6 +23,7 @@ from .sparse import accumulate as _sparse_accumulate
 __all__ = [
     "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "detect_anomaly", "is_anomaly_enabled", "sum_to", "run_backward", "GraphGrowthWarning",
+    "set_detect_anomaly", "inference_mode", "is_inference_mode_enabled",
 ]
 
 # Read on every op, so a plain module global (the fastest lookup Python has).
@@ -37,8 +38,8 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled:
-    """Context manager / decorator that sets grad mode to `mode` inside it."""
+class _GradMode:
+    """Context manager / decorator that sets grad mode to `mode` inside it (no_grad, enable_grad, ...)."""
 
     def __init__(self, mode: bool = True):
         self.mode = bool(mode)
@@ -57,20 +58,41 @@ class set_grad_enabled:
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):  # a fresh context per call (re-entrant)
+            with _GradMode(self.mode):  # a fresh context per call (re-entrant)
                 return fn(*args, **kwargs)
 
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class set_grad_enabled(_GradMode):
+    """Set grad mode to `mode`: as a plain call (`mg.set_grad_enabled(False)`), a context manager or a decorator.
+
+    As in torch, the mode is set when the object is made (so the plain call works); leaving
+    a `with` block restores the mode from before.
+    """
+
+    def __init__(self, mode: bool = True):
+        global _grad_enabled
+        super().__init__(mode)
+        self.prev, _grad_enabled = _grad_enabled, self.mode
+
+    def __enter__(self):
+        return self  # already set in __init__
+
+    def __call__(self, fn):
+        global _grad_enabled
+        _grad_enabled = self.prev  # as a decorator it sets the mode only while fn runs
+        return super().__call__(fn)
+
+
+class no_grad(_GradMode):
     """Disable graph recording: `with mg.no_grad(): ...` or `@mg.no_grad()`."""
 
     def __init__(self):
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradMode):
     """Re-enable graph recording inside a `no_grad` block."""
 
     def __init__(self):
@@ -100,6 +122,78 @@ class detect_anomaly:
 
 def is_anomaly_enabled() -> bool:
     return _anomaly
+
+
+class set_detect_anomaly(detect_anomaly):
+    """Turn anomaly detection on or off: as a call (`mg.set_detect_anomaly(True)`) or a context manager.
+
+    As torch's: the mode is set when the object is made; leaving a `with` block restores
+    the previous one. `check_nan` is accepted for torch compatibility (the check is always on).
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        global _anomaly
+        super().__init__(bool(mode))
+        self.prev, _anomaly = _anomaly, self.enabled
+
+    def __enter__(self):
+        return self  # already set in __init__
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: here the same as `no_grad()` (context manager or decorator, with or without ()).
+
+    `inference_mode(False)` turns grad mode *on*, as in torch. torch also marks tensors made
+    inside as "inference tensors" that can never join a graph; minigrad has no such tensors
+    (they are plain tensors that do not require grad), and is no faster than under no_grad().
+    """
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare `@mg.inference_mode` on a function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+        self.inference = bool(mode)
+        self.prev_inference = None
+
+    def __enter__(self):
+        global _inference
+        self.prev_inference, _inference = _inference, self.inference
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        global _inference
+        _inference = self.prev_inference
+        return super().__exit__(*exc)
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(self.inference):  # a fresh context per call (re-entrant)
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+_inference = False
+
+
+def is_inference_mode_enabled() -> bool:
+    return _inference
+
+
+# torch.autograd's functional API (grad, backward, functional.jacobian, gradcheck) is written on top
+# of run_backward in autograd_functional.py; these names make it reachable as mg.autograd.grad, etc.
+_FUNCTIONAL_API = ("grad", "backward", "functional", "gradcheck", "gradgradcheck")
+
+
+def __getattr__(name):  # PEP 562: called only for names this module does not define
+    if name in _FUNCTIONAL_API:
+        from . import autograd_functional
+        return getattr(autograd_functional, name)
+    raise AttributeError(f"module 'minigrad.autograd' has no attribute {name!r}")
 
 
 def _check_finite(arr, what: str):
@@ -214,12 +308,57 @@ class Function:
     def backward(ctx, grad):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
     def name(self) -> str:
-        return type(self).__name__
+        """The node's name, as torch's grad_fn.name(): e.g. 'MulBackward'."""
+        return f"{type(self).__name__}Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """Where this node sends gradients, as torch shows it: one (node, output index) per input.
+
+        A non-leaf input gives its grad_fn, a leaf that requires grad an `AccumulateGrad`
+        (whose `.variable` is the leaf), an input that needs no gradient (None, 0).
+        A read-only view made on each access (minigrad's edges are the input tensors).
+        """
+        nd = self.__dict__
+        if "inputs" not in nd:
+            raise RuntimeError(f"next_functions: the edges of {self!r} were freed by a backward without "
+                               "retain_graph=True (or this node is not part of a recorded graph)")
+        out = []
+        for t, v in zip(nd["inputs"], nd["versions"]):
+            fn = t.grad_fn
+            while _written_after(fn, t._vc, v):  # t was overwritten in place since: this node used its old value
+                t = fn.shadow
+                fn = t.grad_fn
+            if fn is not None:
+                out.append((fn, t._oi))
+            else:
+                out.append((AccumulateGrad(t) if t.requires_grad else None, 0))
+        return tuple(out)
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+class AccumulateGrad:
+    """What `next_functions` shows for a leaf that requires grad: torch's AccumulateGrad node (read-only view)."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __eq__(self, other):  # one per leaf, though a new object is made on each access
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self):
+        return id(self.variable)
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
 
 
 def _view_vc(cls, inputs, out):
@@ -318,7 +457,19 @@ def _note_retained_backward(nodes) -> None:
             "iteration (typically an RNN hidden state carried across batches) is used without detach(). "
             "Memory and backward time grow with every step. Cut the carried state after each backward "
             "with state = state.detach() (models.detach_state(state) for (h, c) tuples) and drop "
-            "retain_graph=True.", GraphGrowthWarning, stacklevel=4)
+            "retain_graph=True.", GraphGrowthWarning, stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel() -> int:
+    """warnings.warn's stacklevel, for its caller, of the first frame outside minigrad (the user's call)."""
+    import os
+    import sys
+
+    package = os.path.dirname(__file__) + os.sep
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _uses_memory_of(node, arr) -> bool:
@@ -369,6 +520,10 @@ def record_inplace(x, op: str, fn):
     old = _wrap(x.data.copy(), node is not None, node)  # step 1: x before the write, in x's old place
     old._oi = x._oi
     y = fn(old)  # step 2
+    if y.grad_fn is None and y.dtype == x.dtype:  # fn gave a constant (a fill, a random draw): link it to
+        from .ops.elementwise import where  # old, whose gradient is then 0 (ops import this module)
+
+        y = where(_wrap(xp.ones((), dtype=bool)), y, old)
     if y.shape != x.shape or y.dtype != x.dtype:
         raise ValueError(f"{op}: the result would be {y.dtype}{list(y.shape)}, but {x.dtype}{list(x.shape)} keeps "
                          "its shape and dtype in place (the other arguments must broadcast to it)")
@@ -478,11 +633,46 @@ def register_hook(t, hook) -> RemovableHandle:
         if "inputs" not in node.__dict__:
             raise _released_error(node)
         return RemovableHandle(node.__dict__.setdefault("tensor_hooks", {}).setdefault(t._oi, {}), hook)
+    return RemovableHandle(_hooks_of(_leaf_hooks, t), hook)
+
+
+def _hooks_of(table: dict, t) -> dict:
+    """The {handle id: hook} dict of leaf `t` in `table` (made on first use; dropped when t dies)."""
     key = id(t)
-    entry = _leaf_hooks.get(key)
+    entry = table.get(key)
     if entry is None or entry[0]() is not t:
-        entry = _leaf_hooks[key] = (weakref.ref(t, lambda _, key=key: _leaf_hooks.pop(key, None)), {})
-    return RemovableHandle(entry[1], hook)
+        entry = table[key] = (weakref.ref(t, lambda _, key=key: table.pop(key, None)), {})
+    return entry[1]
+
+
+# Tensor.register_post_accumulate_grad_hook: id(leaf) -> (weak reference, {handle id: hook(tensor)}).
+_post_accumulate_hooks: dict = {}
+
+
+def register_post_accumulate_grad_hook(t, hook) -> RemovableHandle:
+    """hook(t) runs after backward has added a gradient to leaf t's `.grad` (torch 2.x's API)."""
+    if not callable(hook):
+        raise TypeError("register_post_accumulate_grad_hook: expected a callable hook(tensor), "
+                        f"got {type(hook).__name__}")
+    if not t.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                           "does not require grad")
+    if t.grad_fn is not None:
+        raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                           "registered on non-leaf tensors (they run after .grad is accumulated, which "
+                           "only leaves do)")
+    return RemovableHandle(_hooks_of(_post_accumulate_hooks, t), hook)
+
+
+def _run_post_accumulate_hooks(t) -> None:
+    """Call leaf t's post-accumulate-grad hooks, in registration order, with t itself."""
+    entry = _post_accumulate_hooks.get(id(t))
+    if entry is None or entry[0]() is not t:
+        return
+    for hook in list(entry[1].values()):
+        if hook(t) is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: a post accumulate grad hook must return "
+                               "None (it may read or change t.grad, or t itself under no_grad())")
 
 
 def _run_hooks(hooks: dict, g, t_shape):
@@ -526,20 +716,46 @@ def _leaf_gradient(t, g):
     return _run_hooks(entry[1], g, t.shape)
 
 
-def run_backward(root_tensor, grad, retain_graph: bool = False):
-    """Backpropagate `grad` (a backend array) from `root_tensor` into every leaf's `.grad`.
+class _GraphRoot(Function):
+    """Where a backward pass starts: a node whose inputs are the tensors it starts from.
+
+    Its backward returns their given gradients, so one root (loss.backward()), several
+    (autograd.backward([a, b])) and a leaf root are all the same case for the engine
+    (torch's engine starts from a GraphRoot node too).
+    """
+
+    def __init__(self, roots, grads):
+        self.inputs = tuple(roots)
+        self.grads = tuple(grads)
+        self.epoch = _inplace_epoch  # made now: nothing to resolve or version-check
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.grads
+
+
+_NEVER = float("inf")  # a dependency count that never reaches 0: a node that must not run
+
+
+def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture: bool = False):
+    """Backpropagate `grads` (backend arrays, one per root) from the tensors `roots` into the leaves' `.grad`.
 
     Without retain_graph, every node's saved arrays and edges are freed as it runs, so no
     graph survives the call (nothing forms a reference cycle: plain reference counting
     frees it once the root tensor goes). With retain_graph=True, repeated backwards over a
     graph that keeps growing raise a `GraphGrowthWarning` (a carried state lacking detach()).
+
+    `inputs` (for `backward(inputs=...)` and `autograd.grad`) restricts the pass to the
+    gradients of those tensors: only nodes with a path to one of them run (a non-leaf input's
+    own node receives its gradient but does not run), and no other leaf gets a gradient.
+    With `capture=True` (autograd.grad) nothing is accumulated into the inputs' `.grad`;
+    instead the function returns their gradients, a list of arrays (None where none arrived).
+    Hooks and retain_grad() on the way behave as in a plain backward, as in torch.
     """
-    root = root_tensor.grad_fn
-    if root is None:  # a leaf: d(x)/d(x) = 1
-        _accumulate_leaf(root_tensor, _leaf_gradient(root_tensor, grad) if _leaf_hooks else grad)
-        return
-    if "inputs" not in root.__dict__:
-        raise _released_error(root)
+    root = _GraphRoot(roots, grads)
+    pruned = inputs is not None
+    # stops: {node: [output indices]} for the nodes that made non-leaf inputs (their gradient is read there)
+    stops = _producers(inputs) if pruned else {}
 
     # Pass 1: count, for each node, how many consumers will send it a gradient.
     deps = {root: 0}
@@ -555,35 +771,40 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                 if fn in deps:
                     deps[fn] += 1
                 else:
-                    if "inputs" not in fn.__dict__:
-                        raise _released_error(fn)
                     deps[fn] = 1
-                    stack.append(fn)
+                    if "inputs" in fn.__dict__:
+                        stack.append(fn)
+                    elif fn not in stops:  # (an input's node need not run: it may have been freed)
+                        raise _released_error(fn)
 
     if retain_graph:
         _note_retained_backward(deps)
 
+    if pruned:
+        # The nodes that lead to a wanted input run; the others wait forever (never run).
+        runs = _nodes_leading_to(root, inputs, stops)
+        for node in deps:
+            if node not in runs and node not in stops:
+                deps[node] = _NEVER
+        wanted_leaves = {id(t) for t in inputs if t.grad_fn is None}
+        captured = {}  # id(leaf) or (node, output index) -> gradient array
+
     # Pass 2: Kahn's algorithm: a node runs once all its consumers have sent their gradient.
-    if root.n_out == 1:
-        grads = {root: grad}
-    else:
-        slots = [None] * root.n_out
-        slots[root_tensor._oi] = grad
-        grads = {root: slots}
+    grads = {root: ()}  # (the root's backward ignores its gradient argument)
     leaf_grads = {}  # id(leaf) -> [leaf, summed gradient, whether we own that array]
-    ready = [root]
+    ready = [root] if not pruned or root in runs else []
     anomaly = _anomaly
     while ready:
         node = ready.pop()
         g = grads.pop(node, None)
         nd = node.__dict__
         if g is None:
+            if pruned and node not in runs:  # made an input that gets no gradient; nothing to release
+                continue
             # Every consumer returned None (a zero gradient): skip this backward, but still
             # release the edges to its inputs, or nodes upstream would wait for them forever.
             in_grads = (None,) * len(nd["inputs"])
         else:
-            if nd["epoch"] != epoch:
-                _check_versions(node)
             if "tensor_hooks" in nd:  # before retain_grad stores the gradient (torch's order)
                 g = _run_node_hooks(node, g)
             if "retained_output" in nd:
@@ -593,6 +814,14 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
                     gt = None if t is None else (g if node.n_out == 1 else g[t._oi])
                     if gt is not None:
                         _accumulate_leaf(t, gt)
+            if pruned:
+                if capture and node in stops:  # it made some of the inputs: their gradients are here
+                    for k in stops[node]:
+                        captured[(node, k)] = g if node.n_out == 1 else g[k]
+                if node not in runs:  # nothing wanted lies further back: do not run (or free) it
+                    continue
+            if nd["epoch"] != epoch:
+                _check_versions(node)
             try:
                 if node.n_out == 1:
                     in_grads = node.backward(node, g)
@@ -654,10 +883,60 @@ def run_backward(root_tensor, grad, retain_graph: bool = False):
             # Free saved arrays and graph edges now; a second backward raises _released_error.
             nd.clear()
     for t, g, owned in leaf_grads.values():
+        if pruned and id(t) not in wanted_leaves:
+            continue
         if _leaf_hooks:
             hooked = _leaf_gradient(t, g)
             g, owned = hooked, owned and hooked is g
+        if capture:
+            captured[id(t)] = g
+            continue
         _accumulate_leaf(t, g, owned)
+        if _post_accumulate_hooks:
+            _run_post_accumulate_hooks(t)
+    if capture:
+        return [captured.get(id(t) if t.grad_fn is None else (t.grad_fn, t._oi)) for t in inputs]
+    return None
+
+
+def _producers(inputs) -> dict:
+    """{node: [output indices]}: the nodes whose outputs are the non-leaf tensors among `inputs`."""
+    stops = {}
+    for t in inputs:
+        if t.grad_fn is not None and t._oi not in stops.setdefault(t.grad_fn, []):
+            stops[t.grad_fn].append(t._oi)
+    return stops
+
+
+def _nodes_leading_to(root, inputs, stops) -> set:
+    """The nodes of root's graph with a path to one of `inputs`: the ones backward must run.
+
+    A node made a non-leaf input (it is in `stops`) receives that input's gradient but
+    runs only if it also leads to another input further back.
+    """
+    leaves = {id(t) for t in inputs if t.grad_fn is None}
+
+    def edges(node):  # (a freed input's node has none left)
+        return node.__dict__.get("inputs", ())
+
+    # Depth-first, each node decided after all of its inputs' nodes (the graph is acyclic).
+    runs, done, stack = set(), set(), [root]
+    while stack:
+        node = stack[-1]
+        todo = [t.grad_fn for t in edges(node) if t.grad_fn is not None and t.grad_fn not in done]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        if node in done:
+            continue
+        done.add(node)
+        for t in edges(node):
+            fn = t.grad_fn
+            if (fn is None and id(t) in leaves) or fn in runs or (fn in stops and t._oi in stops[fn]):
+                runs.add(node)
+                break
+    return runs
 
 
 def _fix_shape(node, t, gi):

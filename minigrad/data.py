@@ -15,8 +15,10 @@ Everything here prepares inputs; none of it records an autograd graph
 from __future__ import annotations
 
 import math
+import itertools
 import numbers
 from collections import Counter
+from collections.abc import Mapping
 
 from . import backend as _B
 from .autograd import is_grad_enabled
@@ -25,7 +27,11 @@ from .tensor import Tensor, tensor
 np = _B.np  # index bookkeeping on the host; batches keep their arrays' device
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate", "pad_sequences", "lengths_to_mask",
-           "Vocab"]
+           "Vocab",
+           # torch.utils.data's other names (defined in data_extra.py)
+           "IterableDataset", "Subset", "ConcatDataset", "ChainDataset", "StackDataset", "random_split",
+           "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+           "BatchSampler", "default_convert", "get_worker_info"]
 
 
 # ---------------------------------------------------------------- datasets
@@ -41,6 +47,10 @@ class Dataset:
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other):
+        """``a + b``: the samples of `a`, then those of `b` (a `ConcatDataset`)."""
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -110,8 +120,13 @@ def default_collate(samples, _where: str = ""):
     Tensors, arrays and NumPy scalars are stacked along a new first dimension
     into a Tensor (dtype and device kept; no autograd graph). Python numbers
     become a Tensor (bools -> bool, ints -> int64, floats -> default float dtype).
-    Strings become a list of strings. Tuples, lists and dicts are collated
-    field by field, so ``(x, y)`` samples give an ``(xb, yb)`` batch.
+    Strings become a list of strings. Tuples, lists and dicts (any Mapping, whose
+    type is kept) are collated field by field, so ``(x, y)`` samples give an
+    ``(xb, yb)`` batch; namedtuples keep their type.
+
+    Differences from torch's ``default_collate``, both deliberate: Python floats give
+    the default float dtype (float32), not float64; and tuple samples give a tuple
+    batch (torch gives a list; unpacking ``xb, yb = batch`` works the same).
     """
     if not samples:
         raise ValueError("collate: empty batch")
@@ -135,14 +150,15 @@ def default_collate(samples, _where: str = ""):
     if isinstance(first, str):
         same_kind(str)
         return list(samples)
-    if isinstance(first, dict):
-        same_kind(dict)
+    if isinstance(first, Mapping):
+        same_kind(Mapping)
         keys = list(first.keys())
         for s in samples:
             if set(s.keys()) != set(keys):
                 raise ValueError(f"collate: dict samples have different keys {sorted(map(str, keys))} vs "
                                  f"{sorted(map(str, s.keys()))}{where}")
-        return {k: default_collate([s[k] for s in samples], f"{_where}[{k!r}]") for k in keys}
+        out = {k: default_collate([s[k] for s in samples], f"{_where}[{k!r}]") for k in keys}
+        return out if type(first) is dict else _same_mapping(first, out)  # OrderedDict stays one
     if isinstance(first, (tuple, list)):
         same_kind((tuple, list))
         n = len(first)
@@ -157,122 +173,339 @@ def default_collate(samples, _where: str = ""):
 
 
 # ---------------------------------------------------------------- loader
+# torch refuses to change these once a DataLoader exists (its batch plan is built from them)
+_FROZEN_ATTRS = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+
+
+def _index(i):
+    """A sampler's index as the dataset should see it: NumPy ints as Python ints, other keys unchanged."""
+    return int(i) if isinstance(i, np.integer) else i
+
+
 class DataLoader:
-    """Iterate over a dataset in (optionally shuffled) batches, resumably.
+    """Iterate over a dataset in (optionally shuffled) batches, resumably: torch's DataLoader.
 
     Each ``iter(loader)`` (each ``for`` loop) is one epoch. With ``shuffle=True``
     every epoch draws a fresh permutation from an epoch seed: from the loader's own
-    NumPy generator when `seed` is given, else from minigrad's host generator (so
-    ``mg.manual_seed`` makes shuffling reproducible too).
+    NumPy generator when `seed` or `generator` is given, else from minigrad's host
+    generator (so ``mg.manual_seed`` makes shuffling reproducible too).
 
     The position in the data order is state: `state_dict()` taken mid-epoch and
     `load_state_dict()` on a new loader make the next ``iter()`` yield exactly the
     remaining batches of the interrupted epoch, after which epochs continue as an
     uninterrupted loader's would (with ``seed=None`` this also needs the host
-    generator restored, e.g. with ``minigrad.backend.set_rng_state``).
+    generator restored, e.g. with ``minigrad.backend.set_rng_state``). This works
+    whenever minigrad's own samplers decide the order: the default ones, a
+    `SequentialSampler`, `RandomSampler`, `SubsetRandomSampler` or
+    `WeightedRandomSampler` as `sampler`, or a `BatchSampler` over one of them as
+    `batch_sampler`. A custom sampler or an `IterableDataset` keeps its position to
+    itself, and `state_dict` refuses.
+
+    torch's options behave as in torch 2.13: `sampler` (any iterable of indices),
+    `batch_sampler` (any iterable of index lists), ``batch_size=None`` (no batching:
+    each sample goes through `default_convert`), an `IterableDataset` (its stream is
+    cut into batches in order), ``len(loader)``, and the same refusals of options that
+    exclude each other (torch's wording).
+
+    Differences from torch:
+        * positional arguments after `shuffle` are minigrad's ``drop_last, seed,
+          collate_fn``; pass torch's other options by keyword (as torch code usually does).
+        * samples are loaded in the main process: `num_workers` must be 0. As torch does
+          with no workers, `persistent_workers`, `prefetch_factor`, `timeout` and
+          `multiprocessing_context` must keep their defaults, `worker_init_fn` is never
+          called and `get_worker_info()` is None.
+        * `pin_memory`, `pin_memory_device` and `in_order` are accepted and have no effect.
+        * `generator` is a ``numpy.random.Generator`` (a ``torch.Generator`` is refused);
+          ``seed=n`` is short for ``generator=numpy.random.default_rng(n)``.
+        * with `default_collate`, tuple samples give tuple batches and Python floats
+          float32 (see there).
 
     Args:
-        dataset: a `Dataset` or any object with ``__len__`` and ``__getitem__``.
-        batch_size: samples per batch (the last one may be smaller).
+        dataset: a `Dataset` or any object with ``__len__`` and ``__getitem__``
+            (``__getitem__`` alone with a custom `sampler`), or an `IterableDataset`.
+        batch_size: samples per batch (the last one may be smaller); None: no batching.
         shuffle: a new random order every epoch.
         drop_last: drop the last batch when it is smaller than `batch_size`.
         seed: seed of the loader's own generator (None: follow ``mg.manual_seed``).
         collate_fn: turns a list of samples into a batch (default: `default_collate`).
+        sampler: the index order, an iterable of indices (excludes `shuffle`).
+        batch_sampler: an iterable of index lists, one per batch (excludes
+            `batch_size`, `shuffle`, `sampler` and `drop_last`).
+        num_workers: must be 0 (minigrad has no worker processes).
+        pin_memory: accepted, no effect.
+        timeout: must be 0.
+        worker_init_fn: kept, never called (there are no workers).
+        multiprocessing_context: must be None.
+        generator: a ``numpy.random.Generator`` for the default `RandomSampler` (excludes `seed`).
+        prefetch_factor: must be None.
+        persistent_workers: must be False.
+        pin_memory_device: accepted, no effect.
+        in_order: accepted, no effect (batches always come in order).
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed=None, collate_fn=None):
-        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-            raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got {type(dataset).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None, *,
+                 sampler=None, batch_sampler=None, num_workers=0, pin_memory=False, timeout=0,
+                 worker_init_fn=None, multiprocessing_context=None, generator=None, prefetch_factor=None,
+                 persistent_workers=False, pin_memory_device="", in_order=True):
+        # worker options first, in torch's order and (where torch has one) with torch's text
+        if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral):
+            raise TypeError(f"DataLoader: num_workers must be an int, got {num_workers!r}")
+        if num_workers < 0:
+            raise ValueError("DataLoader: num_workers option should be non-negative; "
+                             "use num_workers=0 to disable multiprocessing.")
+        if num_workers > 0:
+            raise ValueError(f"DataLoader: num_workers={num_workers} is not supported: minigrad loads every batch "
+                             "in the main process; use num_workers=0")
+        if timeout < 0:
+            raise ValueError("DataLoader: timeout option should be non-negative")
+        if timeout > 0:
+            raise ValueError(f"DataLoader: timeout={timeout} applies to worker processes, and minigrad loads in the "
+                             "main process (torch also requires timeout == 0 with num_workers=0); use timeout=0")
+        if prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing."
+                             "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if persistent_workers:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            raise ValueError("DataLoader: multiprocessing_context can only be used with multi-process loading "
+                             f"(num_workers > 0), but got num_workers={num_workers}")
+
+        # the kind of dataset, then the options that exclude each other (torch's checks and texts)
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            if shuffle not in (False, None):
+                raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle option, "
+                                 f"but got shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option, "
+                                 f"but got sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
+                                 f"but got batch_sampler={batch_sampler}")
+        else:
+            needs_len = sampler is None and batch_sampler is None  # the default samplers count the samples
+            if not hasattr(dataset, "__getitem__") or (needs_len and not hasattr(dataset, "__len__")):
+                raise TypeError("DataLoader: dataset must define __len__ and __getitem__ (or be an IterableDataset), "
+                                f"got {type(dataset).__name__}")
+        shuffle = bool(shuffle)
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                                 "sampler, and drop_last")
+            batch_size, drop_last = None, False
+        elif batch_size is None and drop_last:
+            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is mutually exclusive "
+                             "with drop_last")
+        if seed is not None and generator is not None:
+            raise ValueError("DataLoader: give seed or generator, not both (seed=n is short for "
+                             "generator=numpy.random.default_rng(n))")
+        _check_generator("DataLoader", generator)
+        rng = generator if generator is not None else (None if seed is None else np.random.default_rng(int(seed)))
+
+        if sampler is None:  # the default samplers
+            if iterable:
+                sampler = _InfiniteConstantSampler()
+            elif shuffle:
+                sampler = _loader_random_sampler(dataset, rng)
+            else:
+                sampler = SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)  # checks batch_size and drop_last
+
         self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.shuffle = shuffle
         self.drop_last = bool(drop_last)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
         self.seed = None if seed is None else int(seed)
-        self.collate_fn = collate_fn
-        self._rng = None if seed is None else np.random.default_rng(self.seed)
+        self.generator = generator
+        self._auto_collation = batch_sampler is not None  # batches of samples (else one sample per step)
+        self._user_collate = collate_fn is not None       # only the default collation may take get_batch's shortcut
+        self.collate_fn = collate_fn if collate_fn is not None else (
+            default_collate if self._auto_collation else default_convert)
+        self._iterable = iterable
+        self.num_workers = 0
+        self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = None
+        self.prefetch_factor = None
+        self.persistent_workers = False
+        self.in_order = in_order
         self.epoch = 0              # index of the current (or next) epoch
         self._batch = 0             # batches of the current epoch already handed out
         self._in_epoch = False      # an epoch has started and not yet finished
-        self._epoch_seed = None     # seed of the current epoch's permutation (shuffle only)
+        self._epoch_seed = None     # seed of the current epoch's order (random samplers only)
         self._order = None          # the current epoch's sample order
         self._resume = False        # the next iter() continues a loaded epoch
+        self._initialized = True
+
+    def __setattr__(self, name, value):
+        if name in _FROZEN_ATTRS and self.__dict__.get("_initialized", False):
+            raise ValueError(f"DataLoader: {name} attribute should not be set after DataLoader is initialized")
+        super().__setattr__(name, value)
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        """Steps per epoch: batches (or, with ``batch_size=None``, samples), as torch counts them."""
+        if self._iterable:
+            try:
+                n = len(self.dataset)
+            except (TypeError, NotImplementedError):
+                raise TypeError(f"DataLoader: object of type '{type(self.dataset).__name__}' has no len(): the "
+                                "length of a loader over an IterableDataset needs the dataset's __len__") from None
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self.batch_sampler if self._auto_collation else self.sampler)
 
-    def _order_for(self, epoch_seed):
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n, dtype=np.int64)
-        return np.random.default_rng(epoch_seed).permutation(n).astype(np.int64)
+    # ------------------------------------------------------------ iteration
+    def _planned_sampler(self):
+        """The built-in sampler that decides the order (so it can be saved and replayed), or None."""
+        if self._iterable:
+            return None
+        if self._auto_collation:
+            if type(self.batch_sampler) is not BatchSampler:
+                return None
+            s = self.batch_sampler.sampler
+        else:
+            s = self.sampler
+        return s if isinstance(s, _SeededSampler) and type(s).__iter__ is _SeededSampler.__iter__ else None
 
-    def _start_epoch(self):
+    def _steps(self, n):
+        if not self._auto_collation:
+            return n
+        bs = self.batch_sampler.batch_size
+        return n // bs if self.batch_sampler.drop_last else math.ceil(n / bs)
+
+    def _start_epoch(self, sampler):
         if self._in_epoch:  # the previous epoch was abandoned part-way: it still counts
             self.epoch += 1
-        self._epoch_seed = None
-        if self.shuffle:
-            rng = self._rng if self._rng is not None else _B.host_rng()
-            self._epoch_seed = int(rng.integers(0, 2 ** 63 - 1))
-        self._order = self._order_for(self._epoch_seed)
+        self._epoch_seed = sampler._epoch_seed()
+        self._order = sampler._indices(self._epoch_seed)
         self._batch = 0
         self._in_epoch = True
 
     def _fetch(self, indices):
-        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
+        if not self._user_collate and hasattr(self.dataset, "get_batch"):
             return self.dataset.get_batch(indices)
-        samples = [self.dataset[int(i)] for i in indices]
-        return (self.collate_fn or default_collate)(samples)
+        indices = [_index(i) for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)  # torch's batched-fetch hook
+        samples = getitems(indices) if callable(getitems) else [self.dataset[i] for i in indices]
+        return self.collate_fn(samples)
+
+    def _step(self, order, b):
+        """Step b of an epoch whose sample order is `order`."""
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[_index(order[b])])
+        bs = self.batch_sampler.batch_size
+        return self._fetch(order[b * bs:(b + 1) * bs])
 
     def __iter__(self):
+        sampler = self._planned_sampler()
+        if sampler is None:
+            yield from self._iter_unplanned()
+            return
         if self._resume and self._in_epoch:
-            self._order = self._order_for(self._epoch_seed)
+            self._order = sampler._indices(self._epoch_seed)
         else:
-            self._start_epoch()
+            self._start_epoch(sampler)
         self._resume = False
-        order, bs, nb = self._order, self.batch_size, len(self)
-        for b in range(self._batch, nb):
-            batch = self._fetch(order[b * bs:(b + 1) * bs])
+        order = self._order
+        for b in range(self._batch, self._steps(len(order))):
+            batch = self._step(order, b)
             self._batch = b + 1  # counted before the yield: a checkpoint taken now resumes after it
             yield batch
         self.epoch += 1
         self._batch = 0
         self._in_epoch = False
 
+    def _iter_unplanned(self):
+        """An epoch whose order comes from a custom sampler or an IterableDataset's stream."""
+        if self._in_epoch:
+            self.epoch += 1
+        self._batch, self._in_epoch, self._resume = 0, True, False
+        for batch in self._unplanned_batches():
+            self._batch += 1
+            yield batch
+        self.epoch += 1
+        self._batch = 0
+        self._in_epoch = False
+
+    def _unplanned_batches(self):
+        if self._iterable:
+            stream = iter(self.dataset)
+            if not self._auto_collation:
+                for sample in stream:
+                    yield self.collate_fn(sample)
+                return
+            while True:  # cut the stream into batches, in order
+                samples = list(itertools.islice(stream, self.batch_size))
+                if not samples or (self.drop_last and len(samples) < self.batch_size):
+                    return
+                yield self.collate_fn(samples)
+        elif self._auto_collation:
+            for indices in self.batch_sampler:
+                yield self._fetch(indices)
+        else:
+            for i in self.sampler:
+                yield self.collate_fn(self.dataset[_index(i)])
+
     # ------------------------------------------------------------ resumable position
+    def _resumable_sampler(self, op):
+        sampler = self._planned_sampler()
+        if sampler is None:
+            if self._iterable:
+                what = "an IterableDataset, whose position is its stream's own"
+            else:
+                custom_batches = self._auto_collation and type(self.batch_sampler) is not BatchSampler
+                role, obj = ("batch_sampler", self.batch_sampler) if custom_batches else ("sampler", self.sampler)
+                what = f"a custom {role} ({type(obj).__name__}), whose state the loader cannot capture"
+            raise RuntimeError(f"DataLoader.{op}: this loader reads {what}; a resumable loader takes its order from "
+                               "shuffle=True/False or minigrad's built-in samplers (SequentialSampler, RandomSampler, "
+                               "SubsetRandomSampler, WeightedRandomSampler, BatchSampler over one of them)")
+        return sampler
+
+    def _setup(self, sampler) -> dict:
+        return {"num_samples": len(self.dataset) if hasattr(self.dataset, "__len__") else None,
+                "batch_size": self.batch_sampler.batch_size if self._auto_collation else None,
+                "shuffle": self.shuffle,
+                "drop_last": self.batch_sampler.drop_last if self._auto_collation else False,
+                "sampler": type(sampler).__name__}
+
     def state_dict(self) -> dict:
         """The data-order position: epoch, batch index, epoch seed and generator state (save/load-able)."""
+        sampler = self._resumable_sampler("state_dict")
+        gen = sampler.generator
         return {
             "epoch": self.epoch,
             "batch": self._batch,
             "in_epoch": self._in_epoch,
             "epoch_seed": self._epoch_seed,
-            "rng_state": None if self._rng is None else self._rng.bit_generator.state,
-            "num_samples": len(self.dataset),
-            "batch_size": self.batch_size,
-            "shuffle": self.shuffle,
-            "drop_last": self.drop_last,
+            "rng_state": None if gen is None else gen.bit_generator.state,
+            **self._setup(sampler),
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state`: the next ``iter()`` yields the rest of the interrupted epoch."""
+        sampler = self._resumable_sampler("load_state_dict")
+        gen = sampler.generator
         try:
-            ours = {"num_samples": len(self.dataset), "batch_size": self.batch_size,
-                    "shuffle": self.shuffle, "drop_last": self.drop_last}
-            for k, v in ours.items():
-                if state[k] != v:
-                    raise ValueError(f"DataLoader.load_state_dict: the state has {k}={state[k]!r} but this "
+            for k, v in self._setup(sampler).items():
+                saved = state.get(k, v) if k == "sampler" else state[k]  # states saved before samplers lack it
+                if saved != v:
+                    raise ValueError(f"DataLoader.load_state_dict: the state has {k}={saved!r} but this "
                                      f"loader has {k}={v!r}; resuming would not give the same batches")
-            if (state["rng_state"] is None) != (self._rng is None):
+            if (state["rng_state"] is None) != (gen is None):
                 raise ValueError("DataLoader.load_state_dict: the state was saved from a loader "
-                                 f"{'without' if state['rng_state'] is None else 'with'} its own seed, "
-                                 f"this loader has seed={self.seed!r}")
-            if self._rng is not None:
-                self._rng.bit_generator.state = state["rng_state"]
+                                 f"{'without' if state['rng_state'] is None else 'with'} its own seed or generator, "
+                                 f"this loader has seed={self.seed!r}, "
+                                 f"{'no' if gen is None else 'a'} generator")
+            if gen is not None:
+                gen.bit_generator.state = state["rng_state"]
             self.epoch = int(state["epoch"])
             self._batch = int(state["batch"])
             self._in_epoch = bool(state["in_epoch"])
@@ -283,7 +516,11 @@ class DataLoader:
         self._resume = True
 
     def __repr__(self):
-        return (f"DataLoader(dataset of {len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+        try:
+            data = f"dataset of {len(self.dataset)}"
+        except (TypeError, NotImplementedError):
+            data = f"dataset {type(self.dataset).__name__}"
+        return (f"DataLoader({data}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed})")
 
 
@@ -585,3 +822,11 @@ class Vocab:
 
     def __repr__(self):
         return f"Vocab(size={len(self)}, specials={list(self.specials.values())})"
+
+
+# torch.utils.data's wrappers and samplers live in data_extra (imported last: it subclasses Dataset)
+from .data_extra import (  # noqa: E402
+    BatchSampler, ChainDataset, ConcatDataset, IterableDataset, RandomSampler, Sampler, SequentialSampler,
+    StackDataset, Subset, SubsetRandomSampler, WeightedRandomSampler, _check_generator, _InfiniteConstantSampler,
+    _loader_random_sampler, _same_mapping, _SeededSampler, default_convert, get_worker_info, random_split,
+)

@@ -190,12 +190,25 @@ def _linspace_values(start, end, steps, dtype):
     return np.where(i < steps // 2, start + step * i, end - step * (ct.type(steps - 1) - i))
 
 
+def _int_ends(start, end, dt):
+    """start and end as torch reads them for an integer dtype: converted into it (truncated, wrapped) first."""
+    if np.dtype(dt).kind in "iu" and math.isfinite(start) and math.isfinite(end):
+        return tuple(int(np.array(math.trunc(v), dtype=np.int64).astype(dt)) for v in (start, end))
+    return start, end
+
+
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False) -> Tensor:
     """torch.linspace: `steps` evenly spaced values from start to end inclusive (default float dtype)."""
     op = "linspace"
     start, end, steps = _real(op, "start", start), _real(op, "end", end), _steps(op, steps)
-    return _make(lambda xp, dt: xp.asarray(_linspace_values(start, end, steps, dt).astype(dt)), (steps,), dtype,
-                 device, requires_grad, op=op)
+
+    def values(xp, dt):
+        # an integer dtype converts start and end into it first, as torch: truncated (linspace(0.12, -4.25, 5) is
+        # 0, -1, .., -4) and wrapped (uint8: end=-1 is 255)
+        s, e = _int_ends(start, end, dt)
+        return xp.asarray(_linspace_values(s, e, steps, dt).astype(dt))
+
+    return _make(values, (steps,), dtype, device, requires_grad, op=op)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -206,7 +219,7 @@ def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_gra
 
     def values(xp, dt):
         with np.errstate(over="ignore"):  # overflow gives inf, as torch
-            exps = _linspace_values(start, end, steps, dt)
+            exps = _linspace_values(*_int_ends(start, end, dt), steps, dt)  # (integer dtypes: torch's ends)
             return xp.asarray((exps.dtype.type(base) ** exps).astype(dt))
 
     return _make(values, (steps,), dtype, device, requires_grad, op=op)

@@ -12,9 +12,17 @@ from .ops import (  # noqa: F401  layers: embedding, dropout, normalisation, con
     adaptive_avg_pool1d, avg_pool1d, batch_norm, conv1d, dropout, embedding, embedding_dot, layer_norm, max_pool1d,
 )
 from .ops.attention import scaled_dot_product_attention  # noqa: F401
+from .ops.conv2d import (  # noqa: F401  2-D convolution, transposed convolution, pooling, fold, resampling
+    adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool2d, conv2d, conv_transpose1d,
+    conv_transpose2d, fold, interpolate, max_pool2d, pixel_shuffle, pixel_unshuffle, unfold,
+)
 from .ops.ctc import ctc_loss  # noqa: F401  connectionist temporal classification
 from .ops.norm import rms_norm  # noqa: F401
+from .ops.norm_more import (  # noqa: F401  group/instance/local-response norm, channel shuffle, Gumbel-softmax;
+    channel_shuffle, group_norm, gumbel_softmax, instance_norm, local_response_norm,
+)
 from .ops import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401  activations
+from .ops.norm_more import log_softmax, softmax  # noqa: F401,F811  torch's signature: dim=None, dtype=
 from .ops.activation import (  # noqa: F401  more activations; a trailing _ = in place
     celu, celu_, elu, elu_, glu, hardsigmoid, hardswish, hardtanh, hardtanh_, leaky_relu, leaky_relu_, logsigmoid,
     mish, prelu, relu6, relu_, selu, selu_, silu, softmin, softsign, tanhshrink,
@@ -39,6 +47,7 @@ __all__ = [
     # layers
     "adaptive_avg_pool1d", "avg_pool1d", "batch_norm", "conv1d", "dropout", "embedding", "embedding_dot", "layer_norm",
     "max_pool1d", "rms_norm", "scaled_dot_product_attention",
+    "channel_shuffle", "group_norm", "gumbel_softmax", "instance_norm", "local_response_norm",
     # activations
     "celu", "celu_", "elu", "elu_", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_", "leaky_relu",
     "leaky_relu_", "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "selu", "selu_", "sigmoid",
@@ -48,6 +57,9 @@ __all__ = [
     "cross_entropy", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "nll_loss", "normalize",
     "smooth_l1_loss",
     "ctc_loss",  # connectionist temporal classification (ops/ctc.py)
+    # 2-D convolution and pooling, transposed convolution, fold/unfold, resampling (ops/conv2d.py)
+    "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "conv_transpose1d",
+    "conv_transpose2d", "fold", "interpolate", "max_pool2d", "pixel_shuffle", "pixel_unshuffle", "unfold",
     # more losses, distances, shrink activations, small layers (ops/loss_extra.py)
     "alpha_dropout", "bilinear", "dropout1d", "embedding_bag", "gaussian_nll_loss", "hardshrink",
     "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",

@@ -18,7 +18,13 @@ __all__ = ["Tensor", "tensor", "as_tensor", "is_tensor"]
 
 
 def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
-    """Fast internal constructor: no checks, no copies (ops already produced `data`)."""
+    """Fast internal constructor: no checks, no copies (ops already produced `data`).
+
+    One exception: a NumPy ufunc on a 0-d array returns a NumPy scalar (np.isnan(array(1.0))
+    is np.False_), which is not an array; it becomes a 0-d array here, so every tensor holds one.
+    """
+    if data.__class__ is not _ndarray and isinstance(data, np.generic):
+        data = np.asarray(data)
     t = _new(Tensor)
     t.data = data
     t.grad = None
@@ -30,6 +36,7 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
 
 
 _new = object.__new__
+_ndarray = np.ndarray
 
 
 def _in_place_of(twin: str):
@@ -219,38 +226,25 @@ class Tensor:
     __hash__ = object.__hash__  # identity hash, as torch: == is elementwise
 
     # ------------------------------------------------------------ autograd
-    def backward(self, grad=None, retain_graph: bool = False):
-        """Accumulate d(self)/d(leaf) * grad into every leaf's `.grad`.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) * gradient into every leaf's `.grad`.
 
-        `grad` defaults to 1 for a one-element tensor; for any other shape pass the
+        `gradient` defaults to 1 for a one-element tensor; for any other shape pass the
         gradient of the final scalar with respect to this tensor (same shape).
 
         The graph's saved arrays are freed as backward goes (a second backward through it
         raises); `retain_graph=True` keeps them for another backward. Carrying a tensor
         from one training step into the next (an RNN state) without `detach()` is caught:
         the next backward raises, or with retain_graph=True, warns (`GraphGrowthWarning`).
+        `inputs=[a, b]` accumulates into those tensors' `.grad` only (as torch).
+        `create_graph=True` is not supported (no double backward). Same as
+        `mg.autograd.backward(self, gradient, ...)` (minigrad/autograd_functional.py).
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad and has no grad_fn; "
                 "did you forget requires_grad=True on the inputs, or compute it under no_grad()?")
-        xp = _B.get_array_module(self.data)
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward: grad can be implicitly created only for one-element (scalar) outputs; "
-                    f"this tensor has shape {self.shape}. Reduce it first (e.g. loss = y.sum()) or pass "
-                    f"backward(grad) with a gradient of shape {self.shape}.")
-            g = xp.ones(self.data.shape, dtype=self.data.dtype)
-        else:
-            g = grad.data if isinstance(grad, Tensor) else _B.as_array(grad, self.data.dtype, self.device)
-            if g.shape != self.data.shape:
-                raise RuntimeError(f"backward: grad has shape {tuple(g.shape)} but the tensor has shape {self.shape}")
-            if g.dtype != self.data.dtype:
-                g = g.astype(self.data.dtype)
-            if _B.device_of(g) != self.device:
-                raise RuntimeError(f"backward: grad is on {_B.device_of(g)} but the tensor is on {self.device}")
-        _ag.run_backward(self, g, retain_graph=retain_graph)
+        _agf._backward(self, gradient, retain_graph, create_graph, inputs, "gradient")
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's memory, cut from the graph."""
@@ -270,6 +264,8 @@ class Tensor:
         """Also keep `.grad` for this non-leaf tensor after backward (leaves always keep theirs)."""
         import weakref
 
+        if not self.requires_grad:  # torch refuses too: no gradient will ever reach it
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
         if self.grad_fn is not None:
             # A list: a multi-output node may have several retained outputs.
             refs = self.grad_fn.__dict__.setdefault("retained_output", [])
@@ -286,6 +282,39 @@ class Tensor:
         over the backward pass, before it is added to `.grad`. Returns a handle: `.remove()`.
         """
         return _ag.register_hook(self, hook)
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf on which retain_grad() was called (torch's property; False for leaves)."""
+        node = self.grad_fn
+        return node is not None and any(r() is self for r in node.__dict__.get("retained_output", ()))
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) after backward has accumulated a gradient into this leaf's `.grad` (torch 2.x).
+
+        The hook returns None; it may read or replace `self.grad`, e.g. to step an optimizer
+        inside backward and free the gradient. Not run by `mg.autograd.grad` (which accumulates
+        nothing). Returns a handle: `.remove()`.
+        """
+        return _ag.register_post_accumulate_grad_hook(self, hook)
+
+    def detach_(self) -> "Tensor":
+        """Make this tensor a leaf that does not require grad, in place (torch's detach_).
+
+        Refused on a tensor that may be a view (its memory belongs to another tensor), as in
+        torch. One difference: minigrad's graph edges point at tensors, not at nodes, so ops that
+        already used this tensor see it detached too: backpropagating an older graph through it
+        afterwards stops here, where torch would go on. Use detach() if that graph is still needed.
+        """
+        node = self.grad_fn
+        if self.data.base is not None and (node is None or node.is_view):
+            raise RuntimeError(
+                f"detach_: can't detach views in-place: this {self.dtype}{list(self.shape)} tensor may be a view "
+                "of another tensor's memory. Use detach() instead")
+        if node is not None and "retained_output" in node.__dict__:  # it no longer is that node's output
+            node.__dict__["retained_output"][:] = [r for r in node.__dict__["retained_output"] if r() is not self]
+        self.grad_fn, self._oi, self.requires_grad = None, 0, False
+        return self
 
     def zero_grad_(self):
         self.grad = None
@@ -645,8 +674,11 @@ class Tensor:
         """torch.Tensor.gather: values of self along `dim` at the integer tensor `index`."""
         return _ops.gather(self, dim, index)
 
-    def scatter(self, dim, index, src=None, value=None):
-        """torch.Tensor.scatter: a copy of self with src (a tensor or a number) written at `index` along `dim`."""
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        """torch.Tensor.scatter: a copy of self with src (a tensor or a number) written at `index` along `dim`
+        (reduce='add' / 'multiply': combined instead, not differentiable, as torch)."""
+        if reduce is not None:
+            return _ops.index_more.scatter_with_reduce(self, dim, index, src, value, reduce=reduce)
         return _ops.scatter(self, dim, index, src, value)
 
     def index_add(self, dim, index, source, alpha=1):
@@ -1164,6 +1196,35 @@ class Tensor:
     def matrix_power(self, n):
         return _ops.matrix_power(self, n)
 
+    # torch.linalg's Tensor methods (minigrad.ops.linalg_ext)
+    def inverse(self):
+        return _ops.linalg_ext.inverse(self)
+
+    def det(self):
+        return _ops.linalg_ext.det(self)
+
+    def logdet(self):
+        return _ops.linalg_ext.logdet(self)
+
+    def slogdet(self):
+        return _ops.linalg_ext.slogdet(self)
+
+    def cholesky(self, upper=False):
+        return _ops.linalg_ext.cholesky_legacy(self, upper)
+
+    def pinverse(self, rcond=1e-15):
+        return _ops.linalg_ext.pinverse(self, rcond)
+
+    def matrix_exp(self):
+        return _ops.linalg_ext.matrix_exp(self)
+
+    def svd(self, some=True, compute_uv=True):
+        """torch.Tensor.svd: namedtuple (U, S, V), self = U diag(S) V^T (see minigrad.linalg.svd for Vh)."""
+        return _ops.linalg_ext.svd_legacy(self, some, compute_uv)
+
+    def qr(self, some=True):
+        return _ops.linalg_ext.qr_legacy(self, some)
+
     def max(self, dim=None, keepdim=False):
         """The largest value; with an int dim, torch's namedtuple (values, indices); with a tensor, maximum."""
         return _ops.max(self, dim, keepdim)
@@ -1365,11 +1426,35 @@ class Tensor:
         o = self._operand(other, op)
         if op == "sub_":
             _ops.elementwise.refuse_bool_subtraction(op, self, other)
+        if self.data.dtype.kind in "biu":
+            # integer/bool tensors: torch's promotion and alpha rules (the out-of-place op's), written back where
+            # torch allows the cast (uint8 *= int8[] is int16 written as uint8; bool += uint8 is refused); NumPy's
+            # in-place arithmetic differs (found by fuzzing). Float tensors keep the fast NumPy path below.
+            from .ops.special import inplace
+
+            composed = {"add_": _ops.compose.add, "sub_": _ops.compose.sub}.get(op)
+            fn = (lambda t: composed(t, other, alpha=alpha)) if composed else (lambda t: _OUT_OF_PLACE[op](t, other))
+            try:
+                return inplace(op, self, fn, other)
+            except (RuntimeError, ValueError) as e:  # a cast torch refuses, or a shape that would change
+                if isinstance(e, RuntimeError) and "can't be cast" not in str(e):
+                    raise
+                kind = TypeError if isinstance(e, RuntimeError) else ValueError
+                what = f"{other.dtype}{list(other.shape)}" if isinstance(other, Tensor) else repr(other)
+                raise kind(f"{op}: cannot update {self.dtype}{list(self.shape)} on {self.device} in place with "
+                           f"{what}: the result must keep this tensor's shape and dtype ({e})") from None
         if alpha != 1:
             o = o * _ops.common.scalar_value(alpha, f"{op} (alpha)")
         try:
             _INPLACE[op](self.data, o)
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensors
+            if isinstance(e, TypeError) and "Cannot cast" in str(e):
+                # NumPy's in-place casting rule is not torch's: torch computes in the promoted dtype and writes
+                # back any integer result into an integer tensor (uint8 *= int8[] is int16, written as uint8),
+                # refusing only float -> integer and non-bool -> bool (found by fuzzing)
+                from .ops.special import inplace
+
+                return inplace(op, self, lambda t: _OUT_OF_PLACE[op](t, other if alpha == 1 else o), other)
             kind = ValueError if isinstance(e, ValueError) else TypeError  # NumPy subclasses need extra arguments
             what = f"{other.dtype}{list(other.shape)}" if isinstance(other, Tensor) else repr(other)
             raise kind(f"{op}: cannot update {self.dtype}{list(self.shape)} on {self.device} in place with "
@@ -1428,8 +1513,11 @@ class Tensor:
         self.data[...] = s
         return self._bump()
 
-    def scatter_(self, dim, index, src=None, value=None):
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
         """In place: self.scatter(...) written into self."""
+        if reduce is not None:
+            return self._write_in_place("scatter_", lambda t: _ops.index_more.scatter_with_reduce(
+                t, dim, index, src, value, reduce=reduce), src, value)
         return self._write_in_place("scatter_", lambda t: _ops.shape._scatter("scatter_", t, dim, index, src, value,
                                                                                 False), src, value)
 
@@ -1456,6 +1544,9 @@ class Tensor:
             raise ValueError(f"{op}: the result would have shape {tuple(out.data.shape)}, but "
                              f"{self.dtype}{list(self.shape)} on {self.device} keeps its shape in place "
                              "(the other arguments must broadcast to it)")
+        if out.data.dtype != self.data.dtype and not np.can_cast(out.data.dtype, self.data.dtype, "same_kind"):
+            raise RuntimeError(f"{op}: the result type {out.data.dtype} can't be cast to {self.dtype}, the dtype "
+                               f"of {self.dtype}{list(self.shape)} on {self.device} that is written in place")
         try:
             self.data[...] = out.data
         except ValueError as e:  # e.g. the read-only result of expand()
@@ -1478,6 +1569,113 @@ class Tensor:
     def index_fill_(self, dim, index, value):
         """In place: self.index_fill(dim, index, value) written into self."""
         return self._write_in_place("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
+
+    # index writes, reductions, windows and in-place shape changes (ops/index_more.py)
+    def index_add_(self, dim, index, source, alpha=1):
+        """In place: self.index_add(dim, index, source, alpha) written into self."""
+        return self._write_in_place("index_add_", lambda t: _ops.index_add(t, dim, index, source, alpha), source)
+
+    def index_put(self, indices, values, accumulate=False):
+        """torch.Tensor.index_put: a copy with self[indices] = values (accumulate=True: +=, repeats add up)."""
+        return _ops.index_more.index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        """In place: self.index_put(indices, values, accumulate) written into self."""
+        return self._write_in_place("index_put_", lambda t: _ops.index_more.index_put(t, indices, values, accumulate),
+                                    values)
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        """torch.Tensor.scatter_reduce: src reduced ('sum', 'prod', 'mean', 'amax', 'amin') into self at index."""
+        return _ops.index_more.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        """In place: self.scatter_reduce(...) written into self."""
+        return self._write_in_place("scatter_reduce_", lambda t: _ops.index_more._scatter_reduce(
+            "scatter_reduce_", t, dim, index, src, reduce, include_self), src)
+
+    def index_reduce(self, dim, index, source, reduce, *, include_self=True):
+        """torch.Tensor.index_reduce: source reduced ('prod', 'mean', 'amax', 'amin') into self at index along dim."""
+        return _ops.index_more.index_reduce(self, dim, index, source, reduce, include_self=include_self)
+
+    def index_reduce_(self, dim, index, source, reduce, *, include_self=True):
+        """In place: self.index_reduce(...) written into self."""
+        return self._write_in_place("index_reduce_", lambda t: _ops.index_more.index_reduce(
+            t, dim, index, source, reduce, include_self=include_self), source)
+
+    def put(self, index, source, accumulate=False):
+        """torch.Tensor.put: a copy with source written at the flat positions index (accumulate: added)."""
+        return _ops.index_more.put(self, index, source, accumulate)
+
+    def put_(self, index, source, accumulate=False):
+        """In place: self.put(index, source, accumulate) written into self."""
+        return self._write_in_place("put_", lambda t: _ops.index_more.put(t, index, source, accumulate), source)
+
+    def unfold(self, dimension, size, step):
+        """torch.Tensor.unfold: the windows of `size` along `dimension`, `step` apart, as a new last dim (a copy)."""
+        return _ops.index_more.unfold(self, dimension, size, step)
+
+    def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
+        return _ops.index_more.diagonal_scatter(self, src, offset, dim1, dim2)
+
+    def select_scatter(self, src, dim, index):
+        return _ops.index_more.select_scatter(self, src, dim, index)
+
+    def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
+        return _ops.index_more.slice_scatter(self, src, dim, start, end, step)
+
+    def narrow_copy(self, dim, start, length):
+        return _ops.index_more.narrow_copy(self, dim, start, length)
+
+    def split_with_sizes(self, split_sizes, dim=0):
+        return _ops.index_more.split_with_sizes(self, split_sizes, dim)
+
+    def sum_to_size(self, *size):
+        return _ops.index_more.sum_to_size(self, *size)
+
+    def as_strided(self, size, stride, storage_offset=None):
+        """torch.Tensor.as_strided on a contiguous tensor (a gather: a copy, not a view)."""
+        return _ops.index_more.as_strided(self, size, stride, storage_offset)
+
+    def cumsum_(self, dim, dtype=None):
+        """In place: self.cumsum(dim) written into self (in its own dtype)."""
+        return _ops.index_more.cumulative_("cumsum_", self, dim, dtype, _ops.cumsum)
+
+    def cumprod_(self, dim, dtype=None):
+        """In place: self.cumprod(dim) written into self (in its own dtype)."""
+        return _ops.index_more.cumulative_("cumprod_", self, dim, dtype, _ops.cumprod)
+
+    def tril_(self, diagonal=0):
+        return _ops.index_more.tri_("tril_", self, diagonal, True)
+
+    def triu_(self, diagonal=0):
+        return _ops.index_more.tri_("triu_", self, diagonal, False)
+
+    def squeeze_(self, dim=None):
+        """In place (metadata only): self's size-1 dims removed (see ops.index_more.restride_)."""
+        return _ops.index_more.restride_("squeeze_", self, lambda t: _ops.squeeze(t, dim))
+
+    def unsqueeze_(self, dim):
+        return _ops.index_more.restride_("unsqueeze_", self, lambda t: _ops.unsqueeze(t, dim))
+
+    def t_(self):
+        return _ops.index_more.restride_("t_", self, _ops.t)
+
+    def transpose_(self, dim0, dim1):
+        return _ops.index_more.restride_("transpose_", self, lambda t: _ops.transpose(t, dim0, dim1))
+
+    def swapaxes_(self, axis0, axis1):
+        return _ops.index_more.restride_("swapaxes_", self, lambda t: _ops.swapaxes(t, axis0, axis1))
+
+    def swapdims_(self, dim0, dim1):
+        return _ops.index_more.restride_("swapdims_", self, lambda t: _ops.swapaxes(t, dim0, dim1))
+
+    def apply_(self, callable):  # noqa: A002 - torch's name
+        """In place: each element replaced by callable(element) (CPU only; not for tensors requiring grad)."""
+        return _ops.index_more.apply_(self, callable)
+
+    def map_(self, tensor, callable):  # noqa: A002 - torch's names
+        """In place: self[i] = callable(self[i], tensor[i]), tensor broadcast to self (CPU only)."""
+        return _ops.index_more.map_(self, tensor, callable)
 
     # in-place random initialisers (torch's names): values from the seeded host generator, the same on
     # every device; refused on a leaf that requires grad unless under no_grad (`with mg.no_grad(): w.normal_()`)
@@ -1601,6 +1799,7 @@ _OUT_OF_PLACE = {"add_": operator.add, "sub_": operator.sub, "mul_": operator.mu
 
 from . import factory as _factory  # noqa: E402  (both need Tensor defined first)
 from . import ops as _ops  # noqa: E402
+from . import autograd_functional as _agf  # noqa: E402  (Tensor.backward is autograd.backward)
 
 
 def _one_or_many(args):

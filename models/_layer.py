@@ -18,7 +18,9 @@ Both follow the same rules for a padded batch with `lengths`:
 * the reverse direction reads t = lengths[b] - 1 down to 0, i.e. it starts at each
   sequence's own last step, not at the padding.
 
-This is what torch computes for a `pack_padded_sequence` input.
+This is what torch computes for a `pack_padded_sequence` input. A layer also takes a
+`PackedSequence` itself (`RecurrentLayer._forward_packed`): it unpacks it to (padded,
+lengths), runs this path and packs the output the same way.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ from minigrad import backend as _B
 from minigrad import functional as F
 from minigrad.nn import Module, Parameter
 from minigrad.nn import init as nn_init
+from minigrad.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from minigrad.nn.utils.rnn_packed import _repack_like
 
 np = _B.np  # host-side bookkeeping only (lengths, reversal indices, masks)
 
@@ -318,10 +322,13 @@ class RecurrentLayer(Module):
         return out
 
     def forward(self, x, hx=None, lengths=None):
-        """Run the stacked (bi)directional recurrence over a padded batch.
+        """Run the stacked (bi)directional recurrence over a padded batch (or a PackedSequence).
 
         Args:
-            x: (T, B, input_size), or (B, T, input_size) with batch_first, or unbatched (T, input_size).
+            x: (T, B, input_size), or (B, T, input_size) with batch_first, or unbatched (T, input_size);
+                or a `minigrad.nn.utils.rnn.PackedSequence` (as torch): the output is then a
+                PackedSequence with x's batch_sizes and sorted_indices, and hx, h_n (c_n) are in
+                the original (unsorted) batch order; batch_first does not apply to it.
             hx: initial state, (num_layers * num_directions, B, hidden_size) (unbatched: without B);
                 LSTM: a tuple (h_0, c_0). None: zeros. Passing a previous h_n continues the sequence.
             lengths: optional B true lengths in [1, T] (list, NumPy array or int Tensor) of a
@@ -333,6 +340,8 @@ class RecurrentLayer(Module):
             LSTM returns (output, (h_n, c_n)).
         """
         name = type(self).__name__
+        if isinstance(x, PackedSequence):
+            return self._forward_packed(x, hx, lengths)
         w = self.weight_ih_l0
         _check_tensor(name, "input", x, w)
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
@@ -372,6 +381,24 @@ class RecurrentLayer(Module):
         elif self.batch_first:
             output = output.transpose(0, 1)
         return output, (state[0] if self._num_states == 1 else tuple(state))
+
+    def _forward_packed(self, packed, hx, lengths):
+        """A PackedSequence input: unpack to (padded, lengths), run the `lengths=` path, pack again.
+
+        Unpacking restores the original batch order, so hx is read and h_n (c_n) returned in
+        that order, as torch does; the output is packed exactly as the input was.
+        """
+        name = type(self).__name__
+        if lengths is not None:
+            raise ValueError(f"{name}: a PackedSequence carries its own lengths; do not pass lengths= as well")
+        data = packed.data
+        _check_tensor(name, "input", data, self.weight_ih_l0)
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(f"{name}: a PackedSequence input needs data of shape (sum of lengths, "
+                             f"{self.input_size}), got {_describe(data)}")
+        padded, lens = pad_packed_sequence(packed, batch_first=self.batch_first)
+        output, state = self.forward(padded, hx, lengths=lens)
+        return _repack_like(output, packed, self.batch_first), state
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

@@ -85,7 +85,9 @@ class LSTM(RecurrentLayer):
     (4H,), plus `..._reverse` when bidirectional, in torch's order and gate layout.
 
     Call `lstm(x, hx=None, lengths=None)` -> (output, (h_n, c_n)) with hx = (h_0, c_0) or None;
-    see `RecurrentLayer.forward` for shapes and `lengths`.
+    see `RecurrentLayer.forward` for shapes and `lengths`. x may be a PackedSequence
+    (`minigrad.nn.utils.rnn.pack_padded_sequence`): output is then packed the same way and
+    h_n, c_n are in the original batch order, as torch.nn.LSTM.
 
     Truncated BPTT over a long sequence, chunk by chunk::
 

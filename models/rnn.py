@@ -85,6 +85,8 @@ class RNN(RecurrentLayer):
     plus `..._reverse` when bidirectional, in torch's order, so torch state dicts load as they are.
 
     Call `rnn(x, hx=None, lengths=None)` -> (output, h_n); see `RecurrentLayer.forward` for shapes.
+    x may be a PackedSequence (`minigrad.nn.utils.rnn.pack_padded_sequence`): output is then packed
+    the same way and h_n is in the original batch order, as torch.nn.RNN.
 
     Truncated BPTT: feed h_n back as hx to continue a long sequence chunk by chunk, and cut the
     graph between chunks with `h = models.detach_state(h)` (values continue, gradients stop).

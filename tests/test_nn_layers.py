@@ -279,7 +279,7 @@ def test_layer_norm_module_and_errors():
     y = ln(mg.randn(3, 4) * 5 + 2).numpy()
     np.testing.assert_allclose(y.mean(-1), 0, atol=1e-5)
     np.testing.assert_allclose(y.std(-1), 1, atol=1e-3)
-    assert repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True)"
+    assert repr(ln) == "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"  # torch 2.13 prints bias
     assert nn.LayerNorm(4, elementwise_affine=False).num_parameters() == 0
     assert [n for n, _ in nn.LayerNorm(4, bias=False).named_parameters()] == ["weight"]
     with pytest.raises(ValueError, match="normalized_shape"):

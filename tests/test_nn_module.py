@@ -245,8 +245,9 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 def test_state_dict_holds_parameters_and_buffers_sharing_memory():
     net = Net()
     sd = net.state_dict()
-    assert list(sd) == ["block.scale", "block.lin.weight", "block.lin.bias", "head.weight",
-                        "block.steps", "block.running"]
+    # torch's order: each module's parameters, then its buffers, then its children's
+    assert list(sd) == ["block.scale", "block.steps", "block.running", "block.lin.weight", "block.lin.bias",
+                        "head.weight"]
     assert all(isinstance(v, mg.Tensor) and not v.requires_grad for v in sd.values())
     assert sd["head.weight"].data is net.head.weight.data
 

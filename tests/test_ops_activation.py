@@ -78,11 +78,16 @@ def test_huge_inputs_stay_finite(device, dtype):
     np.testing.assert_allclose(g[[0, 2, 4]], [0.0, 1.75, 1.0], rtol=1e-6)
 
 
-def test_integer_input_is_refused_where_a_float_is_needed(device):
+def test_integer_input_promotes_or_is_refused_as_in_torch(device):
     i = mg.tensor([1, 2], device=device)
-    for fn in (mg.tanh, mg.sigmoid, mg.softplus):
-        with pytest.raises(TypeError, match="expected a floating-point tensor.*int64"):
-            fn(i)
+    with pytest.raises(TypeError, match="expected a floating-point tensor.*int64"):
+        mg.softplus(i)  # torch: "not implemented for 'Long'"
+    for fn, ref in ((mg.tanh, np.tanh), (mg.sigmoid, lambda a: 1 / (1 + np.exp(-a))), (mg.erf, None)):
+        for src in (i, mg.tensor([True, False], device=device)):
+            out = fn(src)  # torch.tanh / sigmoid / erf give the default float dtype for int and bool input
+            assert out.dtype == np.float32
+            if ref is not None:
+                np.testing.assert_allclose(out.numpy(), ref(src.numpy().astype(np.float64)), rtol=1e-6)
     np.testing.assert_array_equal(mg.relu(mg.tensor([-1, 2], device=device)).numpy(), [0, 2])
 
 
@@ -138,5 +143,5 @@ def test_gelu_torch_parity_and_module(approximate):
     np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh', got 'exact'"):
         F.gelu(m, approximate="exact")
-    with pytest.raises(TypeError, match="erf: expected a floating-point tensor"):
-        mg.erf(mg.tensor([1, 2]))
+    with pytest.raises(TypeError, match="gelu: expected a floating-point tensor"):
+        F.gelu(mg.tensor([1, 2]))  # torch: "GeluKernelImpl" not implemented for 'Long' (erf promotes ints)

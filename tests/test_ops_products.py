@@ -270,7 +270,7 @@ def test_dtypes_follow_torch():
     (lambda: mg.cartesian_prod(mg.ones(2, 2)), "cartesian_prod: expects 1-D"),
     (lambda: mg.cartesian_prod(mg.ones(2), mg.ones(2, dtype="int64")), "cartesian_prod: expected tensors of one"),
     (lambda: mg.matrix_power(mg.ones(2, 3), 2), "matrix_power: input must be a"),
-    (lambda: mg.matrix_power(mg.ones(3, 3), -1), "matrix_power: n=-1 < 0 needs the matrix inverse"),
+    (lambda: mg.matrix_power(mg.ones(3, 3), -1), "matrix_power: .*singular"),  # n < 0: inv(A)^-n (ops/linalg_ext.py)
 ])
 def test_product_errors(call, match):
     with pytest.raises((ValueError, TypeError, IndexError, RuntimeError, NotImplementedError), match=match):

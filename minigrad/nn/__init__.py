@@ -24,6 +24,10 @@ from .attention import MultiheadAttention
 from .containers import ParameterDict, ParameterList
 from .ctc import CTCLoss
 from .conv import AdaptiveAvgPool1d, AvgPool1d, Conv1d, MaxPool1d
+from .conv2d import (
+    AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose1d, ConvTranspose2d, Fold,
+    MaxPool2d, PixelShuffle, PixelUnshuffle, Unfold, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
+)
 from .layers import (
     Dropout, Embedding, Flatten, GELU, Identity, LayerNorm, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU,
     Sequential, Sigmoid, Softmax, Softplus, Tanh, Unflatten,
@@ -41,9 +45,31 @@ from .extra import (
 )
 from .module import Module, Parameter
 from .norm import BatchNorm1d, RMSNorm
+from .norm_more import (
+    BatchNorm2d, BatchNorm3d, ChannelShuffle, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LazyLinear,
+    LocalResponseNorm, UninitializedParameter,
+)
 from .transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
+
+# torch's recurrent layers under their nn names: the classes live in the `models` package, which imports
+# minigrad, so importing it here would be circular and would make every `import minigrad` load models.
+# A module-level __getattr__ (PEP 562) imports models only when one of these names is first asked for.
+_RECURRENT = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
+
+
+def __getattr__(name):
+    if name in _RECURRENT:
+        import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_RECURRENT))
+
 
 __all__ = [
     "Module", "Parameter", "init", "utils",
@@ -66,4 +92,12 @@ __all__ = [
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
     "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout",
+    # nn/conv2d.py: 2-D convolution and pooling, transposed convolution, fold/unfold, pixel shuffle, upsampling
+    "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle", "Upsample",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    # nn/norm_more.py: more normalisation layers, ChannelShuffle, LazyLinear
+    "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter",
 ]
+__all__ += list(_RECURRENT)  # resolved lazily by __getattr__ above (a star-import loads models)

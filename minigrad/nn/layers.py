@@ -180,7 +180,8 @@ class LayerNorm(Module):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 # ---------------------------------------------------------------- parameter-free layers
@@ -309,9 +310,10 @@ class Softplus(Module):
 
 
 class Softmax(Module):
-    """y = softmax(x) along `dim`."""
+    """y = softmax(x) along `dim`. dim=None (torch's default) picks torch's legacy implicit dim: 0 for 0-, 1- and 3-D
+    inputs, else 1, with torch's deprecation warning."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
@@ -323,9 +325,10 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """y = log softmax(x) along `dim` (computed as x - logsumexp(x))."""
+    """y = log softmax(x) along `dim` (computed as x - logsumexp(x)). dim=None (torch's default) picks
+    torch's legacy implicit dim: 0 for 0-, 1- and 3-D inputs, else 1, with torch's deprecation warning."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 

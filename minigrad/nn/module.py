@@ -12,7 +12,15 @@ np = _B.np  # dtype handling only
 __all__ = ["Parameter", "Module"]
 
 # What load_state_dict returns (torch's name): unpacks as (missing, unexpected).
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    __slots__ = ()
+
+    def __repr__(self):  # torch's
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 class Parameter(Tensor):
@@ -44,6 +52,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())  # buffers left out of state_dict()
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------ registration
@@ -93,14 +102,17 @@ class Module:
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | None):
-        """A non-learnable tensor that is part of the state (saved, moved with `to()`)."""
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True):
+        """A non-learnable tensor that is part of the module (moved and cast with `to()`); with
+        persistent=False it is left out of `state_dict()` (and not expected by `load_state_dict`)."""
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         for d in (self._parameters, self._modules):
             d.pop(name, None)
         object.__setattr__(self, name, tensor)
         self._buffers[name] = tensor
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        (non_persistent.discard if persistent else non_persistent.add)(name)
 
     def add_module(self, name: str, module: "Module | None"):
         if module is None:
@@ -145,12 +157,13 @@ class Module:
         return value
 
     # ------------------------------------------------------------ traversal
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        """(dotted name, Parameter) pairs, each parameter once even if shared."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """(dotted name, Parameter) pairs, each parameter once even if shared (unless remove_duplicate=False)."""
         seen = set()
-        for mod_prefix, mod in (self.named_modules(prefix) if recurse else [(prefix, self)]):
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
             for name, p in mod._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mod_prefix}.{name}" if mod_prefix else name), p
@@ -159,34 +172,51 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = ""):
-        for mod_prefix, mod in self.named_modules(prefix):
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """(dotted name, buffer) pairs, persistent or not, each buffer once even if shared."""
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
             for name, b in mod._buffers.items():
-                if b is not None:
-                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
+                if b is None or (remove_duplicate and id(b) in seen):
+                    continue
+                seen.add(id(b))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), b
 
-    def buffers(self):
-        for _, b in self.named_buffers():
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def named_children(self):
+        """(name, child) pairs; a child registered under two names comes once (as torch)."""
+        seen = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self):
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = ""):
-        """This module and all below it, depth first, as (dotted name, module); iterative."""
-        seen = set()
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """This module and all below it, depth first, as (dotted name, module); iterative.
+
+        Each module once even if shared (unless remove_duplicate=False); `memo`, a set of modules
+        already seen, is torch's (they are skipped and the new ones added).
+        """
+        if isinstance(memo, str):  # named_modules("prefix"), minigrad's older positional spelling
+            memo, prefix = None, memo
+        seen = set() if memo is None else {id(m) for m in memo}
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop()
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                if id(mod) in seen:
+                    continue
+                seen.add(id(mod))
+                if memo is not None:
+                    memo.add(mod)
             yield name, mod
             kids = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items() if m is not None]
             stack.extend(reversed(kids))
@@ -200,6 +230,9 @@ class Module:
 
     # ------------------------------------------------------------ modes
     def train(self, mode: bool = True):
+        """Set training mode (mode=True) or evaluation mode on this module and all below it; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"{type(self).__name__}.train: training mode is expected to be boolean, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -218,9 +251,11 @@ class Module:
                 p.grad = Tensor(_B.get_array_module(p.grad.data).zeros_like(p.grad.data))
 
     def apply(self, fn):
-        """Call fn(m) on every submodule (children first) and on self; returns self (e.g. custom init)."""
-        for m in reversed(list(self.modules())):
-            fn(m)
+        """Call fn(m) on every submodule and then on self, as torch: each child's subtree in turn, post-order
+        (child.apply(fn) for each child, then fn(self)); returns self (e.g. custom init)."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     def requires_grad_(self, requires_grad: bool = True):
@@ -283,26 +318,39 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, Tensor]":
         """name -> Tensor (parameters and buffers), detached, sharing memory with the module."""
         out = OrderedDict()
-        for name, p in self.named_parameters():
-            out[name] = p.detach()
-        for name, b in self.named_buffers():
-            out[name] = b.detach()
+        for name, t in self._state_tensors():
+            out[name] = t.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def _state_tensors(self):
+        """(dotted name, tensor) of the state in torch's order: each module's parameters, then its
+        persistent buffers, then its children's; each tensor once even if shared."""
+        seen = set()
+        for mod_prefix, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
+            for kind, items in (("p", mod._parameters.items()), ("b", mod._buffers.items())):
+                for name, t in items:
+                    if t is None or id(t) in seen or (kind == "b" and name in skip):
+                        continue
+                    seen.add(id(t))
+                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
+
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values from `state_dict` into this module's parameters and buffers, in place.
 
         Values may be minigrad Tensors, NumPy/CuPy arrays, nested lists or torch tensors;
         each is converted to the dtype and device of the tensor it fills (the module keeps
         its own dtype and device). As in torch, a shape mismatch always raises; with
         strict=True (default) missing and unexpected keys raise too, in one error that
-        names every problem key.
+        names every problem key. With assign=True (torch's) each parameter/buffer is replaced
+        by the given minigrad Tensor itself (no copy; its dtype and device are kept, parameters
+        keep their requires_grad); other values are converted to the module's dtype and device.
 
         Returns:
             A named tuple (missing_keys, unexpected_keys).
         """
-        own = dict(self.named_parameters())
-        own.update(dict(self.named_buffers()))
+        own = dict(self._state_tensors())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
@@ -326,6 +374,9 @@ class Module:
                 if k not in state_dict:
                     continue
                 v = state_dict[k]
+                if assign and isinstance(v, Tensor):
+                    self._assign_tensor(k, t, v)
+                    continue
                 if isinstance(v, Tensor):
                     v = v.data
                 elif hasattr(v, "detach") and hasattr(v, "cpu") and hasattr(v, "numpy"):  # a torch tensor
@@ -339,6 +390,18 @@ class Module:
                 t.data[...] = arr
                 t._bump()  # bumps the version: stale graphs notice
         return _IncompatibleKeys(missing, unexpected)
+
+    def _assign_tensor(self, key, old, value):
+        """load_state_dict(assign=True): the owner of `key` now holds `value` itself (a Parameter for a parameter)."""
+        path, _, name = key.rpartition(".")
+        owner = self.get_submodule(path)
+        if name in owner._parameters:
+            new = Parameter(value.detach(), requires_grad=old.requires_grad)
+            owner._parameters[name] = new
+        else:
+            new = value.detach()
+            owner._buffers[name] = new
+        object.__setattr__(owner, name, new)
 
     # ------------------------------------------------------------ calling and printing
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
@@ -386,11 +449,14 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = []
-        for name, m in self._modules.items():
-            sub = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {sub}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+        # torch's layout: a one-line extra_repr alone stays inline; otherwise every line is indented
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        head = f"{type(self).__name__}("
+        if len(extra_lines) == 1 and not child_lines:
+            return head + extra_lines[0] + ")"
         if not lines:
             return head + ")"
-        return head + "\n" + "\n".join(lines) + "\n)"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

@@ -16,8 +16,8 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "RMSNorm"]
 
 
-class BatchNorm1d(Module):
-    """Normalise each channel to zero mean and unit variance, then scale and shift.
+class _BatchNorm(Module):
+    """Normalise each channel to zero mean and unit variance, then scale and shift (BatchNorm1d/2d/3d).
 
     In training mode each channel is normalised with the statistics of the batch (over N,
     and L for 3-D input; biased variance) and the running estimates are updated with the
@@ -41,9 +41,9 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
-        _check_positive_int("BatchNorm1d", "num_features", num_features)
+        _check_positive_int(type(self).__name__, "num_features", num_features)
         if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)):
-            raise TypeError(f"BatchNorm1d: momentum must be a float or None, got {momentum!r}")
+            raise TypeError(f"{type(self).__name__}: momentum must be a float or None, got {momentum!r}")
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = None if momentum is None else float(momentum)
@@ -84,8 +84,7 @@ class BatchNorm1d(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):  # noqa: A002 - torch's name
-        if input.ndim not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected a 2-D (N, C) or 3-D (N, C, L) input, got {describe(input)}")
+        self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         track = self.training and self.track_running_stats
         if track and self.momentum is None:  # cumulative average: this batch weighs 1 / (batches so far)
@@ -102,6 +101,9 @@ class BatchNorm1d(Module):
             if done is not None:
                 self._remember_batches(done)
         return out
+
+    def _check_input_dim(self, input):  # noqa: A002 - each subclass accepts its own ranks
+        raise NotImplementedError
 
     def _batches_tracked(self) -> int:
         """num_batches_tracked as a host int, without reading the buffer (a GPU sync) every step.
@@ -125,6 +127,14 @@ class BatchNorm1d(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    __doc__ = _BatchNorm.__doc__
+
+    def _check_input_dim(self, input):  # noqa: A002
+        if input.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected a 2-D (N, C) or 3-D (N, C, L) input, got {describe(input)}")
 
 
 class RMSNorm(Module):

@@ -57,6 +57,12 @@ from .special import (  # bitwise ops, special functions, in-place helper (ops/s
     lgamma, logaddexp, logaddexp2, logit, nextafter, rad2deg, sgn, signbit, sinc, xlogy,
 )
 from . import special
+from . import linalg_ext  # torch.linalg's ops (the public names: minigrad/linalg.py)
+from . import index_more
+from .index_more import (  # index writes and reductions, windows, scatters into slices (ops/index_more.py)
+    IndexPutAccumulate, ScatterReduce, as_strided, diagonal_scatter, index_put, index_reduce, narrow_copy, put,
+    scatter_reduce, select_scatter, slice_scatter, split_with_sizes, sum_to_size, unfold,
+)
 # torch's top-level namespace (mg.add(x, y, alpha=2), mg.vstack, ...). As a module, not star-exported:
 # its add/sub/div/reshape/... with torch's keywords would shadow the plain ops that the Tensor dunders call.
 from . import compose

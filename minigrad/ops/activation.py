@@ -142,9 +142,8 @@ class GELU(Function):
 
 
 def erf(x):
-    """The error function, elementwise (torch.erf)."""
-    check_float("erf", x)
-    return Erf.apply(x)
+    """The error function, elementwise (torch.erf); integer and bool tensors give the default float dtype."""
+    return Erf.apply(_float_input("erf", x))
 
 
 def gelu(x, approximate="none"):
@@ -156,13 +155,13 @@ def gelu(x, approximate="none"):
 
 
 def tanh(x):
-    check_float("tanh", x)
-    return Tanh.apply(x)
+    """torch.tanh; integer and bool tensors give the default float dtype, as in torch."""
+    return Tanh.apply(_float_input("tanh", x))
 
 
 def sigmoid(x):
-    check_float("sigmoid", x)
-    return Sigmoid.apply(x)
+    """torch.sigmoid; integer and bool tensors give the default float dtype, as in torch."""
+    return Sigmoid.apply(_float_input("sigmoid", x))
 
 
 def relu(x, inplace=False):
@@ -205,6 +204,21 @@ def _check_input(op, x, floats_only=True):
         raise TypeError(f"{op}: bool tensors are not supported (got {describe(x)}); convert with .float()")
     if floats_only:
         check_float(op, x)
+
+
+def _float_input(op, x):
+    """x itself when it is a float tensor; integer and bool tensors as the default float dtype (torch's
+    promotion for tanh, sigmoid, erf); anything else a TypeError naming `op`."""
+    if isinstance(x, Tensor):
+        kind = x.data.dtype.kind
+        if kind == "f":  # the common case first: these ops sit in every RNN step
+            return x
+        if kind in "biu":
+            return x.to(_B.get_default_dtype())
+    else:
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    check_float(op, x)  # (complex and anything else: check_float's error)
+    return x
 
 
 def _promote_int(x):

@@ -80,6 +80,13 @@ def _alpha_times(op, input, other, alpha):  # noqa: A002 - torch's names
     if alpha == 1:
         return other  # exact: no product to round
     if isinstance(other, Tensor):
+        # scaled in the dtype torch computes in (found by fuzzing): uint8[] + 2 * bool[] stays uint8, and
+        # int8[1] - (-1) * uint8[1] is 1 in int16 (not -255 from uint8 * -1 wrapping first)
+        if isinstance(input, Tensor) and input.data.dtype.kind in "biu" and other.data.dtype.kind in "biu":
+            _, other = _el._math_operands(op, input, other)
+        elif other.data.dtype.kind == "b":  # (bool * 2 would be int64, whatever input's dtype)
+            other = other.to(np.int64 if not isinstance(input, Tensor) or input.data.dtype.kind != "f"
+                             else input.data.dtype)
         return _el.mul(other, alpha)
     if _is_number(other):
         return scalar_value(other, op) * alpha
@@ -108,7 +115,7 @@ def rsub(input, other, *, alpha=1):  # noqa: A002
     """other - alpha * input (torch.rsub: sub with the operands reversed); input must be a Tensor."""
     _tensor_arg("rsub", input)
     _el.refuse_bool_subtraction("rsub", input, other)
-    return _el.sub(other, _alpha_times("rsub", other, input, alpha))
+    return _named("rsub", _el.sub, other, _alpha_times("rsub", other, input, alpha))
 
 
 def mul(input, other):  # noqa: A002
@@ -182,7 +189,7 @@ divide = div
 
 def true_divide(input, other):  # noqa: A002
     """input / other, always true division (torch.true_divide: div without rounding_mode)."""
-    return div(input, other)
+    return _named("true_divide", div, input, other)
 
 
 def pow(input, exponent):  # noqa: A001,A002 - torch's names

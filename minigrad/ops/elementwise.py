@@ -80,6 +80,20 @@ class Div(Function):
         return ga, (-ga * a / b if ctx.needs_input_grad[1] else None)
 
 
+def _int_pow(xp, a, b):
+    """a ** b for integer tensors, with torch's answers at negative exponents (NumPy refuses them):
+    1 for a == 1, +-1 for a == -1 (by the parity of b), else 0, the integer part of 1 / a**|b|."""
+    neg = b < 0
+    if not bool(neg.any()):
+        return a ** b
+    y = a ** xp.where(neg, 0, b).astype(b.dtype, copy=False)
+    one = xp.ones((), dtype=y.dtype)
+    at_neg = xp.where(a == 1, one, 0).astype(y.dtype, copy=False)
+    if y.dtype.kind == "i":
+        at_neg = xp.where(a == -1, xp.where(b % 2 == 0, one, -one), at_neg).astype(y.dtype, copy=False)
+    return xp.where(neg, at_neg, y).astype(y.dtype, copy=False)
+
+
 class Pow(Function):
     """y = a ** b;  dy/da = b * a**(b-1), dy/db = y * log(a)  (0 where a == 0 and b >= 0, as torch)"""
 
@@ -87,7 +101,10 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        y = a ** b
+        if a.dtype.kind in "biu" and b.dtype.kind in "iu":
+            y = _int_pow(get_xp(a), a, b)
+        else:
+            y = a ** b
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -397,6 +414,10 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
     """Dispatch `a (op) b` to the tensor-tensor op TT, or to a scalar op (TS: tensor-scalar, ST: scalar-tensor)."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
+            if true_div and a.data.dtype.kind not in "fc" and b.data.dtype.kind not in "fc":
+                # two integer tensors: each becomes float from its own values, as torch (uint8[1] / int8[] -1 is
+                # -1.0, not 1 / 255 after an integer promotion first) (found by fuzzing)
+                a, b = _floatify(a), _floatify(b)
             if a.data.dtype is not b.data.dtype or a.data.__class__ is not b.data.__class__:
                 a, b = check_pair(name, a, b)
             if true_div:
@@ -408,7 +429,11 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
             except TypeError as e:  # e.g. NumPy refuses bool - bool
                 raise TypeError(f"{name}: {e} ({describe(a)} and {describe(b)})") from None
         if is_scalar(b):
-            c = _int_scalar_for(name, a, scalar_value(b, name))
+            if true_div:  # (first: a true quotient never holds the number in an integer dtype; uint8 / -3 is fine)
+                a = _floatify(a)
+            c = scalar_value(b, name)
+            if a.data.dtype.kind in "iu":  # (integer tensors only: keeps the float path fast)
+                c = _int_scalar_for(name, a, c)
             if true_div or isinstance(c, float):
                 a = _floatify(a)
             try:
@@ -418,7 +443,11 @@ def _binary(name, TT, TS, ST, a, b, true_div=False):
         return _binary(name, TT, TS, ST, a, to_tensor(b, a, name), true_div)
     if isinstance(b, Tensor):
         if is_scalar(a):
-            c = _int_scalar_for(name, b, scalar_value(a, name))
+            if true_div:
+                b = _floatify(b)
+            c = scalar_value(a, name)
+            if b.data.dtype.kind in "iu":
+                c = _int_scalar_for(name, b, c)
             if true_div or isinstance(c, float):
                 b = _floatify(b)
             try:
@@ -488,10 +517,16 @@ def _rdiv_s(x, c):
 
 
 def _pow_s(x, c):
+    if isinstance(c, bool) and x.data.dtype.kind == "b":  # bool ** bool stays bool, as torch: x ** True is x,
+        xp = get_xp(x.data)  # x ** False is all True (NumPy would give int8)
+        return _wrap(x.data.copy() if c else xp.ones(x.data.shape, dtype=bool))
     return PowScalar.apply(x, c=c)
 
 
 def _rpow_s(x, c):
+    if isinstance(c, int) and x.data.dtype.kind in "iu":  # (a number ** int tensor: torch's negative exponents)
+        xp = get_xp(x.data)
+        return _wrap(_int_pow(xp, xp.asarray(c, dtype=x.data.dtype), x.data))
     return RPowScalar.apply(x, c=c)
 
 
@@ -1266,7 +1301,14 @@ def _math_operands(op, a, b):
         try:
             ct = _wrap(get_xp(t.data).asarray(c, dtype=t.data.dtype))
         except OverflowError:
-            raise ValueError(f"{op}: {c!r} does not fit in {t.data.dtype} (the other operand is {describe(t)})") from None
+            # torch wraps a Python int its integer dtype cannot hold modulo 2**bits, as add/sub/mul do
+            # (int8 | 300 is int8 | 44, uint8 & -1 is uint8 & 255); only ints outside [-2**63, 2**64) are refused
+            if not (isinstance(c, int) and -(1 << 63) <= c < (1 << 64)):
+                raise ValueError(f"{op}: {c!r} does not fit in {t.data.dtype} (the other operand is "
+                                 f"{describe(t)})") from None
+            size = t.data.dtype.itemsize
+            wrapped = _B.np.array(c & ((1 << 8 * size) - 1), dtype=f"u{size}").view(t.data.dtype)[()]
+            ct = _wrap(get_xp(t.data).asarray(wrapped, dtype=t.data.dtype))
     else:
         ct = to_tensor(c, t, op)  # refuses None, text and complex numbers with a message naming op
         t, ct = _int_pair(*check_pair(op, t, ct))

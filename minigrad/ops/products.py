@@ -53,10 +53,20 @@ def _same_kind(op, *ts):
                             f"{describe(first)} and {describe(t)}; convert one with .to(dtype)")
 
 
+def _no_bool(op, *ts):
+    """torch has no bool matrix product (its kernels are not implemented for Bool): refused the same way."""
+    for t in ts:
+        if t.data.dtype.kind == "b":
+            raise TypeError(f"{op}: not implemented for bool tensors ({describe(t)}), as in torch; "
+                            "convert with .long() or .float()")
+
+
 def _scale(op, name, value, dtype):
     """beta/alpha as a Python number; a float one is refused for integer tensors (torch would truncate it)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    if isinstance(value, bool):  # torch reads True/False as 1/0 (beta=False ignores input, as beta=0)
+        return int(value)
     if dtype.kind in "biu" and not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name}={value!r} is not an integer, but the tensors are {dtype}; "
                         f"use float tensors or an integer {name}")
@@ -71,6 +81,8 @@ def _add_scaled(op, inp, prod, beta, alpha):
     """
     beta = _scale(op, "beta", beta, prod.data.dtype)
     alpha = _scale(op, "alpha", alpha, prod.data.dtype)
+    if prod.data.dtype.kind == "b" and inp.data.dtype.kind == "b":  # (addr of bools: torch stays in bool, where
+        beta, alpha = bool(beta), bool(alpha)  # the scales are truth values: beta=2 is True)
     shape = tuple(prod.data.shape)
     ishape = tuple(inp.data.shape)
     if len(ishape) > len(shape) or any(i not in (1, s) for i, s in zip(ishape[::-1], shape[::-1])):
@@ -103,6 +115,7 @@ def dot(input, other):  # noqa: A002
     if input.data.ndim != 1 or other.data.ndim != 1:
         raise ValueError(f"{op}: expects two 1-D tensors, got {describe(input)} and {describe(other)}")
     _same_kind(op, input, other)
+    _no_bool(op, input)
     if input.data.shape != other.data.shape:
         raise ValueError(f"{op}: the vectors differ in length: {describe(input)} and {describe(other)}")
     return matmul(input, other)
@@ -113,7 +126,10 @@ def vdot(input, other):  # noqa: A002
     _tensors("vdot", input=input, other=other)
     if input.data.ndim != 1 or other.data.ndim != 1:
         raise ValueError(f"vdot: expects two 1-D tensors, got {describe(input)} and {describe(other)}")
-    return dot(input, other)
+    try:
+        return dot(input, other)
+    except (ValueError, TypeError, RuntimeError) as e:  # dot's errors, named as the op called
+        raise type(e)(f"vdot: {e}") from None
 
 
 def inner(input, other):  # noqa: A002
@@ -123,6 +139,8 @@ def inner(input, other):  # noqa: A002
     if input.data.ndim == 0 or other.data.ndim == 0:
         a, b = check_pair(op, input, other)
         return a * b
+    _same_kind(op, input, other)  # (torch: "both inputs should have same dtype")
+    _no_bool(op, input, other)
     if input.data.shape[-1] != other.data.shape[-1]:
         raise ValueError(f"{op}: the last dimensions must match, got {describe(input)} and {describe(other)}")
     return _contract(op, input, other, [input.data.ndim - 1], [other.data.ndim - 1])
@@ -135,6 +153,7 @@ def mv(input, vec):  # noqa: A002
     _ndim(op, "input", input, 2)
     _ndim(op, "vec", vec, 1)
     _same_kind(op, input, vec)
+    _no_bool(op, input)
     if input.data.shape[1] != vec.data.shape[0]:
         raise ValueError(f"{op}: size mismatch: matrix {describe(input)} times vector {describe(vec)}")
     return matmul(input, vec)
@@ -160,6 +179,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
     op = "addmm"
     _tensors(op, input=input, mat1=mat1, mat2=mat2)
     _same_kind(op, input, mat1, mat2)
+    _no_bool(op, input)
     return _add_scaled(op, input, _mm_checked(op, mat1, mat2), beta, alpha)
 
 
@@ -168,6 +188,11 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
     op = "addmv"
     _tensors(op, input=input, mat=mat, vec=vec)
     _same_kind(op, input, mat, vec)
+    _no_bool(op, input)
+    _ndim(op, "mat", mat, 2)
+    _ndim(op, "vec", vec, 1)
+    if mat.data.shape[1] != vec.data.shape[0]:  # (checked here, so that the error names addmv)
+        raise ValueError(f"{op}: size mismatch: matrix {describe(mat)} times vector {describe(vec)}")
     return _add_scaled(op, input, mv(mat, vec), beta, alpha)
 
 
@@ -175,10 +200,13 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
     """torch.addr: y = beta * input + alpha * outer(vec1, vec2), input broadcast to (n, m)."""
     op = "addr"
     _tensors(op, input=input, vec1=vec1, vec2=vec2)
-    _same_kind(op, input, vec1, vec2)
     _ndim(op, "vec1", vec1, 1)
     _ndim(op, "vec2", vec2, 1)
-    return _add_scaled(op, input, outer(vec1, vec2), beta, alpha)
+    # elementwise in torch, so its operands promote as in `input + outer(vec1, vec2)` (bool with uint8 is uint8)
+    from .elementwise import _math_operands  # (torch's integer promotion too: bool[] with uint8[] is uint8)
+
+    inp, prod = _math_operands(op, input, outer(vec1, vec2))
+    return _add_scaled(op, inp, prod, beta, alpha)
 
 
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
@@ -189,6 +217,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
     op = "addbmm"
     _tensors(op, input=input, batch1=batch1, batch2=batch2)
     _same_kind(op, input, batch1, batch2)
+    _no_bool(op, input)
     _bmm_checked(op, batch1, batch2)
     nb, n, m = batch1.data.shape
     p = batch2.data.shape[2]
@@ -201,6 +230,7 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
     op = "baddbmm"
     _tensors(op, input=input, batch1=batch1, batch2=batch2)
     _same_kind(op, input, batch1, batch2)
+    _no_bool(op, input)
     _bmm_checked(op, batch1, batch2)
     return _add_scaled(op, input, matmul(batch1, batch2), beta, alpha)
 
@@ -223,6 +253,7 @@ def tensordot(a, b, dims=2):
     op = "tensordot"
     _tensors(op, a=a, b=b)
     _same_kind(op, a, b)
+    _no_bool(op, a)
     if isinstance(dims, numbers.Integral) and not isinstance(dims, bool):
         if dims < 0:
             raise ValueError(f"{op}: expects dims >= 0, got dims={dims}")
@@ -254,13 +285,15 @@ def kron(input, other):  # noqa: A002
     """torch.kron: y[i*q + k, ...] = a[i, ...] * b[k, ...] (the Kronecker product, any ranks);  as mul."""
     op = "kron"
     _tensors(op, input=input, other=other)
-    a, b = check_pair(op, input, other)
+    a, b = input, other
     nd = max(a.data.ndim, b.data.ndim)
     sa = (1,) * (nd - a.data.ndim) + tuple(a.data.shape)
     sb = (1,) * (nd - b.data.ndim) + tuple(b.data.shape)
     # interleave: a gets shape (a0, 1, a1, 1, ...), b (1, b0, 1, b1, ...); their product merges pairwise
     ya = reshape(a, tuple(v for s in sa for v in (s, 1)))
     yb = reshape(b, tuple(v for s in sb for v in (1, s)))
+    # paired after the reshape, as torch: a 0-d operand does not yield its dtype here (uint8[0] with int8[] is int16)
+    ya, yb = check_pair(op, ya, yb)
     return reshape(ya * yb, tuple(x * y for x, y in zip(sa, sb)))
 
 
@@ -270,6 +303,8 @@ def cross(input, other, dim=None):  # noqa: A002
     op = "cross"
     _tensors(op, input=input, other=other)
     a, b = check_pair(op, input, other)
+    if a.data.dtype.kind == "b":  # (a1 * b2 - a2 * b1 has no bool meaning; torch refuses too)
+        raise TypeError(f"{op}: not implemented for bool tensors ({describe(input)} and {describe(other)}), as in torch")
     try:
         shape = np.broadcast_shapes(a.data.shape, b.data.shape)
     except ValueError:
@@ -309,12 +344,13 @@ class Cdist(Function):
             y = (u != 0).sum(axis=-1).astype(x1.dtype)
         elif p == 1:
             y = a.sum(axis=-1)
-        elif p == 2:
-            y = xp.sqrt((u * u).sum(axis=-1))
         elif p == math.inf:
             y = a.max(axis=-1) if u.shape[-1] else xp.zeros(u.shape[:-1], dtype=x1.dtype)
-        else:
-            y = (a ** p).sum(axis=-1) ** (1.0 / p)
+        else:  # scaled by the largest |u_k| so that |u|^p cannot overflow (float32 1e30 apart is 1e30, as torch)
+            m = a.max(axis=-1, keepdims=True) if u.shape[-1] else xp.zeros(u.shape[:-1] + (1,), dtype=x1.dtype)
+            s = xp.where(xp.isfinite(m) & (m > 0), m, 1).astype(x1.dtype, copy=False)
+            y = s[..., 0] * (xp.sqrt(((a / s) ** 2).sum(axis=-1)) if p == 2 else
+                             ((a / s) ** p).sum(axis=-1) ** (1.0 / p))
         ctx.p = p
         ctx.save_for_backward(u, y)
         return y
@@ -377,10 +413,10 @@ def dist(input, other, p=2.0):  # noqa: A002
     """torch.dist: ||input - other||_p over all elements (they broadcast);  gradient 0 where the distance is 0."""
     op = "dist"
     _tensors(op, input=input, other=other)
-    for name, t in (("input", input), ("other", other)):
-        if t.data.dtype.kind != "f":
-            raise TypeError(f"{op}: only floating-point tensors are supported, {name} is {describe(t)}")
-    a, b = check_pair(op, input, other)
+    a, b = check_pair(op, input, other)  # (an integer tensor meets a float one as float, as torch)
+    if a.data.dtype.kind != "f":
+        raise TypeError(f"{op}: only floating-point tensors are supported, got {describe(input)} and "
+                        f"{describe(other)}")
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not p >= 0:
         raise ValueError(f"{op}: p must be a non-negative number, got {p!r}")
     try:
@@ -392,6 +428,27 @@ def dist(input, other, p=2.0):  # noqa: A002
 
 
 # ---------------------------------------------------------------- building matrices
+def _result_dtype(op, tensors):
+    """torch.result_type of several tensors: the promoted dtype of those with dims, unless the 0-d ones are of
+    a higher category (bool < integer < float); so a 0-d int32 beside a uint8 vector yields (found by fuzzing)."""
+    def promote(ts):
+        floats = {t.data.dtype for t in ts if t.data.dtype.kind == "f"}
+        if len(floats) > 1:
+            f = [t for t in ts if t.data.dtype.kind == "f"]
+            raise TypeError(f"{op}: dtype mismatch among {', '.join(describe(t) for t in f)}; convert with .float() "
+                            "or .double() (minigrad never upcasts float32 silently)")
+        return floats.pop() if floats else np.result_type(*[t.data.dtype for t in ts])
+
+    def category(dt):
+        return 0 if dt.kind == "b" else 2 if dt.kind == "f" else 1
+
+    shaped, scalars = [t for t in tensors if t.data.ndim], [t for t in tensors if not t.data.ndim]
+    if not shaped or not scalars:
+        return promote(shaped or scalars)
+    dim_dt, zero_dt = promote(shaped), promote(scalars)
+    return zero_dt if category(zero_dt) > category(dim_dt) else dim_dt
+
+
 def block_diag(*tensors):
     """torch.block_diag: the tensors (0-, 1- or 2-D, read as matrices) along the diagonal of one matrix, zeros elsewhere."""
     op = "block_diag"
@@ -402,9 +459,9 @@ def block_diag(*tensors):
             raise ValueError(f"{op}: input tensors must have 2 or fewer dimensions; input {k} is {describe(t)}")
     if not tensors:
         return _wrap(np.zeros((1, 0), dtype=_B.get_default_dtype()))
-    ref = next((t for t in tensors if t.data.dtype.kind == "f"), tensors[0])
-    mats = [reshape(check_pair(op, ref, t)[1], (1, -1) if t.data.ndim == 1 else (1, 1) if t.data.ndim == 0
-                    else t.data.shape) for t in tensors]
+    dtype = _result_dtype(op, tensors)
+    mats = [reshape(t if t.data.dtype == dtype else t.to(dtype), (1, -1) if t.data.ndim == 1 else (1, 1)
+                    if t.data.ndim == 0 else t.data.shape) for t in tensors]
     width = sum(m.data.shape[1] for m in mats)
     rows, left = [], 0
     for m in mats:  # each block padded with zeros to the full width, then the blocks stacked as rows
@@ -467,16 +524,19 @@ def cartesian_prod(*tensors):
 
 
 def matrix_power(input, n):  # noqa: A002
-    """torch.matrix_power: A^n for square (.., m, m) A and n >= 0 by repeated squaring (A^0 = I, gradient 0)."""
+    """torch.matrix_power: A^n for square (.., m, m) A by repeated squaring (A^0 = I, gradient 0; n < 0: inv(A)^-n)."""
     op = "matrix_power"
     _tensors(op, input=input)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{op}: n must be an int, got {n!r}")
     if input.data.ndim < 2 or input.data.shape[-1] != input.data.shape[-2]:
         raise ValueError(f"{op}: input must be a (batch of) square matrices, got {describe(input)}")
-    if n < 0:
-        raise NotImplementedError(f"{op}: n={n} < 0 needs the matrix inverse, which minigrad does not have; "
-                                  "only n >= 0 is supported")
+    if n not in (0, 1):
+        _no_bool(op, input)
+    if n < 0:  # A^-n = inv(A)^n (LinAlgError for a singular A, as torch)
+        from .linalg_ext import _inv_named  # (imported late: linalg_ext uses this module's neighbours)
+
+        input, n = _inv_named(input, op), -n  # noqa: A001
     if n == 0:  # the identity, still connected to input (with gradient 0), as torch
         xp = get_xp(input.data)
         eye = _wrap(xp.broadcast_to(xp.eye(input.data.shape[-1], dtype=input.data.dtype), input.data.shape))

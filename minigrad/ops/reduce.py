@@ -83,7 +83,13 @@ class Norm(Function):
 
     @staticmethod
     def forward(ctx, x, dims, keepdim):
-        yk = get_xp(x).sqrt((x * x).sum(axis=dims, keepdims=True))
+        xp = get_xp(x)
+        # scaled by the largest |x_i| so that the squares cannot overflow (std of float32 [1e30, 0] is 7.07e29, as
+        # torch; found by fuzzing); an all-zero, inf or NaN slice is left unscaled (its answer is 0, inf or NaN)
+        m = xp.abs(x).max(axis=dims, keepdims=True) if x.size else xp.zeros(keepdim_shape(x.shape, dims), x.dtype)
+        s = xp.where(xp.isfinite(m) & (m > 0), m, 1).astype(x.dtype, copy=False)
+        xs = x / s
+        yk = s * xp.sqrt((xs * xs).sum(axis=dims, keepdims=True))
         ctx.save_for_backward(x, yk)
         return _drop_kept(yk, x.shape, dims, keepdim)
 

@@ -263,8 +263,10 @@ def permute(x, dims):
 def transpose(x, dim0, dim1):
     """Swap two dimensions."""
     nd = x.data.ndim
-    a = normalize_axis("transpose", dim0, nd)
-    b = normalize_axis("transpose", dim1, nd)
+    a = normalize_axis("transpose", dim0, max(nd, 1))  # a 0-d tensor takes dims 0 and -1, as torch
+    b = normalize_axis("transpose", dim1, max(nd, 1))
+    if nd == 0:
+        return permute(x, [])
     dims = list(range(nd))
     dims[a], dims[b] = dims[b], dims[a]
     return permute(x, dims)
@@ -832,8 +834,20 @@ def _check_seq(op, tensors):
             raise TypeError(f"{op}: expected Tensors, got {type(t).__name__}")
     first = tensors[0]
     for t in tensors[1:]:
-        if t.data.dtype != first.data.dtype or t.device != first.device:
+        mixed_floats = t.data.dtype != first.data.dtype and t.data.dtype.kind == first.data.dtype.kind == "f"
+        if mixed_floats or t.device != first.device:  # (float32 with float64: minigrad never upcasts silently)
             raise TypeError(f"{op}: all tensors must share dtype and device; got {describe(first)} and {describe(t)}")
+    dtypes = {t.data.dtype for t in tensors}
+    if len(dtypes) > 1:
+        # torch promotes the inputs of cat/stack: a float dtype wins (integer tensors hold no gradient to cast),
+        # else the integer promotion (bool < uint8 < int8 ... ; uint8 with int8 is int16) (found by fuzzing)
+        floats = [d for d in dtypes if d.kind == "f"]
+        mixed = [t for t in tensors if t.data.dtype.kind == "f"]
+        if floats and len({t.data.dtype for t in mixed}) > 1:
+            raise TypeError(f"{op}: all tensors must share dtype and device; got {describe(mixed[0])} and "
+                            f"{describe(next(t for t in mixed if t.data.dtype != mixed[0].data.dtype))}")
+        target = floats[0] if floats else _B.np.result_type(*dtypes)
+        tensors = [t if t.data.dtype == target else _wrap(t.data.astype(target)) for t in tensors]
     return tensors
 
 

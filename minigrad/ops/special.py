@@ -711,6 +711,10 @@ def i0(input):  # noqa: A002
 # ================================================================ wrappers: binary
 def _float_pair(op, a, b):
     """Both operands as tensors of one float dtype (integers and bools promote to the default float)."""
+    if not any((isinstance(v, Tensor) and v.data.dtype.kind == "f") or isinstance(v, float) for v in (a, b)):
+        # two integer/bool operands: each becomes float from its own values, as torch casts every input to the
+        # computation dtype (uint8[1] with int8[] -1 meets -1.0, not 255 from an integer promotion first)
+        a, b = (_floatify(v) if isinstance(v, Tensor) else v for v in (a, b))
     x, y = _math_operands(op, a, b)
     return _floatify(x), _floatify(y)
 
@@ -805,7 +809,10 @@ def ldexp(input, other):  # noqa: A002
     """input * 2**other (torch.ldexp), composed as mul and pow (so gradients reach both when they are float)."""
     _tensors_only("ldexp", input, other)
     x, e = _float_pair("ldexp", input, other)
-    return mul(x, pow(2.0, e))
+    try:
+        return mul(x, pow(2.0, e))
+    except ValueError as err:  # mul's broadcast error, named as the op called
+        raise ValueError(f"ldexp: {err}") from None
 
 
 def float_power(input, exponent):  # noqa: A002
@@ -824,7 +831,10 @@ def float_power(input, exponent):  # noqa: A002
             return to_tensor(v, like, "float_power").to(np.float64)
         return float(v)
 
-    return pow(f64(input), f64(exponent))
+    try:
+        return pow(f64(input), f64(exponent))
+    except ValueError as e:  # pow's broadcast error, named as the op called
+        raise ValueError(f"float_power: {e}") from None
 
 
 def _int_only(op, fn, input, other):

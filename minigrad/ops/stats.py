@@ -116,7 +116,10 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None):
         x = masked_fill(x, _wrap(xp.asarray(xp.isnan(x.data))), 0.0)  # masked places get gradient 0
     elif x.data.dtype != np.int64:
         x = x.to(np.int64)
-    return sum(x, dim=dim, keepdim=keepdim)
+    try:
+        return sum(x, dim=dim, keepdim=keepdim)
+    except (ValueError, TypeError, IndexError) as e:  # sum's errors (a bad dim), named as the op called
+        raise type(e)(f"nansum: {e}") from None
 
 
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
@@ -161,7 +164,10 @@ def _spread_mean(op, spread, x, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool):  # torch's legacy form std_mean(x, unbiased)
         dim, unbiased = None, dim
     c = _correction(op, unbiased, correction)
-    return spread(x, dim, keepdim, c), mean(x, dim, keepdim)
+    try:
+        return spread(x, dim, keepdim, c), mean(x, dim, keepdim)
+    except (ValueError, TypeError, IndexError, RuntimeError) as e:  # std's/mean's errors, named as the op called
+        raise type(e)(f"{op}: {e}") from None
 
 
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -535,8 +541,8 @@ def logcumsumexp(x, dim):
     _check_tensor(op, x)
     check_float(op, x)
     d = normalize_axis(op, dim, max(x.data.ndim, 1))
-    if x.data.ndim == 0:
-        return reshape(LogCumSumExp.apply(reshape(x, (1,)), dim=0), ())
+    if x.data.ndim == 0 or x.data.shape[d] == 1:  # one element: y = x, gradient 1 also at -inf and NaN, as torch
+        return x.clone()
     return LogCumSumExp.apply(x, dim=d)
 
 
@@ -588,6 +594,8 @@ def histc(x, bins=100, min=0, max=0):  # noqa: A002 - torch's names
     xp = get_xp(x.data)
     dt = x.data.dtype
     lo, hi = float(min), float(max)
+    if not (_B.np.isfinite(lo) and _B.np.isfinite(hi)):  # (as torch; NumPy's bincount would fail unnamed)
+        raise ValueError(f"{op}: the range [{lo}, {hi}] is not finite")
     if lo > hi:
         raise ValueError(f"{op}: max must be larger than min, got min={min!r}, max={max!r}")
     flat = x.data.reshape(-1)
@@ -599,6 +607,8 @@ def histc(x, bins=100, min=0, max=0):  # noqa: A002 - torch's names
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     lo_a, hi_a = xp.asarray(lo, dtype=dt), xp.asarray(hi, dtype=dt)  # the edges in x's dtype, as torch
+    if not hi_a > lo_a:  # (v - 1 == v + 1 in x's dtype, for |v| past 2**24 in float32: no width to divide by)
+        raise ValueError(f"{op}: the range [{lo}, {hi}] has no width in {dt} ({describe(x)}); give min and max")
     keep = (flat >= lo_a) & (flat <= hi_a)
     inside = flat[keep]
     pos = ((inside - lo_a) * bins / (hi_a - lo_a)).astype(np.int64)
@@ -653,16 +663,22 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         if values.device != seq.device:
             raise RuntimeError(f"{op}: sorted_sequence is {describe(seq)} but values is {describe(values)}")
         vals = values.data
-    elif isinstance(values, numbers.Real) and not isinstance(values, bool):
+    elif isinstance(values, numbers.Real):
         if seq.data.ndim != 1:
             raise ValueError(f"{op}: a number as values needs a 1-D sorted_sequence, got {describe(seq)}")
-        # a number compares in the sequence's dtype (torch's promotion of a wrapped number)
-        kind = seq.data.dtype if seq.data.dtype.kind == "f" or isinstance(values, numbers.Integral) else None
-        vals = xp.asarray(values, dtype=kind or _B.get_default_dtype())
+        # a number compares in the sequence's dtype (torch's promotion of a wrapped number), except that an
+        # int meets a bool sequence as int64 and a float meets an integer one as the default float
+        sk = seq.data.dtype.kind
+        if isinstance(values, bool) or (isinstance(values, numbers.Integral) and sk != "b") or sk == "f":
+            dt = seq.data.dtype
+        else:
+            dt = np.int64 if isinstance(values, numbers.Integral) else _B.get_default_dtype()
+        vals = xp.asarray(values, dtype=dt)
     else:
         raise TypeError(f"{op}: values must be a Tensor or a number, got {type(values).__name__}")
-    if vals.dtype.kind == "b" or seq.data.dtype.kind == "b":
-        raise TypeError(f"{op}: bool tensors are not supported ({describe(seq)}), as in torch")
+    if vals.dtype.kind == "b" and seq.data.dtype.kind == "b":  # (bool meets a number or an int tensor: fine)
+        raise TypeError(f"{op}: not implemented for bool sorted_sequence and bool values ({describe(seq)}), "
+                        "as in torch")
     if seq.data.ndim > 1 and (vals.ndim != seq.data.ndim or vals.shape[:-1] != seq.data.shape[:-1]):
         raise ValueError(f"{op}: sorted_sequence must be 1-D or share all but its last dimension with values, "
                          f"got sorted_sequence {describe(seq)} and values {list(vals.shape)}")
@@ -690,7 +706,10 @@ def bucketize(input, boundaries, *, out_int32=False, right=False):  # noqa: A002
     _check_tensor(op, boundaries, "boundaries")
     if boundaries.data.ndim != 1:
         raise ValueError(f"{op}: boundaries must be 1-D, got {describe(boundaries)}")
-    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+    try:
+        return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+    except (ValueError, TypeError, IndexError, RuntimeError) as e:  # named as the op called
+        raise type(e)(f"{op}: {e}") from None
 
 
 def _check_int_index(op, index, name="index"):
@@ -737,7 +756,10 @@ def take_along_dim(x, indices, dim=None):
     if indices.device != x.device:
         raise RuntimeError(f"{op}: input is {describe(x)} but indices is {describe(indices)}")
     if dim is None:
-        return take(x, reshape(indices, (-1,)))
+        try:
+            return take(x, reshape(indices, (-1,)))
+        except IndexError as e:  # named as the op called
+            raise IndexError(f"{op}: {e}") from None
     if max(x.data.ndim, 1) != max(indices.data.ndim, 1):
         raise ValueError(f"{op}: input and indices must have the same number of dimensions, got {describe(x)} "
                          f"and {describe(indices)}")

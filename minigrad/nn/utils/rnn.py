@@ -1,12 +1,19 @@
-"""torch.nn.utils.rnn's padding helper under its torch name: pad_sequence.
+"""torch.nn.utils.rnn under its torch names: pad_sequence here, packed sequences from rnn_packed.py.
 
 minigrad's recurrent layers take the true lengths directly (`lstm(x, lengths=...)`), which
-is what torch computes from a `pack_padded_sequence` input, so no packed type is needed:
-pad the batch, keep the lengths, and pass both.
+is what torch computes from a `pack_padded_sequence` input: pad the batch, keep the
+lengths, and pass both.
 
     from minigrad.nn.utils.rnn import pad_sequence
     x = pad_sequence([a, b, c])                 # (T, 3, features), zeros after each end
     out, h_n = gru(x, lengths=[len(a), len(b), len(c)])
+
+torch code that packs works as it is (PackedSequence, pack_padded_sequence, pad_packed_sequence,
+pack_sequence, unpack_sequence, unpad_sequence; see rnn_packed.py):
+
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    out, h_n = gru(packed)                      # out: a PackedSequence; h_n in the original order
+    padded, lengths = pad_packed_sequence(out)
 """
 from __future__ import annotations
 
@@ -16,6 +23,15 @@ from ...ops import flip
 from ...tensor import Tensor
 
 __all__ = ["pad_sequence"]
+
+# torch's packed sequences (PackedSequence, pack_padded_sequence, pad_packed_sequence, ...) live in rnn_packed.py
+from .rnn_packed import (  # noqa: E402
+    PackedSequence, invert_permutation, pack_padded_sequence, pack_sequence, pad_packed_sequence, unpack_sequence,
+    unpad_sequence,
+)
+
+__all__ += ["PackedSequence", "invert_permutation", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
+            "unpad_sequence", "unpack_sequence"]
 
 
 def pad_sequence(sequences, batch_first: bool = False, padding_value=0.0, padding_side: str = "right") -> Tensor:

@@ -1,0 +1,16 @@
+"""minigrad.utils: torch.utils's spelling of minigrad's modules.
+
+`minigrad.utils.data` IS `minigrad.data` (one module under two names, not a copy), so
+torch code ports by changing the package name only:
+
+    from minigrad.utils.data import DataLoader, TensorDataset, random_split
+    import minigrad.utils.data as data      # data.DataLoader is minigrad.data.DataLoader
+"""
+import sys as _sys
+
+from .. import data
+
+# `import minigrad.utils.data` finds the one data module (as minigrad.nn does for nn.functional)
+_sys.modules[__name__ + ".data"] = data
+
+__all__ = ["data"]
