@@ -1,7 +1,7 @@
 """Generic layers, one training step each (forward, a sum loss, backward), minigrad vs torch CPU.
 
-Conv1d, MaxPool1d, BatchNorm1d, MultiheadAttention and F.scaled_dot_product_attention
-at sizes of a small text model, float32, the same weights and inputs in both frameworks.
+Conv1d, MaxPool1d, BatchNorm1d, MultiheadAttention, F.scaled_dot_product_attention and a
+TransformerEncoderLayer (dropout 0, feed-forward 4 x 128) at sizes of a small text model, float32, the same weights and inputs in both frameworks.
 Each framework runs alternating blocks of steps in one process (so both see the same
 machine load); the table gives the median step time, the fastest step and the ratio
 minigrad / torch of the medians.
@@ -67,8 +67,18 @@ def cases():
         f = F.scaled_dot_product_attention if lib is mg else torch.nn.functional.scaled_dot_product_attention
         return None, x, lambda: f(x, x, x, is_causal=True)
 
+    def encoder(lib):
+        m = (nn if lib is mg else torch.nn).TransformerEncoderLayer(E, H, dim_feedforward=4 * E, dropout=0.0,
+                                                                    batch_first=True)
+        x = (mg if lib is mg else torch).tensor(x_nle, requires_grad=True)
+        pad = np.zeros((B, L), bool)
+        pad[::2, L // 2:] = True
+        mask = (mg if lib is mg else torch).tensor(pad)
+        return m, x, lambda: m(x, src_key_padding_mask=mask)
+
     return [("Conv1d(128, 128, 3)", conv), ("max_pool1d(3, 2, 1)", pool), ("BatchNorm1d(128)", bn),
-            ("MultiheadAttention(128, 4) masked", mha), ("scaled_dot_product_attention causal", sdpa)]
+            ("MultiheadAttention(128, 4) masked", mha), ("scaled_dot_product_attention causal", sdpa),
+            ("TransformerEncoderLayer(128, 4) masked", encoder)]
 
 
 def step_fn(lib, build):

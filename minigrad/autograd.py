@@ -216,7 +216,8 @@ def sum_to(g, shape):
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
     )
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        with _B.np.errstate(invalid="ignore", over="ignore"):  # inf + -inf = NaN, as torch, silently
+            g = g.sum(axis=axes, keepdims=True)
     if lead:
         # Drop the (now size-1) leading dims. Not reshape(shape): that would also "fix" a
         # wrong gradient that merely has the right number of elements, e.g. (6,) for (2, 3).

@@ -392,8 +392,16 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     leaves = _fresh_inputs(fn, inputs)
     outputs, outputs_tuple = _call(fn, func, leaves)
     _strict_check(fn, outputs, leaves, strict)
+    if strict:
+        # torch's rule for jvp: every input must reach some output (not every output-input pair, as in
+        # jacobian); one pass with zero cotangents tells which inputs the graph reaches
+        zeros = [_B.get_array_module(o.data).zeros_like(o.data) for o in outputs]
+        for j, g in enumerate(_pass(outputs, zeros, leaves, last=False)):
+            if g is None:
+                raise RuntimeError(f"jvp: The output of the user-provided function is independent of input {j}. "
+                                   "This is not allowed in strict mode.")
     result = []
-    for out, row in zip(outputs, _jacobian_blocks(fn, outputs, leaves, strict)):
+    for out, row in zip(outputs, _jacobian_blocks(fn, outputs, leaves, False)):
         d = out.data
         total = _B.get_array_module(d).zeros(d.size, dtype=d.dtype)
         for block, vj in zip(row, vs):  # sum_j J_ij v_j: contract J_ij's input dims with v_j

@@ -26,7 +26,8 @@ from opcheck import check_op, draw_array
 GRADIENT_TESTED = [Inv, Det, Slogdet, Solve, SolveTriangular, Cholesky, QR, Eigh, Eigvalsh, SVD, Svdvals, Pinv,
                    MatrixExp, VectorNorm]
 
-BATCH = st.sampled_from([(), (2,), (2, 1), (1, 3)])
+BATCH_SHAPES = [(), (2,), (2, 1), (1, 3)]
+BATCH = st.sampled_from(BATCH_SHAPES)
 SIDE = st.integers(1, 4)
 
 
@@ -66,6 +67,41 @@ def distinct_singular(data, batch, m, n, device="cpu"):
     return (u * s) @ np.swapaxes(v, -1, -2)
 
 
+def symmetric_invertible(data, batch, n, device="cpu"):
+    """Q diag(w) Q^T with |w| from 0.6 up, at least 0.4 apart, random signs: symmetric indefinite and
+    invertible, so pinv (= inv here) is differentiable (pinv jumps where an eigenvalue reaches 0)."""
+    q = orthogonal(data, batch, n, n, device)
+    signs = np.where(draw_array(data, (n,), device) < 0, -1.0, 1.0)
+    w = spread(data, n, 0.6) * signs
+    return (q * w) @ np.swapaxes(q, -1, -2)
+
+
+def separated_abs_sums(data, batch, m, n, device="cpu"):
+    """m x n with |a_ij| >= 0.5 and row and column sums of |a_ij| at least 2 apart (random signs and
+    orders): the 1/-1/inf/-inf matrix norms (a max/min of such sums) are differentiable there, at a
+    distance from every kink (|x| at 0, ties in the max/min) far beyond the finite-difference step.
+    |a_ij| = 0.5 + 0.5 |x_ij| + 2 (r_i + c_j) for permutations r, c: a row's sum is 2 n r_i plus
+    a part varying by <= 0.5 n (columns alike)."""
+    x = draw_array(data, batch + (m, n), device, min_value=-1.0, max_value=1.0)
+    r = np.array(data.draw(st.permutations(range(m))), dtype=np.float64)
+    c = np.array(data.draw(st.permutations(range(n))), dtype=np.float64)
+    return np.where(x < 0, -1.0, 1.0) * (0.5 + 0.5 * np.abs(x) + 2 * (r[:, None] + c[None, :]))
+
+
+def diagonal_heavy(data, batch, n, device="cpu"):
+    """D + E, |d_j| = 2^{r_j} (1 + 0.2 t_j) (r a permutation, t in [0, 1], random signs) and off-diagonal
+    |e_ij| in [0.01, 0.02]: A and inv(A) = (I - D^-1 E + ...) D^-1 have no entry near 0 (the first-order
+    off-diagonal term -e_ij / (d_i d_j) outweighs the rest 10:1) and their row and column sums of |.|
+    are separated (by the factor >= 2 / 1.2 between the |d_j|), so cond's 1/inf norms of both are
+    differentiable well beyond the finite-difference step."""
+    x = draw_array(data, batch + (n, n), device, min_value=-1.0, max_value=1.0)
+    t = draw_array(data, batch + (n,), device, min_value=-1.0, max_value=1.0)
+    r = np.array(data.draw(st.permutations(range(n))), dtype=np.float64)
+    d = np.where(t < 0, -1.0, 1.0) * 2.0 ** r * (1 + 0.2 * np.abs(t))
+    e = np.where(x < 0, -1.0, 1.0) * (0.01 + 0.01 * np.abs(x)) * (1 - np.eye(n))
+    return e + d[..., None] * np.eye(n)
+
+
 def spd(data, batch, n, device="cpu"):
     m = draw_array(data, batch + (n, n), device, min_value=-1.0, max_value=1.0)
     return m @ np.swapaxes(m, -1, -2) + np.eye(n)
@@ -78,6 +114,14 @@ def sym(a):
 
 def np_sym(a):
     return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+def _broadcastable(*shapes):
+    try:
+        np.broadcast_shapes(*shapes)
+        return True
+    except ValueError:
+        return False
 
 
 # ================================================================ inv / det / slogdet / solve
@@ -93,15 +137,20 @@ def test_inv_det_slogdet(device, data, batch, n):
     check_op(lambda x: mg.logdet(x.mT @ x), lambda x: np.linalg.slogdet(np.swapaxes(x, -1, -2) @ x)[1], [a], device)
 
 
-@given(data=st.data(), batch_a=BATCH, batch_b=BATCH, n=SIDE, k=st.integers(1, 3),
-       vector=st.booleans(), left=st.booleans())
-def test_solve_broadcasts(device, data, batch_a, batch_b, n, k, vector, left):
+@given(data=st.data(), batch_a=BATCH, n=SIDE, k=st.integers(1, 3), vector=st.booleans(), left=st.booleans())
+def test_solve_broadcasts(device, data, batch_a, n, k, vector, left):
+    # only batch shapes that broadcast with A's: (2,) and (1, 3) do not (2 vs 3), and solve refuses
+    # them as torch does (test_errors_name_the_op checks that refusal)
+    batch_b = data.draw(st.sampled_from([b for b in BATCH_SHAPES if _broadcastable(batch_a, b)]))
     a = dominant(data, batch_a, n, device)
     if vector:
         b = draw_array(data, (n,), device)  # a 1-D B is always a vector
         ref = (lambda x, y: np.linalg.solve(x if left else np.swapaxes(x, -1, -2), y))
     else:
         b = draw_array(data, batch_b + ((n, k) if left else (k, n)), device)
+        # torch reads a B with A's batch shape and n as a batch of vectors (test_fuzz_torch_wave2_ops
+        # checks that corner against torch); here B is a matrix
+        assume(b.shape != a.shape[:-1])
         if left:
             ref = np.linalg.solve
         else:
@@ -221,7 +270,7 @@ def test_svdvals_any_matrix(device, data, batch, m, n):
 @given(data=st.data(), batch=BATCH, m=SIDE, n=SIDE, hermitian=st.booleans())
 def test_pinv_lstsq(device, data, batch, m, n, hermitian):
     if hermitian:
-        a = symmetric_distinct(data, batch, n, device)
+        a = symmetric_invertible(data, batch, n, device)  # (no eigenvalue near 0: no rank change)
         check_op(lambda x: mg.linalg.pinv(sym(x), hermitian=True), lambda x: np.linalg.pinv(np_sym(x)), [a], device,
                  f32_tol=1e-4)
         return
@@ -229,6 +278,10 @@ def test_pinv_lstsq(device, data, batch, m, n, hermitian):
     check_op(mg.linalg.pinv, np.linalg.pinv, [a], device, f32_tol=1e-4)
     check_op(mg.pinverse, np.linalg.pinv, [a], device, f32_tol=1e-4)
     b = draw_array(data, (m, 2), device)
+    if b.shape == a.shape[:-1]:  # torch reads this B as a batch of vectors (A (2, 2, n), B (2, 2))
+        check_op(lambda x, y: mg.linalg.lstsq(x, y).solution,
+                 lambda x, y: (np.linalg.pinv(x) @ y[..., None])[..., 0], [a, b], device, f32_tol=1e-4)
+        return
     check_op(lambda x, y: mg.linalg.lstsq(x, y).solution, lambda x, y: np.linalg.pinv(x) @ y, [a, b], device,
              f32_tol=1e-4)
 
@@ -277,7 +330,10 @@ def test_vector_norm_zero_gradients():
 @given(data=st.data(), batch=BATCH, m=st.integers(2, 4), n=st.integers(2, 4),
        ord=st.sampled_from(["fro", "nuc", 2, -2, 1, -1, math.inf, -math.inf]), keepdim=st.booleans())
 def test_matrix_norm(device, data, batch, m, n, ord, keepdim):
-    a = distinct_singular(data, batch, m, n, device)
+    if ord in (1, -1, math.inf, -math.inf):  # max/min of sums of |a_ij|: kinks at a_ij = 0 and at ties
+        a = separated_abs_sums(data, batch, m, n, device)
+    else:  # functions of the singular values: 2/-2 need the extreme ones distinct, nuc all nonzero
+        a = distinct_singular(data, batch, m, n, device)
     check_op(lambda x: mg.linalg.matrix_norm(x, ord, keepdim=keepdim),
              lambda x: np.linalg.norm(x, ord, axis=(-2, -1), keepdims=keepdim), [a], device, f32_tol=5e-5)
 
@@ -297,7 +353,10 @@ def test_matrix_norm_other_dims_and_norm(device):
 
 @given(data=st.data(), batch=BATCH, n=st.integers(2, 4), p=st.sampled_from([None, 2, -2, "fro", "nuc", 1, math.inf]))
 def test_cond(device, data, batch, n, p):
-    a = distinct_singular(data, batch, n, n, device)
+    if p in (1, math.inf):  # ||A|| ||inv(A)||, both max sums of |.|: kinks at zero entries and ties
+        a = diagonal_heavy(data, batch, n, device)
+    else:
+        a = distinct_singular(data, batch, n, n, device)
     check_op(lambda x: mg.linalg.cond(x, p), lambda x: np.linalg.cond(x, p), [a], device, f32_tol=1e-4)
 
 

@@ -131,6 +131,24 @@ def test_total_norm_nonfinite_and_bad_arguments():
         clip_grads_with_norm_([np.zeros(3)], 1.0, 1.0)
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 3.0])
+def test_float32_norm_overflow_is_inf_silently_as_torch(norm_type):
+    """Review fix: float32 gradients near 3e38 overflow the norm's squares; the total norm is inf and the clipped
+    gradients 0, as torch gives them, without NumPy's overflow warning."""
+    torch = pytest.importorskip("torch")
+    g = np.asarray([3e38, -3e38, 1.0], dtype=np.float32)
+    p = nn.Parameter(mg.zeros(3))
+    p.grad = mg.tensor(g)
+    t = torch.zeros(3, requires_grad=True)
+    t.grad = torch.tensor(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        total = clip_grad_norm_([p], 1.0, norm_type=norm_type)
+    want = torch.nn.utils.clip_grad_norm_([t], 1.0, norm_type=norm_type)
+    assert math.isinf(total.item()) and math.isinf(want.item())
+    np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+
+
 def test_clip_grad_norm_and_value_accept_torchs_foreach_and_behave_as_before():
     ps = params_with_grads([(4, 4)], 5, scale=2.0)
     qs = params_with_grads([(4, 4)], 5, scale=2.0)

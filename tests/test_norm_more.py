@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -62,14 +62,21 @@ def grouped_shapes(draw, min_spatial=0):
     return shape, g
 
 
+def assume_spread_groups(x, g):
+    """Reject inputs with a (near-)constant group: its variance is ~0, so float32 rounding noise in
+    x - mean, amplified by 1/sqrt(var + eps), cannot match float64's exact zeros (torch behaves alike)."""
+    assume(np.all(x.reshape(x.shape[0], g, -1).std(-1) > 0.1))
+
+
 # ================================================================ group_norm
 @given(data=st.data(), case=grouped_shapes(), affine=st.sampled_from([(False, False), (True, False), (True, True)]))
 def test_group_norm_values_and_gradients(device, data, case, affine):
     shape, g = case
     c = shape[1]
     has_w, has_b = affine
-    arrays = [draw_array(data, shape, device) * 2.0 + 0.5] + [draw_array(data, (c,), device)
-                                                               for _ in range(has_w + has_b)]
+    arrays = [draw_array(data, shape, device, unique=True) * 2.0 + 0.5] + [draw_array(data, (c,), device)
+                                                                           for _ in range(has_w + has_b)]
+    assume_spread_groups(arrays[0], g)
 
     def fn(x, *aff):
         return F.group_norm(x, g, aff[0] if has_w else None, aff[1] if has_b else None, eps=1e-3)
@@ -126,7 +133,9 @@ def test_instance_norm_values_and_gradients(device, data, case, has_w):
     if np.prod(shape[2:]) < 2:
         shape = shape[:2] + (2,) + shape[3:]
     n, c = shape[:2]
-    arrays = [draw_array(data, shape, device) * 2.0 - 0.5] + [draw_array(data, (c,), device) for _ in range(2 * has_w)]
+    arrays = [draw_array(data, shape, device, unique=True) * 2.0 - 0.5] + [draw_array(data, (c,), device)
+                                                                       for _ in range(2 * has_w)]
+    assume_spread_groups(arrays[0], c)  # one group per channel
 
     def fn(x, *aff):
         return F.instance_norm(x, None, None, *aff, eps=1e-3)

@@ -7,6 +7,7 @@ errors naming the op. Creation: torch parity. Random: reproducible under mg.manu
 on every device, and statistics of 20000 draws within 5 standard errors of the distribution's.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -208,6 +209,28 @@ def test_cdist_dist_zero_distance_gradient_is_zero_as_torch():
     d = mg.dist(z, mg.zeros(3))
     d.backward()
     assert d.item() == 0 and np.array_equal(z.grad.numpy(), np.zeros(3))
+
+
+def test_cdist_dist_nan_and_inf_inputs_as_torch():
+    """A NaN distance gives a NaN gradient (not the 0 of a zero distance), inf - inf gives NaN, an infinite
+    distance is inf; silently (no NumPy warning), as torch (review fix: NaN distances had gradient 0)."""
+    torch = pytest.importorskip("torch")
+    a = [[0.0, math.nan, 1.0], [0.0, 1.0, math.inf], [math.inf, 2.0, 3.0]]
+    b = [[0.0, 2.0, 1.0], [math.inf, 0.0, 0.0]]
+    for p in (2, 3, 1, 0.5):  # (not inf, where torch's max skips NaN, nor 0, where torch.cdist and torch.dist differ)
+        x = mg.tensor(a, dtype="float64", requires_grad=True)
+        xt = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            y = mg.cdist(x, mg.tensor(b, dtype="float64"), p)
+            y.sum().backward()
+        yt = torch.cdist(xt, torch.tensor(b, dtype=torch.float64), p=p)
+        yt.sum().backward()
+        np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12, equal_nan=True, err_msg=f"p={p}")
+    z = mg.tensor([1.0, math.nan], requires_grad=True)
+    mg.dist(z, mg.zeros(2)).backward()
+    assert np.isnan(z.grad.numpy()).all()  # torch.dist: NaN everywhere
 
 
 def test_beta_zero_ignores_nan_in_input():

@@ -7,6 +7,7 @@ torch parity for values, indices and gradients (float64), with the tie and NaN r
 written down case by case; errors naming the op.
 """
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -259,6 +260,29 @@ def test_torch_parity_nan_reductions():
     _parity(lambda L, t: L.count_nonzero(t, 0), [x], grad=False)  # NaN is nonzero
     _parity(lambda L, t: t.count_nonzero((0, 1)), [x], grad=False)
     _parity(lambda L, t: L.count_nonzero(t), [np.asarray([True, False, True])], grad=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extremes_are_silent_as_torch(dtype):
+    """Review fix: inf + -inf, float32 sums past 3.4e38 and lerp between infinities give inf/NaN, which torch
+    computes without a word; nansum, nanmean, quantile and logcumsumexp made NumPy warn there."""
+    torch = _torch()
+    big = 3e38 if dtype == np.float32 else 1e308
+    inf = float("inf")
+    x = np.asarray([[big, big, -inf, 1.0], [inf, -inf, NAN, 2.0], [inf, inf, 1.0, -big], [1.0, 2.0, 3.0, 4.0]],
+                   dtype=dtype)
+    calls = [lambda L, t: L.nansum(t, 1), lambda L, t: L.nanmean(t, 1), lambda L, t: L.quantile(t, 0.5, dim=1),
+             lambda L, t: L.nanquantile(t, 0.3, dim=1), lambda L, t: L.logcumsumexp(t, 1)]
+    for f in calls:
+        m, t = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            y = f(mg, m)
+            y.backward(mg.ones_like(y))
+        ty = f(torch, t)
+        ty.backward(torch.ones_like(ty))
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-6, equal_nan=True)
 
 
 def test_torch_parity_std_var_mean_aminmax():

@@ -38,3 +38,30 @@ def test_in_place_write_refuses_a_result_that_cannot_be_cast_back(device):
     f._write_in_place("demo_", lambda t: t.double() * 0.5)
     np.testing.assert_array_equal(f.numpy(), [0.5, 1.0])
     assert f.dtype == np.float32
+
+
+def test_max_pool1d_winner_follows_torch_with_nan_and_minus_inf(device):
+    """torch scans a window's real taps: the first maximum wins, the LAST NaN wins, and a window of
+    -inf values gives its gradient to its first real tap (minigrad gave the first NaN, and the
+    padding for -inf windows)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(300):
+        L, k, d, s = int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        p = int(rng.integers(0, k // 2 + 1))
+        l_out = (L + 2 * p - d * (k - 1) - 1) // s + 1
+        starts = np.arange(max(l_out, 0)) * s - p
+        if l_out < 1 or any(all(not 0 <= st + j * d < L for j in range(k)) for st in starts):
+            continue  # a window made of padding only: torch's -inf there has no meaningful winner
+        a = rng.choice([1.0, 2.0, -np.inf, np.nan, 0.0], size=(2, 1, L))
+        t = torch.tensor(a, requires_grad=True)
+        x = mg.tensor(a, device=device, requires_grad=True)
+        w = rng.standard_normal((2, 1, l_out))
+        (torch.nn.functional.max_pool1d(t, k, s, p, d) * torch.tensor(w)).sum().backward()
+        y = mg.functional.max_pool1d(x, k, s, p, d)
+        (y * mg.tensor(w, device=device)).sum().backward()
+        # (windows sharing a winner add their gradients in another order: last-bit differences)
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-14, atol=0)
+        checked += 1
+    assert checked > 100

@@ -115,22 +115,29 @@ class Conv1d(Function):
 
 
 def _window_max(xp, x, k, stride, padding, dilation, l_out):
-    """(max over each window, index j of its first maximum); padding is -inf so it never wins over data.
+    """(max over each window, index j of the tap that wins it); padding is -inf so it never wins over data.
 
     Window tap j of every output position is one strided view of the padded input, so the
-    max is k - 1 elementwise maximums (no (N, C, L_out, k) gather). NaN wins, as in torch.
+    max is k - 1 elementwise maximums (no (N, C, L_out, k) gather). The winner is torch's:
+    its kernel scans the real (non-padding) taps in order and takes a tap when it is greater
+    than the best so far or NaN. So the first maximum wins, the LAST NaN wins a window holding
+    NaN, and a window of -inf values goes to its first real tap (never to the padding).
     """
-    right = max(0, (l_out - 1) * stride + dilation * (k - 1) + 1 - x.shape[-1] - padding)  # ceil_mode may need more
+    length = x.shape[-1]
+    right = max(0, (l_out - 1) * stride + dilation * (k - 1) + 1 - length - padding)  # ceil_mode may need more
     xpad = _padded(xp, x, padding, right, -math.inf)
     span = stride * (l_out - 1) + 1
     taps = [xpad[..., j * dilation:j * dilation + span:stride] for j in range(k)]
     best = taps[0].copy()
     for v in taps[1:]:
         xp.maximum(best, v, out=best)
-    arg = xp.full(best.shape, k - 1, dtype=xp.int64)
-    for j in range(k - 2, -1, -1):  # backwards, so the first tap holding the max (or a NaN) wins
-        v = taps[j]
-        arg = xp.where((v == best) | (v != v), j, arg)  # (elementwise: no host sync on a GPU, unlike a[mask] = j)
+    start = xp.arange(l_out) * stride - padding  # input position of tap 0 of each window
+    arg = xp.full(best.shape, -1, dtype=xp.int64)
+    for j, v in enumerate(taps):  # (elementwise: no host sync on a GPU, unlike a[mask] = j)
+        pos = start + j * dilation
+        inside = (pos >= 0) & (pos < length)
+        first_max = (v == best) & (arg < 0)  # NaN == NaN is False: a NaN window is left to the next line
+        arg = xp.where(inside & (first_max | (v != v)), j, arg)
     return best, arg
 
 
@@ -394,10 +401,25 @@ def adaptive_avg_pool1d(input, output_size):  # noqa: A002
     length = x.data.shape[-1]
     if length == 0:
         raise ValueError(f"{op}: input {describe(input)} has an empty length dimension")
+    return _unbatch(adaptive_mean_last(x, out), added)
+
+
+def adaptive_mean_last(x, out):
+    """Means of x (..., L) over torch's `out` adaptive windows of the last axis: (..., out).
+
+    Each window is gathered as a row of an (out, width) index, the slots past a short window's end
+    masked to 0 by `where`; the gradient is getitem's and where's. (Not a matmul with an averaging
+    matrix: its 0 * inf = NaN would spread one inf input into every window; found by fuzzing.)
+    """
+    from .elementwise import where  # (local imports: both modules import this one's neighbours)
     xp = get_xp(x.data)
+    length = x.data.shape[-1]
+    if out and length % out == 0:  # equal, disjoint windows (28 -> 7): a reshape and a mean, no gather
+        return x.reshape(x.shape[:-1] + (out, length // out)).mean(-1)
     start, end = _adaptive_windows(xp, length, out)
-    pos = xp.arange(length)[:, None]
-    inside = (pos >= start) & (pos < end)  # (L, out)
-    avg = _wrap((inside / xp.maximum(end - start, 1)).astype(x.data.dtype))
-    from .linalg import matmul  # (linalg imports nothing from here; a local import keeps the module list short)
-    return _unbatch(matmul(x, avg), added)
+    width = int((end - start).max()) if out else 0
+    idx = start[:, None] + xp.arange(width)[None, :]  # (out, width)
+    inside = idx < end[:, None]
+    windows = x[..., _wrap(xp.minimum(idx, length - 1))]  # (..., out, width)
+    total = where(_wrap(inside), windows, 0.0).sum(-1)
+    return total / _wrap((end - start).astype(x.data.dtype))

@@ -80,6 +80,25 @@ def _col2im(xp, cols, padded_hw, stride, dilation):
     return out
 
 
+def _col2im_stride1(xp, cols, padded_hw, dilation):
+    """`_col2im` for stride 1 on "wide" rows: cols (N, C, kh, kw, H_out, W_pad) whose columns w >= W_out are 0.
+
+    In the flattened padded image, tap (i, j) of output (h, w) is at (h + i*d_h)*W_pad + w + j*d_w,
+    i.e. h*W_pad + w plus a per-tap offset: with rows as wide as the padded image, each tap's
+    positions are one contiguous run, so each += is one long slice (not H_out rows of W_out).
+    The zero columns spill onto the next row's first positions and add nothing (x + 0 = x, same order).
+    """
+    n, c, kh, kw, ho, wp = cols.shape
+    span = ho * wp
+    # room for the last tap's spill past the end of the image
+    out = xp.zeros((n, c, padded_hw[0] * wp + (kw - 1) * dilation[1]), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dilation[0] * wp + j * dilation[1]
+            out[:, :, start:start + span] += cols[:, :, i, j].reshape(n, c, span)
+    return out[:, :, :padded_hw[0] * wp].reshape((n, c) + tuple(padded_hw))
+
+
 def _crop(a, pad_h, pad_w, hw):
     """a[..., top:top + H, left:left + W]: the unpadded part of a padded-size array."""
     return a[..., pad_h[0]:pad_h[0] + hw[0], pad_w[0]:pad_w[0] + hw[1]]
@@ -118,9 +137,19 @@ class Conv2d(Function):
         gy = g.reshape(n, groups, o // groups, g.shape[2] * g.shape[3])  # (N, G, Og, P)
         gx = gw = None
         if need[0]:  # (G, K, Og) @ (N, G, Og, P) -> (N, G, K, P), then each tap back onto the input
-            dcols = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1) @ gy
-            dcols = dcols.reshape((n, xshape[1], kh, kw) + g.shape[2:])
-            gx = _crop(_col2im(xp, dcols, padded_hw, stride, dilation), padding[0], padding[1], xshape[2:])
+            wt = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+            if stride == (1, 1):  # rows as wide as the padded input: one contiguous += per tap
+                ho, wo = g.shape[2:]
+                wide = xp.zeros(g.shape[:3] + (padded_hw[1],), dtype=g.dtype)
+                wide[..., :wo] = g
+                dcols = wt @ wide.reshape(n, groups, o // groups, ho * padded_hw[1])
+                dcols = dcols.reshape((n, xshape[1], kh, kw) + wide.shape[2:])
+                dcols[..., wo:] = 0  # (exactly 0 even for an inf weight: the extra columns must add nothing)
+                gpad = _col2im_stride1(xp, dcols, padded_hw, dilation)
+            else:
+                dcols = (wt @ gy).reshape((n, xshape[1], kh, kw) + g.shape[2:])
+                gpad = _col2im(xp, dcols, padded_hw, stride, dilation)
+            gx = _crop(gpad, padding[0], padding[1], xshape[2:])
         if need[1]:  # (N, G, Og, P) @ (N, G, P, K) summed over the batch
             gw = (gy @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w.shape)
         if len(need) == 2:
@@ -177,40 +206,94 @@ class ConvTranspose2d(Function):
 
 
 # ---------------------------------------------------------------- pooling Functions
-def _window_max2d(xp, x, kernel, stride, padding, dilation, out):
-    """(max over each window, tap number i*kw + j of the max) with -inf padding; torch's CPU rule for the
-    winner: the first maximum in row-major order, but a NaN always takes over (so NaN propagates)."""
+def _max_padded(xp, x, kernel, stride, padding, dilation, out):
+    """x with -inf padding: `padding` before each spatial axis, and after it as much as the last window
+    reaches (ceil_mode may need more than `padding`); -inf never beats data."""
     pad = tuple((padding[a], max(0, (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1
-                                 - x.shape[2 + a] - padding[a])) for a in range(2))  # ceil_mode may need more
-    xpad = _padded2d(xp, x, pad[0], pad[1], -math.inf)
+                                 - x.shape[2 + a] - padding[a])) for a in range(2))
+    return _padded2d(xp, x, pad[0], pad[1], -math.inf)
+
+
+def _tap_inside(xp, i, j, hw, stride, padding, dilation, out):
+    """None when every position of kernel tap (i, j) lies in the unpadded input, else the (H_out, W_out)
+    bool mask of the windows whose tap (i, j) does (decided on the host for the common all-inside case)."""
+    first = (i * dilation[0] - padding[0], j * dilation[1] - padding[1])  # tap position of window (0, 0)
+    if all(first[a] >= 0 and first[a] + (out[a] - 1) * stride[a] < hw[a] for a in range(2)):
+        return None
+    pos = [xp.arange(out[a]) * stride[a] + first[a] for a in range(2)]
+    ok = [(p >= 0) & (p < hw[a]) for a, p in enumerate(pos)]
+    return ok[0][:, None] & ok[1][None, :]
+
+
+def _window_max2d(xp, xpad, hw, kernel, stride, padding, dilation, out):
+    """(max over each window, tap number i*kw + j of the winner) of the -inf-padded xpad.
+
+    torch's CPU rule for the winner: it scans the window's in-input positions in row-major order and
+    takes a value that is larger, or NaN (so the last NaN wins and NaN propagates); a window of
+    -inf values therefore gives its first in-input position, never the padding.
+    """
     best = _tap(xpad, 0, 0, stride, dilation, out).copy()
     arg = xp.zeros(best.shape, dtype=xp.int64)
+    seen = _tap_inside(xp, 0, 0, hw, stride, padding, dilation, out)  # windows that have met real data
     for t in range(1, kernel[0] * kernel[1]):
-        v = _tap(xpad, t // kernel[1], t % kernel[1], stride, dilation, out)
+        i, j = divmod(t, kernel[1])
+        v = _tap(xpad, i, j, stride, dilation, out)
         take = (v > best) | (v != v)  # (elementwise where: no host sync on a GPU)
+        if seen is not None:  # a winner that is still padding gives way to the first real value
+            inside = _tap_inside(xp, i, j, hw, stride, padding, dilation, out)
+            inside = True if inside is None else inside
+            take |= inside & ~seen
+            seen = seen | inside
         best = xp.where(take, v, best)
         arg = xp.where(take, t, arg)
-    return best, arg, xpad.shape[2:]
+    return best, arg
 
 
 class MaxPool2d(Function):
-    """y[n, c, h, w] = max_{i, j} x[n, c, h*s + i*d - p, w*s + j*d - p];  dx gets dy at each window's winner"""
+    """y[n, c, h, w] = max_{i, j} x[n, c, h*s + i*d - p, w*s + j*d - p];  dx gets dy at each window's winner
+
+    The forward is a running maximum over the kh*kw tap views (no argmax: one cheap ufunc per tap).
+    The backward finds each window's winner from y itself: the first tap equal to y, in window order.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, out):
-        y, arg, padded_hw = _window_max2d(get_xp(x), x, kernel_size, stride, padding, dilation, out)
-        ctx.save_for_backward(arg)
-        ctx.conf = (x.shape[2:], padded_hw, kernel_size, stride, padding, dilation)
+        xp = get_xp(x)
+        xpad = _max_padded(xp, x, kernel_size, stride, padding, dilation, out)
+        y = _tap(xpad, 0, 0, stride, dilation, out).copy()
+        for t in range(1, kernel_size[0] * kernel_size[1]):
+            # maximum(v, y): on a tie NumPy returns the second operand, so the earlier tap's value stays
+            # (torch keeps the first of equal values: -0.0 before 0.0 gives -0.0); NaN propagates
+            xp.maximum(_tap(xpad, *divmod(t, kernel_size[1]), stride, dilation, out), y, out=y)
+        ctx.save_for_backward(xpad, y)
+        ctx.conf = (x.shape[2:], kernel_size, stride, padding, dilation)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        (arg,) = ctx.saved
-        hw, padded_hw, kernel, stride, padding, dilation = ctx.conf
+        xpad, y = ctx.saved
+        hw, kernel, stride, padding, dilation = ctx.conf
         xp = get_xp(g)
-        dpad = xp.zeros(g.shape[:2] + padded_hw, dtype=g.dtype)
-        for t in range(kernel[0] * kernel[1]):  # a tap's positions are distinct, so += is exact
-            _tap(dpad, t // kernel[1], t % kernel[1], stride, dilation, g.shape[2:])[...] += xp.where(arg == t, g, 0)
+        out = g.shape[2:]
+        arg = None
+        if bool(xp.isnan(y).any()):  # (one reduction; a host sync on a GPU)
+            # a NaN window's winner is its last NaN, which y == tap cannot find: take the full argmax scan
+            _, arg = _window_max2d(xp, xpad, hw, kernel, stride, padding, dilation, out)
+        dpad = xp.zeros(xpad.shape, dtype=g.dtype)
+        claimed = xp.zeros(y.shape, dtype=bool)  # windows whose winner has had its dy
+        for t in range(kernel[0] * kernel[1]):
+            i, j = divmod(t, kernel[1])
+            if arg is not None:
+                first = arg == t
+            else:
+                hit = _tap(xpad, i, j, stride, dilation, out) == y
+                inside = _tap_inside(xp, i, j, hw, stride, padding, dilation, out)
+                if inside is not None:  # (only matters for a window of -inf: padding never wins)
+                    hit &= inside
+                first = hit > claimed  # hit and not claimed by an earlier tap
+                claimed |= hit
+            # a tap's positions are distinct, so += is exact
+            _tap(dpad, i, j, stride, dilation, out)[...] += xp.where(first, g, 0)
         return _crop(dpad, (padding[0], 0), (padding[1], 0), hw)
 
 
@@ -628,7 +711,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         return y
     xp = get_xp(x.data)
     # recomputed here: the op's node (where the forward's argmax lives) is not kept without a graph
-    _, arg, _ = _window_max2d(xp, x.data, k, s, p, d, out)
+    xpad = _max_padded(xp, x.data, k, s, p, d, out)
+    _, arg = _window_max2d(xp, xpad, x.data.shape[2:], k, s, p, d, out)
     rows = (arg // k[1]) * d[0] + xp.arange(out[0])[:, None] * s[0] - p[0]
     cols = (arg % k[1]) * d[1] + xp.arange(out[1])[None, :] * s[1] - p[1]
     where = (rows * x.data.shape[3] + cols).astype(xp.int64)
@@ -691,23 +775,20 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
 
     Window (i, j) covers rows [floor(i H / out_h), ceil((i + 1) H / out_h)) and likewise columns; a
     rectangle's mean is the mean over its rows of the means over its columns, so this is composed as
-    two matmuls with constant averaging matrices: y = A_h^T x A_w (gradient: MatMul's).
+    conv.adaptive_mean_last over the width, then over the height (gathered windows, not matmuls with
+    averaging matrices, whose 0 * inf = NaN spread one inf into every window: found by fuzzing).
     """
     op = "adaptive_avg_pool2d"
     x, added = _batched2d(op, input)
     _check_nonempty(op, x, added)
     out = _adaptive_size(op, output_size, x.data.shape[2:])
-    xp = get_xp(x.data)
-
-    def averaging(length, n_out):  # (length, n_out): column i averages window i
-        start, end = _adaptive_windows(xp, length, n_out)
-        pos = xp.arange(length)[:, None]
-        inside = (pos >= start) & (pos < end)
-        return _wrap((inside / xp.maximum(end - start, 1)).astype(x.data.dtype))
-
-    from .linalg import matmul  # (a local import: linalg is only needed here)
-    a_h, a_w = averaging(x.data.shape[2], out[0]), averaging(x.data.shape[3], out[1])
-    y = matmul(matmul(permute(a_h, (1, 0)), x), a_w)
+    (h, w), (oh, ow) = x.data.shape[2:], out
+    if oh and ow and h % oh == 0 and w % ow == 0:  # equal, disjoint windows (28x28 -> 7x7): one mean
+        n, c = x.data.shape[:2]
+        return _unbatch(x.reshape(n, c, oh, h // oh, ow, w // ow).mean((3, 5)), added)
+    from .conv import adaptive_mean_last
+    y = adaptive_mean_last(x, out[1])  # (N, C, H, out_w)
+    y = permute(adaptive_mean_last(permute(y, (0, 1, 3, 2)), out[0]), (0, 1, 3, 2))
     return _unbatch(y, added)
 
 
@@ -960,6 +1041,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if dims == 1:
             from .conv import adaptive_avg_pool1d
             return adaptive_avg_pool1d(input, sizes[0])
+        if input.data.shape[1] == 0:  # (adaptive_avg_pool2d's refusal, under this op's name: found by fuzzing)
+            raise ValueError(f"{op}: mode 'area' needs a non-empty channel dimension, got {describe(input)}")
         return adaptive_avg_pool2d(input, sizes)
     xp = get_xp(input.data)
     y = input

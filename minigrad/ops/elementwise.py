@@ -114,12 +114,12 @@ class Pow(Function):
         xp = get_xp(a)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            with _B.np.errstate(divide="ignore", invalid="ignore"):
+            with _quiet():  # 0 ** -1 = inf, 1000 ** 1e38 = inf: the gradient's own limits, as torch
                 ga = g * b * a ** (b - 1)
             # b == 0: y = 1 is constant in a, also at a == 0 where 0 * 0**-1 would be NaN (torch: 0)
             ga = xp.where(b == 0, 0, ga).astype(g.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            with _B.np.errstate(divide="ignore", invalid="ignore"):
+            with _quiet():
                 gb = g * y * xp.log(a)
             gb = xp.where((a == 0) & (b >= 0), 0, gb).astype(g.dtype, copy=False)
         return ga, gb
@@ -220,7 +220,8 @@ class RPowScalar(Function):
 
     @staticmethod
     def forward(ctx, x, c):
-        y = c ** x
+        with _quiet():  # 2.0 ** 1024 = inf and (-2.0) ** 0.5 = NaN, silently, as torch
+            y = c ** x
         ctx.save_for_backward(y)
         ctx.logc = math.log(c) if c > 0 else (-math.inf if c == 0 else math.nan)
         return y
@@ -228,7 +229,8 @@ class RPowScalar(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return g * y * ctx.logc
+        with _quiet():  # 0 * inf = NaN where y overflowed, as torch
+            return g * y * ctx.logc
 
 
 # ---------------------------------------------------------------- unary

@@ -260,6 +260,7 @@ def index_reduce(x, dim, index, source, reduce, *, include_self=True):
         return reshape(index_reduce(reshape(x, (1,)), 0, index.reshape(-1), reshape(source, (1,)), reduce,
                                     include_self=include_self), ())
     d = normalize_axis(op, dim, x.data.ndim)
+    _check_positions(op, x, d, index)  # (here: the spread index below is empty when source is, torch checks anyway)
     want = x.data.shape[:d] + (index.data.size,) + x.data.shape[d + 1:]
     if tuple(source.data.shape) != want:
         raise ValueError(f"{op}: source must have shape {want} (x {describe(x)} with len(index) = {index.data.size} "
@@ -517,6 +518,8 @@ def sum_to_size(x, *size):
     lead = len(have) - len(shape)
     if lead < 0 or any(s != h and s != 1 for s, h in zip(shape, have[lead:])):
         raise ValueError(f"{op}: size {list(shape)} is not expandable to the shape {list(have)} of {describe(x)}")
+    if shape == ():  # torch: a 0-d size is always x.sum() (so an integer 0-d x comes back int64, as sum)
+        return x.sum()
     if shape == have:
         return x
     dims = tuple(range(lead)) + tuple(lead + k for k, s in enumerate(shape) if s == 1 and have[lead + k] != 1)

@@ -773,19 +773,18 @@ def solve(A, B, *, left=True):
     if B.data.ndim == 0:
         raise ValueError(f"{op}: B must have at least 1 dimension, got {describe(B)}")
     n = A.data.shape[-1]
-    vector = _is_vector_rhs(A, B)
-    if not left:  # X A = B  <=>  A^T X^T = B^T
-        if vector:
-            return solve(A.mT, B)
-        return solve(A.mT, B.mT).mT
-    b = B.unsqueeze(-1) if vector else B
+    vector = _is_vector_rhs(A, B)  # (decided on the B given: B^T below must not be looked at again)
+    # X A = B  <=>  A^T X^T = B^T; a vector b with left=False is the row vector x with x A = b
+    # (torch refuses that case in its shape check)
+    a = A if left else A.mT
+    b = B.unsqueeze(-1) if vector else (B if left else B.mT)
     if b.data.shape[-2] != n:
-        shown = f"{n}x{n} and " + (f"{B.data.shape[-1]}" if vector else f"{b.data.shape[-2]}x{b.data.shape[-1]}")
-        raise ValueError(f"{op}: incompatible shapes of A and B for the equation AX = B ({shown}; "
-                         f"A {describe(A)}, B {describe(B)})")
+        shown = f"{n}x{n} and " + (f"{B.data.shape[-1]}" if vector else f"{B.data.shape[-2]}x{B.data.shape[-1]}")
+        raise ValueError(f"{op}: incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
+                         f"({shown}; A {describe(A)}, B {describe(B)})")
     _batch_broadcast(op, A, b)
-    x = Solve.apply(A, b, op=op)
-    return x.squeeze(-1) if vector else x
+    x = Solve.apply(a, b, op=op)
+    return x.squeeze(-1) if vector else (x if left else x.mT)
 
 
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
@@ -946,7 +945,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     if rcond is not None and (isinstance(rcond, bool) or not isinstance(rcond, numbers.Real)):
         raise TypeError(f"{op}: rcond must be a number, got {rcond!r}")
     m, n = A.data.shape[-2:]
-    vector = B.data.ndim == A.data.ndim - 1
+    vector = _is_vector_rhs(A, B)  # torch's rule, as solve's: (.., m) with A's batch shape, or 1-D
     b = B.unsqueeze(-1) if vector else B
     if b.data.ndim < 2 or b.data.shape[-2] != m:
         raise ValueError(f"{op}: incompatible shapes of A and B for the equation AX = B: A {describe(A)} has {m} "
@@ -982,6 +981,9 @@ def _norm_input(op, x, dtype):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if dtype is not None:
+        if x.data.dtype.kind == "f" and np.dtype(dtype).itemsize < x.data.dtype.itemsize:  # as torch
+            raise TypeError(f"{op}: the dtype of the input {describe(x)} should be convertible without narrowing "
+                            f"to the specified dtype {np.dtype(dtype)}")
         x = x.to(dtype)
     if x.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point tensor as input, got {describe(x)}; convert it with "
@@ -995,7 +997,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     ord: any real number; inf/-inf give max/min |x_i|, 0 the number of nonzeros. The gradient is 0
     where the norm is 0 (and, for ord < 1, where x_i = 0), as in torch.
     """
-    from .reduce import Norm, _dims, amax, amin
+    from .reduce import Norm, _check_nonempty, _dims, amax, amin
     from .reduce import sum as _sum
 
     op = "linalg.vector_norm"
@@ -1004,6 +1006,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
         raise TypeError(f"{op}: ord must be a number (use linalg.matrix_norm for 'fro'/'nuc'), got {ord!r}")
     dims = _dims(op, x, dim)
     p = float(ord)
+    if p < 0 or p == math.inf:  # no identity (max, or a sum of infinities): torch refuses an empty reduction
+        _check_nonempty(op, x, dims)
     if p == 2:
         return Norm.apply(x, dims=dims, keepdim=keepdim)
     if p == 1:
@@ -1043,18 +1047,29 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # no
     if d0 == d1:
         raise ValueError(f"{op}: dims must be different, got {dim!r}")
     kept = tuple(1 if i in (d0, d1) else s for i, s in enumerate(A.data.shape))
+
+    def extreme(t, dim, keepdim):
+        # the max / min of norms over `dim`; over an empty dim (an empty matrix) the max is 0 (torch: the
+        # values are >= 0) - the sum over nothing is that 0, with its gradient - and the min is undefined
+        if t.data.shape[dim] == 0:
+            if ord in ("nuc", 2, 1, math.inf):
+                return _sum(t, dim=dim, keepdim=keepdim)
+            raise ValueError(f"{op}: the ord={ord} norm (a minimum) of the empty matrices of {describe(A)} is "
+                             "undefined, as in torch")
+        return (amax if ord in ("nuc", 2, 1, math.inf) else amin)(t, dim=dim, keepdim=keepdim)
+
     if ord == "fro":
         return vector_norm(A, 2, dim=(d0, d1), keepdim=keepdim)
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)  # 1: sum down columns, max over columns
         sums = _sum(A.abs(), dim=inner, keepdim=True)
-        out = (amax if ord > 0 else amin)(sums, dim=outer, keepdim=True)
+        out = extreme(sums, outer, True)
     else:
         s = svdvals(movedim(A, (d0, d1), (-2, -1)))
         if ord == "nuc":
             out = _sum(s, dim=-1)
         else:
-            out = (amax if ord == 2 else amin)(s, dim=-1)
+            out = extreme(s, -1, False)
         out = out.reshape(kept)
     return out if keepdim else out.reshape([s for i, s in enumerate(A.data.shape) if i not in (d0, d1)])
 
@@ -1098,7 +1113,10 @@ def cond(A, p=None):
             return big / small if p != -2 else small / big
     if p not in _MATRIX_ORDS:
         raise ValueError(f"{op}: order {p!r} not supported")
-    _square_matrix(f"{op}(ord={p})", A)
+    if p in ("fro", "nuc") or A.data.size:
+        _square_matrix(f"{op}(ord={p})", A)
+    if A.data.size == 0:  # torch: 0 for empty matrices, any p (a sum over nothing keeps the graph)
+        return A.sum(dim=(-2, -1))
     inverse, info = inv_ex(A)
     xp = get_xp(A.data)
     singular = _wrap(info.data > 0)
@@ -1147,6 +1165,10 @@ def multi_dot(tensors):
             where_ = "first" if k == 0 else "last" if k == len(tensors) - 1 else f"{k}-th"
             raise ValueError(f"{op}: the {where_} tensor must be {' or '.join(f'{d}-D' for d in allowed)}, "
                              f"got {describe(t)}")
+    for k, t in enumerate(tensors[1:], 1):  # (as torch: no type promotion inside the chain)
+        if t.data.dtype != tensors[0].data.dtype:
+            raise TypeError(f"{op}: all tensors must have the same dtype, but tensor 0 is {describe(tensors[0])} "
+                            f"and tensor {k} is {describe(t)}")
     first_vec, last_vec = tensors[0].data.ndim == 1, tensors[-1].data.ndim == 1
     mats = list(tensors)
     if first_vec:

@@ -271,7 +271,9 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     is_target = count > 0
     pair_w = count[:, :, None] * (~is_target)[:, None, :]  # (n, j, i): j listed, i not a target
     z = clamp(1.0 - x2.unsqueeze(2) + x2.unsqueeze(1), min=0.0)
-    loss = (z * _wrap(pair_w.astype(x2.data.dtype))).sum(dim=(1, 2)) / C
+    # where, not a product with the 0/1 weights: a pair outside the formula must not turn an inf or NaN
+    # score into NaN (0 * inf); found by fuzzing against torch
+    loss = where(_mask(pair_w > 0), z * _wrap(pair_w.astype(x2.data.dtype)), 0.0).sum(dim=(1, 2)) / C
     if one_d:
         loss = loss.reshape(())
     return _reduce(op, loss, reduction)
@@ -304,7 +306,12 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     scalar = d.data.ndim == 0
     if scalar:  # two 0-d inputs: one 1-element vector each (torch gives 0-d, even with keepdim)
         d = d.reshape(1)
-    out = _p_norm(d, p, d.data.ndim - 1)
+    if d.data.shape[-1] == 0:  # empty vectors: distance 0 as torch, except the inf norm (no identity)
+        if p == float("inf"):
+            raise ValueError(f"{op}: the inf norm of an empty last dimension is undefined, got x1 {describe(x1)}")
+        out = d.sum(dim=-1, keepdim=True)  # (norm refuses empty dims; found by fuzzing)
+    else:
+        out = _p_norm(d, p, d.data.ndim - 1)
     return out if keepdim and not scalar else out.squeeze(-1)
 
 
@@ -354,6 +361,9 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     op = "triplet_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _triplet_inputs(op, anchor, positive, negative)
+    for t in (anchor, positive, negative):  # pairwise_distance's checks, under this op's name (found by fuzzing)
+        check_float(op, t)
+    _broadcast(op, ("anchor", "positive", "negative"), anchor, positive, negative)
     p = _check_p(op, p)
     eps = _number(op, "eps", eps)
     return _triplet(op, anchor, positive, negative, lambda a, b: pairwise_distance(a, b, p, eps), margin, swap,
@@ -368,6 +378,10 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     _triplet_inputs(op, anchor, positive, negative)
     if distance_function is not None and not callable(distance_function):
         raise TypeError(f"{op}: distance_function must be callable, got {type(distance_function).__name__}")
+    if distance_function is None:  # pairwise_distance's checks, under this op's name (found by fuzzing)
+        for t in (anchor, positive, negative):
+            check_float(op, t)
+        _broadcast(op, ("anchor", "positive", "negative"), anchor, positive, negative)
     return _triplet(op, anchor, positive, negative, distance_function or pairwise_distance, margin, swap, reduction)
 
 
@@ -377,7 +391,7 @@ class Threshold(Function):
 
     @staticmethod
     def forward(ctx, x, threshold, value):
-        keep = x > threshold
+        keep = ~(x <= threshold)  # (not x > threshold: a NaN stays NaN, as torch; found by fuzzing)
         ctx.save_for_backward(keep)
         return get_xp(x).where(keep, x, value).astype(x.dtype, copy=False)
 
@@ -406,7 +420,7 @@ class Softshrink(Function):
     @staticmethod
     def forward(ctx, x, lambd):
         xp = get_xp(x)
-        keep = xp.abs(x) > lambd
+        keep = ~(xp.abs(x) <= lambd)  # (not |x| > lambd: a NaN stays NaN, as torch; found by fuzzing)
         ctx.save_for_backward(keep)
         return xp.where(keep, x - xp.sign(x) * lambd, 0).astype(x.dtype, copy=False)
 

@@ -14,7 +14,7 @@ from .. import backend as _B
 from ..autograd import Function, no_grad
 from ..tensor import Tensor
 from . import compose as _compose
-from .common import check_float, describe
+from .common import check_float, describe, normalize_dim
 from .shape import pad as _pad
 from .norm import BatchNorm, _channel_vector
 
@@ -306,6 +306,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
     op = "gumbel_softmax"
     _need_tensor(op, "logits", logits)
     check_float(op, logits)
+    normalize_dim(op, dim, max(logits.data.ndim, 1))  # a bad dim is gumbel_softmax's error, not softmax's
     tau = _real(op, "tau", tau)
     if not tau > 0:
         raise ValueError(f"{op}: tau must be positive, got {tau}")
@@ -322,6 +323,8 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
         ys = y_soft.data
         if x.ndim == 0:
             one_hot = xp.ones_like(ys)
+        elif ys.shape[d] == 0:  # no category to pick (torch refuses too); was NumPy's bare argmax error
+            raise ValueError(f"{op}: hard=True needs a non-empty dim {dim}, got logits {describe(logits)}")
         else:
             idx = xp.expand_dims(ys.argmax(axis=d), d)
             pos = xp.arange(ys.shape[d]).reshape((-1,) + (1,) * (ys.ndim - d - 1))

@@ -16,7 +16,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_pair, describe, normalize_axis
-from .elementwise import where
+from .elementwise import _math_operands, _quiet, where
 from .linalg import matmul
 from .shape import cat, clone, diag, expand, index_copy, movedim, pad, permute, reshape, select, stack
 
@@ -202,9 +202,7 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
     _tensors(op, input=input, vec1=vec1, vec2=vec2)
     _ndim(op, "vec1", vec1, 1)
     _ndim(op, "vec2", vec2, 1)
-    # elementwise in torch, so its operands promote as in `input + outer(vec1, vec2)` (bool with uint8 is uint8)
-    from .elementwise import _math_operands  # (torch's integer promotion too: bool[] with uint8[] is uint8)
-
+    # elementwise in torch, so its operands promote as in `input + outer(vec1, vec2)` (bool[] with uint8[] is uint8)
     inp, prod = _math_operands(op, input, outer(vec1, vec2))
     return _add_scaled(op, inp, prod, beta, alpha)
 
@@ -327,6 +325,43 @@ def cross(input, other, dim=None):  # noqa: A002
 
 
 # ---------------------------------------------------------------- distances
+def _pairwise_norms(xp, x1, x2, p):
+    """(y, u): the differences u[.., i, j, :] = x1[.., i, :] - x2[.., j, :] and their p-norms y[.., i, j]."""
+    u = x1[..., :, None, :] - x2[..., None, :, :]
+    a = xp.abs(u)
+    if p == 0:
+        y = (u != 0).sum(axis=-1).astype(x1.dtype)
+    elif p == 1:
+        y = a.sum(axis=-1)
+    elif p == math.inf:
+        y = a.max(axis=-1) if u.shape[-1] else xp.zeros(u.shape[:-1], dtype=x1.dtype)
+    else:  # scaled by the largest |u_k| so that |u|^p cannot overflow (float32 1e30 apart is 1e30, as torch)
+        m = a.max(axis=-1, keepdims=True) if u.shape[-1] else xp.zeros(u.shape[:-1] + (1,), dtype=x1.dtype)
+        s = xp.where(xp.isfinite(m) & (m > 0), m, 1).astype(x1.dtype, copy=False)
+        y = s[..., 0] * (xp.sqrt(((a / s) ** 2).sum(axis=-1)) if p == 2 else
+                         ((a / s) ** p).sum(axis=-1) ** (1.0 / p))
+    return y, u
+
+
+def _pairwise_norms_grad(xp, g, u, y, p):
+    """dL/du from dL/dy = g, for the norms y of the differences u (see Cdist)."""
+    if p == 0:
+        return xp.zeros_like(u)
+    if p == 1:
+        return xp.sign(u) * g[..., None]
+    if p == math.inf:
+        return xp.sign(u) * (xp.abs(u) == y[..., None]) * g[..., None]
+    pos = y != 0  # (not y > 0: a NaN distance must give a NaN gradient, as torch, not a silent 0)
+    safe_y = xp.where(pos, y, 1)[..., None]  # no 0/0 where the distance is 0
+    if p == 2:
+        gu = u / safe_y
+    else:
+        a = xp.abs(u)
+        nz = a != 0  # |u|^(p-1) is infinite at u = 0 when p < 1; sign(u) = 0 there wins, as in torch (NaN stays)
+        gu = xp.where(nz, xp.sign(u) * (xp.where(nz, a, 1) / safe_y) ** (p - 1), 0)
+    return gu * (g * pos)[..., None]
+
+
 class Cdist(Function):
     """y[.., i, j] = ||x1[.., i, :] - x2[.., j, :]||_p;  with u = x1_i - x2_j: dy/du = sign(u) |u|^(p-1) / y^(p-1)
 
@@ -337,20 +372,8 @@ class Cdist(Function):
 
     @staticmethod
     def forward(ctx, x1, x2, p):
-        xp = get_xp(x1)
-        u = x1[..., :, None, :] - x2[..., None, :, :]
-        a = xp.abs(u)
-        if p == 0:
-            y = (u != 0).sum(axis=-1).astype(x1.dtype)
-        elif p == 1:
-            y = a.sum(axis=-1)
-        elif p == math.inf:
-            y = a.max(axis=-1) if u.shape[-1] else xp.zeros(u.shape[:-1], dtype=x1.dtype)
-        else:  # scaled by the largest |u_k| so that |u|^p cannot overflow (float32 1e30 apart is 1e30, as torch)
-            m = a.max(axis=-1, keepdims=True) if u.shape[-1] else xp.zeros(u.shape[:-1] + (1,), dtype=x1.dtype)
-            s = xp.where(xp.isfinite(m) & (m > 0), m, 1).astype(x1.dtype, copy=False)
-            y = s[..., 0] * (xp.sqrt(((a / s) ** 2).sum(axis=-1)) if p == 2 else
-                             ((a / s) ** p).sum(axis=-1) ** (1.0 / p))
+        with _quiet():  # inf - inf = NaN and overflow to inf are the answers there, silently, as torch
+            y, u = _pairwise_norms(get_xp(x1), x1, x2, p)
         ctx.p = p
         ctx.save_for_backward(u, y)
         return y
@@ -358,26 +381,10 @@ class Cdist(Function):
     @staticmethod
     def backward(ctx, g):
         u, y = ctx.saved
-        p = ctx.p
-        xp = get_xp(u)
-        if p == 0:
-            gu = xp.zeros_like(u)
-        elif p == 1:
-            gu = xp.sign(u) * g[..., None]
-        elif p == math.inf:
-            gu = xp.sign(u) * (xp.abs(u) == y[..., None]) * g[..., None]
-        else:
-            pos = y > 0
-            safe_y = xp.where(pos, y, 1)[..., None]  # no 0/0 where the distance is 0
-            if p == 2:
-                gu = u / safe_y
-            else:
-                a = xp.abs(u)
-                nz = a > 0  # |u|^(p-1) is infinite at u = 0 when p < 1; sign(u) = 0 there wins, as in torch
-                gu = xp.where(nz, xp.sign(u) * (xp.where(nz, a, 1) / safe_y) ** (p - 1), 0)
-            gu = gu * (g * pos)[..., None]
         na, nb = ctx.needs_input_grad[:2]
-        return (gu.sum(axis=-2) if na else None), (-gu.sum(axis=-3) if nb else None)
+        with _quiet():  # inf / inf, 0 * inf and inf - inf at infinite differences give NaN, silently, as torch
+            gu = _pairwise_norms_grad(get_xp(u), g, u, y, ctx.p)
+            return (gu.sum(axis=-2) if na else None), (-gu.sum(axis=-3) if nb else None)
 
 
 def cdist(x1, x2, p=2.0, compute_mode=None):

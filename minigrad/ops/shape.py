@@ -166,11 +166,13 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.dtype = x.dtype
-        return x.astype(dtype)
+        with _B.np.errstate(over="ignore"):  # 1e300 in float32 is inf, silently, as torch
+            return x.astype(dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype)
+        with _B.np.errstate(over="ignore"):
+            return g.astype(ctx.dtype)
 
 
 class ToDevice(Function):
@@ -771,14 +773,25 @@ def index_add(x, dim, index, source, alpha=1):
     if not isinstance(x, Tensor) or not isinstance(source, Tensor):
         raise TypeError(f"{op}: expected Tensors for x and source, got {type(x).__name__} and {type(source).__name__}")
     _check_vector_index(op, index)
-    if x.data.ndim == 0:  # as a 1-element vector, as torch
+    if x.data.ndim == 0:  # as a 1-element vector, as torch: one index, a 0-d source
+        normalize_axis(op, dim, 1)
+        if source.data.ndim != 0 or index.data.size != 1:
+            raise ValueError(f"{op}: into the 0-d {describe(x)}, source must be 0-d and index hold one value, got "
+                             f"{describe(source)} and {describe(index)}")
         return reshape(index_add(reshape(x, (1,)), dim, index, reshape(source, (-1,)), alpha), ())
     d = normalize_axis(op, dim, x.data.ndim)
     want = x.data.shape[:d] + (index.data.size,) + x.data.shape[d + 1:]
     if tuple(source.data.shape) != want:
         raise ValueError(f"{op}: source must have shape {want} (x {describe(x)} with len(index) = {index.data.size} "
                          f"along dim {d}), got {describe(source)}")
-    if alpha != 1:
+    if isinstance(alpha, float) and not alpha.is_integer() and x.data.dtype.kind in "biu":
+        # torch would quietly truncate alpha (0.5 adds nothing), as addcmul's value: refused, with its reason
+        raise TypeError(f"{op}: a float alpha ({alpha}) with the integer {describe(x)} would be truncated; "
+                        "convert x and source with .float()")
+    if alpha != 1 and x.data.dtype.kind in "biu" and source.dtype == x.dtype:  # alpha * source in x's dtype
+        # (bool: True unless alpha is 0); a source of another dtype is refused below
+        source = cast(source * int(alpha), x.data.dtype)
+    elif alpha != 1:
         source = source * alpha
     spread = index.reshape((1,) * d + (-1,) + (1,) * (x.data.ndim - d - 1))
     spread = _wrap(get_xp(spread.data).broadcast_to(spread.data, want))

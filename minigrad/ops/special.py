@@ -28,19 +28,22 @@ get_xp = _B.get_array_module
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_TINY64 = float(np.finfo(np.float64).tiny)  # the smallest normal float64, 2.2e-308
 
 
 # ================================================================ special functions on arrays
 def _special(name, a, fallback, *args):
     """scipy.special.<name>(*args, a) in a's dtype: CuPy's on a GPU, SciPy's when installed, else fallback(a)."""
-    if _B.cupy is not None and isinstance(a, _B.cupy.ndarray):
-        import cupyx.scipy.special  # part of CuPy
-
-        return getattr(cupyx.scipy.special, name)(*args, a).astype(a.dtype, copy=False)
-    sp = _B._special_module()
-    if sp:
-        return getattr(sp, name)(*args, a).astype(a.dtype, copy=False)
+    # quiet: poles give +-inf, and a float64 result beyond float32's range (trigamma(1e-45) = 5e89) is inf in
+    # the cast back, silently, as torch; the fallbacks' masked-off lanes may overflow too (their values unused)
     with _quiet():
+        if _B.cupy is not None and isinstance(a, _B.cupy.ndarray):
+            import cupyx.scipy.special  # part of CuPy
+
+            return getattr(cupyx.scipy.special, name)(*args, a).astype(a.dtype, copy=False)
+        sp = _B._special_module()
+        if sp:
+            return getattr(sp, name)(*args, a).astype(a.dtype, copy=False)
         return fallback(a.astype(np.float64)).astype(a.dtype, copy=False)
 
 
@@ -158,6 +161,18 @@ def _trigamma64(x):
     return xp.where(((x <= 0) & (x == xp.rint(x))) | (x == -math.inf), math.inf, p1)  # poles (and -inf: SciPy's)
 
 
+def _trigamma(x):
+    """polygamma(1, x) in x's dtype: SciPy's (CuPy's, or `_trigamma64`) for x >= 0, and left of 0 the reflection
+    psi1(x) = pi**2 / sin(pi x)**2 - psi1(1 - x), because their zeta sums |x| terms for negative x (minutes
+    at x = -1e9); inf at the poles 0, -1, -2, ..., NaN at -inf (as torch)."""
+    xp = get_xp(x)
+    left = x < 0
+    p1 = _special("polygamma", xp.where(left, 1 - x, x), _trigamma64, 1)
+    with _quiet():  # pi / sin(pi x) = inf at the poles, the answer there
+        reflected = (math.pi / _sin_pi_abs(x)) ** 2 - p1
+    return xp.where(left, reflected, p1).astype(x.dtype, copy=False)
+
+
 def _bessel_i64(x, order):
     """The modified Bessel function I0 or I1 without SciPy, float64: its power series sum_k (x/2)^(2k+n) /
     (k! (k+n)!) (positive terms, 80 reach 1e-17 of the sum for |x| <= 25), and beyond the asymptotic
@@ -177,7 +192,7 @@ def _bessel_i64(x, order):
     for k in range(1, 20):
         t = -t * (mu - (2 * k - 1) ** 2) / (k * 8 * b)
         big = big + t
-    big = big * xp.exp(b) / xp.sqrt(2 * math.pi * b)
+    big = big * (xp.exp(b) / xp.sqrt(b)) / math.sqrt(2 * math.pi)  # (not sqrt(2 pi b): inf / inf past 2.8e307)
     out = xp.where(small, total, big)
     out = xp.where(xp.isnan(x), math.nan, out)
     return out if order == 0 else xp.copysign(out, x)
@@ -195,7 +210,8 @@ class Erfc(Function):
     @staticmethod
     def backward(ctx, g):
         x = ctx.saved[0]
-        return g * (-_TWO_OVER_SQRT_PI * get_xp(x).exp(-x * x))
+        with _quiet():  # x**2 overflows for huge x: e^-inf = 0 is the right limit
+            return g * (-_TWO_OVER_SQRT_PI * get_xp(x).exp(-x * x))
 
 
 class Erfinv(Function):
@@ -231,16 +247,17 @@ class Sinc(Function):
     def backward(ctx, g):
         x = ctx.saved[0]
         xp = get_xp(x)
-        u = math.pi * x
-        with _quiet():
+        with _quiet():  # pi x and u**2 overflow for huge x, cos(inf) is NaN: the answer there, as torch
+            u = math.pi * x
             d = (u * xp.cos(u) - xp.sin(u)) / (u * u)
         # |u| < 1/2: u cos u - sin u cancels (and u**2 underflows near 0); the Taylor series
         # sum_k (-1)^k 2k u^(2k-1) / (2k+1)! is exact there to float64 rounding with 8 terms
-        u2, series = u * u, 0.0
+        small = xp.abs(u) < 0.5
+        us = xp.where(small, u, 0.0)  # (the series is only evaluated where it is used: no inf * 0 elsewhere)
+        u2, series = us * us, 0.0
         for k in range(8, 0, -1):
             series = (-1) ** k * (2 * k) / math.factorial(2 * k + 1) + u2 * series
-        series = u * series
-        return g * (math.pi * xp.where(xp.abs(u) < 0.5, series, d)).astype(x.dtype, copy=False)
+        return g * (math.pi * xp.where(small, us * series, d)).astype(x.dtype, copy=False)
 
 
 class Asinh(Function):
@@ -320,8 +337,14 @@ class Lgamma(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
+        xp = get_xp(x)
         y = _special("gammaln", x, _lgamma64)
-        return get_xp(y).where(x == -math.inf, math.inf, y).astype(x.dtype, copy=False)  # torch: +inf (SciPy -inf)
+        y = xp.where(x == -math.inf, math.inf, y)  # torch: +inf (SciPy -inf)
+        # subnormal x: 1/x overflows inside SciPy's (and our) formulas, but log|Gamma(x)| = -log|x| - 0.577 x
+        # + O(x**2) is -log|x| to the last bit there (744.44 at 5e-324, as torch)
+        with _quiet():
+            sub = (x != 0) & (xp.abs(x) < _TINY64)
+            return xp.where(sub, -xp.log(xp.abs(x)), y).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -338,7 +361,7 @@ class Digamma(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * _special("polygamma", ctx.saved[0], _trigamma64, 1)
+        return g * _trigamma(ctx.saved[0])
 
 
 class I0(Function):
@@ -663,17 +686,20 @@ def frac(input):  # noqa: A002
     x = _tensor_arg("frac", input)
     if x.data.dtype.kind != "f":
         raise TypeError(f"frac: expected a floating-point tensor, got {describe(x)} (as torch); convert with .float()")
-    return sub(x, trunc(x))  # exact in floating point; trunc has zero gradient
+    with _quiet():  # inf - trunc(inf) = NaN, silently, as torch
+        return sub(x, trunc(x))  # exact in floating point; trunc has zero gradient
 
 
 def deg2rad(input):  # noqa: A002
     """Degrees to radians, x * pi / 180 (torch.deg2rad)."""
-    return mul(_float_arg("deg2rad", input), math.pi / 180)
+    with _quiet():  # (a product beyond float32's range is inf, as torch)
+        return mul(_float_arg("deg2rad", input), math.pi / 180)
 
 
 def rad2deg(input):  # noqa: A002
     """Radians to degrees, x * 180 / pi (torch.rad2deg)."""
-    return mul(_float_arg("rad2deg", input), 180 / math.pi)
+    with _quiet():  # 3e38 * 57.3 overflows float32 to inf, silently, as torch
+        return mul(_float_arg("rad2deg", input), 180 / math.pi)
 
 
 def sgn(input):  # noqa: A002
@@ -810,7 +836,8 @@ def ldexp(input, other):  # noqa: A002
     _tensors_only("ldexp", input, other)
     x, e = _float_pair("ldexp", input, other)
     try:
-        return mul(x, pow(2.0, e))
+        with _quiet():  # 2**2000 = inf and 0 * inf = NaN, silently, as torch's own mul(input, pow(2, other))
+            return mul(x, pow(2.0, e))
     except ValueError as err:  # mul's broadcast error, named as the op called
         raise ValueError(f"ldexp: {err}") from None
 
@@ -832,7 +859,8 @@ def float_power(input, exponent):  # noqa: A002
         return float(v)
 
     try:
-        return pow(f64(input), f64(exponent))
+        with _quiet():  # 0 ** -1 = inf, silently, as torch
+            return pow(f64(input), f64(exponent))
     except ValueError as e:  # pow's broadcast error, named as the op called
         raise ValueError(f"float_power: {e}") from None
 

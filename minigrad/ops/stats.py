@@ -90,7 +90,8 @@ class NanMean(Function):
         xp = get_xp(x)
         valid = ~xp.isnan(x)
         k = valid.sum(axis=dims, keepdims=True).astype(x.dtype)
-        with _B.np.errstate(divide="ignore", invalid="ignore"):  # 0 * (1/0) = NaN for all-NaN slices, as torch
+        # 0 * (1/0) = NaN for all-NaN slices, inf + -inf = NaN and float32 overflow = inf, as torch
+        with _B.np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             inv = 1 / k
             yk = xp.where(valid, x, 0).sum(axis=dims, keepdims=True) * inv
         ctx.save_for_backward(valid, inv)
@@ -117,7 +118,8 @@ def nansum(x, dim=None, keepdim=False, *, dtype=None):
     elif x.data.dtype != np.int64:
         x = x.to(np.int64)
     try:
-        return sum(x, dim=dim, keepdim=keepdim)
+        with _B.np.errstate(invalid="ignore", over="ignore"):  # inf + -inf = NaN, overflow = inf, as torch
+            return sum(x, dim=dim, keepdim=keepdim)
     except (ValueError, TypeError, IndexError) as e:  # sum's errors (a bad dim), named as the op called
         raise type(e)(f"nansum: {e}") from None
 
@@ -431,7 +433,8 @@ def _quantile(op, x, q, dim, keepdim, interpolation, ignore_nan):
     if interpolation in ("linear", "midpoint"):
         above = gather(wide, -1, _wrap(xp.ceil(rank).astype(np.int64)))
         w = xp.full(rank.shape, 0.5, dtype=x.data.dtype) if interpolation == "midpoint" else rank - below_i
-        out = lerp(out, above, _wrap(w.astype(x.data.dtype, copy=False)))
+        with _B.np.errstate(invalid="ignore"):  # inf + w (inf - inf) = NaN between two infinities, as torch
+            out = lerp(out, above, _wrap(w.astype(x.data.dtype, copy=False)))
     out = squeeze(out, -1)  # (Q,) + the other dims, in x's order with dim d removed
     if keepdim:
         out = reshape(out, (qs.size,) + kshape)
@@ -494,7 +497,8 @@ def cummin(x, dim):
 
 def _logcumsumexp(xp, x):
     """Stable y_i = log sum_{j <= i} exp(x_j) along the last axis: a scan of logaddexp."""
-    with _B.np.errstate(invalid="ignore"):  # inf - inf inside logaddexp for +inf inputs: torch's inf/NaN too
+    # inf - inf inside logaddexp for +inf inputs, and float32 overflow near its max: torch's inf/NaN too
+    with _B.np.errstate(invalid="ignore", over="ignore"):
         (y,) = _inclusive_scan(xp, (x,), lambda a, b: (xp.logaddexp(a[0], b[0]),))
     return y
 
