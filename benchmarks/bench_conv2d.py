@@ -11,14 +11,14 @@ median step time, the fastest step and the ratio minigrad / torch of the medians
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import minigrad as mg
 from minigrad import functional as F
 from minigrad import nn
+
+from bench_layers import run_table  # the same timing loop and table (benchmarks/ is on sys.path when run)
 
 try:
     import torch
@@ -76,28 +76,6 @@ def cases():
     ]
 
 
-def step_fn(lib, build):
-    """One step: zero the grads, forward, sum, backward."""
-    m, x, fwd = build(lib)
-    params = list(m.parameters()) if m is not None else []
-
-    def step():
-        for p in params + [x]:
-            p.grad = None
-        fwd().sum().backward()
-
-    return step
-
-
-def time_steps(step, n):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=10, help="timed steps per block")
@@ -107,25 +85,7 @@ def main(argv=None):
         torch.manual_seed(0)
     print(f"(N, C, H, W) = ({N}, {C}, {S}, {S}); float32; torch "
           f"{torch.__version__ + ' ' + str(torch.get_num_threads()) + ' threads' if torch else 'not installed'}")
-    print(f"{'layer':<38} {'minigrad ms':>12} {'torch ms':>10} {'ratio':>7}   fastest mg / torch")
-    for name, build in cases():
-        mine = step_fn(mg, build)
-        theirs = step_fn(torch, build) if torch is not None else None
-        got = {"mg": [], "torch": []}
-        for fn in (mine, theirs):  # warm-up
-            if fn is not None:
-                time_steps(fn, 2)
-        for _ in range(args.rounds):
-            got["mg"] += time_steps(mine, args.repeats)
-            if theirs is not None:
-                got["torch"] += time_steps(theirs, args.repeats)
-        m_ms = statistics.median(got["mg"]) * 1e3
-        if theirs is None:
-            print(f"{name:<38} {m_ms:>12.3f} {'-':>10} {'-':>7}")
-            continue
-        t_ms = statistics.median(got["torch"]) * 1e3
-        print(f"{name:<38} {m_ms:>12.3f} {t_ms:>10.3f} {m_ms / t_ms:>7.2f}   "
-              f"{min(got['mg']) * 1e3:.3f} / {min(got['torch']) * 1e3:.3f}")
+    run_table(cases(), args.rounds, args.repeats, warmup=2)  # bench_layers' timing loop and table
 
 
 if __name__ == "__main__":

@@ -103,6 +103,32 @@ def time_steps(step, n):
     return times
 
 
+def run_table(cases_, rounds, repeats, warmup=3):
+    """Time each (name, build) case in alternating blocks per framework and print one table row each.
+
+    Shared with bench_conv2d.py. Rows: median step time of both, their ratio, and the fastest steps.
+    """
+    print(f"{'layer':<38} {'minigrad ms':>12} {'torch ms':>10} {'ratio':>7}   fastest mg / torch")
+    for name, build in cases_:
+        mine = step_fn(mg, build)
+        theirs = step_fn(torch, build) if torch is not None else None
+        got = {"mg": [], "torch": []}
+        for fn in (mine, theirs):  # warm-up
+            if fn is not None:
+                time_steps(fn, warmup)
+        for _ in range(rounds):
+            got["mg"] += time_steps(mine, repeats)
+            if theirs is not None:
+                got["torch"] += time_steps(theirs, repeats)
+        m_ms = statistics.median(got["mg"]) * 1e3
+        if theirs is None:
+            print(f"{name:<38} {m_ms:>12.3f} {'-':>10} {'-':>7}")
+            continue
+        t_ms = statistics.median(got["torch"]) * 1e3
+        print(f"{name:<38} {m_ms:>12.3f} {t_ms:>10.3f} {m_ms / t_ms:>7.2f}   "
+              f"{min(got['mg']) * 1e3:.3f} / {min(got['torch']) * 1e3:.3f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=20, help="timed steps per block")
@@ -112,25 +138,7 @@ def main(argv=None):
         torch.manual_seed(0)
     print(f"(B, C, L, E, heads) = ({B}, {C}, {L}, {E}, {H}); float32; torch "
           f"{torch.__version__ + ' ' + str(torch.get_num_threads()) + ' threads' if torch else 'not installed'}")
-    print(f"{'layer':<38} {'minigrad ms':>12} {'torch ms':>10} {'ratio':>7}   fastest mg / torch")
-    for name, build in cases():
-        mine = step_fn(mg, build)
-        theirs = step_fn(torch, build) if torch is not None else None
-        got = {"mg": [], "torch": []}
-        for fn in (mine, theirs):  # warm-up
-            if fn is not None:
-                time_steps(fn, 3)
-        for _ in range(args.rounds):
-            got["mg"] += time_steps(mine, args.repeats)
-            if theirs is not None:
-                got["torch"] += time_steps(theirs, args.repeats)
-        m_ms = statistics.median(got["mg"]) * 1e3
-        if theirs is None:
-            print(f"{name:<38} {m_ms:>12.3f} {'-':>10} {'-':>7}")
-            continue
-        t_ms = statistics.median(got["torch"]) * 1e3
-        print(f"{name:<38} {m_ms:>12.3f} {t_ms:>10.3f} {m_ms / t_ms:>7.2f}   "
-              f"{min(got['mg']) * 1e3:.3f} / {min(got['torch']) * 1e3:.3f}")
+    run_table(cases(), args.rounds, args.repeats)
 
 
 if __name__ == "__main__":
