@@ -1094,7 +1094,7 @@ def test_transformer_against_torch(data, dtype, kind):
         return m(*ts, **{k: _t(lib, v) for k, v in call.items()}), m
     g = _gfor(dtype)
     # float32: layer norms of tiny differences amplify rounding a little
-    # (a wrong feature size is refused by the first sub-layer that meets it: layer_norm with norm_first)
+    # (a wrong feature size is refused by the layer itself, naming it; the stacks' errors may name a sub-layer)
     check_against_torch([name, "MultiheadAttention", "Transformer", "LayerNorm", "layer_norm", "Linear"], make, arrays,
                         [g] * len(arrays), gtol=1e-7, tol=1e-4 if dtype == np.float32 else 1e-8)
 

@@ -65,3 +65,14 @@ def test_max_pool1d_winner_follows_torch_with_nan_and_minus_inf(device):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-14, atol=0)
         checked += 1
     assert checked > 100
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_layers_name_themselves_for_a_wrong_feature_size(device, norm_first):
+    enc = mg.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first, device=device)
+    dec = mg.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0, norm_first=norm_first, device=device)
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: src must have d_model = 8 features"):
+        enc(mg.zeros(3, 2, 6, device=device))
+    with pytest.raises(ValueError, match=r"TransformerDecoderLayer: memory must have d_model = 8 features"):
+        dec(mg.zeros(3, 2, 8, device=device), mg.zeros(4, 2, 5, device=device))
+    assert enc(mg.zeros(3, 2, 8, device=device)).shape == (3, 2, 8)

@@ -58,6 +58,14 @@ def _check_dropout(layer: str, p):
     return float(p)
 
 
+def _check_features(layer: str, d_model: int, **inputs):
+    """Each input's last dim is d_model (else the first sub-layer to meet it, e.g. norm1, would name itself)."""
+    for name, x in inputs.items():
+        if isinstance(x, Tensor) and x.data.ndim and x.data.shape[-1] != d_model:
+            raise ValueError(f"{layer}: {name} must have d_model = {d_model} features in its last dim, "
+                             f"got {describe(x)}")
+
+
 def _check_masks(layer: str, **masks):
     """Each mask None or a bool / float Tensor (torch: 'only bool and floating types ... are supported')."""
     for name, m in masks.items():
@@ -126,6 +134,7 @@ class TransformerEncoderLayer(Module):
         self.activation = activation
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
+        _check_features(type(self).__name__, self.linear1.in_features, src=src)
         _check_masks(type(self).__name__, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
         x = src
         if self.norm_first:
@@ -189,6 +198,7 @@ class TransformerDecoderLayer(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal: bool = False, memory_is_causal: bool = False):
+        _check_features(type(self).__name__, self.linear1.in_features, tgt=tgt, memory=memory)
         _check_masks(type(self).__name__, tgt_mask=tgt_mask, memory_mask=memory_mask,
                      tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask)
         x = tgt
