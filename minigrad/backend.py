@@ -263,14 +263,22 @@ def erf(a):
 
     CuPy's on a GPU; SciPy's when it is installed (and `use_scipy`); else `_erf_series`.
     """
+    fn = special_function("erf", a)
+    if fn is not None:
+        return fn(a).astype(a.dtype, copy=False)
+    return _erf_series(a)
+
+
+def special_function(name: str, a):
+    """scipy.special.<name> for a's kind of array: CuPy's (cupyx.scipy.special) for a GPU array,
+    SciPy's for a NumPy array when SciPy is installed and `use_scipy`, else None (the caller's own
+    series then does the work). The only place that imports either special-function module."""
     if cupy is not None and isinstance(a, cupy.ndarray):
         import cupyx.scipy.special  # part of CuPy
 
-        return cupyx.scipy.special.erf(a)
+        return getattr(cupyx.scipy.special, name)
     special = _special_module()
-    if special:
-        return special.erf(a).astype(a.dtype, copy=False)
-    return _erf_series(a)
+    return getattr(special, name) if special else None
 
 
 _scipy_special = None

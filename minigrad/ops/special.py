@@ -23,7 +23,7 @@ from .elementwise import (
     _floatify, _math_operands, _operand_error, _quiet, _tensor_arg, mul, pow, sign, sub, trunc,
 )
 
-np = _B.np  # dtypes only
+np = _B.np  # dtypes and constants only (finfo); arrays come from xp, special functions from backend
 get_xp = _B.get_array_module
 
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -37,13 +37,9 @@ def _special(name, a, fallback, *args):
     # quiet: poles give +-inf, and a float64 result beyond float32's range (trigamma(1e-45) = 5e89) is inf in
     # the cast back, silently, as torch; the fallbacks' masked-off lanes may overflow too (their values unused)
     with _quiet():
-        if _B.cupy is not None and isinstance(a, _B.cupy.ndarray):
-            import cupyx.scipy.special  # part of CuPy
-
-            return getattr(cupyx.scipy.special, name)(*args, a).astype(a.dtype, copy=False)
-        sp = _B._special_module()
-        if sp:
-            return getattr(sp, name)(*args, a).astype(a.dtype, copy=False)
+        fn = _B.special_function(name, a)  # the backend picks CuPy's, SciPy's or none
+        if fn is not None:
+            return fn(*args, a).astype(a.dtype, copy=False)
         return fallback(a.astype(np.float64)).astype(a.dtype, copy=False)
 
 
