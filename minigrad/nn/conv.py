@@ -99,7 +99,29 @@ class Conv1d(Module):
         return s
 
 
-class MaxPool1d(Module):
+class _MaxPoolNd(Module):
+    """MaxPool1d / MaxPool2d: the arguments kept for `F.<_pool>` (torch's attribute names and repr)."""
+
+    _pool = ""  # the F function's name
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
+
+    def forward(self, input):  # noqa: A002
+        return getattr(F, self._pool)(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                                      ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
     """The maximum over windows of the last axis (see `F.max_pool1d`).
 
     Args:
@@ -111,21 +133,7 @@ class MaxPool1d(Module):
         ceil_mode: round the output length up, as torch.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
-
-    def forward(self, input):  # noqa: A002
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+    _pool = "max_pool1d"
 
 
 class AvgPool1d(Module):
@@ -154,15 +162,32 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
-    """Means over `output_size` windows that tile the last axis, whatever its length (see `F.adaptive_avg_pool1d`)."""
+class _AdaptivePoolNd(Module):
+    """The adaptive pools: output_size kept for `F.<_pool>`; the max pools also take return_indices."""
+
+    _pool = ""  # the F function's name
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, input):  # noqa: A002
-        return F.adaptive_avg_pool1d(input, self.output_size)
+        return getattr(F, self._pool)(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, input):  # noqa: A002
+        return getattr(F, self._pool)(input, self.output_size, self.return_indices)
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """Means over `output_size` windows that tile the last axis, whatever its length (see `F.adaptive_avg_pool1d`)."""
+
+    _pool = "adaptive_avg_pool1d"

@@ -11,6 +11,7 @@ from ..factory import empty
 from ..ops.conv import _int_arg
 from ..ops.conv2d import _pair, conv2d_padding
 from . import init
+from .conv import _AdaptiveMaxPoolNd, _AdaptivePoolNd, _MaxPoolNd  # (shared with the 1-D modules)
 from .module import Module, Parameter
 
 __all__ = [
@@ -206,7 +207,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     _name = "ConvTranspose1d"
 
 
-class MaxPool2d(Module):
+class MaxPool2d(_MaxPoolNd):
     """The maximum over (kH, kW) windows (see `F.max_pool2d`).
 
     Args:
@@ -218,21 +219,7 @@ class MaxPool2d(Module):
         ceil_mode: round the output size up, as torch.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = bool(return_indices), bool(ceil_mode)
-
-    def forward(self, input):  # noqa: A002
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+    _pool = "max_pool2d"
 
 
 class AvgPool2d(Module):
@@ -264,47 +251,23 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
     """Means over (out_h, out_w) windows that tile H and W, whatever their size (see `F.adaptive_avg_pool2d`);
     output_size is an int or a pair, None in it keeping that input size."""
 
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input):  # noqa: A002
-        return F.adaptive_avg_pool2d(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _pool = "adaptive_avg_pool2d"
 
 
-class AdaptiveMaxPool2d(Module):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """Maxima over (out_h, out_w) windows that tile H and W (see `F.adaptive_max_pool2d`)."""
 
-    def __init__(self, output_size, return_indices: bool = False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, bool(return_indices)
-
-    def forward(self, input):  # noqa: A002
-        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _pool = "adaptive_max_pool2d"
 
 
-class AdaptiveMaxPool1d(Module):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """Maxima over `output_size` windows that tile the last axis (see `F.adaptive_max_pool1d`)."""
 
-    def __init__(self, output_size, return_indices: bool = False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, bool(return_indices)
-
-    def forward(self, input):  # noqa: A002
-        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _pool = "adaptive_max_pool1d"
 
 
 class Unfold(Module):

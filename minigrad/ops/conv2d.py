@@ -786,7 +786,8 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     if x.data.size and bool(xp.isfinite(x.data).all()):
         # Finite input (the usual case): two matmuls with constant averaging matrices, y = A_h^T x A_w
         # (gradient: MatMul's), ~15x faster than gathering windows; with an inf the matmul's
-        # 0 * inf = NaN would reach every window, so such input takes the gathered path below.
+        # 0 * inf = NaN would reach every window, so such input takes the gathered path below. (The check
+        # is one pass over x, and on a GPU one host sync.)
         def averaging(length, n_out):  # (length, n_out): column i averages window i
             start, end = _adaptive_windows(xp, length, n_out)
             pos = xp.arange(length)[:, None]

@@ -473,11 +473,23 @@ def _int_scalar_for(name, x, c):
     info = _B.np.iinfo(x.data.dtype)
     if info.min <= c <= info.max:
         return c
-    if name not in ("add", "sub", "mul") or not -(1 << 63) <= c < (1 << 64):  # (torch: no wrap past 64 bits)
+    if name not in ("add", "sub", "mul") or not _wraps(c):
         raise OverflowError(f"{name}: the number {c} does not fit the dtype of {describe(x)} "
                             f"(range {info.min} to {info.max})")
-    bits = x.data.dtype.itemsize * 8
-    return _B.np.array(c & ((1 << bits) - 1), dtype=f"u{x.data.dtype.itemsize}").view(x.data.dtype)[()]
+    return _wrapped_int(c, x.data.dtype)
+
+
+def _wraps(c) -> bool:
+    """Is c a Python int torch wraps into a smaller integer dtype? (those in [-2**63, 2**64); past 64 bits
+    torch refuses)"""
+    return isinstance(c, int) and -(1 << 63) <= c < (1 << 64)
+
+
+def _wrapped_int(c: int, dtype):
+    """c modulo 2**bits as a NumPy scalar of the integer `dtype`, as torch (and C) wrap: in two's
+    complement that is one bit mask, read back as the signed or unsigned type."""
+    size = dtype.itemsize
+    return _B.np.array(c & ((1 << 8 * size) - 1), dtype=f"u{size}").view(dtype)[()]
 
 
 def _operand_error(name, err, *operands):
@@ -1305,12 +1317,10 @@ def _math_operands(op, a, b):
         except OverflowError:
             # torch wraps a Python int its integer dtype cannot hold modulo 2**bits, as add/sub/mul do
             # (int8 | 300 is int8 | 44, uint8 & -1 is uint8 & 255); only ints outside [-2**63, 2**64) are refused
-            if not (isinstance(c, int) and -(1 << 63) <= c < (1 << 64)):
+            if not _wraps(c):
                 raise ValueError(f"{op}: {c!r} does not fit in {t.data.dtype} (the other operand is "
                                  f"{describe(t)})") from None
-            size = t.data.dtype.itemsize
-            wrapped = _B.np.array(c & ((1 << 8 * size) - 1), dtype=f"u{size}").view(t.data.dtype)[()]
-            ct = _wrap(get_xp(t.data).asarray(wrapped, dtype=t.data.dtype))
+            ct = _wrap(get_xp(t.data).asarray(_wrapped_int(c, t.data.dtype), dtype=t.data.dtype))
     else:
         ct = to_tensor(c, t, op)  # refuses None, text and complex numbers with a message naming op
         t, ct = _int_pair(*check_pair(op, t, ct))

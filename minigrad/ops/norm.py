@@ -30,10 +30,7 @@ class BatchNorm(Function):
         shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along dim 1
         rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(shape)
         xhat = (x - mean.reshape(shape)) * rstd
-        w = affine[0].reshape(shape) if has_weight else None
-        y = xhat * w if has_weight else xhat.copy()
-        if has_bias:
-            y += affine[-1].reshape(shape)
+        y, w = channel_affine(xhat, affine, has_weight, has_bias)
         ctx.save_for_backward(xhat, rstd, w)
         ctx.flags = (batch_stats, has_weight, has_bias)
         return y
@@ -52,11 +49,30 @@ class BatchNorm(Function):
             grads.append(rstd * gh)
         else:
             grads.append(None)
-        if has_weight:
-            grads.append((g * xhat).sum(axis=axes) if need[1] else None)
-        if has_bias:
-            grads.append(g.sum(axis=axes) if need[-1] else None)
-        return tuple(grads)
+        return tuple(grads) + channel_affine_grads(g, xhat, need, has_weight, has_bias)
+
+
+def channel_affine(xhat, affine, has_weight, has_bias):
+    """(y, w): y = xhat * w + b with per-channel w, b (dim 1) from affine = ([w], [b]); w reshaped to
+    broadcast (None without a weight), for the backward. Shared by batch, group and instance norm."""
+    shape = (1, -1) + (1,) * (xhat.ndim - 2)
+    w = affine[0].reshape(shape) if has_weight else None
+    y = xhat * w if has_weight else xhat.copy()
+    if has_bias:
+        y += affine[-1].reshape(shape)
+    return y, w
+
+
+def channel_affine_grads(g, xhat, need, has_weight, has_bias):
+    """The gradients of channel_affine's w and b (those passed): dw = sum(dy * xhat), db = sum(dy) over
+    every dim but the channel; need is ctx.needs_input_grad (w at 1, b last)."""
+    axes = (0,) + tuple(range(2, g.ndim))
+    grads = ()
+    if has_weight:
+        grads += ((g * xhat).sum(axis=axes) if need[1] else None,)
+    if has_bias:
+        grads += (g.sum(axis=axes) if need[-1] else None,)
+    return grads
 
 
 def _channel_vector(op, name, t, x, c):

@@ -16,7 +16,7 @@ from ..tensor import Tensor
 from . import compose as _compose
 from .common import check_float, describe, normalize_dim
 from .shape import pad as _pad
-from .norm import BatchNorm, _channel_vector
+from .norm import BatchNorm, _channel_vector, channel_affine, channel_affine_grads
 
 get_xp = _B.get_array_module
 
@@ -70,11 +70,7 @@ class GroupNorm(Function):
         var = (centred * centred).sum(axis=-1, keepdims=True) * inv_m
         rstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
         xhat = (centred * rstd).reshape(x.shape)
-        shape = (1, -1) + (1,) * (x.ndim - 2)  # per-channel values broadcast along dim 1
-        w = affine[0].reshape(shape) if has_weight else None
-        y = xhat * w if has_weight else xhat.copy()
-        if has_bias:
-            y += affine[-1].reshape(shape)
+        y, w = channel_affine(xhat, affine, has_weight, has_bias)  # per-channel w, b as in batch norm
         ctx.save_for_backward(xhat, rstd, w)
         ctx.flags = (groups, has_weight, has_bias)
         return y
@@ -84,7 +80,6 @@ class GroupNorm(Function):
         xhat, rstd, w = ctx.saved
         groups, has_weight, has_bias = ctx.flags
         need = ctx.needs_input_grad
-        axes = (0,) + tuple(range(2, g.ndim))  # everything but the channel
         grads = []
         if need[0]:
             m = _group_size(g.shape, groups)
@@ -97,11 +92,7 @@ class GroupNorm(Function):
             grads.append(gx.reshape(g.shape))
         else:
             grads.append(None)
-        if has_weight:
-            grads.append((g * xhat).sum(axis=axes) if need[1] else None)
-        if has_bias:
-            grads.append(g.sum(axis=axes) if need[-1] else None)
-        return tuple(grads)
+        return tuple(grads) + channel_affine_grads(g, xhat, need, has_weight, has_bias)
 
 
 def _check_eps(op, eps):

@@ -401,76 +401,72 @@ class Xlogy(Function):
         return gx, gb
 
 
-class LogAddExp(Function):
+class _LogAddExpBase(Function):
+    """Shared by LogAddExp (base e) and LogAddExp2 (base 2): `ufunc` and `power` name the xp functions."""
+
+    ufunc, power = "", ""
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.power = cls.power
+        with _quiet():
+            return getattr(get_xp(a), cls.ufunc)(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        power = getattr(get_xp(g), ctx.power)
+        na, nb = ctx.needs_input_grad
+        with _quiet():  # a power of b - a = inf gives the right limit 0; inf - inf = NaN gives NaN, as torch
+            return (g / (1 + power(b - a)) if na else None), (g / (1 + power(a - b)) if nb else None)
+
+
+class LogAddExp(_LogAddExpBase):
     """y = log(e^a + e^b) without overflow;  dy/da = 1 / (1 + e^(b - a)), dy/db = 1 / (1 + e^(a - b))"""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        with _quiet():
-            return get_xp(a).logaddexp(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved
-        xp = get_xp(g)
-        na, nb = ctx.needs_input_grad
-        with _quiet():  # e^(b - a) = inf gives the right limit 0; inf - inf = NaN gives NaN, as torch
-            return (g / (1 + xp.exp(b - a)) if na else None), (g / (1 + xp.exp(a - b)) if nb else None)
+    ufunc, power = "logaddexp", "exp"
 
 
-class LogAddExp2(Function):
+class LogAddExp2(_LogAddExpBase):
     """y = log2(2^a + 2^b) without overflow;  dy/da = 1 / (1 + 2^(b - a)), dy/db = 1 / (1 + 2^(a - b))"""
 
-    @staticmethod
-    def forward(ctx, a, b):
+    ufunc, power = "logaddexp2", "exp2"
+
+
+class _NanIgnoringExtreme(Function):
+    """Shared by Fmax and Fmin: `ufunc` is xp.fmax / xp.fmin; `keeps_a(a, b)` is where a is the result."""
+
+    ufunc = ""
+
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
-        with _quiet():
-            return get_xp(a).logaddexp2(a, b)
+        ctx.keeps_a = cls.keeps_a
+        return getattr(get_xp(a), cls.ufunc)(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
         xp = get_xp(g)
-        na, nb = ctx.needs_input_grad
-        with _quiet():
-            return (g / (1 + xp.exp2(b - a)) if na else None), (g / (1 + xp.exp2(a - b)) if nb else None)
+        take_a = ctx.keeps_a(a, b) | xp.isnan(b)
+        return xp.where(take_a, g, 0), xp.where(take_a, 0, g)
 
 
-class Fmax(Function):
+class Fmax(_NanIgnoringExtreme):
     """y = max(a, b), the number where the other is NaN;  dy/da = 1 where a >= b or b is NaN, else dy/db = 1
     (ties go to a, as torch)"""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        xp = get_xp(a)
-        ctx.save_for_backward(a, b)
-        return xp.fmax(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved
-        xp = get_xp(g)
-        take_a = (a >= b) | xp.isnan(b)
-        return xp.where(take_a, g, 0), xp.where(take_a, 0, g)
+    ufunc = "fmax"
+    keeps_a = staticmethod(lambda a, b: a >= b)
 
 
-class Fmin(Function):
+class Fmin(_NanIgnoringExtreme):
     """y = min(a, b), the number where the other is NaN;  dy/da = 1 where a <= b or b is NaN, else dy/db = 1
     (ties go to a, as torch)"""
 
-    @staticmethod
-    def forward(ctx, a, b):
-        xp = get_xp(a)
-        ctx.save_for_backward(a, b)
-        return xp.fmin(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved
-        xp = get_xp(g)
-        take_a = (a <= b) | xp.isnan(b)
-        return xp.where(take_a, g, 0), xp.where(take_a, 0, g)
+    ufunc = "fmin"
+    keeps_a = staticmethod(lambda a, b: a <= b)
 
 
 class Copysign(Function):
