@@ -1,34 +1,63 @@
 #!/usr/bin/env bash
-# Everything the GPU issue needs from a lent GPU machine, in one call of about 8 minutes:
+# Everything the GPU work needs from a lent GPU machine, in parts that fit a short lease:
 #
-#   bash benchmarks/gpu_check.sh            # on the GPU machine, from the repository root
+#   bash benchmarks/gpu_check.sh [PART ...]     # on the GPU machine, from the repository root
 #
-# 1. what the machine has (nvidia-smi, Python, NumPy, CuPy, torch);
-# 2. the whole test suite with the 'cuda' device parameter switched on (every test that
-#    takes the `device` fixture runs on CPU and on the GPU), including tests/test_gpu_sync.py;
-# 3. bench_rnn.py on the GPU against torch CUDA (configs A, B, C and the large L, all three cells),
-#    with the fused step kernels, then LSTM at L once more with them switched off;
-# 4. bench_word2vec.py on the GPU (words/s; gensim rows only where gensim is installed).
+# Parts (default: all, in this order; about 8 minutes together):
+#   info     what the machine has (nvidia-smi, Python, NumPy, CuPy, torch)
+#   tests    every test that takes the `device` fixture, on 'cuda' only (pytest -k cuda; the
+#            CPU half is what CI runs anyway), on xdist workers, junit XML kept for the failures
+#   all-tests  the whole suite, CPU and CUDA parameters both
+#   rerun    the node ids listed in benchmarks/gpu_rerun.txt (after a fix)
+#   bench    bench_rnn.py on the GPU against torch CUDA (configs A, B, C, L; all three cells)
+#   nofused  LSTM at L once more with the fused CUDA step kernels switched off
+#   w2v      bench_word2vec.py on the GPU (words/s)
 #
 # Logs go to $OUT (the device tool brings that folder back) or to a fresh temporary folder.
-# Each part has its own time limit, so one slow part cannot eat the others' time. No
-# install step: the machine may be offline, so the package is used from the checkout
-# through PYTHONPATH (it needs only NumPy and CuPy; pytest and hypothesis for the tests).
+# Each part has its own time limit (PART_LIMIT_<part> overrides it, in seconds), so one slow
+# part cannot eat the others' time; pytest is stopped with SIGINT so it still writes its
+# summary and XML. No install step: the machine may be offline, so the package is used from
+# the checkout through PYTHONPATH (it needs only NumPy and CuPy; pytest, pytest-xdist,
+# pytest-timeout and hypothesis for the tests).
 set -u -o pipefail
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 PY=${PY:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 echo "logs in $OUT"
+PARTS=("$@")
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(info tests bench nofused w2v)
 
-{
-  date -u
-  nvidia-smi || echo "nvidia-smi: not found"
-  "$PY" - <<'EOF'
+limit() {  # limit PART DEFAULT -> seconds
+  local var="PART_LIMIT_$1"
+  echo "${!var:-$2}"
+}
+
+XDIST=""
+"$PY" -c "import xdist" 2>/dev/null && XDIST="-n ${WORKERS:-12}"
+PYTEST_TIMEOUT=""
+"$PY" -c "import pytest_timeout" 2>/dev/null && PYTEST_TIMEOUT="--timeout 120"
+
+run_pytest() {  # run_pytest NAME LIMIT ARGS...
+  local name=$1 lim=$2
+  shift 2
+  echo "== pytest $name ($XDIST, limit ${lim}s): $*" | tee "$OUT/pytest_$name.txt"
+  timeout -s INT -k 20 "$lim" "$PY" -m pytest -q -p no:cacheprovider $XDIST $PYTEST_TIMEOUT \
+    -ra --tb=short --durations=15 --junitxml="$OUT/junit_$name.xml" "$@" 2>&1 | tee -a "$OUT/pytest_$name.txt"
+  echo "pytest exit: $?" | tee -a "$OUT/pytest_$name.txt"
+}
+
+for part in "${PARTS[@]}"; do
+  case "$part" in
+  info)
+    {
+      date -u
+      nvidia-smi || echo "nvidia-smi: not found"
+      "$PY" - <<'PYEOF'
 import platform
 import numpy
 print("python", platform.python_version(), "numpy", numpy.__version__)
-for name in ("cupy", "scipy", "torch", "hypothesis", "pytest", "gensim"):
+for name in ("cupy", "scipy", "torch", "hypothesis", "pytest", "xdist", "gensim"):
     try:
         mod = __import__(name)
         print(name, getattr(mod, "__version__", "?"))
@@ -36,22 +65,33 @@ for name in ("cupy", "scipy", "torch", "hypothesis", "pytest", "gensim"):
         print(name, "not available:", type(e).__name__, e)
 import minigrad
 print("minigrad.cuda_available():", minigrad.cuda_available())
-EOF
-} 2>&1 | tee "$OUT/machine.txt"
-
-# xdist (when installed) runs the suite on several processes; CuPy compiles each kernel once
-# per process on first use, which dominates a cold GPU run.
-XDIST=""
-"$PY" -c "import xdist" 2>/dev/null && XDIST="-n 8"
-echo "== pytest (cpu + cuda) $XDIST" | tee "$OUT/pytest.txt"
-timeout 330 "$PY" -m pytest -q -p no:cacheprovider $XDIST -ra 2>&1 | tee -a "$OUT/pytest.txt"
-echo "pytest exit: $?" | tee -a "$OUT/pytest.txt"
-
-echo "== bench_rnn --device cuda" | tee "$OUT/bench_rnn_cuda.txt"
-timeout 150 "$PY" benchmarks/bench_rnn.py --device cuda --configs A,B,C,L --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_cuda.txt"
-
-echo "== bench_rnn --device cuda, LSTM at L without the fused step kernels" | tee -a "$OUT/bench_rnn_cuda.txt"
-timeout 60 "$PY" - <<'EOF' 2>&1 | tee -a "$OUT/bench_rnn_cuda.txt"
+try:
+    import cupy
+    print("cupy device:", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())
+except Exception as e:
+    print("cupy device: ?", e)
+PYEOF
+    } 2>&1 | tee "$OUT/machine.txt"
+    ;;
+  tests)
+    run_pytest cuda "$(limit tests 240)" -k cuda
+    ;;
+  all-tests)
+    run_pytest all "$(limit all_tests 400)"
+    ;;
+  rerun)
+    mapfile -t IDS < <(grep -v '^#' benchmarks/gpu_rerun.txt 2>/dev/null | grep .)
+    if [ ${#IDS[@]} -eq 0 ]; then echo "rerun: benchmarks/gpu_rerun.txt lists no tests"; else
+      run_pytest rerun "$(limit rerun 150)" "${IDS[@]}"; fi
+    ;;
+  bench)
+    echo "== bench_rnn --device cuda" | tee "$OUT/bench_rnn_cuda.txt"
+    timeout "$(limit bench 150)" "$PY" benchmarks/bench_rnn.py --device cuda --configs A,B,C,L \
+      --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_cuda.txt"
+    ;;
+  nofused)
+    echo "== bench_rnn --device cuda, LSTM at L without the fused step kernels" | tee "$OUT/bench_rnn_nofused.txt"
+    timeout "$(limit nofused 60)" "$PY" - <<'PYEOF' 2>&1 | tee -a "$OUT/bench_rnn_nofused.txt"
 import sys
 sys.argv = ["bench_rnn", "--device", "cuda", "--configs", "L", "--cells", "lstm", "--repeats", "10", "--rounds", "1"]
 sys.path.insert(0, "benchmarks")
@@ -59,13 +99,21 @@ from minigrad.ops import gpu_kernels
 gpu_kernels.enabled = False
 import bench_rnn
 bench_rnn.main()
-EOF
-
-echo "== bench_word2vec --device cuda" | tee "$OUT/bench_word2vec_cuda.txt"
-timeout 100 "$PY" benchmarks/bench_word2vec.py --skip-quality --skip-numpy-only --tokens 1000000 --device cuda 2>&1 \
-  | tee -a "$OUT/bench_word2vec_cuda.txt"
+PYEOF
+    ;;
+  w2v)
+    echo "== bench_word2vec --device cuda" | tee "$OUT/bench_word2vec_cuda.txt"
+    timeout "$(limit w2v 100)" "$PY" benchmarks/bench_word2vec.py --skip-quality --skip-numpy-only \
+      --tokens 1000000 --device cuda 2>&1 | tee -a "$OUT/bench_word2vec_cuda.txt"
+    ;;
+  *)
+    echo "unknown part: $part" >&2
+    exit 2
+    ;;
+  esac
+done
 
 echo "== done; summary lines:"
-grep -h -E "passed|failed|error" "$OUT/pytest.txt" | tail -3
-grep -h -E "^(A|B|C|L) |^==" "$OUT/bench_rnn_cuda.txt"
-grep -h -E "words/s|minigrad|gensim" "$OUT/bench_word2vec_cuda.txt" | tail -5
+grep -h -E "passed|failed|error" "$OUT"/pytest_*.txt 2>/dev/null | tail -6
+grep -h -E "^(A|B|C|L) |^==" "$OUT"/bench_rnn_*.txt 2>/dev/null
+grep -h -E "words/s|minigrad|gensim" "$OUT/bench_word2vec_cuda.txt" 2>/dev/null | tail -5
