@@ -10,7 +10,7 @@ after a call and would steal the 2 cores from the other one if interleaved.
 
     python benchmarks/bench_rnn.py [--configs A,B,C] [--cells rnn,lstm,gru] [--repeats 15]
                                    [--rounds 2] [--device cpu|cuda] [--layer] [--loss sum|mse]
-                                   [--clock wall|cpu] [--torch-onednn default|off]
+                                   [--clock wall|cpu] [--torch-onednn default|off] [--torch-tf32 off|default]
 
 Configurations (batch, seq, input, hidden): A (32, 64, 128, 256), B (1, 100, 64, 128),
 C (128, 32, 256, 512), and L (256, 128, 512, 1024), the large GPU configuration
@@ -179,6 +179,10 @@ def main(argv=None):
                          "which a busy shared machine disturbs less (meaningful with 1 thread per library: "
                          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between the two frameworks' blocks")
+    ap.add_argument("--torch-tf32", default="off", choices=["off", "default"],
+                    help="on CUDA: 'off' (the default here) runs torch in full float32 like CuPy's matmuls; "
+                         "'default' keeps torch's defaults, where cuDNN's RNNs use TF32 tensor cores "
+                         "(10-bit mantissa products) on Ampere and later GPUs")
     ap.add_argument("--torch-onednn", default="default", choices=["default", "off"],
                     help="off: run torch with oneDNN disabled (torch.backends.mkldnn), so its CPU LSTM uses aten "
                          "ops as its GRU and RNN do, instead of oneDNN's fused LSTM kernel")
@@ -209,6 +213,13 @@ def main(argv=None):
     torch_device = device
     if torch is not None and device == "cuda" and not torch.cuda.is_available():
         torch = None  # CuPy vs nothing: report ours only
+    tf32_note = ""
+    if torch is not None and device == "cuda":
+        if args.torch_tf32 == "off":  # same arithmetic as ours: CuPy's float32 matmuls do not use TF32
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        tf32_note = (f"torch TF32: cudnn {torch.backends.cudnn.allow_tf32}, "
+                     f"matmul {torch.backends.cuda.matmul.allow_tf32}; ")
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                           "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "MINIGRAD_ROW_THREADS")}
@@ -221,7 +232,7 @@ def main(argv=None):
     print(f"# one training step (forward, {args.loss} loss, backward), float32, median of {args.rounds} x "
           f"{args.repeats} steps (each block after {args.warmup} warm-up); "
           f"{'models layers' if args.layer else 'fused ops'}; {args.clock} clock; "
-          f"{'torch with oneDNN off; ' if args.torch_onednn == 'off' else ''}"
+          f"{'torch with oneDNN off; ' if args.torch_onednn == 'off' else ''}{tf32_note}"
           f"last column: fastest step, ours / torch; load average {_loadavg()}")
     header = (f"{'cfg':<4}{'cell':<6}{'(B, T, I, H)':<22}{'minigrad ms':>12}{'torch ms':>10}{'ratio':>8}"
               f"{'target':>8}  met")

@@ -3,13 +3,14 @@
 #
 #   bash benchmarks/gpu_check.sh [PART ...]     # on the GPU machine, from the repository root
 #
-# Parts (default: all, in this order; about 8 minutes together):
+# Parts (default: all but all-tests and rerun, in this order; about 6 minutes together on an H200):
 #   info     what the machine has (nvidia-smi, Python, NumPy, CuPy, torch)
 #   tests    every test that takes the `device` fixture, on 'cuda' only (pytest -k cuda; the
 #            CPU half is what CI runs anyway), on xdist workers, junit XML kept for the failures
 #   all-tests  the whole suite, CPU and CUDA parameters both
 #   rerun    the node ids listed in benchmarks/gpu_rerun.txt (after a fix)
 #   bench    bench_rnn.py on the GPU against torch CUDA (configs A, B, C, L; all three cells)
+#   tf32     config L once more against torch with its default TF32 (cuDNN's RNNs use tensor cores)
 #   nofused  LSTM at L once more with the fused CUDA step kernels switched off
 #   w2v      bench_word2vec.py on the GPU (words/s)
 #
@@ -26,7 +27,7 @@ PY=${PY:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 echo "logs in $OUT"
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(info tests bench nofused w2v)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(info tests bench tf32 nofused w2v)
 
 limit() {  # limit PART DEFAULT -> seconds
   local var="PART_LIMIT_$1"
@@ -89,6 +90,11 @@ PYEOF
     timeout "$(limit bench 150)" "$PY" benchmarks/bench_rnn.py --device cuda --configs A,B,C,L \
       --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_cuda.txt"
     ;;
+  tf32)
+    echo "== bench_rnn --device cuda --torch-tf32 default (config L)" | tee "$OUT/bench_rnn_tf32.txt"
+    timeout "$(limit tf32 60)" "$PY" benchmarks/bench_rnn.py --device cuda --configs L --torch-tf32 default \
+      --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_tf32.txt"
+    ;;
   nofused)
     echo "== bench_rnn --device cuda, LSTM at L without the fused step kernels" | tee "$OUT/bench_rnn_nofused.txt"
     timeout "$(limit nofused 60)" "$PY" - <<'PYEOF' 2>&1 | tee -a "$OUT/bench_rnn_nofused.txt"
@@ -104,7 +110,7 @@ PYEOF
   w2v)
     echo "== bench_word2vec --device cuda" | tee "$OUT/bench_word2vec_cuda.txt"
     timeout "$(limit w2v 100)" "$PY" benchmarks/bench_word2vec.py --skip-quality --skip-numpy-only \
-      --tokens 1000000 --device cuda 2>&1 | tee -a "$OUT/bench_word2vec_cuda.txt"
+      --tokens 1000000 --device cuda --batch-pairs 1024,16384 2>&1 | tee -a "$OUT/bench_word2vec_cuda.txt"
     ;;
   *)
     echo "unknown part: $part" >&2

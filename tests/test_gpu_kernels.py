@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.ops import gpu_kernels, recurrent
-from minigrad.ops.recurrent import gru_sequence, lstm_sequence
+from minigrad.ops.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 
 CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 
@@ -54,7 +54,7 @@ class HostKernels:
 
     def _run(self, fn, arrays):
         B, H = arrays[-1].shape  # the last array sets the launch size, as on the GPU
-        gates = 4 if self.cell == "lstm" else 3
+        gates = {"lstm": 4, "gru": 3}.get(self.cell, 1)
         for a in arrays:
             assert isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == self.dtype, \
                 "the CUDA kernels read C-contiguous rows of the op's dtype"
@@ -136,6 +136,36 @@ def test_gru_step_kernels_match_the_cpu_path(host_library, monkeypatch_module, T
                 np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
 
 
+def _run_rnn(arrays, dtype, reverse, nonlinearity, biases):
+    x, h0, *w = [mg.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+    w = w[:2] + (w[2:] if biases else [None, None])
+    out, h = rnn_sequence(x, h0, *w, nonlinearity=nonlinearity, reverse=reverse)
+    seed = np.random.default_rng(9).standard_normal(out.shape).astype(dtype)
+    ((out * mg.tensor(seed)).sum() + (h * 2.0).sum()).backward()
+    return [out.numpy(), h.numpy()] + [t.grad.numpy() for t in (x, h0, *w) if t is not None]
+
+
+@given(T=st.integers(1, 6), B=st.integers(1, 4), I=st.integers(1, 5), H=st.integers(1, 6), reverse=st.booleans(),
+       nonlinearity=st.sampled_from(["tanh", "relu"]), biases=st.booleans(), seed=st.integers(0, 1000))
+def test_rnn_step_kernels_match_the_cpu_path(host_library, monkeypatch_module, T, B, I, H, reverse, nonlinearity,
+                                             biases, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s) for s in [(T, B, I), (B, H), (H, I), (H, H), (H,), (H,)]]
+    for dtype, tol in (("float64", 1e-12), ("float32", 2e-5)):
+        want = _run_rnn(arrays, dtype, reverse, nonlinearity, biases)
+        kernels = HostKernels(host_library, "rnn_" + nonlinearity, dtype)
+        monkeypatch_module.setattr(recurrent, "_step_kernels",
+                                   lambda cell, xp, dt: kernels if cell == "rnn_" + nonlinearity else None)
+        try:
+            got = _run_rnn(arrays, dtype, reverse, nonlinearity, biases)
+        finally:
+            monkeypatch_module.undo()
+        assert kernels.calls == 2 * T  # one launch per step, forward and backward
+        for g, w in zip(got, want):
+            assert g.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
 def test_padded_batches_keep_the_per_op_path(host_library, monkeypatch):
     """With lengths (frozen rows) the kernels are not used: the masked loop handles them."""
     kernels = HostKernels(host_library, "lstm", "float64")
@@ -165,18 +195,23 @@ def test_cuda_source_compiles(tmp_path):
 
 
 @pytest.mark.skipif(not mg.cuda_available(), reason="needs a CUDA GPU with CuPy")
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_real_kernels_match_the_generic_gpu_path(monkeypatch, cell, dtype):
     rng = np.random.default_rng(1)
-    g = 4 if cell == "lstm" else 3
+    g = {"lstm": 4, "gru": 3}.get(cell, 1)
     shapes = [(5, 3, 4), (3, 6)] + ([(3, 6)] if cell == "lstm" else []) + [(g * 6, 4), (g * 6, 6), (g * 6,), (g * 6,)]
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
     results = []
     for enabled in (True, False):
         monkeypatch.setattr(gpu_kernels, "enabled", enabled)
         ts = [mg.tensor(a, device="cuda", requires_grad=True) for a in arrays]
-        outs = lstm_sequence(*ts) if cell == "lstm" else gru_sequence(*ts)
+        if cell == "lstm":
+            outs = lstm_sequence(*ts)
+        elif cell == "gru":
+            outs = gru_sequence(*ts)
+        else:
+            outs = rnn_sequence(*ts, nonlinearity=cell[4:])
         sum(o.sum() for o in outs).backward()
         results.append([o.numpy() for o in outs] + [t.grad.numpy() for t in ts])
     tol = 1e-12 if dtype == "float64" else 1e-5

@@ -268,8 +268,13 @@ class RNNSequence(Function):
         h_prev[...] = h0
         relu = nonlinearity == "relu"
         frozen_t = masks[1] if masks is not None else [None] * T
+        kernels = _step_kernels("rnn_" + nonlinearity, xp, x.dtype) if masks is None else None
         for a, h, frozen in _in_order(reverse, A, hs[dc:dc + T], frozen_t):
             xp.matmul(h_prev, whhT, out=h)
+            if kernels is not None:  # GPU: the add and the activation in one launch
+                kernels.forward(a, h)
+                h_prev = h
+                continue
             h += a
             if relu:
                 xp.maximum(h, 0, out=h)
@@ -300,7 +305,14 @@ class RNNSequence(Function):
         dh = xp.empty_like(dh_n)
         deriv = xp.empty_like(dh_n)
         keep_t, frozen_t = masks if masks is not None else ([None] * T,) * 2
+        kernels = _step_kernels("rnn_" + ("relu" if relu else "tanh"), xp, x1.dtype) if masks is None else None
+        if kernels is not None:
+            dout = xp.ascontiguousarray(dout)         # the kernel reads rows as flat memory
         for dout_t, h, da, keep, frozen in _in_order(not reverse, dout, hs[dc:dc + T], dA, keep_t, frozen_t):
+            if kernels is not None:  # GPU: da_t = (dout_t + carry) act'(a_t) in one launch
+                kernels.backward(dout_t, carry, h, da)
+                xp.matmul(da, w_hh, out=carry)        # the kernel has read carry: overwrite it
+                continue
             xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
             if keep is not None:
                 dh *= keep                            # frozen rows: no gradient into this step
@@ -429,33 +441,40 @@ class LSTMSequence(Function):
         H2, H3 = 2 * H, 3 * H
         dp, _ = _time_layout(reverse)
 
-        # The backward splits each dG_t into factors known from the forward alone,
-        #     [da_i, da_f, da_g] = dc_t * P_t,  P = [g i(1-i), c_{t-1} f(1-f), i (1-g**2)]
-        #     da_o = dh_t * Q_t,                Q = tanh(c_t) o (1-o)
-        #     dc_t = carry_c + dh_t * R_t,      R = o (1 - tanh(c_t)**2)
-        # and computes P and Q (into dG itself) and R for a block of steps at once, so the
-        # sequential loop is left with seven small calls per step. Blocks are sized to stay
-        # in cache; with a small batch one block covers the whole sequence.
         dG = xp.empty((T, B, 4 * H), dtype=dt)
-        block = max(1, min(T, _BLOCK_ELEMENTS // max(1, B * 4 * H)))
-        R = xp.empty((block, B, H), dtype=dt)
-        tmp = xp.empty((block, B, 4 * H), dtype=dt)
-        # Activation derivatives from the saved activations y, for all four gates at once:
-        # (1 - y)(y + beta) is y (1 - y) for the sigmoid gates (beta = 0) and 1 - y**2 for g (beta = 1).
-        beta = xp.zeros((block, B, 4 * H), dtype=dt)
-        beta[..., H2:H3] = 1
-        dG_ifg = dG.reshape(T, B, 4, H)[:, :, :3]     # (T, B, 3, H) views of dG's gate blocks
-        dG_o = dG[..., H3:]
-        G_f = G[..., H:H2]
         carry_h, spare_h = dh_n.copy(), xp.empty_like(dh_n)
         carry_c, spare_c = dc_n.copy(), xp.empty_like(dc_n)
-        dh = xp.empty_like(dh_n)
-        dc = xp.empty_like(dh_n)
-        dc_b = dc[:, None, :]                         # broadcasts over the 3 gates i, f, g
         kernels = _step_kernels("lstm", xp, dt) if masks is None else None
-        if kernels is not None:
+        if kernels is not None:  # GPU: per step one launch for all the elementwise work, then the product
             dout = xp.ascontiguousarray(dout)         # the kernel reads rows as flat memory
-        for t0, t1 in _backward_blocks(T, block, reverse):
+            for dout_t, g_t, c_prev_t, tc_t, dg_t in _in_order(not reverse, dout, G, cs[dp:dp + T], tcs, dG):
+                kernels.backward(dout_t, carry_h, carry_c, g_t, c_prev_t, tc_t, dg_t, spare_c)
+                xp.matmul(dg_t, w_hh, out=carry_h)    # the kernel has read carry_h: overwrite it
+                carry_c, spare_c = spare_c, carry_c
+            blocks = ()
+        else:
+            # The CPU backward splits each dG_t into factors known from the forward alone,
+            #     [da_i, da_f, da_g] = dc_t * P_t,  P = [g i(1-i), c_{t-1} f(1-f), i (1-g**2)]
+            #     da_o = dh_t * Q_t,                Q = tanh(c_t) o (1-o)
+            #     dc_t = carry_c + dh_t * R_t,      R = o (1 - tanh(c_t)**2)
+            # and computes P and Q (into dG itself) and R for a block of steps at once, so the
+            # sequential loop is left with seven small calls per step. Blocks are sized to stay
+            # in cache; with a small batch one block covers the whole sequence.
+            block = max(1, min(T, _BLOCK_ELEMENTS // max(1, B * 4 * H)))
+            blocks = _backward_blocks(T, block, reverse)
+            R = xp.empty((block, B, H), dtype=dt)
+            tmp = xp.empty((block, B, 4 * H), dtype=dt)
+            # Activation derivatives from the saved activations y, for all four gates at once:
+            # (1 - y)(y + beta) is y (1 - y) for the sigmoid gates (beta = 0) and 1 - y**2 for g (beta = 1).
+            beta = xp.zeros((block, B, 4 * H), dtype=dt)
+            beta[..., H2:H3] = 1
+            dG_ifg = dG.reshape(T, B, 4, H)[:, :, :3]     # (T, B, 3, H) views of dG's gate blocks
+            dG_o = dG[..., H3:]
+            G_f = G[..., H:H2]
+            dh = xp.empty_like(dh_n)
+            dc = xp.empty_like(dh_n)
+            dc_b = dc[:, None, :]                         # broadcasts over the 3 gates i, f, g
+        for t0, t1 in blocks:
             n = t1 - t0
             g_blk, d_blk, r_blk, tmp_blk = G[t0:t1], dG[t0:t1], R[:n], tmp[:n]
             i, g, o = g_blk[..., :H], g_blk[..., H2:H3], g_blk[..., H3:]
@@ -473,14 +492,8 @@ class LSTMSequence(Function):
             keep_b, frozen_b = (masks[0][t0:t1], masks[1][t0:t1]) if masks is not None else ([None] * n,) * 2
             # the block's steps backwards through the processing order, as views
             per_step = _in_order(not reverse, dout[t0:t1], r_blk, dG[t0:t1], dG_ifg[t0:t1], dG_o[t0:t1],
-                                 G_f[t0:t1], keep_b, frozen_b, g_blk)
-            for dout_t, r_t, dg_t, dg_ifg, dg_o, f_t, keep, frozen, g_t in per_step:
-                if kernels is not None:  # GPU: the elementwise lines below in one launch
-                    kernels.backward(dout_t, carry_h, r_t, carry_c, g_t, dg_t, spare_c)
-                    xp.matmul(dg_t, w_hh, out=spare_h)
-                    carry_h, spare_h = spare_h, carry_h
-                    carry_c, spare_c = spare_c, carry_c
-                    continue
+                                 G_f[t0:t1], keep_b, frozen_b)
+            for dout_t, r_t, dg_t, dg_ifg, dg_o, f_t, keep, frozen in per_step:
                 xp.add(dout_t, carry_h, out=dh)           # dh_t = dout_t + carry_h
                 xp.multiply(dh, r_t, out=dc)
                 if keep is not None:                      # frozen rows: no gradient into this step
@@ -656,14 +669,15 @@ class GRUSequence(Function):
         kernels = _step_kernels("gru", xp, dt) if reset_after and masks is None else None
         if kernels is not None:
             dout = xp.ascontiguousarray(dout)          # the kernel reads rows as flat memory
+            # d h_{t-1} = dG_h @ W_hh + dh_t * z: the kernel keeps the second term in `skip` and
+            # adds it at the next step, so a step is one kernel and one product
+            skip = xp.zeros_like(dh_n)
         per_step = _in_order(not reverse, dout, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:],
                              hs[dp:dp + T], dGh, dan_slots, side, keep_t, frozen_t, G)
         for dout_t, rz, r, z, n, h_prev, dgt, dan, s, keep, frozen, g_t in per_step:
-            if kernels is not None:  # GPU: the reset_after lines below in one launch (tmp = dh * z)
-                kernels.backward(dout_t, carry, g_t, h_prev, s, dgt, dan, tmp)
-                xp.matmul(dgt, w_hh, out=spare)
-                spare += tmp
-                carry, spare = spare, carry
+            if kernels is not None:  # GPU: the reset_after lines below in one launch; skip = dh * z
+                kernels.backward(dout_t, carry, g_t, h_prev, s, dgt, skip, dan)
+                xp.matmul(dgt, w_hh, out=carry)       # the kernel has read carry: overwrite it
                 continue
             xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
             if keep is not None:
@@ -699,6 +713,8 @@ class GRUSequence(Function):
             if frozen is not None:                    # frozen rows pass their carry through
                 xp.copyto(spare, carry, where=frozen)
             carry, spare = spare, carry
+        if kernels is not None:
+            carry += skip                             # the last step's dh * z
 
         need = ctx.needs_input_grad
         h_prev = hs[dp:dp + T]
