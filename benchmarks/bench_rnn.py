@@ -10,7 +10,7 @@ after a call and would steal the 2 cores from the other one if interleaved.
 
     python benchmarks/bench_rnn.py [--configs A,B,C] [--cells rnn,lstm,gru] [--repeats 15]
                                    [--rounds 2] [--device cpu|cuda] [--layer] [--loss sum|mse]
-                                   [--clock wall|cpu] [--torch-onednn default|off] [--torch-tf32 off|default]
+                                   [--clock wall|cpu] [--torch-onednn default|off] [--tf32 off|torch|both]
 
 Configurations (batch, seq, input, hidden): A (32, 64, 128, 256), B (1, 100, 64, 128),
 C (128, 32, 256, 512), and L (256, 128, 512, 1024), the large GPU configuration
@@ -179,10 +179,11 @@ def main(argv=None):
                          "which a busy shared machine disturbs less (meaningful with 1 thread per library: "
                          "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds between the two frameworks' blocks")
-    ap.add_argument("--torch-tf32", default="off", choices=["off", "default"],
-                    help="on CUDA: 'off' (the default here) runs torch in full float32 like CuPy's matmuls; "
-                         "'default' keeps torch's defaults, where cuDNN's RNNs use TF32 tensor cores "
-                         "(10-bit mantissa products) on Ampere and later GPUs")
+    ap.add_argument("--tf32", default="off", choices=["off", "torch", "both"],
+                    help="on CUDA: 'off' (the default) runs both in full float32; 'torch' keeps torch's "
+                         "defaults, where cuDNN's RNNs use TF32 tensor cores (10-bit mantissa products) on "
+                         "Ampere and later GPUs, against ours in float32; 'both' also lets ours use TF32 "
+                         "(mg.backends.cuda.matmul.allow_tf32 = True)")
     ap.add_argument("--torch-onednn", default="default", choices=["default", "off"],
                     help="off: run torch with oneDNN disabled (torch.backends.mkldnn), so its CPU LSTM uses aten "
                          "ops as its GRU and RNN do, instead of oneDNN's fused LSTM kernel")
@@ -214,12 +215,16 @@ def main(argv=None):
     if torch is not None and device == "cuda" and not torch.cuda.is_available():
         torch = None  # CuPy vs nothing: report ours only
     tf32_note = ""
-    if torch is not None and device == "cuda":
-        if args.torch_tf32 == "off":  # same arithmetic as ours: CuPy's float32 matmuls do not use TF32
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
-        tf32_note = (f"torch TF32: cudnn {torch.backends.cudnn.allow_tf32}, "
-                     f"matmul {torch.backends.cuda.matmul.allow_tf32}; ")
+    if device == "cuda":
+        mg.backends.cuda.matmul.allow_tf32 = args.tf32 == "both"
+        tf32_note = f"TF32: minigrad {mg.backends.cuda.matmul.allow_tf32}"
+        if torch is not None:
+            if args.tf32 == "off":  # the same arithmetic as ours: full float32 products
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
+            tf32_note += (f", torch cudnn {torch.backends.cudnn.allow_tf32} / "
+                          f"matmul {torch.backends.cuda.matmul.allow_tf32}")
+        tf32_note += "; "
 
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                           "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS", "MINIGRAD_ROW_THREADS")}

@@ -10,7 +10,10 @@
 #   all-tests  the whole suite, CPU and CUDA parameters both
 #   rerun    the node ids listed in benchmarks/gpu_rerun.txt (after a fix)
 #   bench    bench_rnn.py on the GPU against torch CUDA (configs A, B, C, L; all three cells)
-#   tf32     config L once more against torch with its default TF32 (cuDNN's RNNs use tensor cores)
+#   tf32     config L against torch with its default TF32 (cuDNN's RNNs use tensor cores), ours in
+#            float32, then both with TF32 (mg.backends.cuda.matmul.allow_tf32)
+#   product  host time per call of cupy.matmul vs cupy.dot (the per-step product), then configs A
+#            and B with matmul as the step product
 #   nofused  LSTM at L once more with the fused CUDA step kernels switched off
 #   w2v      bench_word2vec.py on the GPU (words/s)
 #
@@ -91,9 +94,42 @@ PYEOF
       --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_cuda.txt"
     ;;
   tf32)
-    echo "== bench_rnn --device cuda --torch-tf32 default (config L)" | tee "$OUT/bench_rnn_tf32.txt"
-    timeout "$(limit tf32 60)" "$PY" benchmarks/bench_rnn.py --device cuda --configs L --torch-tf32 default \
-      --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_tf32.txt"
+    echo "== bench_rnn --device cuda --tf32 torch|both (config L)" | tee "$OUT/bench_rnn_tf32.txt"
+    for mode in torch both; do
+      timeout "$(limit tf32 45)" "$PY" benchmarks/bench_rnn.py --device cuda --configs L --tf32 "$mode" \
+        --repeats 10 --rounds 1 2>&1 | tee -a "$OUT/bench_rnn_tf32.txt"
+    done
+    ;;
+  product)
+    echo "== the per-step product: cupy.matmul vs cupy.dot (host time per call, then bench A/B with matmul)" \
+      | tee "$OUT/bench_product.txt"
+    timeout "$(limit product 60)" "$PY" - <<'PYEOF' 2>&1 | tee -a "$OUT/bench_product.txt"
+import sys, time
+import cupy
+sys.argv = ["bench_rnn", "--device", "cuda", "--configs", "A,B", "--repeats", "10", "--rounds", "1"]
+for shape in [(1, 128, 512), (32, 256, 1024), (256, 1024, 4096)]:
+    m, k, n = shape
+    a = cupy.random.rand(m, k, dtype=cupy.float32)
+    b = cupy.random.rand(k, n, dtype=cupy.float32)
+    c = cupy.empty((m, n), dtype=cupy.float32)
+    for name, fn in (("matmul", cupy.matmul), ("dot", cupy.dot), ("matmul", cupy.matmul), ("dot", cupy.dot)):
+        for _ in range(20):
+            fn(a, b, out=c)
+        cupy.cuda.Device().synchronize()
+        t0 = time.perf_counter()
+        for _ in range(200):
+            fn(a, b, out=c)
+        host = (time.perf_counter() - t0) / 200
+        cupy.cuda.Device().synchronize()
+        total = (time.perf_counter() - t0) / 200
+        print(f"{name:7s} {shape}: host {host * 1e6:7.1f} us/call, with the GPU's work {total * 1e6:7.1f} us/call")
+sys.path.insert(0, "benchmarks")
+from minigrad.ops import gpu_kernels
+gpu_kernels.step_product = "matmul"
+import bench_rnn
+print("-- bench_rnn with step_product = matmul")
+bench_rnn.main()
+PYEOF
     ;;
   nofused)
     echo "== bench_rnn --device cuda, LSTM at L without the fused step kernels" | tee "$OUT/bench_rnn_nofused.txt"
@@ -121,5 +157,5 @@ done
 
 echo "== done; summary lines:"
 grep -h -E "passed|failed|error" "$OUT"/pytest_*.txt 2>/dev/null | tail -6
-grep -h -E "^(A|B|C|L) |^==" "$OUT"/bench_rnn_*.txt 2>/dev/null
+grep -h -E "^(A|B|C|L) |^==|us/call" "$OUT"/bench_rnn_*.txt "$OUT"/bench_product.txt 2>/dev/null
 grep -h -E "words/s|minigrad|gensim" "$OUT/bench_word2vec_cuda.txt" 2>/dev/null | tail -5

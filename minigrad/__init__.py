@@ -69,6 +69,7 @@ from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
 from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
 from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
+from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
 from .ops.linalg_ext import det, inverse, logdet, matrix_exp, pinverse, slogdet  # noqa: E402  (torch's top-level)
 from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_legacy as svd  # noqa: E402
 

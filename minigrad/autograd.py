@@ -479,6 +479,17 @@ def _uses_memory_of(node, arr) -> bool:
     return any(_is_array(s) and xp.may_share_memory(s, arr) for s in node.__dict__.get("saved", ()))
 
 
+def refuse_overlapping_write(x, op: str):
+    """Refuse an in-place write into x when several of its elements are one memory location (a zero stride
+    over a dim of size > 1: expand()'s result), as torch does. NumPy marks such views read-only, but CuPy
+    has no read-only flag: the write would go through, one of the values winning at each location."""
+    a = x.data
+    if any(s == 0 and n > 1 for n, s in zip(a.shape, a.strides)) and a.size:
+        raise RuntimeError(f"{op}: cannot write into {x.dtype}{list(x.shape)} on {x.device} in place: more than "
+                           "one element refers to the same memory location (e.g. the result of expand()); clone() "
+                           "it first, or use the out-of-place form")
+
+
 def record_inplace(x, op: str, fn):
     """x <- fn(x) in place, recorded in the graph (x.relu_(), x[i] = v, x.masked_fill_(...)); returns x.
 
@@ -504,6 +515,7 @@ def record_inplace(x, op: str, fn):
         op: the in-place op's name (e.g. "relu_"), for messages.
         fn: the out-of-place op, Tensor -> Tensor of the same shape and dtype.
     """
+    refuse_overlapping_write(x, op)
     node = x.grad_fn
     xp = _B.get_array_module(x.data)
     if node is None:

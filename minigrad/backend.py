@@ -59,11 +59,49 @@ __all__ = [
     "np", "cupy", "OutOfMemoryError", "cuda_available", "get_array_module", "parse_device", "device_of",
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
     "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
-    "row_blocks", "run_blocks",
+    "row_blocks", "run_blocks", "set_matmul_tf32", "matmul_tf32",
 ]
 
 ndarray = np.ndarray
 _array_types: tuple = (np.ndarray,) if cupy is None else (np.ndarray, cupy.ndarray)
+
+
+# torch.backends.cuda.matmul.allow_tf32 (False, torch's default): whether CuPy's float32 matrix
+# products may round their inputs to TF32 (10-bit mantissa) on tensor cores (Ampere and later).
+_matmul_tf32 = False
+
+
+def _cupy_compute_type(name: str) -> int:
+    """CuPy's code for a cuBLAS compute type ('COMPUTE_TYPE_TF32', 'COMPUTE_TYPE_DEFAULT'), looked up
+    by name in its table, since CuPy keeps the constants out of Python's reach."""
+    from cupy._core import _routines_linalg as linalg
+
+    for code in range(16):
+        if linalg.compute_type_to_str(code) == name:
+            return code
+    raise RuntimeError(f"this CuPy ({cupy.__version__}) has no {name}")
+
+
+def set_matmul_tf32(allow: bool) -> None:
+    """Let float32 matrix products on CUDA use TF32 tensor cores (True) or keep full float32 (False).
+
+    TF32 products round each input to a 10-bit mantissa (relative error ~1e-3 per product,
+    sums still in float32) and run several times faster on Ampere and later GPUs; torch's
+    `torch.backends.cuda.matmul.allow_tf32` is the same switch (cuDNN's RNNs, which torch uses
+    for nn.LSTM on CUDA, have TF32 on by default). No effect on the CPU.
+    """
+    global _matmul_tf32
+    _matmul_tf32 = bool(allow)
+    if cupy is not None:
+        from cupy._core import _routines_linalg as linalg
+
+        linalg.set_compute_type(np.float32, _cupy_compute_type("COMPUTE_TYPE_TF32" if allow
+                                                               else "COMPUTE_TYPE_DEFAULT"))
+
+
+def matmul_tf32() -> bool:
+    """Whether float32 matrix products on CUDA may use TF32 (see `set_matmul_tf32`)."""
+    return _matmul_tf32
 
 
 def cuda_available() -> bool:

@@ -207,11 +207,14 @@ class RowSparseGrad:
 
     def mul_(self, factor) -> "RowSparseGrad":
         """Scale in place by a number, a 0-d backend array or a one-element Tensor (for gradient clipping)."""
-        f = getattr(factor, "data", factor) if not isinstance(factor, numbers.Number) else factor
+        from .tensor import Tensor
+
+        # only a Tensor is unwrapped: `.data` of a raw array is its buffer (NumPy: a memoryview, CuPy: a pointer)
+        f = factor.data if isinstance(factor, Tensor) else factor
         if _B.is_array(f) and f.ndim != 0 and f.size != 1:
             raise _dense_hint(f"mul_ by an array of shape {tuple(f.shape)} (only scalars are allowed)")
-        if _B.is_array(f) and f.ndim != 0:
-            f = f.reshape(())
+        if _B.is_array(f):
+            f = f.reshape(()).astype(self.values.dtype, copy=False)  # a float64 0-d array keeps float32 rows
         self.values *= f
         return self
 

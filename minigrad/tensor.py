@@ -78,8 +78,11 @@ def _host_data_to_array(data, dtype, device):
     if isinstance(data, Tensor):
         data = data.data
     from_python = not _B.is_array(data) and not isinstance(data, np.generic)
+    # data not already on a GPU becomes a NumPy array first and is checked on the host, then moved: every
+    # backend then gives the same errors (CuPy's own for a str is a ValueError "Unsupported dtype <U3")
+    on_gpu = _B.is_array(data) and _B.device_of(data) != "cpu"
     try:
-        arr = _B.as_array(data, dtype=dtype, device=device)
+        arr = _B.as_array(data, dtype=dtype, device=device if on_gpu else "cpu")
     except (ValueError, TypeError, OverflowError) as e:  # ragged lists, unconvertible values
         raise (TypeError if isinstance(e, TypeError) else ValueError)(
             f"tensor: cannot make a tensor from this {type(data).__name__} ({e})") from None
@@ -89,7 +92,7 @@ def _host_data_to_array(data, dtype, device):
     if arr.dtype.kind in "OUSV":
         raise TypeError(f"tensor: cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__})")
     check_dtype(arr.dtype, "tensor")
-    return arr
+    return _B.to_device(arr, device)
 
 
 class Tensor:
@@ -1370,13 +1373,16 @@ class Tensor:
     # counter (so a backward that saved the old value refuses to run). When there is one (self
     # is a non-leaf in a graph, or a plain tensor receiving a value that requires grad, as in
     # `out[t] = h`), the op is recorded as its out-of-place twin (`autograd.record_inplace`).
-    def _check_inplace(self, op):
-        """Refuse an in-place write to a leaf that requires grad while grad mode is on (as torch)."""
+    def _check_inplace(self, op, writes=True):
+        """Refuse an in-place write to a leaf that requires grad while grad mode is on (as torch), and
+        (`writes`: the op writes memory, not only the shape) a write into overlapping memory."""
         if _ag._grad_enabled and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(
                 f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on "
                 "(torch: a leaf Variable that requires grad is being used in an in-place operation); "
                 "wrap the update in `with mg.no_grad():` (as optimizers do), or use the out-of-place form")
+        if writes:
+            _ag.refuse_overlapping_write(self, op)
 
     def _records_inplace(self, *operands) -> bool:
         """Is this in-place write recorded in the graph (rather than just written)?"""

@@ -1,13 +1,17 @@
 """Shared gradient-test helpers: `check_op` (the op property of tests/test_ops_*.py, public as
-`minigrad.testing.check_op`), `draw_array` and `call_with` (gradcheck of a module with respect
-to its own parameters).
+`minigrad.testing.check_op`), `draw_array`, `call_with` (gradcheck of a module with respect
+to its own parameters) and `canonical` / `device_regex` (the `device` fixture's name as tensors
+and error messages spell it).
 
 Not a test module (no `test_` prefix); the op test files import it as
 `from opcheck import check_op, draw_array`, which works because pytest's default
 import mode puts tests/ (it has a conftest.py and no __init__.py) on sys.path.
 """
+import re
+
 import numpy as np
 
+import minigrad as mg
 from minigrad.testing import check_op  # noqa: F401  (re-exported for the op tests)
 from minigrad.testing import strategies as mst
 
@@ -39,3 +43,13 @@ def call_with(module, params, fn):
     finally:
         for owner, attr, old in saved:
             object.__setattr__(owner, attr, old)
+
+
+def canonical(device):
+    """The device name as `Tensor.device` spells it: the fixture's 'cuda' is 'cuda:0', 'cpu' stays 'cpu'."""
+    return mg.backend.parse_device(device)
+
+
+def device_regex(device):
+    """`canonical(device)` escaped for `pytest.raises(match=...)`: error messages name the canonical device."""
+    return re.escape(canonical(device))

@@ -7,7 +7,7 @@ after several steps, momentum=None included; torch state dicts load into ours an
 """
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -51,6 +51,10 @@ def test_batch_norm_training_values_and_gradients(device, data, case):
     shape, has_w, has_b = case
     c = shape[1]
     x = draw_array(data, shape, device) * 2.0 + 0.5
+    # A channel whose variance is near eps (1e-5) is ill-conditioned in float32: x_hat**2 -> 1 - eps/var
+    # and the backward's terms cancel, amplifying float32 rounding ~1/std-fold (an H200 run drew
+    # [0.5, 0.54]: float32 off by 2.5e-4 relative). Such channels are batch norm's problem, not this test's.
+    assume(batch_stats(x)[1].min() >= 1e-2)
     arrays = [x] + [draw_array(data, (c,), device) for _ in range(has_w + has_b)]
 
     def fn(x, *affine):
@@ -119,7 +123,12 @@ def test_batchnorm1d_matches_torch_in_train_and_eval(device, dtype, shape, kw):
     tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     rng = np.random.default_rng(3)
-    ref = torch.nn.BatchNorm1d(3, **kw).to(tdtype)
+    try:
+        ref = torch.nn.BatchNorm1d(3, **kw).to(tdtype)
+    except TypeError as e:  # bias= is newer than some torch builds (2.11 lacks it; 2.13 has it)
+        if "bias" in kw and "bias" in str(e):
+            pytest.skip(f"torch {torch.__version__}'s BatchNorm1d takes no bias= argument, nothing to compare with")
+        raise
     ours = nn.BatchNorm1d(3, **kw).to(device, dtype)
     assert list(ours.state_dict()) == list(ref.state_dict())
     set_affine(ours, ref, rng)

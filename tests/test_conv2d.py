@@ -18,7 +18,7 @@ from minigrad import functional as F
 from minigrad import nn
 from minigrad.ops.conv2d import AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose2d, Fold, MaxPool2d, Unfold
 
-from opcheck import check_op, draw_array
+from opcheck import check_op, device_regex, draw_array
 
 GRADIENT_TESTED = [Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveMaxPool2d, Unfold, Fold]
 
@@ -426,7 +426,7 @@ def test_empty_batch(device):
     assert y.shape == (0, 3, 5, 5)
     y.sum().backward()
     assert x.grad.shape == x.shape and np.all(w.grad.numpy() == 0)
-    assert F.max_pool2d(x, 2).shape == (0, 2, 2, 2) and F.conv_transpose2d(x, mg.randn(2, 3, 2, 2)).shape == (0, 3, 6, 6)
+    assert F.max_pool2d(x, 2).shape == (0, 2, 2, 2) and F.conv_transpose2d(x, mg.randn(2, 3, 2, 2, device=device)).shape == (0, 3, 6, 6)
 
 
 # ---------------------------------------------------------------- nn layers
@@ -609,7 +609,7 @@ def test_pool_and_shape_errors_name_the_op(device):
         (ValueError, r"adaptive_max_pool1d: expected a 2-D .* or 3-D", lambda: F.adaptive_max_pool1d(x, 2)),
         (ValueError, r"unfold: no sliding block fits", lambda: F.unfold(x, 6)),
         (ValueError, r"unfold: expected a 3-D .* or 4-D", lambda: F.unfold(mg.randn(5, 5, device=device), 2)),
-        (ValueError, r"fold: input float32\[2, 16, 9\] on cpu has 9 blocks, but output_size=\(5, 5\).* give 16",
+        (ValueError, rf"fold: input float32\[2, 16, 9\] on {device_regex(device)} has 9 blocks, but output_size=\(5, 5\).* give 16",
          lambda: F.fold(mg.randn(2, 16, 9, device=device), 5, 2)),
         (ValueError, r"fold: expected size of input's dimension 1 to be divisible",
          lambda: F.fold(mg.randn(2, 15, 16, device=device), 5, 2)),

@@ -329,9 +329,16 @@ def test_resolved_edges_survive_a_second_backward(device):
 
 
 def test_a_write_into_read_only_memory_names_the_op(device):
-    """expand() gives a read-only view: every in-place path says so, naming the op (not NumPy's bare error)."""
+    """expand() gives a view whose elements share memory: every in-place path refuses it naming the op, on
+    every backend (NumPy marks the view read-only, CuPy has no such flag: the check is ours, as torch's)."""
     x = mg.ones(3, device=device).expand(2, 3)
     with pytest.raises(RuntimeError, match="masked_fill_: cannot write into float32\\[2, 3\\].* in place"):
         x.masked_fill_(mg.tensor([True, False, True], device=device), 0.0)
     with pytest.raises(RuntimeError, match="relu_: cannot write into float32\\[2, 3\\].* in place"):
         x.relu_()
+    with pytest.raises(RuntimeError, match="add_: cannot write into float32\\[2, 3\\].* same memory location"):
+        x.add_(mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device))  # rows would race for one row
+    with pytest.raises(RuntimeError, match="__setitem__: cannot write into float32\\[2, 3\\].* in place"):
+        x[0] = mg.zeros(3, device=device, requires_grad=True)  # the recorded path
+    np.testing.assert_array_equal(x.numpy(), np.ones((2, 3)))  # nothing was written
+    assert x.unsqueeze_(0).shape == (1, 2, 3)  # a shape-only change writes nothing: allowed (as torch)

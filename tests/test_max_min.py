@@ -68,6 +68,15 @@ def test_nan_wins_and_takes_the_gradient(device):
     x.grad = None
     x.amax(1).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])
+    # many NaNs in long rows (a GPU's parallel argmax may keep any NaN): always the first, as torch
+    a = np.tile(np.arange(64.0), (3, 1))
+    a[0, [40, 5, 63, 17]] = a[1, [1, 2]] = a[2, [63]] = np.nan
+    y = mg.tensor(a, device=device)
+    for op in ("argmax", "argmin"):
+        np.testing.assert_array_equal(getattr(y, op)(1).numpy(), [5, 1, 63], err_msg=op)
+        assert getattr(y, op)().item() == 5 and getattr(y[1:], op)().item() == 1  # the flattened form
+    np.testing.assert_array_equal(y.max(1).indices.numpy(), [5, 1, 63])
+    np.testing.assert_array_equal(y.min(1).indices.numpy(), [5, 1, 63])
 
 
 def test_classification_idiom_and_other_forms(device):

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 from minigrad.ops.elementwise import (
     Acos, Asin, Atan, Atan2, Ceil, Cosh, Expm1, Floor, FloorDivide, Fmod, Hypot, Lerp, Log1p, Log2, Log10, NanToNum,
-    Reciprocal, Remainder, Round, Rsqrt, Sign, Sinh, Tan, Trunc,
+    Reciprocal, Remainder, Round, Rsqrt, Sign, Sinh, Tan, Trunc, python_divmod,
 )
 from minigrad.testing import strategies as mst
 
@@ -296,6 +296,33 @@ def test_operators_parity(device, dtype):
 def test_floor_divide_by_zero_parity(device, dtype):
     parity(mg.floor_divide, torch.floor_divide, [[7.0, -7.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.1]], device, dtype,
            grads=False)
+    # 1.0 // 0.1 is 9 (0.1 is a bit more than 1/10), not floor(1.0 / 0.1) = 10; and 1.0 % 0.1 is near 0.1
+    parity(lambda x, y: mg.div(x, y, rounding_mode="floor"), lambda x, y: torch.div(x, y, rounding_mode="floor"),
+           [[1.0, 5.0, -1.0, 7.0], [0.1, 0.1, 0.1, 0.0]], device, dtype, grads=False)
+    parity(mg.remainder, torch.remainder, [[1.0, 5.0, -1.0, 7.0, -0.0], [0.1, 0.1, 0.1, -3.0, 2.0]], device, dtype,
+           grads=False)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_python_divmod_is_numpys_floor_divide_and_remainder_bit_for_bit(device, dtype):
+    """The backend-agnostic (a // b, a % b) that non-NumPy backends use (CuPy's float floor_divide is
+    floor(a / b)) equals NumPy's C loops, signs of zeros, inf and NaN included."""
+    # (no float32 subnormals: a GPU flushes them to 0, see the README; NumPy's loops keep them)
+    special = [0.0, -0.0, 1.0, -1.0, 0.1, -0.1, 7.0, -2.5, 1e-3, 3e38, 1e30, np.inf, -np.inf, np.nan]
+    a, b = (np.array(v, dtype=np.float64) for v in zip(*[(p, q) for p in special for q in special]))
+    r = np.random.default_rng(0)
+    a = np.concatenate([a, r.standard_normal(300) * r.choice([1e-3, 1.0, 1e3], 300)])
+    b = np.concatenate([b, r.standard_normal(300) * r.choice([1e-2, 0.1, 1.0], 300)])
+    with np.errstate(all="ignore"):
+        a, b = a.astype(dtype), b.astype(dtype)
+        want_q, want_m = np.floor_divide(a, b), np.remainder(a, b)
+    xa, xb = mg.tensor(a, device=device).data, mg.tensor(b, device=device).data
+    for got, want in zip(python_divmod(xa, xb), (want_q, want_m)):
+        got = mg.tensor(got).numpy()
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, want)  # (NaN matches NaN)
+        number = ~np.isnan(want)  # the sign of zeros (a NaN's sign bit means nothing)
+        np.testing.assert_array_equal(np.signbit(got[number]), np.signbit(want[number]))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -330,7 +330,8 @@ def test_zero_dim_and_empty_cases(device):
 
 # ---------------------------------------------------------------- torch parity
 def _parity_cases():
-    """(name, fn(module, *tensors), [arrays], index-like extras are built inside fn with the module's tensor())."""
+    """(name, fn(module, *tensors), [arrays], index-like extras are built inside fn with the module's tensor(),
+    on the input's device, as torch requires)."""
     r = np.random.default_rng(3)
     x = r.standard_normal((3, 4))
     x3 = r.standard_normal((2, 3, 4))
@@ -344,7 +345,7 @@ def _parity_cases():
         ("swapdims", lambda T, a: a.swapdims(0, 2), [x3]),
         ("unflatten", lambda T, a: a.unflatten(-1, (2, -1)), [x3]),
         ("tile", lambda T, a: a.tile((2, 1, 1)), [x]),
-        ("repeat_interleave", lambda T, a: a.repeat_interleave(T.tensor([2, 0, 1]), dim=0), [x]),
+        ("repeat_interleave", lambda T, a: a.repeat_interleave(T.tensor([2, 0, 1], device=a.device), dim=0), [x]),
         ("repeat_interleave_flat", lambda T, a: a.repeat_interleave(2), [x]),
         ("diagonal", lambda T, a: a.diagonal(1, -1, 0), [x3]),
         ("diag_1d", lambda T, a: T.diag(a[0], -2), [x]),
@@ -353,13 +354,17 @@ def _parity_cases():
         ("diff", lambda T, a, b: T.diff(a, 2, 0, prepend=b), [x, x[:1]]),
         ("cumprod_zeros_dim1", lambda T, a: a.cumprod(1), [z]),
         ("cumprod_zeros_dim0", lambda T, a: T.cumprod(a, 0), [z]),
-        ("masked_scatter", lambda T, a, s: a.masked_scatter(T.tensor(m[0]), s), [x, r.standard_normal((2, 8))]),
-        ("index_copy", lambda T, a, s: a.index_copy(1, T.tensor([3, 0]), s), [x, r.standard_normal((3, 2))]),
-        ("index_copy_repeated_grads", lambda T, a, s: a.index_copy(1, T.tensor([2, 2]), s).sum(1),
+        ("masked_scatter", lambda T, a, s: a.masked_scatter(T.tensor(m[0], device=a.device), s),
+         [x, r.standard_normal((2, 8))]),
+        ("index_copy", lambda T, a, s: a.index_copy(1, T.tensor([3, 0], device=a.device), s),
          [x, r.standard_normal((3, 2))]),
+        # Two source columns go to one place: which copy lands is unspecified (torch's docs; on CuPy
+        # either may win), so both columns hold the same values; each still gets the gradient.
+        ("index_copy_repeated_grads", lambda T, a, s: a.index_copy(1, T.tensor([2, 2], device=a.device), s).sum(1),
+         [x, np.repeat(r.standard_normal((3, 1)), 2, axis=1)]),
         # (torch 2.13's backward fails on a negative index here: "index out of range in self"; ours takes it)
-        ("index_fill", lambda T, a, v: a.index_fill(0, T.tensor([2, 0]), v), [x, np.array(2.5)]),
-        ("masked_fill", lambda T, a: a.masked_fill(T.tensor(m), -1.0), [x]),
+        ("index_fill", lambda T, a, v: a.index_fill(0, T.tensor([2, 0], device=a.device), v), [x, np.array(2.5)]),
+        ("masked_fill", lambda T, a: a.masked_fill(T.tensor(m, device=a.device), -1.0), [x]),
     ]
 
 

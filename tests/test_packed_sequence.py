@@ -20,6 +20,8 @@ from minigrad.nn.utils.rnn import (
 )
 from minigrad.testing import gradcheck
 
+from opcheck import canonical
+
 
 def _torch():
     return pytest.importorskip("torch")
@@ -59,14 +61,14 @@ def test_pack_and_pad_match_torch(device, lengths, enforce_sorted, batch_first, 
     theirs = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), lengths, batch_first=batch_first,
                                                      enforce_sorted=enforce_sorted)
     _same_packed(ours, theirs)
-    assert ours.data.device == device and ours.data.dtype == np.float32  # float32 kept
+    assert ours.data.device == canonical(device) and ours.data.dtype == np.float32  # float32 kept
     for total_length, pad in ((None, 0.0), (T + 2, -1.5)):
         got, got_len = pad_packed_sequence(ours, batch_first=batch_first, padding_value=pad,
                                            total_length=total_length)
         want, want_len = torch.nn.utils.rnn.pad_packed_sequence(theirs, batch_first=batch_first, padding_value=pad,
                                                                 total_length=total_length)
         np.testing.assert_array_equal(got.numpy(), want.numpy())
-        assert got.dtype == np.float32 and got.device == device
+        assert got.dtype == np.float32 and got.device == canonical(device)
         assert got_len.dtype == np.int64 and got_len.device == "cpu"
         np.testing.assert_array_equal(got_len.numpy(), want_len.numpy())
 
@@ -122,7 +124,7 @@ def test_pack_sequence_unpack_unpad_match_torch(device):
     assert [p.shape for p in pieces] == [a.shape for a in arrays]
     for p, a in zip(pieces, arrays):
         np.testing.assert_array_equal(p.numpy(), a)
-        assert p.device == device
+        assert p.device == canonical(device)
     padded = np.zeros((4, 3, 2))
     for b, a in enumerate(arrays):
         padded[:len(a), b] = a
@@ -306,7 +308,8 @@ def test_packed_sequence_is_torchs_namedtuple():
 def test_packed_sequence_to_moves_indices_with_data(device):
     p = pack_padded_sequence(mg.ones(3, 2), [3, 1], enforce_sorted=False)
     q = p.to(device)
-    assert q.data.device == device and q.sorted_indices.device == device and q.unsorted_indices.device == device
+    dev = canonical(device)
+    assert q.data.device == dev and q.sorted_indices.device == dev and q.unsorted_indices.device == dev
     assert q.batch_sizes.device == "cpu" and q.is_cuda == (device != "cpu")
 
 
@@ -409,7 +412,7 @@ def test_recurrent_layer_on_packed_input_runs_on_device(device):
     gru = models.GRU(3, 4, bidirectional=True).to(device)
     x = mg.randn(4, 3, 3, device=device)
     out, h = gru(pack_padded_sequence(x, [1, 4, 3], enforce_sorted=False))
-    assert out.data.dtype == np.float32 and out.data.device == device and h.device == device
+    assert out.data.dtype == np.float32 and out.data.device == canonical(device) and h.device == canonical(device)
     ref, href = gru(x, lengths=[1, 4, 3])
     padded, _ = pad_packed_sequence(out)
     np.testing.assert_allclose(padded.numpy(), ref.numpy(), rtol=1e-6, atol=1e-6)

@@ -44,25 +44,25 @@ TOTAL_STEPS = 20
 STOP_AT = 11  # 8 batches per epoch: step 11 is the 3rd batch of the 2nd epoch (mid-epoch, mid-StepLR period)
 
 
-def build_mlp_run():
+def build_mlp_run(device="cpu"):
     """Every object of the run, built as a new run builds them (seeded: same weights every time)."""
     mg.manual_seed(1234)
     data = np.random.default_rng(7)
     X = data.standard_normal((60, 6)).astype(np.float32)
     y = data.integers(0, 3, size=60)
     loader = DataLoader(TensorDataset(mg.tensor(X), mg.tensor(y)), batch_size=8, shuffle=True)  # host RNG order
-    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)).to(device)
     opt = mg.optim.Adam(model.parameters(), lr=1e-2)
     sched = mg.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.7)
     return model, opt, sched, loader
 
 
-def train_mlp(total=TOTAL_STEPS, stop_at=None, ckpt=None, resume=False, drop=()):
+def train_mlp(total=TOTAL_STEPS, stop_at=None, ckpt=None, resume=False, drop=(), device="cpu"):
     """Train to `total` steps (or checkpoint to `ckpt` and stop at `stop_at`); returns the final snapshot.
 
     `drop` names parts to leave unrestored on resume (the negative controls).
     """
-    model, opt, sched, loader = build_mlp_run()
+    model, opt, sched, loader = build_mlp_run(device)
     step, losses = 0, []
     if resume:
         state = mg.load(ckpt)
@@ -75,6 +75,7 @@ def train_mlp(total=TOTAL_STEPS, stop_at=None, ckpt=None, resume=False, drop=())
         step, losses = extra["step"], list(extra["losses"])
     while step < total:
         for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
@@ -152,6 +153,16 @@ def test_mlp_resumed_in_fresh_process_is_bit_identical(tmp_path):
     # and an in-process run agrees with both (no hidden per-process state)
     here = train_mlp()
     assert params_equal(here["model"], a["model"])
+
+
+def test_mlp_resumes_bit_exactly_on_every_device(tmp_path, device):
+    """The same resume in one process on each backend: on a GPU the dropout masks come from CuPy's
+    generator, whose state the checkpoint carries too; without the RNG part the run differs."""
+    ckpt = tmp_path / "ckpt.npz"
+    full = train_mlp(device=device)
+    assert train_mlp(stop_at=STOP_AT, ckpt=ckpt, device=device) is None
+    assert_bit_identical(full, train_mlp(resume=True, ckpt=ckpt, device=device), f"{device} resumed: ")
+    assert not params_equal(full["model"], train_mlp(resume=True, ckpt=ckpt, drop=("rng",), device=device)["model"])
 
 
 def test_each_part_of_the_state_is_needed(tmp_path):

@@ -65,6 +65,8 @@ def test_rowsparse_keeps_float32_when_scaled_by_a_device_scalar(device):
     assert (g * scale).dtype == np.float32
     g.mul_(scale)
     assert g.dtype == np.float32 and g.to_dense().tolist()[1] == [0.5, 1.0]
+    g.mul_(mg.tensor([4.0], dtype="float64", device=device))  # a one-element Tensor is unwrapped
+    assert g.dtype == np.float32 and g.to_dense().tolist()[1] == [2.0, 4.0]
 
 
 def test_rowsparse_refuses_dense_only_operations():

@@ -2,8 +2,9 @@
 kind of broken op it promises to, and the Hypothesis strategies produce what they claim."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import find, given
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import minigrad as mg
 from minigrad import Function
@@ -167,6 +168,20 @@ def test_tensors_avoid_kinks(t):
 def test_tensors_unique(t):
     a = t.numpy().ravel()
     assert len(np.unique(a)) == a.size
+
+
+def test_float32_subnormals_are_drawn_for_the_cpu_only():
+    """CuPy's kernels flush float32 subnormals to zero (-ftz=true): the element strategy skips them for a GPU
+    (checked on the strategy itself, so it runs without one); the CPU and float64 keep them."""
+    tiny, b = float(np.finfo(np.float32).tiny), 2.0 ** -120  # (a float32; float32's smallest normal is 2**-126)
+
+    def subnormal(v):
+        return 0 < abs(v) < tiny
+
+    assert subnormal(find(mst._float_elements(-b, b, 32, "cpu"), subnormal))
+    assert subnormal(find(mst._float_elements(-b, b, 64, "cuda"), subnormal))
+    with pytest.raises(NoSuchExample):
+        find(mst._float_elements(-b, b, 32, "cuda:0"), subnormal)
 
 
 @given(data=st.data(), shape=mst.shapes(max_dims=3, max_side=4), dtype=mst.float_dtypes(), dev=mst.devices())

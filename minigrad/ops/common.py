@@ -177,3 +177,16 @@ def keepdim_shape(shape, dims):
     if dims is None:
         return (1,) * len(shape)
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def arg_extreme(a, op: str, axis=None, keepdims=False):
+    """`a.argmax(axis)` (op "argmax") or `a.argmin(axis)` of a backend array, with torch's NaN rule said
+    explicitly: a NaN beats every number, and the first NaN wins. NumPy's argmax happens to do that;
+    CuPy's parallel reduction may keep any of several NaNs, so the first NaN is looked up here."""
+    idx = getattr(a, op)(axis=axis, keepdims=keepdims)
+    if a.dtype.kind not in _FLOAT_KINDS:
+        return idx
+    xp = _B.get_array_module(a)
+    nan = xp.isnan(a)
+    first = nan.argmax(axis=axis, keepdims=keepdims)  # the first True: equal values keep the smallest index
+    return xp.where(nan.any(axis=axis, keepdims=keepdims), first, idx)

@@ -132,7 +132,7 @@ class DivRounding(Function):
     """y = trunc(a / b) ('trunc') or floor(a / b) as Python's a // b ('floor');  dy/da = dy/db = 0
 
     Zero gradients everywhere, as torch (the quotient is piecewise constant; its jumps get 0 too).
-    Floor mode is NumPy's floor_divide, the same fmod-based algorithm as torch's (and Python's),
+    Floor mode is `elementwise.floor_divide_arrays`, the same fmod-based algorithm as torch's (and Python's),
     exact where floor(a / b) is not: 5.0 // 0.1 is 49.0 while 5.0 / 0.1 rounds to 50.0.
     """
 
@@ -141,7 +141,7 @@ class DivRounding(Function):
         xp = get_xp(a)
         with _el._quiet():  # x / 0 is +-inf or NaN for floats, as in torch
             if mode == "floor":
-                return xp.floor_divide(a, b)
+                return _el.floor_divide_arrays(a, b)
             if a.dtype.kind == "f":
                 return xp.trunc(a / b)
             # integers: Python's // rounds down; step back up by one where the exact quotient was negative

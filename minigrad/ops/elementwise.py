@@ -534,6 +534,9 @@ def _pow_s(x, c):
     if isinstance(c, bool) and x.data.dtype.kind == "b":  # bool ** bool stays bool, as torch: x ** True is x,
         xp = get_xp(x.data)  # x ** False is all True (NumPy would give int8)
         return _wrap(x.data.copy() if c else xp.ones(x.data.shape, dtype=bool))
+    if isinstance(c, int) and c < 0 and x.data.dtype.kind in "biu":
+        # refused as torch and NumPy do (1 / x is no integer); said here because CuPy would compute it silently
+        raise ValueError("Integers to negative integer powers are not allowed.")
     return PowScalar.apply(x, c=c)
 
 
@@ -1049,6 +1052,49 @@ class Atan2(Function):
         return (g * b * recip if na else None), (g * -a * recip if nb else None)
 
 
+def python_divmod(a, b):
+    """(a // b, a % b) of two float arrays of one dtype, elementwise, as Python, NumPy and torch compute them:
+    mod = fmod(a, b) (exact), div = (a - mod) / b; where mod and b differ in sign, mod += b and div -= 1; the
+    quotient is div rounded to the nearest integer (it is one up to the division's rounding), a zero quotient
+    takes the sign of a / b, and b == 0 gives a / b (and fmod's NaN). Exact where floor(a / b) is not: 1.0 // 0.1
+    is 9.0 (0.1 is a bit more than 1/10), though 1.0 / 0.1 rounds to 10.0."""
+    xp = get_xp(a)
+    if a.dtype.itemsize < 4:  # float16: computed in float32 and rounded back, as NumPy and torch do
+        q, mod = python_divmod(a.astype(xp.float32), b.astype(xp.float32))
+        with _quiet():  # a quotient beyond float16's range is inf, as there
+            return q.astype(a.dtype), mod.astype(a.dtype)
+    with _quiet():
+        mod = xp.fmod(a, b)
+        div = (a - mod) / b
+        fix = (mod != 0) & ((b < 0) != (mod < 0))  # fmod has a's sign, Python's % has b's
+        div = xp.where(fix, div - 1, div)
+        mod = xp.where(fix, mod + b, xp.where(mod == 0, xp.copysign(mod, b), mod))
+        q = xp.floor(div)
+        q = xp.where(div - q > 0.5, q + 1, q)
+        q = xp.where(div == 0, xp.copysign(q, a / b), q)  # (q is +-0 there)
+        return xp.where(b == 0, a / b, q), mod
+
+
+def floor_divide_arrays(a, b):
+    """a // b of two backend arrays of one dtype (Python's rule). NumPy's floor_divide is `python_divmod`'s
+    algorithm in C; CuPy's float one is floor(a / b) (10.0 for 1.0 // 0.1, where torch and NumPy give 9.0)."""
+    xp = get_xp(a)
+    if xp is _B.np or a.dtype.kind != "f":
+        with _quiet():
+            return xp.floor_divide(a, b)
+    return python_divmod(a, b)[0]
+
+
+def remainder_arrays(a, b):
+    """a % b of two backend arrays of one dtype (Python's rule; floats as `floor_divide_arrays`: CuPy's float
+    remainder is a - floor(a / b) * b)."""
+    xp = get_xp(a)
+    if xp is _B.np or a.dtype.kind != "f":
+        with _quiet():
+            return xp.remainder(a, b)
+    return python_divmod(a, b)[1]
+
+
 class Fmod(Function):
     """y = a - b * trunc(a / b), the sign of a (C's fmod);  dy/da = 1, dy/db = -trunc(a / b)"""
 
@@ -1074,8 +1120,7 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        with _quiet():
-            return get_xp(a).remainder(a, b)
+        return remainder_arrays(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -1083,7 +1128,7 @@ class Remainder(Function):
         gb = None
         if ctx.needs_input_grad[1]:
             with _quiet():  # floor_divide: the quotient remainder() used, as torch's div(rounding_mode="floor")
-                gb = -g * get_xp(g).floor_divide(a, b)
+                gb = -g * floor_divide_arrays(a, b)
         return g, gb
 
 
@@ -1092,8 +1137,7 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        with _quiet():
-            return get_xp(a).floor_divide(a, b)
+        return floor_divide_arrays(a, b)
 
     @staticmethod
     def backward(ctx, g):

@@ -28,9 +28,13 @@ from .. import backend as _B
 
 np = _B.np  # dtypes only
 
-__all__ = ["SOURCE", "enabled", "step_kernels", "host_source"]
+__all__ = ["SOURCE", "enabled", "step_product", "step_kernels", "host_source"]
 
 enabled = True  # use the fused kernels on CUDA (False: the generic per-op path)
+# The per-step product beside them: cupy.dot goes from Cython straight to cuBLAS, while
+# cupy.matmul is a generalised ufunc with more Python work per call; at a small batch the
+# host's time per launch is the step time (compared in benchmarks/gpu_check.sh, part 'product').
+step_product = "dot"
 
 # One element idx = b * H + j of the (B, H) states; gate rows are (B, 4H), gates i, f, g, o.
 _COMMON = r"""

@@ -613,7 +613,7 @@ def restride_(op, x, fn):
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    x._check_inplace(op)
+    x._check_inplace(op, writes=False)  # a new view of the same memory: expand()'s result may change shape too
     with _ag.no_grad():
         plain = x.detach()
         changed = fn(plain)  # the checks (errors name fn's op) and the new view of x's memory

@@ -17,7 +17,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .activation import LeakyReLU, _apply, _check_input
-from .common import check_float, check_pair, describe, to_tensor
+from .common import arg_extreme, check_float, check_pair, describe, to_tensor
 from .elementwise import clamp, minimum, where
 from .linalg import einsum
 from .nn import _constant, _mask, _need_tensor, _p_norm, _reduce, _reduction, softmax
@@ -628,7 +628,7 @@ class EmbeddingBag(Function):
             dense[kb, pos] = rows[keep]
             entry = xp.zeros((n_bags, longest), dtype=xp.int64)
             entry[kb, pos] = kidx
-            arg = dense.argmax(axis=1)  # (n_bags, D): the position of each column's maximum in its bag
+            arg = arg_extreme(dense, "argmax", axis=1)  # (n_bags, D): each column's maximum's place in its bag
             ctx.arg = xp.take_along_axis(entry, arg, axis=1)  # ... as an entry of idx
             ctx.empty = (counts == 0)[:, None]  # an empty bag gives 0 and passes no gradient
             best = xp.take_along_axis(dense, arg[:, None, :], axis=1)[:, 0]

@@ -14,7 +14,7 @@ from .. import backend as _B
 from ..autograd import Function, no_grad
 from ..tensor import Tensor
 from . import compose as _compose
-from .common import check_float, describe, normalize_dim
+from .common import arg_extreme, check_float, describe, normalize_dim
 from .shape import pad as _pad
 from .norm import BatchNorm, _channel_vector, channel_affine, channel_affine_grads
 
@@ -317,7 +317,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
         elif ys.shape[d] == 0:  # no category to pick (torch refuses too); was NumPy's bare argmax error
             raise ValueError(f"{op}: hard=True needs a non-empty dim {dim}, got logits {describe(logits)}")
         else:
-            idx = xp.expand_dims(ys.argmax(axis=d), d)
+            idx = xp.expand_dims(arg_extreme(ys, "argmax", axis=d), d)  # (a NaN row: its first NaN)
             pos = xp.arange(ys.shape[d]).reshape((-1,) + (1,) * (ys.ndim - d - 1))
             one_hot = (pos == idx).astype(ys.dtype)
     # straight-through: the forward value is the one-hot, the gradient flows through y_soft

@@ -101,6 +101,12 @@ def _step_kernels(cell: str, xp, dtype):
     return gpu_kernels.step_kernels(cell, dtype)
 
 
+def _product(xp, kernels):
+    """The per-step matrix product (with out=): `xp.matmul`, or on the GPU (`kernels` given)
+    `gpu_kernels.step_product`, the cheaper call to launch once per step."""
+    return xp.matmul if kernels is None else getattr(xp, gpu_kernels.step_product)
+
+
 def _time_layout(reverse: bool):
     """Offsets (dp, dc) of the previous and new state of step t in the (T+1, B, H) state buffer.
 
@@ -269,8 +275,9 @@ class RNNSequence(Function):
         relu = nonlinearity == "relu"
         frozen_t = masks[1] if masks is not None else [None] * T
         kernels = _step_kernels("rnn_" + nonlinearity, xp, x.dtype) if masks is None else None
+        mm = _product(xp, kernels)
         for a, h, frozen in _in_order(reverse, A, hs[dc:dc + T], frozen_t):
-            xp.matmul(h_prev, whhT, out=h)
+            mm(h_prev, whhT, out=h)
             if kernels is not None:  # GPU: the add and the activation in one launch
                 kernels.forward(a, h)
                 h_prev = h
@@ -308,10 +315,11 @@ class RNNSequence(Function):
         kernels = _step_kernels("rnn_" + ("relu" if relu else "tanh"), xp, x1.dtype) if masks is None else None
         if kernels is not None:
             dout = xp.ascontiguousarray(dout)         # the kernel reads rows as flat memory
+        mm = _product(xp, kernels)
         for dout_t, h, da, keep, frozen in _in_order(not reverse, dout, hs[dc:dc + T], dA, keep_t, frozen_t):
             if kernels is not None:  # GPU: da_t = (dout_t + carry) act'(a_t) in one launch
                 kernels.backward(dout_t, carry, h, da)
-                xp.matmul(da, w_hh, out=carry)        # the kernel has read carry: overwrite it
+                mm(da, w_hh, out=carry)        # the kernel has read carry: overwrite it
                 continue
             xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
             if keep is not None:
@@ -403,8 +411,9 @@ class LSTMSequence(Function):
         # The per-step views, in processing order (iterating an array yields its rows as views).
         per_step = _in_order(reverse, G, G_i, G_f, G_g, G_o, cs[dc:dc + T], hs[dc:dc + T], tcs, frozen_t)
         kernels = _step_kernels("lstm", xp, dt) if masks is None else None
+        mm = _product(xp, kernels)
         for gt, i, f, g, o, c, h, tc, frozen in per_step:
-            xp.matmul(h_prev, whhT, out=rec)
+            mm(h_prev, whhT, out=rec)
             if kernels is not None:  # GPU: the lines below in one launch
                 kernels.forward(rec, gt, c_prev, c, tc, h)
                 h_prev, c_prev = h, c
@@ -447,9 +456,10 @@ class LSTMSequence(Function):
         kernels = _step_kernels("lstm", xp, dt) if masks is None else None
         if kernels is not None:  # GPU: per step one launch for all the elementwise work, then the product
             dout = xp.ascontiguousarray(dout)         # the kernel reads rows as flat memory
+            mm = _product(xp, kernels)
             for dout_t, g_t, c_prev_t, tc_t, dg_t in _in_order(not reverse, dout, G, cs[dp:dp + T], tcs, dG):
                 kernels.backward(dout_t, carry_h, carry_c, g_t, c_prev_t, tc_t, dg_t, spare_c)
-                xp.matmul(dg_t, w_hh, out=carry_h)    # the kernel has read carry_h: overwrite it
+                mm(dg_t, w_hh, out=carry_h)    # the kernel has read carry_h: overwrite it
                 carry_c, spare_c = spare_c, carry_c
             blocks = ()
         else:
@@ -608,8 +618,9 @@ class GRUSequence(Function):
         kernels = _step_kernels("gru", xp, dt) if reset_after and masks is None else None
         if kernels is not None:
             b_hn_k = xp.zeros(H, dtype=dt) if b_hn is None else xp.ascontiguousarray(b_hn)
+        mm = _product(xp, kernels)
         for rz, r, z, n, s, h, frozen, gt in per_step:
-            xp.matmul(h_prev, whhT if reset_after else whhT_rz, out=rec)
+            mm(h_prev, whhT if reset_after else whhT_rz, out=rec)
             if kernels is not None:  # GPU: the reset_after lines below in one launch
                 kernels.forward(rec, gt, b_hn_k, h_prev, s, h)
                 h_prev = h
@@ -672,12 +683,13 @@ class GRUSequence(Function):
             # d h_{t-1} = dG_h @ W_hh + dh_t * z: the kernel keeps the second term in `skip` and
             # adds it at the next step, so a step is one kernel and one product
             skip = xp.zeros_like(dh_n)
+        mm = _product(xp, kernels)
         per_step = _in_order(not reverse, dout, G[..., :H2], G[..., :H], G[..., H:H2], G[..., H2:],
                              hs[dp:dp + T], dGh, dan_slots, side, keep_t, frozen_t, G)
         for dout_t, rz, r, z, n, h_prev, dgt, dan, s, keep, frozen, g_t in per_step:
             if kernels is not None:  # GPU: the reset_after lines below in one launch; skip = dh * z
                 kernels.backward(dout_t, carry, g_t, h_prev, s, dgt, skip, dan)
-                xp.matmul(dgt, w_hh, out=carry)       # the kernel has read carry: overwrite it
+                mm(dgt, w_hh, out=carry)       # the kernel has read carry: overwrite it
                 continue
             xp.add(dout_t, carry, out=dh)             # dh_t = dout_t + carry
             if keep is not None:

@@ -11,7 +11,7 @@ from collections import namedtuple
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import _wrap
-from .common import check_float, describe, keepdim_shape, normalize_axis, normalize_dim
+from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim
 from .shape import clone, gather
 
 get_xp = _B.get_array_module
@@ -486,12 +486,12 @@ def _arg(op, x, dim, keepdim):
     if x.data.size == 0 and (d is None or x.data.ndim == 0 or x.data.shape[d] == 0):
         raise ValueError(f"{op}: cannot take {op} of an empty tensor {describe(x)}")
     if dim is None:
-        out = getattr(x.data.reshape(-1), op)()
+        out = arg_extreme(x.data.reshape(-1), op)  # (NaN: the first NaN, on every backend)
         out = xp.asarray(out, dtype=xp.int64)
         return _wrap(out.reshape((1,) * x.data.ndim) if keepdim else out)
     if x.data.ndim == 0:  # dim 0 or -1 of a scalar: the only index is 0
         return _wrap(xp.zeros((), dtype=xp.int64))
-    return _wrap(getattr(x.data, op)(axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
+    return _wrap(arg_extreme(x.data, op, axis=d, keepdims=keepdim).astype(xp.int64, copy=False))
 
 
 def _truth(op, x, dim, keepdim):

@@ -39,7 +39,10 @@ def _special(name, a, fallback, *args):
     with _quiet():
         fn = _B.special_function(name, a)  # the backend picks CuPy's, SciPy's or none
         if fn is not None:
-            return fn(*args, a).astype(a.dtype, copy=False)
+            # leading arguments (polygamma's order n) as arrays of a's backend: CuPy's polygamma tests `n == 0`
+            # with cupy.where, which refuses the plain bool a Python int gives
+            xp = get_xp(a)
+            return fn(*(xp.asarray(v) for v in args), a).astype(a.dtype, copy=False)
         return fallback(a.astype(np.float64)).astype(a.dtype, copy=False)
 
 
