@@ -5,8 +5,9 @@
 #
 # Parts (default: all but all-tests and rerun, in this order; about 6 minutes together on an H200):
 #   info     what the machine has (nvidia-smi, Python, NumPy, CuPy, torch)
-#   tests    every test that takes the `device` fixture, on 'cuda' only (pytest -k cuda; the
-#            CPU half is what CI runs anyway), on xdist workers, junit XML kept for the failures
+#   tests    every GPU test (pytest -m cuda: the 'cuda' parameter of every test that takes the
+#            `device` fixture, and the GPU-only tests; tests/conftest.py sets the marker; the CPU
+#            half is what CI runs anyway), on xdist workers, junit XML kept for the failures
 #   all-tests  the whole suite, CPU and CUDA parameters both
 #   rerun    the node ids listed in benchmarks/gpu_rerun.txt (after a fix)
 #   bench    bench_rnn.py on the GPU against torch CUDA (configs A, B, C, L; all three cells)
@@ -78,7 +79,7 @@ PYEOF
     } 2>&1 | tee "$OUT/machine.txt"
     ;;
   tests)
-    run_pytest cuda "$(limit tests 240)" -k cuda
+    run_pytest cuda "$(limit tests 240)" -m cuda
     ;;
   all-tests)
     run_pytest all "$(limit all_tests 400)"

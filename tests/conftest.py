@@ -36,3 +36,24 @@ def _seed_and_defaults():
     mg.set_default_dtype("float32")
     yield
     mg.set_default_dtype("float32")
+
+
+def _runs_on_gpu(item) -> bool:
+    """Does this test exercise the GPU (when there is one)? Its `device` parameter is 'cuda', or it is
+    a GPU-only test: skipped for want of CUDA, needing the sync detector, or named for the GPU."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("device") == "cuda":
+        return True
+    for mark in item.iter_markers("skipif"):
+        reason = str(mark.kwargs.get("reason", "")).lower()
+        if "gpu" in reason or "cuda" in reason:
+            return True
+    name = item.nodeid.lower()
+    return "no_sync" in getattr(item, "fixturenames", ()) or "gpu" in name or "cuda" in name
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every GPU test `cuda`, so a GPU machine runs exactly those: `pytest -m cuda`."""
+    for item in items:
+        if _runs_on_gpu(item):
+            item.add_marker(pytest.mark.cuda)

@@ -23,21 +23,21 @@ def test_off_by_default_and_settable(restore_tf32):
 
 
 def test_tf32_rounds_float32_products_on_cuda_only(device, restore_tf32):
-    """1.0001 is 1.0 in TF32's 10-bit mantissa (the next value is 1 + 2**-10): a row of 1024 such
-    products sums to 1024.0 with TF32 and to ~1024.1 in full float32 (TensorFlow's documented example)."""
-    a = mg.full((1024, 1024), 1.0001, device=device)
-    b = mg.ones(1024, 1024, device=device)
-    exact = 1024 * np.float32(1.0001)
+    """1 + 2**-12 is exact in float32 but 1.0 in TF32's 10-bit mantissa. A row of 256 such products
+    sums to 256 + 2**-4 exactly in float32 in any order (every partial sum is a multiple of 2**-12
+    below 2**9: 21 bits), and to 256.0 with TF32 inputs."""
+    k = 256
+    v = 1.0 + 2.0 ** -12
+    a = mg.full((512, k), v, device=device)
+    b = mg.ones(k, 512, device=device)
+    exact = np.float32(k * v)
+    assert float(exact) == k + 2.0 ** -4
     mg.backends.cuda.matmul.allow_tf32 = False
-    np.testing.assert_allclose((a @ b).numpy()[:4, :4], exact, rtol=1e-6)
+    np.testing.assert_array_equal((a @ b).numpy()[:4, :4], exact)
     mg.backends.cuda.matmul.allow_tf32 = True
     got = (a @ b).numpy()[:4, :4]
-    if device == "cpu":  # no TF32 on the CPU: the switch changes nothing
-        np.testing.assert_allclose(got, exact, rtol=1e-6)
-    else:
-        np.testing.assert_array_equal(got, np.float32(1024.0))
-    # float64 products never use TF32
-    a64, b64 = a.double(), b.double()
-    np.testing.assert_allclose((a64 @ b64).numpy()[:2, :2], 1024 * float(np.float32(1.0001)), rtol=1e-12)
+    # no TF32 on the CPU: the switch changes nothing there
+    np.testing.assert_array_equal(got, exact if device == "cpu" else np.float32(k))
+    np.testing.assert_array_equal((a.double() @ b.double()).numpy()[:2, :2], k * v)  # float64: never TF32
     mg.backends.cuda.matmul.allow_tf32 = False
-    np.testing.assert_allclose((a @ b).numpy()[:4, :4], exact, rtol=1e-6)  # and back
+    np.testing.assert_array_equal((a @ b).numpy()[:4, :4], exact)  # and back

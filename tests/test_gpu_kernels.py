@@ -1,4 +1,4 @@
-"""The fused CUDA LSTM step kernels (minigrad/ops/gpu_kernels.py), checked without a GPU.
+"""The fused CUDA RNN/LSTM/GRU step kernels (minigrad/ops/gpu_kernels.py), checked without a GPU.
 
 Their C++ source also compiles for the host as plain loops. Here it is built with the
 system C++ compiler and called through ctypes in place of the CUDA launchers, so that

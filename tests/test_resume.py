@@ -108,6 +108,8 @@ def flatten(obj, prefix=""):
         return out
     if isinstance(obj, mg.Tensor):
         return {prefix: obj.numpy()}
+    if mg.backend.is_array(obj):  # e.g. CuPy's generator state in the RNG part, on a GPU
+        return {prefix: mg.backend.to_device(obj, "cpu")}
     return {prefix: obj}
 
 
