@@ -69,6 +69,23 @@ class HostKernels:
         self._run(self._bwd, arrays)
 
 
+def compare_with_host_kernels(lib, mp, cell, run, launches):
+    """run(dtype) on the NumPy path and again with `cell`'s host-built kernels patched in: the same
+    values and gradients in float64 and float32 (dtypes kept), and `launches` kernel calls."""
+    for dtype, tol in (("float64", 1e-12), ("float32", 2e-5)):
+        want = run(dtype)
+        kernels = HostKernels(lib, cell, dtype)
+        mp.setattr(recurrent, "_step_kernels", lambda c, xp, dt: kernels if c == cell else None)
+        try:
+            got = run(dtype)
+        finally:
+            mp.undo()
+        assert kernels.calls == launches
+        for g, w in zip(got, want):
+            assert g.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
 def _run_lstm(arrays, dtype, reverse, dout_kind):
     x, h0, c0, *w = [mg.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
     out, h, c = lstm_sequence(x, h0, c0, *w, reverse=reverse)
@@ -86,18 +103,9 @@ def _run_lstm(arrays, dtype, reverse, dout_kind):
 def test_gpu_step_kernels_match_the_cpu_path(host_library, monkeypatch_module, T, B, I, H, reverse, dout_kind, seed):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in [(T, B, I), (B, H), (B, H), (4 * H, I), (4 * H, H), (4 * H,), (4 * H,)]]
-    for dtype, tol in (("float64", 1e-12), ("float32", 2e-5)):
-        want = _run_lstm(arrays, dtype, reverse, dout_kind)
-        kernels = HostKernels(host_library, "lstm", dtype)
-        monkeypatch_module.setattr(recurrent, "_step_kernels", lambda cell, xp, dt: kernels)
-        try:
-            got = _run_lstm(arrays, dtype, reverse, dout_kind)
-        finally:
-            monkeypatch_module.undo()
-        assert kernels.calls == 2 * T  # one launch per step, forward and backward
-        for g, w in zip(got, want):
-            assert g.dtype == np.dtype(dtype)
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    # one launch per step, forward and backward
+    compare_with_host_kernels(host_library, monkeypatch_module, "lstm",
+                              lambda dtype: _run_lstm(arrays, dtype, reverse, dout_kind), 2 * T)
 
 
 def _run_gru(arrays, dtype, reverse, dout_kind, reset_after, biases):
@@ -119,21 +127,11 @@ def test_gru_step_kernels_match_the_cpu_path(host_library, monkeypatch_module, T
                                              biases, seed):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in [(T, B, I), (B, H), (3 * H, I), (3 * H, H), (3 * H,), (3 * H,)]]
-    for dtype, tol in (("float64", 1e-12), ("float32", 2e-5)):
-        for reset_after in (True, False):
-            want = _run_gru(arrays, dtype, reverse, dout_kind, reset_after, biases)
-            kernels = HostKernels(host_library, "gru", dtype)
-            monkeypatch_module.setattr(recurrent, "_step_kernels",
-                                       lambda cell, xp, dt: kernels if cell == "gru" else None)
-            try:
-                got = _run_gru(arrays, dtype, reverse, dout_kind, reset_after, biases)
-            finally:
-                monkeypatch_module.undo()
-            # the kernels cover torch's form (reset_after); the classic form keeps the per-op loop
-            assert kernels.calls == (2 * T if reset_after else 0)
-            for g, w in zip(got, want):
-                assert g.dtype == np.dtype(dtype)
-                np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    for reset_after in (True, False):
+        # the kernels cover torch's form (reset_after); the classic form keeps the per-op loop
+        compare_with_host_kernels(host_library, monkeypatch_module, "gru",
+                                  lambda dtype: _run_gru(arrays, dtype, reverse, dout_kind, reset_after, biases),
+                                  2 * T if reset_after else 0)
 
 
 def _run_rnn(arrays, dtype, reverse, nonlinearity, biases):
@@ -151,19 +149,8 @@ def test_rnn_step_kernels_match_the_cpu_path(host_library, monkeypatch_module, T
                                              biases, seed):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in [(T, B, I), (B, H), (H, I), (H, H), (H,), (H,)]]
-    for dtype, tol in (("float64", 1e-12), ("float32", 2e-5)):
-        want = _run_rnn(arrays, dtype, reverse, nonlinearity, biases)
-        kernels = HostKernels(host_library, "rnn_" + nonlinearity, dtype)
-        monkeypatch_module.setattr(recurrent, "_step_kernels",
-                                   lambda cell, xp, dt: kernels if cell == "rnn_" + nonlinearity else None)
-        try:
-            got = _run_rnn(arrays, dtype, reverse, nonlinearity, biases)
-        finally:
-            monkeypatch_module.undo()
-        assert kernels.calls == 2 * T  # one launch per step, forward and backward
-        for g, w in zip(got, want):
-            assert g.dtype == np.dtype(dtype)
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    compare_with_host_kernels(host_library, monkeypatch_module, "rnn_" + nonlinearity,
+                              lambda dtype: _run_rnn(arrays, dtype, reverse, nonlinearity, biases), 2 * T)
 
 
 def test_padded_batches_keep_the_per_op_path(host_library, monkeypatch):
