@@ -3,7 +3,16 @@
 Start with `tensor.py` (the Tensor), then `autograd.py` (the engine), then any
 file in `ops/` (each op's forward and its hand-written backward).
 """
-from . import backend
+import warnings as _warnings
+
+# NumPy warns (RuntimeWarning) when a float op meets inf - inf, 0 / 0 or an overflow; torch and
+# CuPy compute the same NaN or inf silently. Warnings raised inside minigrad's own modules are
+# silenced here, which costs nothing until one fires (an np.errstate around every op would cost
+# ~1 us a call). NumPy called from your own code still warns; `mg.autograd.detect_anomaly()`
+# finds the op whose result first holds a NaN.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"minigrad(\.|$)")
+
+from . import backend  # noqa: E402
 from .autograd import (
     Function, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
 )

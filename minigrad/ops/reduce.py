@@ -17,6 +17,11 @@ from .shape import clone, gather
 get_xp = _B.get_array_module
 
 
+def _quiet():
+    """NumPy's warnings off (inf - inf, 0 / 0, overflow): NaN and inf propagate silently, as in torch."""
+    return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 def _count(shape, dims) -> int:
     n = 1
     for i, s in enumerate(shape):
@@ -36,7 +41,8 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
-        return x.sum(axis=dims, keepdims=keepdim)
+        with _quiet():  # inf + -inf = NaN silently, as torch (NumPy's sum warns from its own module)
+            return x.sum(axis=dims, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -50,7 +56,8 @@ class Mean(Function):
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
         ctx.n = _count(x.shape, dims)
-        return x.mean(axis=dims, keepdims=keepdim)
+        with _quiet():  # as Sum; and the mean of an empty slice is NaN, as torch
+            return x.mean(axis=dims, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -62,7 +69,8 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, dims, keepdim, correction):
-        d = x - x.mean(axis=dims, keepdims=True)
+        with _quiet():  # as Mean
+            d = x - x.mean(axis=dims, keepdims=True)
         denom = _count(x.shape, dims) - correction
         ctx.save_for_backward(d)
         ctx.kshape, ctx.denom = keepdim_shape(x.shape, dims), denom
