@@ -860,6 +860,10 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
                 continue
             if not t.requires_grad:
                 continue
+            if gi.__class__ is _Tensor:  # a common slip in a custom Function: backward works on arrays
+                raise TypeError(
+                    f"backward: {type(node).__name__}.backward returned a Tensor; a Function's backward "
+                    "takes and returns backend arrays (NumPy/CuPy): return `.data` of it, or build it from arrays")
             data = t.data
             if gi.shape != data.shape:
                 gi = _fix_shape(node, t, gi)
@@ -959,8 +963,8 @@ def _fix_shape(node, t, gi):
         return gi.sum_to_shape(shape)
     try:
         out = sum_to(gi, shape)
-    except Exception:
-        out = None
+    except ValueError:  # NumPy's / CuPy's shape errors (reshape, an axis out of range): not a broadcast
+        out = None      # (anything else, e.g. out of memory, is raised as it is)
     if out is None or out.shape != shape:
         raise RuntimeError(
             f"backward: {type(node).__name__} returned a gradient of shape {tuple(gi.shape)} for an "

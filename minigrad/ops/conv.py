@@ -141,6 +141,14 @@ def _window_max(xp, x, k, stride, padding, dilation, l_out):
     return best, arg
 
 
+def _first_tap_at_or_after_0(xp, l_out, stride, padding, dilation):
+    """Per window, its first tap position >= 0: torch's starting index for the winner's scan (the
+    index it returns when no tap wins). It is in the input unless every tap is padding, which dilation
+    allows (length 1, k = 2, padding 1, dilation 2: taps -1 and 1); then it is past the input's end."""
+    start = xp.arange(l_out) * stride - padding
+    return start + (xp.maximum(-start, 0) + dilation - 1) // dilation * dilation
+
+
 class MaxPool1d(Function):
     """y[n, c, l] = max_j x[n, c, l*s + j*d - pad];  dx gets dy at the first maximum of each window (0 elsewhere)"""
 
@@ -345,7 +353,8 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         padding: implicit -inf padding on both sides (at most kernel_size / 2).
         dilation: spacing between the window's taps.
         ceil_mode: round the output length up (a last, partial window), as torch.
-        return_indices: also return the int64 position (in the unpadded input) of each maximum.
+        return_indices: also return the int64 position (in the unpadded input) of each maximum (a window
+            of padding only, which dilation allows, is -inf with torch's index: its first tap >= 0).
 
     The gradient of each output goes to the first maximum of its window (torch's choice for ties).
     """
@@ -360,7 +369,10 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     xp = get_xp(x.data)
     # recomputed here: the op's node (where the forward's argmax lives) is not kept without a graph
     _, arg = _window_max(xp, x.data, k, s, p, d, l_out)
-    where = (arg * d + xp.arange(l_out) * s - p).astype(xp.int64)
+    # a window of padding only (arg -1, its value -inf) gets torch's index: its first tap >= 0, past the
+    # input's end (it gets no gradient; torch's backward would write there)
+    where = xp.where(arg < 0, _first_tap_at_or_after_0(xp, l_out, s, p, d), arg * d + xp.arange(l_out) * s - p)
+    where = where.astype(xp.int64)
     return y, _wrap(where[0] if added else where)
 
 

@@ -26,7 +26,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, describe
-from .conv import AvgPool1d, _pool_len, _same_device_dtype, _adaptive_windows
+from .conv import AvgPool1d, _pool_len, _same_device_dtype, _adaptive_windows, _first_tap_at_or_after_0
 from .shape import permute, reshape
 
 np = _B.np  # dtypes and host-side index arithmetic only
@@ -698,7 +698,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         padding: implicit -inf padding on both sides (at most kernel_size / 2).
         dilation: spacing between the window's taps.
         ceil_mode: round the output size up (a last, partial window), as torch.
-        return_indices: also return the int64 flat position h*W + w (in the unpadded input) of each maximum.
+        return_indices: also return the int64 flat position h*W + w (in the unpadded input) of each maximum
+            (a window of padding only, which dilation allows, is -inf with torch's placeholder index).
 
     The gradient of each output goes to its window's first maximum (row-major), torch's choice for ties.
     """
@@ -715,6 +716,12 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _, arg = _window_max2d(xp, xpad, x.data.shape[2:], k, s, p, d, out)
     rows = (arg // k[1]) * d[0] + xp.arange(out[0])[:, None] * s[0] - p[0]
     cols = (arg % k[1]) * d[1] + xp.arange(out[1])[None, :] * s[1] - p[1]
+    # a window of padding only (dilation can step over the input; its value is -inf) gets torch's index
+    # r0 * W + c0 from its first row and column >= 0: past the end, or even a position of another window
+    # (a placeholder, not a winner: such a window gets no gradient, unlike torch's backward)
+    r0, c0 = (_first_tap_at_or_after_0(xp, out[a], s[a], p[a], d[a]) for a in range(2))
+    empty = (r0 >= x.data.shape[2])[:, None] | (c0 >= x.data.shape[3])[None, :]
+    rows, cols = xp.where(empty, r0[:, None], rows), xp.where(empty, c0[None, :], cols)
     where = (rows * x.data.shape[3] + cols).astype(xp.int64)
     return MaxPoolResult(y, _wrap(where[0] if added else where))
 

@@ -761,8 +761,8 @@ def _is_vector_rhs(a, b):
 def solve(A, B, *, left=True):
     """torch.linalg.solve: X with A X = B (left=True) or X A = B (left=False), for square invertible A.
 
-    B is (.., n) (a vector per matrix, torch's rule in `_is_vector_rhs`) or (.., n, k); batch dims
-    broadcast. LinAlgError for a singular A.  gB = A^{-T} G, gA = -gB X^T.
+    B is (.., n) (a vector per matrix, torch's rule in `_is_vector_rhs`; left=True only, as torch) or
+    (.., n, k); batch dims broadcast. LinAlgError for a singular A.  gB = A^{-T} G, gA = -gB X^T.
     """
     op = "linalg.solve"
     _square_matrix(op, A)
@@ -774,8 +774,11 @@ def solve(A, B, *, left=True):
         raise ValueError(f"{op}: B must have at least 1 dimension, got {describe(B)}")
     n = A.data.shape[-1]
     vector = _is_vector_rhs(A, B)  # (decided on the B given: B^T below must not be looked at again)
-    # X A = B  <=>  A^T X^T = B^T; a vector b with left=False is the row vector x with x A = b
-    # (torch refuses that case in its shape check)
+    if vector and not left:  # torch refuses it (a vector is a column, and X A = B needs n columns)
+        raise RuntimeError(f"{op}: a vector B (1-D, or A's batch shape + (n,)) is not supported with left=False "
+                           f"(XA = B needs B of shape (.., m, {n}); use B.unsqueeze(-2) for the row vector x "
+                           f"with x A = b); got A {describe(A)}, B {describe(B)}")
+    # X A = B  <=>  A^T X^T = B^T
     a = A if left else A.mT
     b = B.unsqueeze(-1) if vector else (B if left else B.mT)
     if b.data.shape[-2] != n:
