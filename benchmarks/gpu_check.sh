@@ -10,6 +10,7 @@
 #            half is what CI runs anyway), on xdist workers, junit XML kept for the failures
 #   all-tests  the whole suite, CPU and CUDA parameters both
 #   rerun    the node ids listed in benchmarks/gpu_rerun.txt (after a fix)
+#   examples every example's --smoke run with --device cuda (never run on a GPU as of session 7)
 #   bench    bench_rnn.py on the GPU against torch CUDA (configs A, B, C, L; all three cells)
 #   tf32     config L against torch with its default TF32 (cuDNN's RNNs use tensor cores), ours in
 #            float32, then both with TF32 (mg.backends.cuda.matmul.allow_tf32)
@@ -31,7 +32,7 @@ PY=${PY:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 echo "logs in $OUT"
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(info tests bench tf32 nofused w2v)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(info tests examples bench tf32 nofused w2v)
 
 limit() {  # limit PART DEFAULT -> seconds
   local var="PART_LIMIT_$1"
@@ -88,6 +89,20 @@ PYEOF
     mapfile -t IDS < <(grep -v '^#' benchmarks/gpu_rerun.txt 2>/dev/null | grep .)
     if [ ${#IDS[@]} -eq 0 ]; then echo "rerun: benchmarks/gpu_rerun.txt lists no tests"; else
       run_pytest rerun "$(limit rerun 150)" "${IDS[@]}"; fi
+    ;;
+  examples)
+    echo "== every example's --smoke run on cuda" | tee "$OUT/examples_cuda.txt"
+    for ex in examples/*.py; do
+      case "$ex" in examples/_*) continue ;; esac
+      if (cd "$(mktemp -d)" && timeout "$(limit example 90)" "$PY" "$OLDPWD/$ex" --smoke --quiet --json \
+          --device "${EXAMPLE_DEVICE:-cuda}") >"$OUT/example_out.txt" 2>&1; then
+        echo "ok     $ex: $(tail -1 "$OUT/example_out.txt" | cut -c1-160)" | tee -a "$OUT/examples_cuda.txt"
+      else
+        echo "FAILED $ex:" | tee -a "$OUT/examples_cuda.txt"
+        tail -15 "$OUT/example_out.txt" | tee -a "$OUT/examples_cuda.txt"
+      fi
+    done
+    rm -f "$OUT/example_out.txt"
     ;;
   bench)
     echo "== bench_rnn --device cuda" | tee "$OUT/bench_rnn_cuda.txt"
@@ -160,3 +175,4 @@ echo "== done; summary lines:"
 grep -h -E "passed|failed|error" "$OUT"/pytest_*.txt 2>/dev/null | tail -6
 grep -h -E "^(A|B|C|L) |^==|us/call" "$OUT"/bench_rnn_*.txt "$OUT"/bench_product.txt 2>/dev/null
 grep -h -E "words/s|minigrad|gensim" "$OUT/bench_word2vec_cuda.txt" 2>/dev/null | tail -5
+grep -h -E "^(ok|FAILED) " "$OUT/examples_cuda.txt" 2>/dev/null

@@ -3,6 +3,7 @@
     python examples/mlp_spirals.py            # about a second or two; prints the final accuracy
     python examples/mlp_spirals.py --json     # final metrics as one JSON line on stdout
     python examples/mlp_spirals.py --smoke    # a tiny run that only checks everything works
+    python examples/mlp_spirals.py --device cuda   # the same run on a GPU (CuPy)
 
 The loop is torch's idiom, unchanged:
 
@@ -104,7 +105,7 @@ class Progress:
             self.stream.flush()
 
 
-def plot_decision_boundary(model: nn.Module, x_np, y_np, scale: float, path: str, log) -> bool:
+def plot_decision_boundary(model: nn.Module, x_np, y_np, scale: float, path: str, log, device="cpu") -> bool:
     """Write a PNG of the model's decision regions with the training points; False without matplotlib."""
     try:
         import matplotlib
@@ -120,7 +121,7 @@ def plot_decision_boundary(model: nn.Module, x_np, y_np, scale: float, path: str
     gx, gy = np.meshgrid(g, g)
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     with mg.no_grad():
-        p1 = mg.F.softmax(model(mg.tensor(grid * scale)), dim=-1).numpy()[:, 1].reshape(gx.shape)
+        p1 = mg.F.softmax(model(mg.tensor(grid * scale, device=device)), dim=-1).numpy()[:, 1].reshape(gx.shape)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.contourf(gx, gy, p1, levels=20, cmap="RdBu_r", alpha=0.6)
     ax.contour(gx, gy, p1, levels=[0.5], colors="k", linewidths=1)
@@ -144,6 +145,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=1500, help="full-batch Adam steps")
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (needs CuPy and a GPU)")
     ap.add_argument("--plot", default="mlp_spirals.png", help="where to write the decision-boundary PNG")
     ap.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     ap.add_argument("--json", action="store_true", help="print the final metrics as one JSON line on stdout")
@@ -163,9 +165,9 @@ def main(argv=None) -> dict:
     mg.manual_seed(args.seed)
     x_np, y_np = make_spirals(args.points, args.turns, args.noise, args.seed)
     scale = 3.0  # spread the inputs over tanh's responsive range
-    x, y = mg.tensor(x_np * scale), mg.tensor(y_np)
+    x, y = mg.tensor(x_np * scale, device=args.device), mg.tensor(y_np, device=args.device)
 
-    model = make_model(args.hidden, args.activation)
+    model = make_model(args.hidden, args.activation).to(args.device)  # the one call that picks the device
     loss_fn = nn.CrossEntropyLoss()
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     log(f"{model}\n{model.num_parameters()} parameters, {len(y_np)} points, {args.steps} Adam steps")
@@ -189,7 +191,7 @@ def main(argv=None) -> dict:
     log(f"final training loss {final_loss:.4f}, accuracy {100 * acc:.2f}% ({seconds:.1f} s)")
     plotted = False
     if not args.no_plot:
-        plotted = plot_decision_boundary(model, x_np, y_np, scale, args.plot, log)
+        plotted = plot_decision_boundary(model, x_np, y_np, scale, args.plot, log, args.device)
 
     metrics = {"accuracy": acc, "loss": final_loss, "steps": args.steps, "points": int(len(y_np)),
                "parameters": model.num_parameters(), "seconds": round(seconds, 3),
