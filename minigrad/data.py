@@ -7,6 +7,7 @@
     ckpt = {"loader": loader.state_dict(), ...}     # mid-epoch is fine
     loader.load_state_dict(ckpt["loader"])          # later: the same remaining batches
 
+``DataLoader(..., num_workers=4)`` loads batches in worker processes (see `minigrad.data_workers`).
 For text: `Vocab.build` maps tokens to indices, `pad_sequences` makes a batch of
 variable-length index lists, and `lengths_to_mask` marks the real positions.
 Everything here prepares inputs; none of it records an autograd graph
@@ -21,6 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from . import backend as _B
+from . import data_workers
 from .autograd import is_grad_enabled
 from .tensor import Tensor, tensor
 
@@ -207,14 +209,34 @@ class DataLoader:
     cut into batches in order), ``len(loader)``, and the same refusals of options that
     exclude each other (torch's wording).
 
+    Worker processes (``num_workers=N > 0``, see `minigrad.data_workers`): the sampler
+    runs in the main process and N workers load and collate the batches (`collate_fn`
+    runs in the worker), ``prefetch_factor`` (default 2) batches ahead each. Batches
+    come out in sampler order, the batches ``num_workers=0`` gives (``in_order=False``:
+    in the order they are ready). Each worker seeds minigrad's host generator,
+    `random` and NumPy's global generator from a base seed drawn per iterator from the
+    loader's generator (or the host one), as torch does, and `get_worker_info()` tells
+    the dataset which worker it runs in. An `IterableDataset` is iterated by every
+    worker (its own copy: shard it with `get_worker_info`, or the samples repeat), one
+    batch from each worker in turn. A worker's exception is raised here, naming the
+    worker, with its traceback. ``persistent_workers=True`` keeps the workers between
+    epochs; ``timeout`` > 0 makes a late batch a RuntimeError. Workers must return host
+    (CPU) data when forked (the default on Linux): CUDA cannot be used in a forked
+    process, so move batches to the GPU in the main process. A mid-epoch `state_dict`
+    resumes with workers too (same remaining batches; random transforms inside the
+    workers restart from the workers' seeds).
+
     Differences from torch:
         * positional arguments after `shuffle` are minigrad's ``drop_last, seed,
           collate_fn``; pass torch's other options by keyword (as torch code usually does).
-        * samples are loaded in the main process: `num_workers` must be 0. As torch does
-          with no workers, `persistent_workers`, `prefetch_factor`, `timeout` and
-          `multiprocessing_context` must keep their defaults, `worker_init_fn` is never
-          called and `get_worker_info()` is None.
-        * `pin_memory`, `pin_memory_device` and `in_order` are accepted and have no effect.
+        * the workers' base seed is drawn only when there are workers (torch draws one
+          at every ``iter()``): one per iterator, after the epoch's order (persistent
+          workers: one, once). So a shuffled loader with its own generator gives the same
+          first epoch for any `num_workers`, but later epochs differ between
+          ``num_workers=0`` and ``num_workers > 0``.
+        * ``prefetch_factor=0`` with workers is refused when the loader is built (torch
+          fails at ``iter()``); ``state_dict`` mid-epoch is refused with ``in_order=False``.
+        * `pin_memory` and `pin_memory_device` are accepted and have no effect.
         * `generator` is a ``numpy.random.Generator`` (a ``torch.Generator`` is refused);
           ``seed=n`` is short for ``generator=numpy.random.default_rng(n)``.
         * with `default_collate`, tuple samples give tuple batches and Python floats
@@ -231,16 +253,19 @@ class DataLoader:
         sampler: the index order, an iterable of indices (excludes `shuffle`).
         batch_sampler: an iterable of index lists, one per batch (excludes
             `batch_size`, `shuffle`, `sampler` and `drop_last`).
-        num_workers: must be 0 (minigrad has no worker processes).
+        num_workers: worker processes that load batches (0: load in the main process).
         pin_memory: accepted, no effect.
-        timeout: must be 0.
-        worker_init_fn: kept, never called (there are no workers).
-        multiprocessing_context: must be None.
-        generator: a ``numpy.random.Generator`` for the default `RandomSampler` (excludes `seed`).
-        prefetch_factor: must be None.
-        persistent_workers: must be False.
+        timeout: seconds to wait for a batch from the workers (0: forever; needs num_workers > 0).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after seeding.
+        multiprocessing_context: how workers start: a start method's name ('fork',
+            'spawn', 'forkserver') or a multiprocessing context; None: Python's default
+            ('fork' on Linux). Needs num_workers > 0.
+        generator: a ``numpy.random.Generator`` for the default `RandomSampler` and the
+            workers' base seeds (excludes `seed`).
+        prefetch_factor: batches each worker loads ahead (default 2 with workers; None without).
+        persistent_workers: keep the workers alive between epochs (needs num_workers > 0).
         pin_memory_device: accepted, no effect.
-        in_order: accepted, no effect (batches always come in order).
+        in_order: with workers, yield batches in sampler order (True) or as they are ready.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None, *,
@@ -253,22 +278,34 @@ class DataLoader:
         if num_workers < 0:
             raise ValueError("DataLoader: num_workers option should be non-negative; "
                              "use num_workers=0 to disable multiprocessing.")
-        if num_workers > 0:
-            raise ValueError(f"DataLoader: num_workers={num_workers} is not supported: minigrad loads every batch "
-                             "in the main process; use num_workers=0")
         if timeout < 0:
             raise ValueError("DataLoader: timeout option should be non-negative")
-        if timeout > 0:
-            raise ValueError(f"DataLoader: timeout={timeout} applies to worker processes, and minigrad loads in the "
-                             "main process (torch also requires timeout == 0 with num_workers=0); use timeout=0")
-        if prefetch_factor is not None:
+        if timeout > 0 and num_workers == 0:
+            raise ValueError(f"DataLoader: timeout={timeout} applies to worker processes, and with num_workers=0 "
+                             "minigrad loads in the main process (torch also requires timeout == 0 with "
+                             "num_workers=0); use timeout=0 or num_workers > 0")
+        if num_workers == 0 and prefetch_factor is not None:
             raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing."
                              "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
-        if persistent_workers:
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None:
+            if isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, numbers.Integral):
+                raise TypeError(f"DataLoader: prefetch_factor must be an int, got {prefetch_factor!r}")
+            if prefetch_factor < 0:
+                raise ValueError("DataLoader: prefetch_factor option should be non-negative")
+            if prefetch_factor == 0:  # torch accepts it here and fails with an AssertionError at iter()
+                raise ValueError("DataLoader: prefetch_factor must be at least 1 with num_workers > 0 (each worker "
+                                 "needs a batch in hand)")
+        if persistent_workers and num_workers == 0:
             raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
-        if multiprocessing_context is not None:
+        if multiprocessing_context is not None and num_workers == 0:
             raise ValueError("DataLoader: multiprocessing_context can only be used with multi-process loading "
                              f"(num_workers > 0), but got num_workers={num_workers}")
+        if multiprocessing_context is not None:  # a name becomes its context (None: Python's default, at iter())
+            multiprocessing_context = data_workers.resolve_context(multiprocessing_context)
+        if num_workers > 0:
+            data_workers.warn_if_too_many(num_workers)
 
         # the kind of dataset, then the options that exclude each other (torch's checks and texts)
         iterable = isinstance(dataset, IterableDataset)
@@ -327,15 +364,19 @@ class DataLoader:
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_collate if self._auto_collation else default_convert)
         self._iterable = iterable
-        self.num_workers = 0
+        self.num_workers = int(num_workers)
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
-        self.multiprocessing_context = None
-        self.prefetch_factor = None
-        self.persistent_workers = False
-        self.in_order = in_order
+        self.multiprocessing_context = multiprocessing_context  # None or a context object
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = bool(persistent_workers)
+        self.in_order = bool(in_order)
+        self._rng = rng                 # the loader's own generator (None: the host one), for the workers' seeds
+        self._workers = None            # the live worker pool, kept between epochs with persistent_workers
+        self._base_seed = None          # the workers' base seed in the current (or last) epoch
+        self._saved_base_seed = None    # the base seed a loaded state brings, for the next pool
         self.epoch = 0              # index of the current (or next) epoch
         self._batch = 0             # batches of the current epoch already handed out
         self._in_epoch = False      # an epoch has started and not yet finished
@@ -348,6 +389,13 @@ class DataLoader:
         if name in _FROZEN_ATTRS and self.__dict__.get("_initialized", False):
             raise ValueError(f"DataLoader: {name} attribute should not be set after DataLoader is initialized")
         super().__setattr__(name, value)
+
+    def __getstate__(self):
+        # live worker processes stay with this loader: a copy or a pickle (which is how a
+        # 'spawn' worker receives the loader) starts its own
+        state = self.__dict__.copy()
+        state["_workers"] = None
+        return state
 
     def __len__(self) -> int:
         """Steps per epoch: batches (or, with ``batch_size=None``, samples), as torch counts them."""
@@ -397,27 +445,38 @@ class DataLoader:
         samples = getitems(indices) if callable(getitems) else [self.dataset[i] for i in indices]
         return self.collate_fn(samples)
 
-    def _step(self, order, b):
-        """Step b of an epoch whose sample order is `order`."""
+    def _task(self, order, b):
+        """What step b of an epoch with sample order `order` loads: a batch's indices, or one index."""
         if not self._auto_collation:
-            return self.collate_fn(self.dataset[_index(order[b])])
+            return order[b]
         bs = self.batch_sampler.batch_size
-        return self._fetch(order[b * bs:(b + 1) * bs])
+        return order[b * bs:(b + 1) * bs]
+
+    def _load(self, task):
+        """The batch (or, without batching, the converted sample) of one task; runs in a worker if there are any."""
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[_index(task)])
+        return self._fetch(task)
 
     def __iter__(self):
         sampler = self._planned_sampler()
         if sampler is None:
             yield from self._iter_unplanned()
             return
-        if self._resume and self._in_epoch:
+        resuming = self._resume and self._in_epoch  # continuing a loaded position mid-epoch
+        if resuming:
             self._order = sampler._indices(self._epoch_seed)
         else:
             self._start_epoch(sampler)
         self._resume = False
         order = self._order
-        for b in range(self._batch, self._steps(len(order))):
-            batch = self._step(order, b)
-            self._batch = b + 1  # counted before the yield: a checkpoint taken now resumes after it
+        tasks = (self._task(order, b) for b in range(self._batch, self._steps(len(order))))
+        if self.num_workers == 0:
+            batches = map(self._load, tasks)
+        else:  # the same tasks, loaded by worker processes (in order unless in_order=False)
+            batches = data_workers.worker_batches(self, tasks, resuming=resuming)
+        for batch in batches:
+            self._batch += 1  # counted before the yield: a checkpoint taken now resumes after it
             yield batch
         self.epoch += 1
         self._batch = 0
@@ -428,7 +487,13 @@ class DataLoader:
         if self._in_epoch:
             self.epoch += 1
         self._batch, self._in_epoch, self._resume = 0, True, False
-        for batch in self._unplanned_batches():
+        if self.num_workers == 0:
+            batches = self._unplanned_batches()
+        elif self._iterable:  # each worker cuts batches from its own copy of the stream
+            batches = data_workers.worker_batches(self, itertools.repeat(None))
+        else:  # the sampler runs here; workers load what it picks
+            batches = data_workers.worker_batches(self, self.batch_sampler if self._auto_collation else self.sampler)
+        for batch in batches:
             self._batch += 1
             yield batch
         self.epoch += 1
@@ -447,12 +512,8 @@ class DataLoader:
                 if not samples or (self.drop_last and len(samples) < self.batch_size):
                     return
                 yield self.collate_fn(samples)
-        elif self._auto_collation:
-            for indices in self.batch_sampler:
-                yield self._fetch(indices)
         else:
-            for i in self.sampler:
-                yield self.collate_fn(self.dataset[_index(i)])
+            yield from map(self._load, self.batch_sampler if self._auto_collation else self.sampler)
 
     # ------------------------------------------------------------ resumable position
     def _resumable_sampler(self, op):
@@ -479,13 +540,20 @@ class DataLoader:
     def state_dict(self) -> dict:
         """The data-order position: epoch, batch index, epoch seed and generator state (save/load-able)."""
         sampler = self._resumable_sampler("state_dict")
+        if self.num_workers > 0 and not self.in_order and self._in_epoch and self._batch > 0:
+            raise RuntimeError("DataLoader.state_dict: with in_order=False the batches handed out so far are not "
+                               "the first ones of the epoch, so the position cannot be saved mid-epoch; use "
+                               "in_order=True (the default) for a resumable loader, or save between epochs")
         gen = sampler.generator
+        own = self._rng is not None and self._rng is not gen  # the loader's generator, when only the workers use it
         return {
             "epoch": self.epoch,
             "batch": self._batch,
             "in_epoch": self._in_epoch,
             "epoch_seed": self._epoch_seed,
             "rng_state": None if gen is None else gen.bit_generator.state,
+            "base_seed": self._base_seed,  # the workers' (None: no workers yet)
+            "loader_rng_state": self._rng.bit_generator.state if own else None,
             **self._setup(sampler),
         }
 
@@ -510,10 +578,18 @@ class DataLoader:
             self._batch = int(state["batch"])
             self._in_epoch = bool(state["in_epoch"])
             self._epoch_seed = None if state["epoch_seed"] is None else int(state["epoch_seed"])
+            # the workers' seeds (absent from states saved by older versions)
+            if state.get("loader_rng_state") is not None and self._rng is not None and self._rng is not gen:
+                self._rng.bit_generator.state = state["loader_rng_state"]
+            base_seed = state.get("base_seed")
+            self._saved_base_seed = None if base_seed is None else int(base_seed)
         except KeyError as e:
             raise ValueError(f"DataLoader.load_state_dict: the state has no {e.args[0]!r} entry") from None
         self._order = None
         self._resume = True
+        if self._workers is not None:  # persistent workers seeded for another position: the next epoch starts new ones
+            self._workers.shutdown()
+            self._workers = None
 
     def __repr__(self):
         try:

@@ -479,14 +479,7 @@ class _InfiniteConstantSampler(Sampler):
 
 
 # ---------------------------------------------------------------- workers and conversion
-def get_worker_info():
-    """Information about the current DataLoader worker process; None in the main process.
-
-    minigrad loads every batch in the main process (``num_workers=0``), so this is
-    always None; an `IterableDataset` that shards its stream by worker sees one
-    process reading everything, which is the right behaviour with no workers.
-    """
-    return None
+from .data_workers import get_worker_info  # noqa: E402  (None in the main process; see data_workers)
 
 
 def default_convert(data):

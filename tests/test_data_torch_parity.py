@@ -357,8 +357,8 @@ def test_loader_worker_options_and_worker_info():
                       pin_memory_device="cuda", in_order=False)
     assert [b[0].tolist() for b in dl] == [[0, 1], [2, 3], [4, 5]]
     assert calls == [] and dl.pin_memory and dl.num_workers == 0  # no workers: never called (as torch)
-    with pytest.raises(ValueError, match="num_workers=2 is not supported.*num_workers=0"):
-        D.DataLoader(ds, num_workers=2)
+    workers = D.DataLoader(ds, batch_size=2, num_workers=2)  # (workers: tests/test_data_workers.py)
+    assert [b[0].tolist() for b in workers] == [[0, 1], [2, 3], [4, 5]]
     with pytest.raises(ValueError, match="timeout=5"):
         D.DataLoader(ds, timeout=5)
     seen = []
