@@ -7,9 +7,12 @@ it: one matmul with the weights for a convolution, a max or a mean for pooling.
 The backward does the reverse (col2im): for each kernel position j, the gradient of
 cols[..., j] is added back onto the strided slice of input positions it was read
 from. Kernels are small, so this loop over j costs k strided additions.
+Max pooling (1-D and 2-D) reads the taps from `PoolWindows`, the padded input laid out
+by stride phase so that each tap of all windows is one contiguous slice.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 
@@ -114,33 +117,6 @@ class Conv1d(Function):
         return gx, gw, (g.sum(axis=(0, 2)) if need[2] else None)
 
 
-def _window_max(xp, x, k, stride, padding, dilation, l_out):
-    """(max over each window, index j of the tap that wins it); padding is -inf so it never wins over data.
-
-    Window tap j of every output position is one strided view of the padded input, so the
-    max is k - 1 elementwise maximums (no (N, C, L_out, k) gather). The winner is torch's:
-    its kernel scans the real (non-padding) taps in order and takes a tap when it is greater
-    than the best so far or NaN. So the first maximum wins, the LAST NaN wins a window holding
-    NaN, and a window of -inf values goes to its first real tap (never to the padding).
-    """
-    length = x.shape[-1]
-    right = max(0, (l_out - 1) * stride + dilation * (k - 1) + 1 - length - padding)  # ceil_mode may need more
-    xpad = _padded(xp, x, padding, right, -math.inf)
-    span = stride * (l_out - 1) + 1
-    taps = [xpad[..., j * dilation:j * dilation + span:stride] for j in range(k)]
-    best = taps[0].copy()
-    for v in taps[1:]:
-        xp.maximum(best, v, out=best)
-    start = xp.arange(l_out) * stride - padding  # input position of tap 0 of each window
-    arg = xp.full(best.shape, -1, dtype=xp.int64)
-    for j, v in enumerate(taps):  # (elementwise: no host sync on a GPU, unlike a[mask] = j)
-        pos = start + j * dilation
-        inside = (pos >= 0) & (pos < length)
-        first_max = (v == best) & (arg < 0)  # NaN == NaN is False: a NaN window is left to the next line
-        arg = xp.where(inside & (first_max | (v != v)), j, arg)
-    return best, arg
-
-
 def _first_tap_at_or_after_0(xp, l_out, stride, padding, dilation):
     """Per window, its first tap position >= 0: torch's starting index for the winner's scan (the
     index it returns when no tap wins). It is in the input unless every tap is padding, which dilation
@@ -149,27 +125,186 @@ def _first_tap_at_or_after_0(xp, l_out, stride, padding, dilation):
     return start + (xp.maximum(-start, 0) + dilation - 1) // dilation * dilation
 
 
+class PoolWindows:
+    """The -inf-padded input of a max pool (1-D or 2-D) laid out so that each kernel tap is ONE contiguous slice.
+
+    Tap i of output window h reads padded position h*s + i*d (per spatial axis). Split each padded
+    axis by the stride, position q*s + r -> phase r at index q: the tap then reads phase (i*d) % s at
+    index h + (i*d) // s. With each phase stored as (N*C, *m) and flattened, that is flat(h) plus a
+    constant shift, so the tap over all samples, channels and windows is one 1-D slice of `buf`.
+    NumPy then runs each elementwise op as one long contiguous loop instead of one short strided loop
+    per output row (for rows of 14-32 windows those ops are 5-7x slower than contiguous ones).
+
+    The flat index covers m >= out "wide" windows per axis (m * s spans the padded input and the last
+    window); the extra ones read padding or the next row and are dropped (their gradient is 0).
+
+    Winner rule (torch's CPU kernels): a window's scan over its real (non-padding) taps in order takes
+    a value that is greater than the best so far or NaN. So the first maximum wins, the LAST NaN wins
+    a window holding NaN, a window of -inf values goes to its first real tap, and a window of padding
+    only (dilation allows it) has no winner.
+    """
+
+    def __init__(self, xp, x, kernel, stride, padding, dilation, out):
+        self.xp, self.shape, self.out = xp, x.shape, tuple(out)
+        self.conf = kernel, stride, padding, dilation
+        self.nc, size = x.shape[0] * x.shape[1], x.shape[2:]  # (explicit sizes: N or C may be 0)
+        self.m = m = tuple(-(-max(size[a] + padding[a], (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1)
+                             // stride[a]) for a in range(len(size)))
+        self.kernel_taps = list(itertools.product(*(range(k) for k in kernel)))  # (i, j), row-major: the scan's order
+        self.taps = []  # (phase number, shift) of each tap
+        for tap in self.kernel_taps:
+            phase = shift = 0
+            for a, i in enumerate(tap):
+                phase = phase * stride[a] + i * dilation[a] % stride[a]
+                shift = shift * m[a] + i * dilation[a] // stride[a]
+            self.taps.append((phase, shift))
+        self.size = self.nc * math.prod(m)
+        shape = (math.prod(stride), self.size + max(shift for _, shift in self.taps))  # (the last row's wide
+        if all(padding[a] == 0 and m[a] * stride[a] == size[a] for a in range(len(size))):  # windows read past it)
+            self.buf = xp.empty(shape, dtype=x.dtype)  # the input fills the phases: only the tail is padding
+            self.buf[:, self.size:] = -math.inf
+        else:
+            self.buf = xp.full(shape, -math.inf, dtype=x.dtype)
+        self._move(x, self.buf, into_phases=True)
+        self.quick = False  # see output()
+
+    def _move(self, a, buf, into_phases):
+        """Copy the (N, C, *size) array a into the phases of buf at the input's positions, or back from them."""
+        kernel, stride, padding, dilation = self.conf
+        size = self.shape[2:]
+        flat = a.reshape((self.nc,) + size)
+        phases = buf[:, :self.size].reshape((len(buf), self.nc) + self.m)
+        for number, r in enumerate(itertools.product(*(range(s) for s in stride))):
+            # phase index q holds padded position q*s + r = input position q*s + r - padding
+            lo = [max(0, -(-(padding[a] - r[a]) // stride[a])) for a in range(len(size))]
+            hi = [min(self.m[a], -(-(size[a] + padding[a] - r[a]) // stride[a])) for a in range(len(size))]
+            if any(h <= q for h, q in zip(hi, lo)):
+                continue  # (no input position in this phase)
+            first = [lo[a] * stride[a] + r[a] - padding[a] for a in range(len(size))]
+            inside = (number, slice(None)) + tuple(slice(q, h) for q, h in zip(lo, hi))
+            positions = (slice(None),) + tuple(slice(f, f + (h - q - 1) * s + 1, s)
+                                               for f, q, h, s in zip(first, lo, hi, stride))
+            if into_phases:
+                phases[inside] = flat[positions]
+            else:
+                flat[positions] = phases[inside]
+
+    def tap(self, t, buf=None):
+        """Tap t of every wide window: a contiguous 1-D slice of buf (default: the padded input)."""
+        phase, shift = self.taps[t]
+        return (self.buf if buf is None else buf)[phase, shift:shift + self.size]
+
+    def maximum(self, later_wins_ties=False):
+        """The running maximum over the taps (NaN propagates), one per wide window.
+
+        On a tie NumPy's maximum returns its second operand; that only shows for -0.0 against 0.0, where
+        torch keeps the earlier tap's sign. max_pool1d has always kept the later one (later_wins_ties).
+        """
+        xp = self.xp
+        best = self.tap(0).copy()
+        for t in range(1, len(self.taps)):
+            if later_wins_ties:
+                xp.maximum(best, self.tap(t), out=best)
+            else:
+                xp.maximum(self.tap(t), best, out=best)
+        return best
+
+    @property
+    def _real(self):
+        """Index of the real windows in a wide array shaped (N*C, *m)."""
+        return (slice(None),) + tuple(slice(0, o) for o in self.out)
+
+    def valid(self, a):
+        """The real windows' entries of a wide (size,) array, as a fresh (N, C, *out) array (never a view:
+        the output may be changed in place before backward, which reads `best`)."""
+        return a.reshape((self.nc,) + self.m)[self._real].reshape(self.shape[:2] + self.out).copy()
+
+    def output(self, best):
+        """The pool's output from the wide maximum; notes whether `backward` may take the quick winner rule."""
+        y = self.valid(best)
+        # no NaN and no -inf maximum: the winner is the first tap equal to the maximum (padding is -inf, so it
+        # never is); checked here, on the contiguous output, where it is cheap (never on a GPU: a host sync)
+        self.quick = self.xp is _B.np and bool((y > -math.inf).all())
+        return y
+
+    def _inside(self, t):
+        """Bool mask over the wide windows (shape m): those whose tap t is a real input position."""
+        kernel, stride, padding, dilation = self.conf
+        tap = self.kernel_taps[t]
+        xp, mask = self.xp, True
+        for a, i in enumerate(tap):
+            pos = xp.arange(self.m[a]) * stride[a] + i * dilation[a] - padding[a]
+            ok = ((pos >= 0) & (pos < self.shape[2 + a])).reshape((-1,) + (1,) * (len(tap) - 1 - a))
+            mask = mask & ok
+        return mask
+
+    def winners(self, best):
+        """The winning tap of each wide window (int64; -1: none), by the scan's rule (see the class)."""
+        xp = self.xp
+        shape = (self.nc,) + self.m
+        best = best.reshape(shape)
+        arg = xp.full(best.shape, -1, dtype=xp.int64)
+        for t in range(len(self.taps)):  # (elementwise: no host sync on a GPU, unlike a[mask] = t)
+            v = self.tap(t).reshape(shape)
+            first_max = (v == best) & (arg < 0)  # NaN == NaN is False: a NaN window is left to the next term
+            arg = xp.where(self._inside(t) & (first_max | (v != v)), t, arg)
+        return arg.reshape(-1)
+
+    def backward(self, best, g):
+        """dx: each window's dy added at its winner (the scan order's first or, for NaN, last; see the class)."""
+        xp = self.xp
+        if self.m == self.out:
+            gw = g.reshape(-1)
+        else:
+            gw = xp.zeros((self.nc,) + self.m, dtype=g.dtype)
+            gw[self._real] = g.reshape((self.nc,) + self.out)
+            gw = gw.reshape(-1)  # dy of the wide windows, 0 for the dropped ones
+        arg = None if self.quick else self.winners(best)
+        # dy * mask = where(mask, dy, 0) for finite dy (its -0.0s add nothing: the sums start at +0.0), and
+        # NumPy's where with a scattered mask is 5-8x slower than the product
+        product = xp is _B.np and bool(xp.isfinite(gw).all())
+        claimed = xp.zeros(self.size, dtype=bool) if arg is None else None  # windows whose winner got its dy
+        dbuf = xp.zeros(self.buf.shape, dtype=g.dtype)
+        for t in range(len(self.taps)):
+            if arg is None:
+                hit = self.tap(t) == best
+                first = hit > claimed  # hit, and no earlier tap did
+                claimed |= hit
+            else:
+                first = arg == t
+            # a tap's positions are distinct, so += is exact; the taps are added in scan order, as before
+            self.tap(t, dbuf)[...] += gw * first if product else xp.where(first, gw, 0)
+        dx = xp.empty(self.shape, dtype=g.dtype)
+        self._move(dx, dbuf, into_phases=False)
+        return dx
+
+
+def _window_max(xp, x, k, stride, padding, dilation, l_out):
+    """(max over each window, index j of the tap that wins it, -1 for none: torch's rule, see PoolWindows)."""
+    win = PoolWindows(xp, x, (k,), (stride,), (padding,), (dilation,), (l_out,))
+    best = win.maximum(later_wins_ties=True)
+    return win.valid(best), win.valid(win.winners(best))
+
+
 class MaxPool1d(Function):
-    """y[n, c, l] = max_j x[n, c, l*s + j*d - pad];  dx gets dy at the first maximum of each window (0 elsewhere)"""
+    """y[n, c, l] = max_j x[n, c, l*s + j*d - pad];  dx gets dy at the first maximum of each window (0 elsewhere)
+
+    The forward is a running maximum over the k tap slices of the padded input (`PoolWindows`); the
+    backward finds each window's winner from the maximum: the first tap equal to it, in window order.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, l_out):
-        y, arg = _window_max(get_xp(x), x, kernel_size, stride, padding, dilation, l_out)
-        ctx.save_for_backward(arg)
-        ctx.conf = (x.shape[-1], kernel_size, stride, padding, dilation)
-        return y
+        win = PoolWindows(get_xp(x), x, (kernel_size,), (stride,), (padding,), (dilation,), (l_out,))
+        best = win.maximum(later_wins_ties=True)
+        ctx.win = win
+        ctx.save_for_backward(best)
+        return win.output(best)
 
     @staticmethod
     def backward(ctx, g):
-        (arg,) = ctx.saved
-        length, k, stride, padding, dilation = ctx.conf
-        xp = get_xp(g)
-        padded_len = max(length + padding, (g.shape[-1] - 1) * stride + dilation * (k - 1) + 1)
-        dpad = xp.zeros(g.shape[:-1] + (padded_len,), dtype=g.dtype)
-        span = stride * (g.shape[-1] - 1) + 1
-        for j in range(k):  # dy goes to the tap that won; a tap's positions are distinct, so += is exact
-            dpad[..., j * dilation:j * dilation + span:stride] += xp.where(arg == j, g, 0)
-        return dpad[..., padding:padding + length]
+        (best,) = ctx.saved
+        return ctx.win.backward(best, g)
 
 
 class AvgPool1d(Function):

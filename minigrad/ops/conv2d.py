@@ -8,7 +8,8 @@ fixed tap these positions form one strided view of the padded input, so
     convolution is then one matmul per group: y = W (Og, Cg*kh*kw) @ cols (Cg*kh*kw, Ho*Wo);
   * col2im (`_col2im`, the adjoint) adds each tap's slab back onto its strided view
     (the positions of one tap are distinct, so each += is exact);
-  * pooling reduces over the tap views directly (a running max / sum, no gather).
+  * pooling reduces over the tap views directly (a running max / sum, no gather); max pooling
+    first lays the padded input out by stride phase (`PoolWindows`), so each tap is one contiguous slice.
 
 A transposed convolution is the adjoint of a convolution with respect to its input: its
 forward is conv2d's input-gradient (matmul then col2im), its backward conv2d's forward
@@ -26,7 +27,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, describe
-from .conv import AvgPool1d, _pool_len, _same_device_dtype, _adaptive_windows, _first_tap_at_or_after_0
+from .conv import AvgPool1d, PoolWindows, _pool_len, _same_device_dtype, _adaptive_windows, _first_tap_at_or_after_0
 from .shape import permute, reshape
 
 np = _B.np  # dtypes and host-side index arithmetic only
@@ -206,95 +207,26 @@ class ConvTranspose2d(Function):
 
 
 # ---------------------------------------------------------------- pooling Functions
-def _max_padded(xp, x, kernel, stride, padding, dilation, out):
-    """x with -inf padding: `padding` before each spatial axis, and after it as much as the last window
-    reaches (ceil_mode may need more than `padding`); -inf never beats data."""
-    pad = tuple((padding[a], max(0, (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1
-                                 - x.shape[2 + a] - padding[a])) for a in range(2))
-    return _padded2d(xp, x, pad[0], pad[1], -math.inf)
-
-
-def _tap_inside(xp, i, j, hw, stride, padding, dilation, out):
-    """None when every position of kernel tap (i, j) lies in the unpadded input, else the (H_out, W_out)
-    bool mask of the windows whose tap (i, j) does (decided on the host for the common all-inside case)."""
-    first = (i * dilation[0] - padding[0], j * dilation[1] - padding[1])  # tap position of window (0, 0)
-    if all(first[a] >= 0 and first[a] + (out[a] - 1) * stride[a] < hw[a] for a in range(2)):
-        return None
-    pos = [xp.arange(out[a]) * stride[a] + first[a] for a in range(2)]
-    ok = [(p >= 0) & (p < hw[a]) for a, p in enumerate(pos)]
-    return ok[0][:, None] & ok[1][None, :]
-
-
-def _window_max2d(xp, xpad, hw, kernel, stride, padding, dilation, out):
-    """(max over each window, tap number i*kw + j of the winner) of the -inf-padded xpad.
-
-    torch's CPU rule for the winner: it scans the window's in-input positions in row-major order and
-    takes a value that is larger, or NaN (so the last NaN wins and NaN propagates); a window of
-    -inf values therefore gives its first in-input position, never the padding.
-    """
-    best = _tap(xpad, 0, 0, stride, dilation, out).copy()
-    arg = xp.zeros(best.shape, dtype=xp.int64)
-    seen = _tap_inside(xp, 0, 0, hw, stride, padding, dilation, out)  # windows that have met real data
-    for t in range(1, kernel[0] * kernel[1]):
-        i, j = divmod(t, kernel[1])
-        v = _tap(xpad, i, j, stride, dilation, out)
-        take = (v > best) | (v != v)  # (elementwise where: no host sync on a GPU)
-        if seen is not None:  # a winner that is still padding gives way to the first real value
-            inside = _tap_inside(xp, i, j, hw, stride, padding, dilation, out)
-            inside = True if inside is None else inside
-            take |= inside & ~seen
-            seen = seen | inside
-        best = xp.where(take, v, best)
-        arg = xp.where(take, t, arg)
-    return best, arg
-
-
 class MaxPool2d(Function):
     """y[n, c, h, w] = max_{i, j} x[n, c, h*s + i*d - p, w*s + j*d - p];  dx gets dy at each window's winner
 
-    The forward is a running maximum over the kh*kw tap views (no argmax: one cheap ufunc per tap).
-    The backward finds each window's winner from y itself: the first tap equal to y, in window order.
+    The forward is a running maximum over the kh*kw tap slices of the padded input (`PoolWindows`, shared
+    with max_pool1d; no argmax). The backward finds each window's winner from the maximum: the first tap
+    equal to it, in row-major window order (the full scan only for windows of NaN or -inf).
     """
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, out):
-        xp = get_xp(x)
-        xpad = _max_padded(xp, x, kernel_size, stride, padding, dilation, out)
-        y = _tap(xpad, 0, 0, stride, dilation, out).copy()
-        for t in range(1, kernel_size[0] * kernel_size[1]):
-            # maximum(v, y): on a tie NumPy returns the second operand, so the earlier tap's value stays
-            # (torch keeps the first of equal values: -0.0 before 0.0 gives -0.0); NaN propagates
-            xp.maximum(_tap(xpad, *divmod(t, kernel_size[1]), stride, dilation, out), y, out=y)
-        ctx.save_for_backward(xpad, y)
-        ctx.conf = (x.shape[2:], kernel_size, stride, padding, dilation)
-        return y
+        win = PoolWindows(get_xp(x), x, kernel_size, stride, padding, dilation, out)
+        best = win.maximum()  # (on a tie the earlier tap's value stays: -0.0 before 0.0 gives -0.0, as torch)
+        ctx.win = win
+        ctx.save_for_backward(best)
+        return win.output(best)
 
     @staticmethod
     def backward(ctx, g):
-        xpad, y = ctx.saved
-        hw, kernel, stride, padding, dilation = ctx.conf
-        xp = get_xp(g)
-        out = g.shape[2:]
-        arg = None
-        if bool(xp.isnan(y).any()):  # (one reduction; a host sync on a GPU)
-            # a NaN window's winner is its last NaN, which y == tap cannot find: take the full argmax scan
-            _, arg = _window_max2d(xp, xpad, hw, kernel, stride, padding, dilation, out)
-        dpad = xp.zeros(xpad.shape, dtype=g.dtype)
-        claimed = xp.zeros(y.shape, dtype=bool)  # windows whose winner has had its dy
-        for t in range(kernel[0] * kernel[1]):
-            i, j = divmod(t, kernel[1])
-            if arg is not None:
-                first = arg == t
-            else:
-                hit = _tap(xpad, i, j, stride, dilation, out) == y
-                inside = _tap_inside(xp, i, j, hw, stride, padding, dilation, out)
-                if inside is not None:  # (only matters for a window of -inf: padding never wins)
-                    hit &= inside
-                first = hit > claimed  # hit and not claimed by an earlier tap
-                claimed |= hit
-            # a tap's positions are distinct, so += is exact
-            _tap(dpad, i, j, stride, dilation, out)[...] += xp.where(first, g, 0)
-        return _crop(dpad, (padding[0], 0), (padding[1], 0), hw)
+        (best,) = ctx.saved
+        return ctx.win.backward(best, g)
 
 
 def _avg_divisor(xp, hw, kernel, stride, padding, out, count_include_pad, divisor_override, dtype):
@@ -711,9 +643,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if not return_indices:
         return y
     xp = get_xp(x.data)
-    # recomputed here: the op's node (where the forward's argmax lives) is not kept without a graph
-    xpad = _max_padded(xp, x.data, k, s, p, d, out)
-    _, arg = _window_max2d(xp, xpad, x.data.shape[2:], k, s, p, d, out)
+    # recomputed here: the op's node (where the forward's maximum lives) is not kept without a graph
+    win = PoolWindows(xp, x.data, k, s, p, d, out)
+    arg = win.valid(win.winners(win.maximum()))
     rows = (arg // k[1]) * d[0] + xp.arange(out[0])[:, None] * s[0] - p[0]
     cols = (arg % k[1]) * d[1] + xp.arange(out[1])[None, :] * s[1] - p[1]
     # a window of padding only (dilation can step over the input; its value is -inf) gets torch's index
