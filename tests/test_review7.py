@@ -262,3 +262,12 @@ def test_a_backward_that_returns_a_tensor_is_a_clear_error():
         x = mg.ones(*shape, requires_grad=True)
         with pytest.raises(TypeError, match=r"backward: Twice\.backward returned a Tensor; .*backend arrays"):
             Twice.apply(x).sum().backward()
+
+
+def test_max_pool1d_keeps_the_earlier_zero_sign_on_a_tie_as_torch():
+    """-0.0 and 0.0 tie: torch's max_pool1d (like its max_pool2d) keeps the earlier tap's sign."""
+    from minigrad import functional as F
+
+    for vals, signs in (([-0.0, 0.0, -1.0], [True, False]), ([0.0, -0.0, -1.0], [False, True])):
+        y, i = F.max_pool1d(mg.tensor([[vals]]), 2, 1, return_indices=True)
+        assert np.signbit(y.numpy()).ravel().tolist() == signs and i.numpy().ravel().tolist() == [0, 1]

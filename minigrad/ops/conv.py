@@ -194,19 +194,16 @@ class PoolWindows:
         phase, shift = self.taps[t]
         return (self.buf if buf is None else buf)[phase, shift:shift + self.size]
 
-    def maximum(self, later_wins_ties=False):
+    def maximum(self):
         """The running maximum over the taps (NaN propagates), one per wide window.
 
-        On a tie NumPy's maximum returns its second operand; that only shows for -0.0 against 0.0, where
-        torch keeps the earlier tap's sign. max_pool1d has always kept the later one (later_wins_ties).
+        On a tie NumPy's maximum returns its second operand; that only shows for -0.0 against 0.0,
+        where torch keeps the earlier tap's sign: so the running maximum is the second operand.
         """
         xp = self.xp
         best = self.tap(0).copy()
         for t in range(1, len(self.taps)):
-            if later_wins_ties:
-                xp.maximum(best, self.tap(t), out=best)
-            else:
-                xp.maximum(self.tap(t), best, out=best)
+            xp.maximum(self.tap(t), best, out=best)
         return best
 
     @property
@@ -282,7 +279,7 @@ class PoolWindows:
 def _window_max(xp, x, k, stride, padding, dilation, l_out):
     """(max over each window, index j of the tap that wins it, -1 for none: torch's rule, see PoolWindows)."""
     win = PoolWindows(xp, x, (k,), (stride,), (padding,), (dilation,), (l_out,))
-    best = win.maximum(later_wins_ties=True)
+    best = win.maximum()
     return win.valid(best), win.valid(win.winners(best))
 
 
@@ -296,7 +293,7 @@ class MaxPool1d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, l_out):
         win = PoolWindows(get_xp(x), x, (kernel_size,), (stride,), (padding,), (dilation,), (l_out,))
-        best = win.maximum(later_wins_ties=True)
+        best = win.maximum()
         ctx.win = win
         ctx.save_for_backward(best)
         return win.output(best)
