@@ -52,7 +52,10 @@ worst case for repeats) precision@5 is within 0.01 of gensim's with the same
 initialisation, 256-pair steps within 0.002, while 8k-pair steps lose a few points
 and 16k+ pairs visibly damage frequent words (benchmarks/RESULTS.md). Smaller steps
 cost speed: about half of a 1024-pair step is fixed per-step work (Python, autograd,
-index bookkeeping), so 256-pair steps train at roughly half the words/s. `batch_words`
+index bookkeeping), so 256-pair steps train at roughly half the words/s. On a GPU that
+fixed work is nearly all of a 1024-pair step (kernel launches): an H200 trained at ~100k
+words/s there, slower than the CPU, and at ~700k words/s with 16k-pair steps, which cost
+the quality above (benchmarks/RESULTS.md, "GPU"). `batch_words`
 only sets how much text is prepared at once (and how often the learning rate is updated).
 
 Initialisation: input vectors U(-0.5/D, 0.5/D) as word2vec.c (gensim >= 4 uses
