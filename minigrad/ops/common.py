@@ -181,12 +181,20 @@ def keepdim_shape(shape, dims):
 
 def arg_extreme(a, op: str, axis=None, keepdims=False):
     """`a.argmax(axis)` (op "argmax") or `a.argmin(axis)` of a backend array, with torch's NaN rule said
-    explicitly: a NaN beats every number, and the first NaN wins. NumPy's argmax happens to do that;
-    CuPy's parallel reduction may keep any of several NaNs, so the first NaN is looked up here."""
+    explicitly: a NaN beats every number, and the first NaN wins. NumPy's argmax/argmin do that (as
+    documented), so NumPy arrays take no extra pass; CuPy's parallel reduction may keep any of several
+    NaNs, so there the first NaN is looked up."""
     idx = getattr(a, op)(axis=axis, keepdims=keepdims)
-    if a.dtype.kind not in _FLOAT_KINDS:
-        return idx
     xp = _B.get_array_module(a)
+    if a.dtype.kind not in _FLOAT_KINDS or xp is _B.np:
+        return idx
     nan = xp.isnan(a)
     first = nan.argmax(axis=axis, keepdims=keepdims)  # the first True: equal values keep the smallest index
     return xp.where(nan.any(axis=axis, keepdims=keepdims), first, idx)
+
+
+def quiet():
+    """NumPy's floating-point warnings off (inf - inf, 0 / 0, overflow) around a computation whose NaN or
+    inf results are the answer, as in torch. (Warnings raised in minigrad's own modules are filtered in
+    minigrad/__init__.py; this is for NumPy functions that warn from NumPy's modules, like its reductions.)"""
+    return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")

@@ -356,15 +356,20 @@ def _int_arg(op, name, value, minimum):
     return int(value)
 
 
-def _batched(op, x, what="input"):
-    """x as (N, C, L) plus whether a batch dim was added (torch's unbatched (C, L) form)."""
+def _batched(op, x, what="input", spatial=("length",)):
+    """x as (N, C, *spatial) plus whether a batch dim was added (torch's unbatched (C, *spatial) form).
+
+    `spatial` names the spatial dims for the message: ("length",) for 1-D ops, ("height", "width") for 2-D.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: {what} must be a minigrad Tensor, got {type(x).__name__}")
     check_float(op, x)
-    if x.data.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a 2-D (unbatched: channels, length) or 3-D (batched: batch, channels, "
-                         f"length) {what}, got {describe(x)}")
-    if x.data.ndim == 2:
+    n = len(spatial) + 1  # dims without the batch
+    if x.data.ndim not in (n, n + 1):
+        names = ", ".join(spatial)
+        raise ValueError(f"{op}: expected a {n}-D (unbatched: channels, {names}) or {n + 1}-D (batched: batch, "
+                         f"channels, {names}) {what}, got {describe(x)}")
+    if x.data.ndim == n:
         return reshape(x, (1,) + x.data.shape), True
     return x, False
 

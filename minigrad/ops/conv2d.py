@@ -27,7 +27,9 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, describe
-from .conv import AvgPool1d, PoolWindows, _pool_len, _same_device_dtype, _adaptive_windows, _first_tap_at_or_after_0
+from .conv import (
+    AvgPool1d, PoolWindows, _adaptive_windows, _batched, _first_tap_at_or_after_0, _pool_len, _same_device_dtype,
+)
 from .shape import permute, reshape
 
 np = _B.np  # dtypes and host-side index arithmetic only
@@ -421,28 +423,14 @@ def _pair(op, name, value, minimum, n=2):
 
 def _batched2d(op, x, what="input"):
     """x as (N, C, H, W) plus whether a batch dim was added (torch's unbatched (C, H, W) form)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {what} must be a minigrad Tensor, got {type(x).__name__}")
-    check_float(op, x)
-    if x.data.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (unbatched: channels, height, width) or 4-D (batched: batch, "
-                         f"channels, height, width) {what}, got {describe(x)}")
-    if x.data.ndim == 3:
-        return reshape(x, (1,) + x.data.shape), True
-    return x, False
+    return _batched(op, x, what, spatial=("height", "width"))
 
 
 def _batched1d_as_2d(op, x):
     """(N, C, L) or (C, L) as a height-1 image (N, C, 1, L), plus whether a batch dim was added."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a minigrad Tensor, got {type(x).__name__}")
-    check_float(op, x)
-    if x.data.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a 2-D (unbatched: channels, length) or 3-D (batched: batch, channels, "
-                         f"length) input, got {describe(x)}")
-    added = x.data.ndim == 2
-    shape = ((1,) if added else ()) + x.data.shape
-    return reshape(x, shape[:2] + (1, shape[2])), added
+    x, added = _batched(op, x)
+    n, c, length = x.data.shape
+    return reshape(x, (n, c, 1, length)), added
 
 
 def _unbatch(y, added):

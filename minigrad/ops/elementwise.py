@@ -15,6 +15,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, check_pair, describe, is_scalar, refuse_text, scalar_value, to_tensor
+from .common import quiet as _quiet
 
 get_xp = _B.get_array_module
 
@@ -22,8 +23,6 @@ get_xp = _B.get_array_module
 # ---------------------------------------------------------------- tensor (op) tensor
 # inf and NaN are the defined answers at the edges of the domains of log, sqrt and the like (log(0), rsqrt(0), asin(2)):
 # torch computes them silently, so NumPy's warnings are silenced around them (CuPy never warns).
-def _quiet():
-    return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
 class Add(Function):

@@ -12,14 +12,10 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import _wrap
 from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim
+from .common import quiet as _quiet
 from .shape import clone, gather
 
 get_xp = _B.get_array_module
-
-
-def _quiet():
-    """NumPy's warnings off (inf - inf, 0 / 0, overflow): NaN and inf propagate silently, as in torch."""
-    return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
 def _count(shape, dims) -> int:
