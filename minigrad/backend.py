@@ -13,9 +13,11 @@ import threading as _threading
 
 import numpy as np
 
+cupy_installed = False  # CuPy imported (the `gpu` extra), GPU or not: torch.backends.cuda.is_built()'s meaning
 try:  # CuPy is optional: `pip install minigrad[gpu]`
     import cupy as _cupy
 
+    cupy_installed = True
     try:
         _cupy.cuda.runtime.getDeviceCount()
         cupy = _cupy

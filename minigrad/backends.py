@@ -28,13 +28,15 @@ class _Matmul:
 
 
 class _Cuda:
-    """torch.backends.cuda: `matmul.allow_tf32`, and `is_built()` (CuPy with a usable GPU)."""
+    """torch.backends.cuda: `matmul.allow_tf32`, and `is_built()`."""
 
     matmul = _Matmul()
 
     @staticmethod
     def is_built() -> bool:
-        return _B.cuda_available()
+        """True when CuPy (the `gpu` extra) is installed, whether or not a GPU answers, as torch's
+        says whether torch was built with CUDA; `minigrad.cuda_available()` says whether one can be used."""
+        return _B.cupy_installed
 
 
 cuda = _Cuda()

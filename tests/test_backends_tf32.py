@@ -19,7 +19,17 @@ def test_off_by_default_and_settable(restore_tf32):
     assert "allow_tf32=True" in repr(mg.backends.cuda.matmul)
     mg.backends.cuda.matmul.allow_tf32 = False
     assert mg.backends.cuda.matmul.allow_tf32 is False
-    assert mg.backends.cuda.is_built() == mg.cuda_available()
+    assert mg.backends.cuda.is_built() is mg.backend.cupy_installed
+
+
+def test_is_built_means_installed_not_usable():
+    """torch.backends.cuda.is_built() says torch was built with CUDA, GPU or not; ours says CuPy is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is None:
+        assert mg.backends.cuda.is_built() is False
+    if mg.cuda_available():
+        assert mg.backends.cuda.is_built()
 
 
 def test_tf32_rounds_float32_products_on_cuda_only(device, restore_tf32):
