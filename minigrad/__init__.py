@@ -76,6 +76,7 @@ from . import data  # noqa: E402
 from . import utils  # noqa: E402  (torch's spelling: minigrad.utils.data is minigrad.data)
 from . import optim  # noqa: E402
 from .io import load, save  # noqa: E402
+from .generator import Generator  # noqa: E402  (torch.Generator().manual_seed(n) for DataLoader / random_split)
 from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
 from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
 from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
@@ -92,5 +93,16 @@ int16 = backend.np.dtype("int16")
 int32 = backend.np.dtype("int32")
 int64 = backend.np.dtype("int64")
 bool_ = backend.np.dtype("bool")
+# torch's other dtype names: `dtype=mg.long`, `x.to(mg.double)` port as they are
+long, double, half, short = int64, float64, float16, int16
+_BUILTIN_NAMED_DTYPES = {"float": float32, "int": int32, "bool": bool_}
+
+
+def __getattr__(name):
+    """mg.float / mg.int / mg.bool (torch.float32 / int32 / bool), served here (PEP 562) rather than
+    assigned, so they never shadow the builtins in this module or in a `from minigrad import *`."""
+    if name in _BUILTIN_NAMED_DTYPES:
+        return _BUILTIN_NAMED_DTYPES[name]
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -86,14 +86,24 @@ class set_grad_enabled(_GradMode):
 
 
 class no_grad(_GradMode):
-    """Disable graph recording: `with mg.no_grad(): ...` or `@mg.no_grad()`."""
+    """Disable graph recording: `with mg.no_grad(): ...`, `@mg.no_grad()` or `@mg.no_grad`."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is not None:  # bare `@mg.no_grad` on a function (torch allows it)
+            return cls()(orig_func)
+        return super().__new__(cls)
 
     def __init__(self):
         super().__init__(False)
 
 
 class enable_grad(_GradMode):
-    """Re-enable graph recording inside a `no_grad` block."""
+    """Re-enable graph recording inside a `no_grad` block (context manager or decorator, with or without ())."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is not None:  # bare `@mg.enable_grad`
+            return cls()(orig_func)
+        return super().__new__(cls)
 
     def __init__(self):
         super().__init__(True)
@@ -254,9 +264,42 @@ class Function:
     def save_for_backward(self, *arrays):
         self.saved = arrays
 
+    @property
+    def saved_tensors(self) -> tuple:
+        """torch's name for `saved`: what forward passed to save_for_backward (here backend arrays)."""
+        return self.saved
+
+    _marked = False  # set by mark_non_differentiable (the fast path checks one attribute)
+    materialize_grads = True
+
+    def mark_non_differentiable(self, *arrays):
+        """Mark outputs of forward (arrays it returns) as not differentiable, as torch's ctx does.
+
+        They do not require grad, and backward receives zeros for them (None after
+        set_materialize_grads(False)).
+        """
+        self.non_differentiable = arrays
+        self._marked = True
+
+    def set_materialize_grads(self, value: bool):
+        """With False, backward of a multi-output Function gets None (not zeros) for outputs without a gradient."""
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *arrays):
+        """Refused: an in-place custom Function (torch's ctx.mark_dirty) is not supported here."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: ctx.mark_dirty (a custom Function that changes its input in place) is not "
+            "supported by minigrad (its input has already been changed by this forward). Make forward return a new "
+            "array (the out-of-place form) and, if you need the in-place effect, write the result back outside: "
+            "x.copy_(MyFunction.apply(x)) (in-place ops on tensors are recorded in the graph)")
+
     @classmethod
     def apply(cls, *inputs, **kwargs):
-        """Run forward on the inputs' arrays; record a graph node when gradients are needed."""
+        """Run forward on the inputs' arrays; record a graph node when gradients are needed.
+
+        Positional arguments that are not Tensors (MulConstant.apply(x, 2.0), an optional
+        bias=None) reach forward as they are, as in torch; backward returns None for them.
+        """
         ctx = _new(cls)
         try:  # (free when nothing is raised)
             if len(inputs) == 1:
@@ -265,6 +308,12 @@ class Function:
                 out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
         except MemoryError as e:
             raise _oom(cls, "forward", inputs, e) from None
+        except AttributeError:
+            if all(isinstance(t, _Tensor) for t in inputs):
+                raise  # forward's own error
+            # Each non-Tensor argument becomes a constant tensor holding it (its .data is the
+            # object itself): forward receives it unchanged, and it needs no gradient.
+            return cls.apply(*[t if isinstance(t, _Tensor) else _wrap(t, False, None) for t in inputs], **kwargs)
         if type(out) is not _ndarray:
             if type(out) is tuple:
                 return _apply_multi(ctx, inputs, out)
@@ -277,6 +326,8 @@ class Function:
                 if t.requires_grad:
                     break
             else:
+                return _wrap(out, False, None, _view_vc(cls, inputs, out))
+            if ctx._marked and any(out is a for a in ctx.non_differentiable):
                 return _wrap(out, False, None, _view_vc(cls, inputs, out))
             ctx.inputs = inputs
             # Versions of the inputs now; backward refuses if an in-place write changed them.
@@ -327,6 +378,8 @@ class Function:
                                "retain_graph=True (or this node is not part of a recorded graph)")
         out = []
         for t, v in zip(nd["inputs"], nd["versions"]):
+            if not _is_array(t.data):  # a non-Tensor argument of a custom Function: no edge (as torch)
+                continue
             fn = t.grad_fn
             while _written_after(fn, t._vc, v):  # t was overwritten in place since: this node used its old value
                 t = fn.shadow
@@ -390,8 +443,12 @@ def _apply_multi(ctx, inputs, outs):
     ctx.n_out = len(outs)
     ctx.out_meta = [(o.shape, o.dtype) for o in outs]
     results = []
+    marked = ctx.non_differentiable if ctx._marked else ()
     for k, o in enumerate(outs):
-        t = _wrap(o, True, ctx)
+        # As in torch, outputs marked non-differentiable and integer/bool outputs do not require grad.
+        t = _wrap(o, o.dtype.kind == "f" and not any(o is a for a in marked), ctx)
+        if not t.requires_grad:
+            t.grad_fn = None
         t._oi = k
         results.append(t)
     ctx.out_vcs = [t._vc for t in results]
@@ -838,14 +895,18 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
             try:
                 if node.n_out == 1:
                     in_grads = node.backward(node, g)
-                else:  # outputs that never reached the loss get a zero gradient
+                elif node.materialize_grads:  # outputs that never reached the loss get a zero gradient
                     xp = _B.get_array_module(next(x for x in g if x is not None))
                     in_grads = node.backward(node, *[xp.zeros(s, d) if x is None else x
                                                       for x, (s, d) in zip(g, node.out_meta)])
+                else:  # ctx.set_materialize_grads(False): None for those, as in torch
+                    in_grads = node.backward(node, *g)
             except MemoryError as e:
                 raise _oom(type(node), "backward", nd["inputs"], e) from None
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            if len(in_grads) > len(nd["inputs"]) and all(x is None for x in in_grads[len(nd["inputs"]):]):
+                in_grads = in_grads[:len(nd["inputs"])]  # trailing Nones for optional arguments left out (torch)
             if len(in_grads) != len(nd["inputs"]):
                 raise RuntimeError(
                     f"backward: {type(node).__name__}.backward returned {len(in_grads)} gradient(s) for "
@@ -898,7 +959,10 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
                     ready.append(fn)
         if not retain_graph:
             # Free saved arrays and graph edges now; a second backward raises _released_error.
+            kept = nd.get("retained_output")
             nd.clear()
+            if kept:  # (tensor.retains_grad stays True after backward, as in torch)
+                nd["retained_output"] = kept
     for t, g, owned in leaf_grads.values():
         if pruned and id(t) not in wanted_leaves:
             continue
@@ -988,5 +1052,20 @@ def _accumulate_leaf(t, g, owned=False):
             g = g.copy()
         t.grad = _wrap(g, False, None)
     else:
-        # Sparse gradient objects set __array_ufunc__ = None, so this reaches their __radd__.
-        t.grad = _wrap(t.grad.data + g, False, None)
+        old = t.grad
+        if not isinstance(old, _Tensor) or old.shape != t.shape or old.dtype != t.dtype:
+            # a .grad set by hand that does not fit (torch refuses such an assignment): no silent broadcast or upcast
+            what = (f"of type {type(old).__name__}" if not isinstance(old, _Tensor)
+                    else f"{old.dtype}{list(old.shape)}")
+            raise RuntimeError(f"backward: cannot accumulate the gradient into .grad of a {t.dtype}{list(t.shape)} "
+                               f"tensor: its .grad is {what}; a gradient must be a Tensor of its tensor's shape "
+                               "and dtype (set .grad = None to start again)")
+        # In place, as torch's AccumulateGrad: a reference to .grad taken before sees the sum. (A sparse
+        # gradient object sets __array_ufunc__ = None, so `+=` falls back to its __radd__: a new array.)
+        data = old.data
+        try:
+            data += g
+        except ValueError:  # a read-only array (e.g. an expand()ed tensor assigned to .grad by hand)
+            data = data + g
+        if data is not old.data:
+            t.grad = _wrap(data, False, None)

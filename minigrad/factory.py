@@ -120,9 +120,16 @@ def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    """Integers in [low, high) (int64), from the seeded host generator."""
-    if high is None:
+    """Integers in [low, high) (int64), from the seeded host generator.
+
+    As torch: `randint(high, size)` or `randint(low, high, size)`.
+    """
+    if isinstance(high, (tuple, list)) and size == ():  # torch's two-argument form randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
+    if not high > low:
+        raise ValueError(f"randint: expected low < high (values drawn from [low, high)), got low={low}, high={high}")
     shape = _shape((size,) if isinstance(size, numbers.Integral) else (size,), "randint")
     dtype = np.int64 if dtype is None else dtype
     return _make(lambda xp, dt: xp.asarray(_B.host_rng().integers(low, high, shape).astype(dt)), shape, dtype,

@@ -148,6 +148,16 @@ def _fsync_directory(dirname: str) -> None:
         os.close(fd)
 
 
+def _fspath(op: str, path) -> str:
+    """A file name; torch's file objects (io.BytesIO) are refused by name: the atomic write needs a path."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{op}: path must be a file name (str or os.PathLike), got {type(path).__name__}; "
+                        "file objects such as io.BytesIO are not supported (save writes a temporary file "
+                        "and renames it onto the path)") from None
+
+
 def save(obj, path) -> None:
     """Write a nested structure of tensors, arrays and Python values to `path`, atomically.
 
@@ -170,7 +180,7 @@ def save(obj, path) -> None:
         twice and loads as two independent copies. Tuple subclasses (namedtuples)
         load as plain tuples; dict subclasses other than OrderedDict as dicts.
     """
-    path = os.fspath(path)
+    path = _fspath("save", path)
     enc = _Encoder()
     tree = enc.encode(obj, "obj")
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": tree}
@@ -282,7 +292,7 @@ class _Decoder:
         self.fail(f"unknown node type {t!r} at {where} (written by a newer minigrad?)")
 
 
-def load(path, device=None):
+def load(path, device=None, *, map_location=None, weights_only=None):
     """Read a checkpoint written by `save`.
 
     Args:
@@ -291,6 +301,10 @@ def load(path, device=None):
             on this device ('cpu', 'cuda', 'cuda:N'). Default: the device it was saved
             from when that device exists here, else 'cpu'. NumPy arrays always come
             back as NumPy arrays.
+        map_location: torch's name for `device` (a device name; torch's dict and
+            callable forms are refused), so ``torch.load(p, map_location="cpu")`` ports.
+        weights_only: accepted for torch code and ignored: loading never runs code
+            (no pickle), which is what torch's ``weights_only=True`` guards.
 
     Returns:
         The saved structure: Tensors as Tensors (with ``requires_grad=False``: it is
@@ -302,7 +316,14 @@ def load(path, device=None):
         CheckpointError (a ValueError): the file is truncated, corrupted, or not a
             minigrad checkpoint; the message names the path and the problem.
     """
-    path = os.fspath(path)
+    path = _fspath("load", path)
+    if map_location is not None:
+        if isinstance(map_location, dict) or callable(map_location):
+            raise TypeError(f"load: map_location must be a device name ('cpu', 'cuda', 'cuda:N'), got "
+                            f"{type(map_location).__name__}; torch's dict and callable forms are not supported")
+        if device is not None and _B.parse_device(device) != _B.parse_device(map_location):
+            raise ValueError(f"load: device={device!r} and map_location={map_location!r} disagree; pass one")
+        device = map_location
     dev = None if device is None else _B.parse_device(device)
     with open(path, "rb") as f:
         magic = f.read(len(_ZIP_MAGIC))

@@ -323,20 +323,26 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------ device / dtype moves
-    def to(self, *args, dtype=None, device=None) -> "Tensor":
-        """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other_tensor)`; differentiable."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False) -> "Tensor":
+        """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(other_tensor)`; differentiable.
+
+        `non_blocking` is accepted for torch code (``data.to(device, non_blocking=True)``) and has no
+        effect: copies are synchronous. ``copy=True`` returns a new tensor even when nothing changes.
+        """
         device, dtype = to_args(args, device, dtype)
         out = self
         if device is not None:
             out = _ops.to_device(out, _B.parse_device(device))
         if dtype is not None:
             out = _ops.cast(out, dtype)
+        if copy and out is self:
+            out = _ops.clone(self)
         return out
 
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, device=None):
+    def cuda(self, device=None, non_blocking=False):
         return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
     def double(self):
@@ -477,6 +483,45 @@ class Tensor:
 
     def __rrshift__(self, other):
         return _ops.bitwise_right_shift(other, self)
+
+    # Augmented assignment writes in place, as in torch: `p -= lr * p.grad` (under no_grad) updates the
+    # parameter itself. Without these Python falls back to `p = p - lr * p.grad`, which rebinds the name to a
+    # new tensor and silently leaves the model unchanged.
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __ifloordiv__(self, other):
+        return self.floor_divide_(other)
+
+    def __imod__(self, other):
+        return self.remainder_(other)
+
+    def __ipow__(self, other):
+        return self.pow_(other)
+
+    def __iand__(self, other):
+        return self.bitwise_and_(other)
+
+    def __ior__(self, other):
+        return self.bitwise_or_(other)
+
+    def __ixor__(self, other):
+        return self.bitwise_xor_(other)
+
+    def __ilshift__(self, other):
+        return self.bitwise_left_shift_(other)
+
+    def __irshift__(self, other):
+        return self.bitwise_right_shift_(other)
 
     # ------------------------------------------------------------ math methods
     def add(self, other, *, alpha=1):

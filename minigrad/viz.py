@@ -17,8 +17,10 @@ __all__ = ["to_dot", "render"]
 
 
 def _label(t: Tensor, name: str | None) -> str:
-    shape = "x".join(str(s) for s in t.shape) or "scalar"
     head = f"{name}\\n" if name else ""
+    if not hasattr(t.data, "shape"):  # a non-Tensor argument of a custom Function (Function.apply(x, 2.0))
+        return head + str(t.data).replace('"', "'")[:40]
+    shape = "x".join(str(s) for s in t.shape) or "scalar"
     return f"{head}{shape} {t.dtype}"
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import minigrad as mg
 from minigrad import backend as _B
@@ -240,6 +241,10 @@ class RecurrentLayer(Module):
         self.num_layers = _check_size(name, "num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and self.num_layers == 1:  # torch's warning: the dropout would never be applied
+            warnings.warn(f"{name}: dropout is applied between recurrent layers (after all but the last), so "
+                          f"non-zero dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                          f"num_layers={self.num_layers}", UserWarning, stacklevel=3)
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
@@ -279,6 +284,17 @@ class RecurrentLayer(Module):
             return (getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx),
                     getattr(self, "bias_ih" + sfx), getattr(self, "bias_hh" + sfx))
         return getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx), None, None
+
+    @property
+    def all_weights(self):
+        """torch's: [[w_ih, w_hh, b_ih, b_hh], ...], one list per layer and direction (no biases if bias=False)."""
+        return [[w for w in self._weights(k, d) if w is not None]
+                for k in range(self.num_layers) for d in range(self.num_directions)]
+
+    def flatten_parameters(self):
+        """torch's cuDNN weight-compaction call, kept so torch code runs as it is: a no-op here, since the
+        kernels read the parameters directly."""
+        return None
 
     # ------------------------------------------------------------ subclass hooks
     def _cell_step(self, x_t, state, weights):  # pragma: no cover - abstract

@@ -78,6 +78,7 @@ class LSTM(RecurrentLayer):
 
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as torch.nn.LSTM.
+        proj_size: torch's; only 0 (no projection) is supported, anything else raises NotImplementedError.
         fused: True runs one fused op per layer and direction (`minigrad.ops.recurrent.lstm_sequence`,
             hand-written BPTT); False loops `lstm_cell` over time (the readable reference). Same results.
 
@@ -100,6 +101,19 @@ class LSTM(RecurrentLayer):
 
     _num_gates = 4
     _num_states = 2
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, *, fused=True, device=None, dtype=None):
+        # torch's 8th argument: proj_size=0 (no projection) is accepted so torch code ports as it is;
+        # LSTMs with projections (h_t = W_hr h_t, torch's proj_size > 0) are not implemented.
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"LSTM: proj_size must be an integer >= 0, got {proj_size!r}")
+        if proj_size != 0:
+            raise NotImplementedError(f"LSTM: proj_size={proj_size} (an LSTM with projections) is not supported; "
+                                      "only proj_size=0")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         fused=fused, device=device, dtype=dtype)
+        self.proj_size = 0
 
     def _cell_step(self, x_t, state, weights):
         return lstm_cell(x_t, state[0], state[1], *weights)

@@ -114,7 +114,9 @@ class Encoder(Module):
         self.cell = cell.lower()
         self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, device=device, dtype=dtype)
         self.dropout = Dropout(dropout)
-        self.rnn = rnn_cls(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
+        # (between-layer dropout exists only with 2+ layers; the layer warns if given it with one)
+        self.rnn = rnn_cls(embed_size, hidden_size, num_layers, batch_first=True,
+                           dropout=dropout if num_layers > 1 else 0.0,
                            bidirectional=bidirectional, fused=fused, device=device, dtype=dtype)
 
     @property
@@ -236,8 +238,8 @@ class Decoder(Module):
         self.vocab_size = vocab_size
         self.embedding = Embedding(vocab_size, embed_size, padding_idx=padding_idx, device=device, dtype=dtype)
         self.dropout = Dropout(dropout)
-        self.rnn = rnn_cls(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout, fused=fused,
-                           device=device, dtype=dtype)
+        self.rnn = rnn_cls(embed_size, hidden_size, num_layers, batch_first=True,
+                           dropout=dropout if num_layers > 1 else 0.0, fused=fused, device=device, dtype=dtype)
         if attention is None:
             self.attention = None
             self.combine = None

@@ -230,8 +230,9 @@ def test_dropout_between_layers_in_training_only(fused):
     a, _ = layer(x)
     b, _ = layer(x)
     assert not np.allclose(a.numpy(), ref.numpy()) and not np.allclose(a.numpy(), b.numpy())
-    # a single layer has nothing between layers: dropout never applies (as torch)
-    one = models.LSTM(3, 8, dropout=0.5, fused=fused, dtype="float64")
+    # a single layer has nothing between layers: dropout never applies (torch warns so, and so do we)
+    with pytest.warns(UserWarning, match="num_layers greater than 1"):
+        one = models.LSTM(3, 8, dropout=0.5, fused=fused, dtype="float64")
     one_plain = models.LSTM(3, 8, fused=fused, dtype="float64")
     one_plain.load_state_dict(one.state_dict())
     np.testing.assert_array_equal(one(x)[0].numpy(), one_plain(x)[0].numpy())

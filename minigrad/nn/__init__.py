@@ -59,16 +59,24 @@ from .transformer import (
 _RECURRENT = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
 
 
+# torch's base classes (for `isinstance(m, nn.RNNBase)` in weight-init loops): the shared bases in models/_layer.py
+_RECURRENT_BASES = {"RNNBase": "RecurrentLayer", "RNNCellBase": "RecurrentCell"}
+
+
 def __getattr__(name):
     if name in _RECURRENT:
         import models
 
         return getattr(models, name)
+    if name in _RECURRENT_BASES:
+        from models import _layer
+
+        return getattr(_layer, _RECURRENT_BASES[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_RECURRENT))
+    return sorted(set(globals()) | set(_RECURRENT) | set(_RECURRENT_BASES))
 
 
 __all__ = [

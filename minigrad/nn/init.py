@@ -15,6 +15,7 @@ and fan_out = out * prod(kernel).
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -81,7 +82,7 @@ def _fill(tensor: Tensor, host_values) -> Tensor:
     return tensor
 
 
-def _calculate_fan_in_and_fan_out(op: str, tensor: Tensor):
+def _fans(op: str, tensor: Tensor):
     """fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (torch's rule)."""
     if tensor.ndim < 2:
         raise ValueError(f"init.{op}: fan in and fan out cannot be computed for a tensor with fewer than 2 "
@@ -92,10 +93,15 @@ def _calculate_fan_in_and_fan_out(op: str, tensor: Tensor):
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
+def _calculate_fan_in_and_fan_out(tensor: Tensor):
+    """torch's (private but widely used) helper: ``fan_in, fan_out = init._calculate_fan_in_and_fan_out(w)``."""
+    return _fans("_calculate_fan_in_and_fan_out", tensor)
+
+
 def _fan(op: str, tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"init.{op}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(op, tensor)
+    fan_in, fan_out = _fans(op, tensor)
     return fan_in if mode == "fan_in" else fan_out
 
 
@@ -146,7 +152,7 @@ def eye_(tensor: Tensor) -> Tensor:
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot & Bengio (2010): U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
     _check("xavier_uniform_", tensor)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out("xavier_uniform_", tensor)
+    fan_in, fan_out = _fans("xavier_uniform_", tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return _fill(tensor, _B.host_rng().uniform(-bound, bound, size=tensor.shape))
 
@@ -154,7 +160,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     _check("xavier_normal_", tensor)
-    fan_in, fan_out = _calculate_fan_in_and_fan_out("xavier_normal_", tensor)
+    fan_in, fan_out = _fans("xavier_normal_", tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
     return _fill(tensor, _B.host_rng().normal(0.0, std, size=tensor.shape))
 
@@ -219,7 +225,7 @@ def _default_linear_init_(weight: Tensor, bias=None) -> None:
     """
     kaiming_uniform_(weight, a=math.sqrt(5))
     if bias is not None:
-        fan_in, _ = _calculate_fan_in_and_fan_out("uniform_", weight)
+        fan_in, _ = _fans("uniform_", weight)
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound)
 
@@ -342,3 +348,29 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     for col in range(cols):
         values[rng.permutation(rows)[:num_zeros], col] = 0.0
     return _fill(tensor, values)
+
+
+# ---------------------------------------------------------------- raw arrays (torch's `init.normal_(m.weight.data)`)
+def _also_on_arrays(fn):
+    """Let `fn` fill a backend array in place too, and return that array.
+
+    torch code often initialises through ``.data`` (``nn.init.normal_(m.weight.data, 0.0, 0.02)`` in
+    pytorch/examples' DCGAN). A minigrad Tensor's ``.data`` is its NumPy/CuPy array itself, so the fill goes
+    through a Tensor wrapped around that same memory: the parameter changes, and (as with torch's ``.data``)
+    its version counter does not.
+    """
+    @functools.wraps(fn)
+    def fill(tensor, *args, **kwargs):
+        if _B.is_array(tensor):
+            fn(Tensor(tensor), *args, **kwargs)
+            return tensor
+        return fn(tensor, *args, **kwargs)
+    return fill
+
+
+_wrapped: dict = {}  # one wrapper per function, so aliases stay aliases (glorot_uniform_ is xavier_uniform_)
+for _name in __all__:
+    if _name.endswith("_"):
+        _fn = globals()[_name]
+        globals()[_name] = _wrapped.setdefault(id(_fn), _also_on_arrays(_fn))
+del _name, _fn, _wrapped

@@ -282,11 +282,12 @@ class Module:
                     t.grad = Tensor(fn(g.data))
         return self
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
         """Move/cast all parameters and buffers in place and return self.
 
         `to('cuda')`, `to(mg.float64)`, `to(device, dtype)` or `to(tensor)` (its device and dtype).
         Only floating tensors change dtype (integer buffers keep theirs), as in torch.
+        `non_blocking` is accepted for torch code and has no effect (copies are synchronous).
         """
         device, dtype = to_args(args, device, dtype)
         if device is not None:
@@ -324,15 +325,14 @@ class Module:
 
     def _state_tensors(self):
         """(dotted name, tensor) of the state in torch's order: each module's parameters, then its
-        persistent buffers, then its children's; each tensor once even if shared."""
-        seen = set()
-        for mod_prefix, mod in self.named_modules():
+        persistent buffers, then its children's. As in torch, a shared tensor or module appears under
+        every name it has (tied weights: both `encoder.weight` and `decoder.weight`)."""
+        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for kind, items in (("p", mod._parameters.items()), ("b", mod._buffers.items())):
                 for name, t in items:
-                    if t is None or id(t) in seen or (kind == "b" and name in skip):
+                    if t is None or (kind == "b" and name in skip):
                         continue
-                    seen.add(id(t))
                     yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
 
 
