@@ -80,6 +80,13 @@ from .generator import Generator  # noqa: E402  (torch.Generator().manual_seed(n
 from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
 from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
 from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
+from ._device import device  # noqa: E402  (torch.device: mg.device("cuda", 1), a str 'cuda:1')
+from . import cuda  # noqa: E402  (torch.cuda: is_available, device_count, synchronize, memory_allocated, ...)
+from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print options and determinism switch)
+    are_deterministic_algorithms_enabled, finfo, get_num_interop_threads, get_num_threads, iinfo,
+    is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads, set_num_threads, set_printoptions,
+    use_deterministic_algorithms,
+)
 from .ops.linalg_ext import det, inverse, logdet, matrix_exp, pinverse, slogdet  # noqa: E402  (torch's top-level)
 from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_legacy as svd  # noqa: E402
 

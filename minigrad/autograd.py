@@ -463,11 +463,23 @@ _wrap = None  # set by tensor.py (avoids an import cycle)
 _Tensor = None
 
 
-def _released_error(node):
+def _non_tensor_gradient_error(node, t):
+    """torch's error for a custom Function whose backward returned a gradient for a non-Tensor argument."""
+    k = next(i for i, x in enumerate(node.__dict__["inputs"]) if x is t)
     return RuntimeError(
-        f"backward: trying to backward through {type(node).__name__} a second time, but its saved "
-        "arrays were freed after the first backward. Pass retain_graph=True to the first "
-        "backward() if you need to backward through the graph again. If a tensor from an earlier "
+        f"function {type(node).__name__}Backward returned a gradient different than None at position {k + 1}, but "
+        f"the corresponding forward input was not a Variable (it was {type(t.data).__name__} "
+        f"{repr(t.data)[:60]}, not a Tensor); {type(node).__name__}.backward must return None for it")
+
+
+def _released_error(node):
+    # (torch frees only saved tensors, so it allows a second backward through ops that saved nothing, such
+    # as (x + 1).sum(); minigrad frees every edge of the graph too: README, "Bounded memory")
+    return RuntimeError(
+        f"backward: trying to backward through {type(node).__name__} a second time, but the graph was freed "
+        "by the first backward (its edges, and the arrays its ops saved, are released as it runs). Pass "
+        "retain_graph=True to the first backward() if you need to backward through the graph again. "
+        "If a tensor from an earlier "
         "iteration reaches this loss (typically an RNN hidden state carried across batches), cut it "
         "from the old graph after each backward with detach() (models.detach_state(state) for "
         "recurrent states): retain_graph=True would only make every step backpropagate through all "
@@ -920,6 +932,8 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
                         ready.append(fn)
                 continue
             if not t.requires_grad:
+                if not _is_array(t.data):  # a non-Tensor argument (MulConstant.apply(x, 2.0)): torch refuses
+                    raise _non_tensor_gradient_error(node, t)
                 continue
             if gi.__class__ is _Tensor:  # a common slip in a custom Function: backward works on arrays
                 raise TypeError(

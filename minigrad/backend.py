@@ -13,6 +13,8 @@ import threading as _threading
 
 import numpy as np
 
+from . import _device
+
 cupy_installed = False  # CuPy imported (the `gpu` extra), GPU or not: torch.backends.cuda.is_built()'s meaning
 try:  # CuPy is optional: `pip install minigrad[gpu]`
     import cupy as _cupy
@@ -61,7 +63,8 @@ __all__ = [
     "np", "cupy", "OutOfMemoryError", "cuda_available", "get_array_module", "parse_device", "device_of",
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
     "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
-    "row_blocks", "run_blocks", "set_matmul_tf32", "matmul_tf32",
+    "row_blocks", "run_blocks", "set_matmul_tf32", "matmul_tf32", "cuda_device", "blas_threads", "set_blas_threads",
+    "check_deterministic",
 ]
 
 ndarray = np.ndarray
@@ -137,40 +140,58 @@ def out_of_memory(op: str, what: str, err: BaseException) -> OutOfMemoryError:
     return OutOfMemoryError(f"{op}: not enough memory for {what} ({err})")
 
 
-def parse_device(device) -> str:
-    """Canonical device string: 'cpu' or 'cuda:N'. Raises for unknown names or missing CUDA."""
+_CPU = _device.device("cpu")
+_CUDA: dict = {}  # index -> device('cuda:N'), made once each
+_parsed: dict = {}  # spellings already checked -> their canonical device (bare 'cuda' follows set_device: not kept)
+
+
+def parse_device(device) -> _device.device:
+    """The canonical device, `mg.device('cpu')` or `mg.device('cuda:N')` (a str), named by `device`.
+
+    Accepts None (cpu), 'cpu', 'cuda' (the current GPU: 0 unless `mg.cuda.set_device` said
+    otherwise), 'cuda:N', an `mg.device`, a torch.device, or an int N ('cuda:N').
+    Raises ValueError/TypeError for unknown names, RuntimeError for missing CUDA devices.
+    """
     if device is None:
-        return "cpu"
-    if not isinstance(device, str):
-        # Accept torch-like device objects and our own canonical strings.
-        device = str(device)
-    d = device.strip().lower()
-    if d == "cpu":
-        return "cpu"
-    if d == "cuda" or d.startswith("cuda:"):
-        idx = 0
-        if ":" in d:
-            try:
-                idx = int(d.split(":", 1)[1])
-            except ValueError:
-                raise ValueError(f"device: cannot parse {device!r}; expected 'cpu', 'cuda' or 'cuda:N'") from None
+        return _CPU
+    if type(device) is str or type(device) is _device.device:  # (not any hashable: True == 1 as a key)
+        known = _parsed.get(device)
+        if known is not None:
+            return known
+    kind, idx = _device.parse(device)  # checks the spelling
+    if kind == "cpu":
+        canonical = _CPU
+    else:
         if cupy is None:
             raise RuntimeError(
-                f"device {device!r}: CUDA is not available (CuPy is not installed or no GPU answers). "
+                f"device {_device._shown(device)}: CUDA is not available (CuPy is not installed or no GPU answers). "
                 "Install the GPU extra with `pip install minigrad[gpu]` on a machine with an NVIDIA GPU."
             )
         n = cupy.cuda.runtime.getDeviceCount()
-        if not 0 <= idx < n:
-            raise RuntimeError(f"device {device!r}: there are {n} CUDA device(s); valid indices are 0..{n - 1}")
-        return f"cuda:{idx}"
-    raise ValueError(f"device: unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        if idx is None:
+            return cuda_device(cupy.cuda.runtime.getDevice())
+        if not idx < n:
+            raise RuntimeError(f"device {_device._shown(device)}: there are {n} CUDA device(s); "
+                               f"valid indices are 0..{n - 1}")
+        canonical = cuda_device(idx)
+    if type(device) is str or type(device) is _device.device:
+        _parsed[device] = canonical
+    return canonical
 
 
-def device_of(a) -> str:
-    """Device string of a backend array."""
+def cuda_device(index: int) -> _device.device:
+    """device('cuda:<index>'), the same object each time."""
+    dev = _CUDA.get(index)
+    if dev is None:
+        dev = _CUDA[index] = _device.device("cuda", index)
+    return dev
+
+
+def device_of(a) -> _device.device:
+    """The device of a backend array: device('cpu') or device('cuda:N')."""
     if cupy is not None and isinstance(a, cupy.ndarray):
-        return f"cuda:{a.device.id}"
-    return "cpu"
+        return cuda_device(a.device.id)
+    return _CPU
 
 
 def array_module_for(device: str):
@@ -491,6 +512,7 @@ def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coa
         values = source[:, None, :] if weights is None else weights[:, :, None] * source[:, None, :]
         values = cupy.broadcast_to(values, index.shape + source.shape[1:]).reshape(-1, source.shape[1])
         sums = cupy.zeros((rows.shape[0], source.shape[1]), dtype=source.dtype)
+        check_deterministic(op, sums)
         import cupyx  # part of CuPy
 
         cupyx.scatter_add(sums, inverse.reshape(-1), values)
@@ -501,11 +523,32 @@ def coalesce_weighted_rows(index, weights, source, num_rows: int, op: str = "coa
     return uniq, sums
 
 
+# mg.use_deterministic_algorithms: None (off), "warn" (warn_only=True) or "error". The only run-to-run
+# variation in minigrad is the order in which CuPy's atomic adds sum repeated indices on a GPU.
+deterministic_algorithms = None
+
+
+def check_deterministic(op: str, values) -> None:
+    """In deterministic mode, refuse (or warn about) summing float `values` with GPU atomic adds."""
+    if deterministic_algorithms is None or values.dtype.kind != "f":  # integer sums are exact in any order
+        return
+    msg = (f"{op}: summing {values.dtype} values at repeated indices on a CUDA device uses atomic adds, whose "
+           "order (so the rounding) varies from run to run, and mg.use_deterministic_algorithms(True) is on. "
+           "Run this step on the CPU, or call mg.use_deterministic_algorithms(True, warn_only=True) to be warned only")
+    if deterministic_algorithms == "warn":
+        import warnings
+
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    else:
+        raise RuntimeError(msg)
+
+
 def scatter_add(target, index, values):
     """target[index] += values, accumulating over repeated indices (in place)."""
     if cupy is not None and isinstance(target, cupy.ndarray):
         import cupyx  # part of CuPy
 
+        check_deterministic("scatter_add", target)
         cupyx.scatter_add(target, index, values)
     elif (type(index) is np.ndarray and index.ndim == 1 and index.dtype.kind in "iu" and target.ndim >= 2
           and values.shape == index.shape + target.shape[1:] and index.size):
@@ -632,6 +675,8 @@ def row_blocks(xp, n: int) -> list:
     if xp is not np or n < 2 * max(1, row_split_min):  # the usual case, decided without asking the library
         return [slice(0, n)]
     threads = row_split_threads or (_cores() if _blas_idle_spin() <= _SHORT_SPIN else 1)
+    if intra_op_threads:  # mg.set_num_threads(n) caps minigrad's own threads too
+        threads = min(threads, intra_op_threads)
     parts = min(threads, n // max(1, row_split_min))
     if parts < 2 or _blas_threads_setter() is None:
         return [slice(0, n)]
@@ -675,6 +720,36 @@ def _in_block(work, k, rows):
 _blas_users = 0  # run_blocks calls in progress (from any thread): the last one restores BLAS's setting
 _blas_before = 1
 _blas_guard = _threading.Lock()
+intra_op_threads = 0  # the count mg.set_num_threads asked for (0: never asked)
+
+
+def blas_threads():
+    """The threads NumPy's OpenBLAS uses for a product (what blocks will restore while they run), or None without it."""
+    if _blas_threads_setter() is None:
+        return None
+    with _blas_guard:
+        if _blas_users:
+            return _blas_before
+        before = _blas_local(1)  # OpenBLAS has no getter here: read the count by setting it and back
+        _blas_local(before)
+        return before
+
+
+def set_blas_threads(n: int) -> bool:
+    """Use `n` threads in NumPy's OpenBLAS from now on (process-wide) and at most `n` row blocks.
+
+    False (nothing set but the row-block cap) when NumPy's BLAS is not an OpenBLAS minigrad can reach.
+    """
+    global _blas_before, intra_op_threads
+    intra_op_threads = int(n)
+    if _blas_threads_setter() is None:
+        return False
+    with _blas_guard:
+        if _blas_users:  # blocks are running single-threaded: they restore n when the last one ends
+            _blas_before = int(n)
+        else:
+            _blas_local(int(n))
+    return True
 
 
 class _single_threaded_blas:

@@ -46,7 +46,7 @@ __all__ = [
     "sum", "transpose", "unsqueeze", "var", "where",
     # layers
     "adaptive_avg_pool1d", "avg_pool1d", "batch_norm", "conv1d", "dropout", "embedding", "embedding_dot", "layer_norm",
-    "max_pool1d", "rms_norm", "scaled_dot_product_attention",
+    "max_pool1d", "rms_norm", "scaled_dot_product_attention", "multi_head_attention_forward",
     "channel_shuffle", "group_norm", "gumbel_softmax", "instance_norm", "local_response_norm",
     # activations
     "celu", "celu_", "elu", "elu_", "gelu", "glu", "hardsigmoid", "hardswish", "hardtanh", "hardtanh_", "leaky_relu",
@@ -66,3 +66,10 @@ __all__ = [
     "pairwise_distance", "pdist", "poisson_nll_loss", "rrelu", "rrelu_", "soft_margin_loss", "softshrink",
     "threshold", "threshold_", "triplet_margin_loss", "triplet_margin_with_distance_loss",
 ]
+
+
+def multi_head_attention_forward(*args, **kwargs):
+    """torch.nn.functional.multi_head_attention_forward (nn.MultiheadAttention's computation; see nn/attention.py)."""
+    from .nn.attention import multi_head_attention_forward as _mha_forward  # (nn imports this module)
+
+    return _mha_forward(*args, **kwargs)

@@ -1,5 +1,7 @@
 """Checkpoints: `save(obj, path)` / `load(path)` for nested training state, without pickle.
 
+`path` may also be a binary file object (io.BytesIO, an open file), as in torch.
+
     mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
              "step": 12, "rng": mg.backend.get_rng_state()}, "ckpt.npz")
     ckpt = mg.load("ckpt.npz")
@@ -25,6 +27,7 @@ Windows). A crash or an exception mid-write leaves the previous checkpoint intac
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -149,13 +152,24 @@ def _fsync_directory(dirname: str) -> None:
 
 
 def _fspath(op: str, path) -> str:
-    """A file name; torch's file objects (io.BytesIO) are refused by name: the atomic write needs a path."""
+    """A file name (str or os.PathLike), else a TypeError naming what is accepted."""
     try:
         return os.fspath(path)
     except TypeError:
-        raise TypeError(f"{op}: path must be a file name (str or os.PathLike), got {type(path).__name__}; "
-                        "file objects such as io.BytesIO are not supported (save writes a temporary file "
-                        "and renames it onto the path)") from None
+        raise TypeError(f"{op}: expected a file name (str or os.PathLike) or a binary file object "
+                        f"(io.BytesIO, open(..., '{'w' if op == 'save' else 'r'}b')), "
+                        f"got {type(path).__name__}") from None
+
+
+def _is_file_object(obj, method: str) -> bool:
+    """A file object (has read/write) rather than a path? (str and PathLike are paths)."""
+    return not isinstance(obj, (str, bytes, os.PathLike)) and callable(getattr(obj, method, None))
+
+
+def _file_name(f) -> str:
+    """How messages name a file object: its name if it has one (open files), else its type."""
+    name = getattr(f, "name", None)
+    return repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"
 
 
 def save(obj, path) -> None:
@@ -166,7 +180,10 @@ def save(obj, path) -> None:
             (Parameters included), NumPy/CuPy arrays, NumPy scalars, int (any size),
             float, bool, None, str and bytes (bytearray loads as bytes), nested freely.
         path: file name (str or os.PathLike), used exactly as given (no extension is
-            added; ``.npz`` is conventional).
+            added; ``.npz`` is conventional); or, as torch, a binary file object with a
+            ``write`` method (io.BytesIO, a file opened with ``'wb'``). A file object gets
+            the same bytes written directly from its current position, and is not closed;
+            that write is NOT atomic (an error mid-write leaves part of the archive in it).
 
     Raises:
         TypeError: an unsupported object; the message names its key path, e.g.
@@ -180,13 +197,20 @@ def save(obj, path) -> None:
         twice and loads as two independent copies. Tuple subclasses (namedtuples)
         load as plain tuples; dict subclasses other than OrderedDict as dicts.
     """
-    path = _fspath("save", path)
+    to_file = _is_file_object(path, "write")
+    if not to_file:
+        path = _fspath("save", path)
+    elif isinstance(path, io.TextIOBase):
+        raise TypeError(f"save: {_file_name(path)} is a text-mode file; open it in binary mode ('wb')")
     enc = _Encoder()
     tree = enc.encode(obj, "obj")
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": tree}
     text = json.dumps(header, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     arrays = dict(enc.arrays)
     arrays[_STRUCT_KEY] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    if to_file:  # torch's file objects: the same bytes, written straight into it (no temporary file)
+        _write_archive(path, arrays)
+        return
 
     dirname = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(dirname):  # (else the error would name the temporary file)
@@ -296,7 +320,9 @@ def load(path, device=None, *, map_location=None, weights_only=None):
     """Read a checkpoint written by `save`.
 
     Args:
-        path: file name (str or os.PathLike).
+        path: file name (str or os.PathLike); or, as torch, a seekable binary file object
+            (io.BytesIO, a file opened with ``'rb'``), read from its current position (after
+            ``mg.save(obj, buf)`` call ``buf.seek(0)`` first, as with torch). Not closed.
         device: put every Tensor (and every array that was a CuPy array when saved)
             on this device ('cpu', 'cuda', 'cuda:N'). Default: the device it was saved
             from when that device exists here, else 'cpu'. NumPy arrays always come
@@ -315,8 +341,13 @@ def load(path, device=None, *, map_location=None, weights_only=None):
         FileNotFoundError: no such file.
         CheckpointError (a ValueError): the file is truncated, corrupted, or not a
             minigrad checkpoint; the message names the path and the problem.
+        io.UnsupportedOperation (a ValueError and OSError): a file object that cannot seek
+            (as torch: read it into an io.BytesIO first).
+        TypeError: a text-mode file object.
     """
-    path = _fspath("load", path)
+    from_file = _is_file_object(path, "read")
+    if not from_file:
+        path = _fspath("load", path)
     if map_location is not None:
         if isinstance(map_location, dict) or callable(map_location):
             raise TypeError(f"load: map_location must be a device name ('cpu', 'cuda', 'cuda:N'), got "
@@ -325,39 +356,58 @@ def load(path, device=None, *, map_location=None, weights_only=None):
             raise ValueError(f"load: device={device!r} and map_location={map_location!r} disagree; pass one")
         device = map_location
     dev = None if device is None else _B.parse_device(device)
+    if from_file:
+        return _load_from(path, _file_name(path), dev)
     with open(path, "rb") as f:
-        magic = f.read(len(_ZIP_MAGIC))
-        if magic != _ZIP_MAGIC:
-            kind = "an empty file" if not magic else f"a file starting with {magic!r}"
-            raise CheckpointError(f"load: {path}: not a minigrad checkpoint: expected an .npz (zip) archive, "
-                                  f"found {kind}")
-        f.seek(0)
-        try:
-            with np.load(f, allow_pickle=False) as z:
-                if _STRUCT_KEY not in z.files:
-                    raise CheckpointError(
-                        f"load: {path}: not a minigrad checkpoint: the .npz archive has no {_STRUCT_KEY!r} entry "
-                        f"(entries: {sorted(z.files)[:10]}); it was not written by minigrad.save")
-                raw = z[_STRUCT_KEY]
-                try:
-                    header = json.loads(raw.tobytes().decode("utf-8"))
-                except (UnicodeDecodeError, ValueError) as e:
-                    raise CheckpointError(f"load: {path}: the structure entry is not valid JSON ({e})") from e
-                if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                    raise CheckpointError(f"load: {path}: the structure entry does not describe a {FORMAT_NAME}")
-                version = header.get("version")
-                if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-                    raise CheckpointError(f"load: {path}: bad format version {version!r}")
-                if version > FORMAT_VERSION:
-                    raise CheckpointError(f"load: {path}: format version {version} was written by a newer "
-                                          f"minigrad; this one reads up to version {FORMAT_VERSION}")
-                if "tree" not in header:
-                    raise CheckpointError(f"load: {path}: the structure entry has no 'tree'")
-                return _Decoder(z, path, dev).decode(header["tree"], "obj")
-        except CheckpointError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            # Whatever zipfile/numpy raise on damaged bytes (BadZipFile for a lost central directory,
-            # a CRC mismatch, NotImplementedError for a garbled compression field, ...) means one thing.
-            raise CheckpointError(f"load: {path}: the checkpoint is truncated or corrupted "
-                                  f"({type(e).__name__}: {e})") from e
+        return _load_from(f, path, dev)
+
+
+def _load_from(f, path: str, dev):
+    """load() on an open binary file `f`, from its current position (`path` names it in messages)."""
+    if isinstance(f, io.TextIOBase):
+        raise TypeError(f"load: {path} is a text-mode file; open it in binary mode ('rb')")
+    seekable = getattr(f, "seekable", None)
+    if not (callable(seekable) and seekable()):
+        raise io.UnsupportedOperation(f"load: {path} is not seekable; a checkpoint can only be loaded from a "
+                                      "file object that can seek (as torch.load): read it into an io.BytesIO "
+                                      "first, e.g. mg.load(io.BytesIO(stream.read()))")
+    start = f.tell()
+    magic = f.read(len(_ZIP_MAGIC))
+    if isinstance(magic, str):  # a text stream that is not an io.TextIOBase
+        raise TypeError(f"load: {path} is a text-mode file; open it in binary mode ('rb')")
+    if magic != _ZIP_MAGIC:
+        kind = "an empty file" if not magic else f"a file starting with {magic!r}"
+        if not magic and start:  # typically a buffer just written: it must be rewound first (as in torch)
+            kind = f"nothing after position {start} (rewind a file object you have just written to: f.seek(0))"
+        raise CheckpointError(f"load: {path}: not a minigrad checkpoint: expected an .npz (zip) archive, "
+                              f"found {kind}")
+    f.seek(start)
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            if _STRUCT_KEY not in z.files:
+                raise CheckpointError(
+                    f"load: {path}: not a minigrad checkpoint: the .npz archive has no {_STRUCT_KEY!r} entry "
+                    f"(entries: {sorted(z.files)[:10]}); it was not written by minigrad.save")
+            raw = z[_STRUCT_KEY]
+            try:
+                header = json.loads(raw.tobytes().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise CheckpointError(f"load: {path}: the structure entry is not valid JSON ({e})") from e
+            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+                raise CheckpointError(f"load: {path}: the structure entry does not describe a {FORMAT_NAME}")
+            version = header.get("version")
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise CheckpointError(f"load: {path}: bad format version {version!r}")
+            if version > FORMAT_VERSION:
+                raise CheckpointError(f"load: {path}: format version {version} was written by a newer "
+                                      f"minigrad; this one reads up to version {FORMAT_VERSION}")
+            if "tree" not in header:
+                raise CheckpointError(f"load: {path}: the structure entry has no 'tree'")
+            return _Decoder(z, path, dev).decode(header["tree"], "obj")
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        # Whatever zipfile/numpy raise on damaged bytes (BadZipFile for a lost central directory,
+        # a CRC mismatch, NotImplementedError for a garbled compression field, ...) means one thing.
+        raise CheckpointError(f"load: {path}: the checkpoint is truncated or corrupted "
+                              f"({type(e).__name__}: {e})") from e

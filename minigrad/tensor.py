@@ -11,6 +11,7 @@ import operator
 
 from . import autograd as _ag
 from . import backend as _B
+from . import runtime as _runtime  # print options (repr)
 
 np = _B.np  # dtypes and host-side conversions only; computation goes through ops
 
@@ -141,7 +142,8 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
+    def device(self):
+        """Where the data lives: mg.device('cpu') or mg.device('cuda:N'), a str ('cpu', 'cuda:0') with .type/.index."""
         return _B.device_of(self.data)
 
     @property
@@ -212,19 +214,12 @@ class Tensor:
         return (self[i] for i in range(self.data.shape[0]))
 
     def __repr__(self):
-        arr = self.numpy()
-        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, threshold=200, edgeitems=3)
-        extras = []
-        dt = arr.dtype  # like torch, name the dtype only when it is not the default of its kind
-        if (dt.kind == "f" and dt != _B.get_default_dtype()) or (dt.kind in "iu" and dt != np.int64) or dt.kind not in "fiub":
-            extras.append(f"dtype={dt}")
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
+        """torch's text (runtime.tensor_repr): values, then device, dtype when not implied, grad_fn."""
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+            tail = [f"grad_fn=<{type(self.grad_fn).__name__}Backward>"]
+        else:
+            tail = ["requires_grad=True"] if self.requires_grad else []
+        return _runtime.tensor_repr(self.numpy(), self.device, tail)
 
     __hash__ = object.__hash__  # identity hash, as torch: == is elementwise
 
@@ -1375,7 +1370,16 @@ class Tensor:
     def reshape(self, *shape):
         return _ops.reshape(self, _one_or_many(shape))
 
-    view = reshape
+    def view(self, *shape, dtype=None):
+        """torch.Tensor.view: a new shape sharing this tensor's memory (refused where that needs a copy),
+        or `view(dtype)`: the same bytes read as another dtype (not differentiable)."""
+        if dtype is None and len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, tuple, list)):
+            dtype, shape = shape[0], ()
+        if dtype is not None:
+            if shape:
+                raise TypeError("view: pass either a shape or a dtype, not both")
+            return _ops.shape.view_dtype(self, dtype)
+        return _ops.shape.view(self, _one_or_many(shape))
 
     def flatten(self, start_dim=0, end_dim=-1):
         return _ops.flatten(self, start_dim, end_dim)

@@ -660,9 +660,7 @@ def test_module_forward_and_forward_pre_hooks_match_torch():
     assert res[torch][2] == res[mg][2] == [(4, 2)]
 
 
-@pytest.mark.xfail(strict=True, reason="gap: Module.register_full_backward_hook / register_full_backward_pre_hook "
-                                       "are not implemented in minigrad (torch has them)")
-def test_module_full_backward_hook():
+def test_module_full_backward_hook():  # (compared with torch in tests/test_hooks_backward.py)
     lin = mg.nn.Linear(2, 2)
     log = []
     lin.register_full_backward_hook(lambda m, gin, gout: log.append((len(gin), len(gout))))

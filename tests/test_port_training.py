@@ -802,11 +802,8 @@ def test_to_accepts_non_blocking_and_copy():
 
 
 def test_save_load_refuse_file_objects_by_name(tmp_path):
-    import io
-
-    with pytest.raises(TypeError, match=r"save: path must be a file name .* BytesIO"):
-        mg.save({"a": 1}, io.BytesIO())
-    with pytest.raises(TypeError, match=r"load: path must be a file name .* BytesIO"):
-        mg.load(io.BytesIO())
+    # (file objects such as io.BytesIO are accepted now, as torch's: tests/test_port_gaps.py)
+    with pytest.raises(TypeError, match=r"save: expected a file name .* or a binary file object"):
+        mg.save({"a": 1}, 5)
     with pytest.raises(TypeError, match=r"save: cannot store Linear"):  # torch.save(model) pickles; we never do
         mg.save(mnn.Linear(2, 1), tmp_path / "model.pt")

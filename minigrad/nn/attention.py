@@ -26,7 +26,7 @@ from .module import Module, Parameter
 
 np = _B.np  # dtype constants only
 
-__all__ = ["MultiheadAttention"]
+__all__ = ["MultiheadAttention", "multi_head_attention_forward"]
 
 
 class MultiheadAttention(Module):
@@ -117,45 +117,8 @@ class MultiheadAttention(Module):
 
     # ------------------------------------------------------------ checks
     def _check(self, query, key, value, key_padding_mask, attn_mask):
-        name = "MultiheadAttention"
-        for what, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, Tensor):
-                raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
-        dtype = self.out_proj.weight.dtype
-        for what, t in (("query", query), ("key", key), ("value", value)):
-            if t.dtype != dtype:  # (otherwise the projection's linear reports it, naming no module)
-                raise TypeError(f"{name}: {what} {describe(t)} must have the parameters' dtype {dtype}, got "
-                                f"{t.dtype}; convert the input (e.g. .float()) or the module (.to(dtype=...))")
-        batched = query.ndim == 3
-        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
-            raise ValueError(f"{name}: query, key and value must all be 3-D (batched) or all 2-D (unbatched), got "
-                             f"{describe(query)}, {describe(key)}, {describe(value)}")
-        for what, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
-            if t.shape[-1] != size:
-                raise ValueError(f"{name}: {what} must have {size} features in its last dim, got {describe(t)}")
-        if key.shape[:-1] != value.shape[:-1]:
-            raise ValueError(f"{name}: key {describe(key)} and value {describe(value)} must have the same "
-                             "length and batch")
-        seq_dim = 1 if (batched and self.batch_first) else 0
-        if batched and query.shape[1 - seq_dim] != key.shape[1 - seq_dim]:
-            raise ValueError(f"{name}: query {describe(query)} and key {describe(key)} have different batch sizes"
-                             f" (batch_first={self.batch_first})")
-        N = query.shape[1 - seq_dim] if batched else None
-        L, S = query.shape[seq_dim], key.shape[seq_dim]
-        for what, m, shapes in (("key_padding_mask", key_padding_mask, [(N, S)] if batched else [(S,)]),
-                                ("attn_mask", attn_mask, [(L, S), ((N if batched else 1) * self.num_heads, L, S)])):
-            if m is None:
-                continue
-            if not isinstance(m, Tensor):
-                raise TypeError(f"{name}: {what} must be a Tensor, got {type(m).__name__}")
-            if m.dtype != np.bool_ and m.dtype.kind != "f":
-                raise TypeError(f"{name}: {what} must be bool or floating point, got {describe(m)}")
-            if tuple(m.shape) not in shapes:
-                raise ValueError(f"{name}: {what} must have shape " + " or ".join(str(s) for s in shapes)
-                                 + f", got {describe(m)}")
-            if m.device != query.device:
-                raise RuntimeError(f"{name}: {what} is on {m.device} but the query is on {query.device}")
-        return batched
+        return _check_inputs("MultiheadAttention", query, key, value, key_padding_mask, attn_mask, self.embed_dim,
+                             self.kdim, self.vdim, self.num_heads, self.batch_first, self.out_proj.weight.dtype)
 
     # ------------------------------------------------------------ forward
     def _projections(self):
@@ -182,47 +145,157 @@ class MultiheadAttention(Module):
                 key_padding_mask = key_padding_mask.unsqueeze(0)
         elif self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        L, N, E = query.shape
-        H, d = self.num_heads, self.head_dim
-        (wq, wk, wv), (bq, bk, bv) = self._projections()
-        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)  # (L|S, N, E)
-        allowed, additive = _masks(attn_mask, key_padding_mask, N, H, query.dtype)
-        if self.bias_k is not None:  # one more learned key/value at the end of every sequence
-            k = F.cat([k, self.bias_k.expand(1, N, E)], dim=0)
-            v = F.cat([v, self.bias_v.expand(1, N, E)], dim=0)
-            allowed, additive = _extend(allowed, additive)
-
-        def heads(t):  # (S, N, E) -> (N, H, S, d)
-            return t.reshape(t.shape[0], N, H, d).permute(1, 2, 0, 3)
-
-        q, k, v = heads(q), heads(k), heads(v)
-        if self.add_zero_attn:  # one more all-zero key/value (after the projections)
-            k = F.cat([k, zeros(N, H, 1, d, dtype=k.dtype, device=k.device)], dim=2)
-            v = F.cat([v, zeros(N, H, 1, d, dtype=v.dtype, device=v.device)], dim=2)
-            allowed, additive = _extend(allowed, additive)
-        scores = (q * float(1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
-        # a query with no allowed key: NaN when the weights are returned, zeros when not (torch 2.13 then
-        # takes its scaled_dot_product_attention path, whose empty rows are zeros: the output is out_proj's bias)
-        empty_rows = float("nan") if need_weights else 0.0
-        weights = attention_weights(scores, allowed, additive, self.dropout, self.training, empty_rows=empty_rows)
-        out = (weights @ v).permute(2, 0, 1, 3).reshape(L, N, E)  # heads side by side again
-        out = self.out_proj(out)
+        out, weights = _attend(query, key, value, self.num_heads, *self._projections(), self.bias_k, self.bias_v,
+                               self.add_zero_attn, self.dropout, self.training, self.out_proj.weight,
+                               self.out_proj.bias, key_padding_mask, attn_mask, need_weights, average_attn_weights)
         if self.batch_first and batched:
             out = out.transpose(0, 1)
         if not batched:
             out = out.squeeze(1)
-        if not need_weights:
-            return out, None
-        if average_attn_weights:
-            weights = weights.mean(dim=1)  # (N, L, S)
-        if not batched:
-            weights = weights.squeeze(0)
+            weights = None if weights is None else weights.squeeze(0)
         return out, weights
 
     def extra_repr(self):
         extra = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
                 f"batch_first={self.batch_first}{extra}")
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num_heads: int, in_proj_weight,
+                                 in_proj_bias, bias_k, bias_v, add_zero_attn: bool, dropout_p: float, out_proj_weight,
+                                 out_proj_bias, training: bool = True, key_padding_mask=None, need_weights: bool = True,
+                                 attn_mask=None, use_separate_proj_weight: bool = False, q_proj_weight=None,
+                                 k_proj_weight=None, v_proj_weight=None, static_k=None, static_v=None,
+                                 average_attn_weights: bool = True, is_causal: bool = False):
+    """torch.nn.functional.multi_head_attention_forward: nn.MultiheadAttention's computation, parameters passed in.
+
+    Args (torch's): query (L, N, E), key (S, N, kdim), value (S, N, vdim), sequence first (or
+        unbatched (L, E), ...); embed_dim_to_check: E; num_heads: H; in_proj_weight (3E, E) (or
+        use_separate_proj_weight=True with q/k/v_proj_weight (E, E|kdim|vdim)); in_proj_bias (3E,) or
+        None; bias_k, bias_v (1, 1, E) or None; add_zero_attn; dropout_p (on the weights, when
+        training); out_proj_weight (E, E), out_proj_bias (E,) or None; masks, need_weights,
+        average_attn_weights and is_causal as nn.MultiheadAttention. static_k / static_v (precomputed
+        projected keys and values) are not supported.
+
+    Returns:
+        (output (L, N, E), weights (N, L, S) / (N, H, L, S), or None without need_weights).
+    """
+    name = "multi_head_attention_forward"
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError(f"{name}: static_k / static_v are not supported by minigrad")
+    if is_causal and attn_mask is None:
+        raise RuntimeError(f"{name}: is_causal=True is a hint that attn_mask is the causal mask; pass the mask too "
+                           "(as torch requires)")
+    E, H = _check_positive_int(name, "embed_dim_to_check", embed_dim_to_check), num_heads
+    _check_positive_int(name, "num_heads", H)
+    if E % H:
+        raise ValueError(f"{name}: embed_dim {E} must be divisible by num_heads {H}")
+    if use_separate_proj_weight:
+        ws = (q_proj_weight, k_proj_weight, v_proj_weight)
+        if any(not isinstance(w, Tensor) or w.ndim != 2 or w.shape[0] != E for w in ws):
+            raise ValueError(f"{name}: use_separate_proj_weight=True needs q/k/v_proj_weight Tensors of shape "
+                             f"({E}, E|kdim|vdim), got {[describe(w) if isinstance(w, Tensor) else w for w in ws]}")
+    else:
+        if not isinstance(in_proj_weight, Tensor) or tuple(in_proj_weight.shape) != (3 * E, E):
+            raise ValueError(f"{name}: in_proj_weight must be a ({3 * E}, {E}) Tensor, got "
+                             f"{describe(in_proj_weight) if isinstance(in_proj_weight, Tensor) else in_proj_weight}")
+        ws = (in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:])
+    if in_proj_bias is not None and tuple(in_proj_bias.shape) != (3 * E,):
+        raise ValueError(f"{name}: in_proj_bias must have shape ({3 * E},), got {describe(in_proj_bias)}")
+    bs = (None,) * 3 if in_proj_bias is None else (in_proj_bias[:E], in_proj_bias[E:2 * E], in_proj_bias[2 * E:])
+    if (bias_k is None) != (bias_v is None):
+        raise ValueError(f"{name}: give both bias_k and bias_v, or neither")
+    batched = _check_inputs(name, query, key, value, key_padding_mask, attn_mask, E, ws[1].shape[1],
+                            ws[2].shape[1], H, False, query.dtype if isinstance(query, Tensor) else None)
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    out, weights = _attend(query, key, value, H, ws, bs, bias_k, bias_v, add_zero_attn, dropout_p, training,
+                           out_proj_weight, out_proj_bias, key_padding_mask, attn_mask, need_weights,
+                           average_attn_weights)
+    if not batched:
+        out = out.squeeze(1)
+        weights = None if weights is None else weights.squeeze(0)
+    return out, weights
+
+
+def _check_inputs(name, query, key, value, key_padding_mask, attn_mask, embed_dim, kdim, vdim, num_heads,
+                  batch_first, dtype):
+    """Types, dtypes, shapes and masks of an attention call (torch's rules); returns whether it is batched."""
+    for what, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
+    for what, t in (("query", query), ("key", key), ("value", value)):
+        if t.dtype != dtype:  # (otherwise the projection's linear reports it, naming no module)
+            raise TypeError(f"{name}: {what} {describe(t)} must have the parameters' dtype {dtype}, got "
+                            f"{t.dtype}; convert the input (e.g. .float()) or the module (.to(dtype=...))")
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(f"{name}: query, key and value must all be 3-D (batched) or all 2-D (unbatched), got "
+                         f"{describe(query)}, {describe(key)}, {describe(value)}")
+    for what, t, size in (("query", query, embed_dim), ("key", key, kdim), ("value", value, vdim)):
+        if t.shape[-1] != size:
+            raise ValueError(f"{name}: {what} must have {size} features in its last dim, got {describe(t)}")
+    if key.shape[:-1] != value.shape[:-1]:
+        raise ValueError(f"{name}: key {describe(key)} and value {describe(value)} must have the same "
+                         "length and batch")
+    seq_dim = 1 if (batched and batch_first) else 0
+    if batched and query.shape[1 - seq_dim] != key.shape[1 - seq_dim]:
+        raise ValueError(f"{name}: query {describe(query)} and key {describe(key)} have different batch sizes"
+                         f" (batch_first={batch_first})")
+    N = query.shape[1 - seq_dim] if batched else None
+    L, S = query.shape[seq_dim], key.shape[seq_dim]
+    for what, m, shapes in (("key_padding_mask", key_padding_mask, [(N, S)] if batched else [(S,)]),
+                            ("attn_mask", attn_mask, [(L, S), ((N if batched else 1) * num_heads, L, S)])):
+        if m is None:
+            continue
+        if not isinstance(m, Tensor):
+            raise TypeError(f"{name}: {what} must be a Tensor, got {type(m).__name__}")
+        if m.dtype != np.bool_ and m.dtype.kind != "f":
+            raise TypeError(f"{name}: {what} must be bool or floating point, got {describe(m)}")
+        if tuple(m.shape) not in shapes:
+            raise ValueError(f"{name}: {what} must have shape " + " or ".join(str(s) for s in shapes)
+                             + f", got {describe(m)}")
+        if m.device != query.device:
+            raise RuntimeError(f"{name}: {what} is on {m.device} but the query is on {query.device}")
+    return batched
+
+
+def _attend(query, key, value, H, ws, bs, bias_k, bias_v, add_zero_attn, dropout_p, training, out_w, out_b,
+            key_padding_mask, attn_mask, need_weights, average_attn_weights):
+    """The computation itself, on checked batched inputs: query (L, N, E), key and value (S, N, kdim|vdim).
+
+    Returns the output (L, N, E) and the weights (N, L, S) / (N, H, L, S), or None without need_weights.
+    """
+    L, N, E = query.shape
+    d = E // H
+    (wq, wk, wv), (bq, bk, bv) = ws, bs
+    q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)  # (L|S, N, E)
+    allowed, additive = _masks(attn_mask, key_padding_mask, N, H, query.dtype)
+    if bias_k is not None:  # one more learned key/value at the end of every sequence
+        k = F.cat([k, bias_k.expand(1, N, E)], dim=0)
+        v = F.cat([v, bias_v.expand(1, N, E)], dim=0)
+        allowed, additive = _extend(allowed, additive)
+
+    def heads(t):  # (S, N, E) -> (N, H, S, d)
+        return t.reshape(t.shape[0], N, H, d).permute(1, 2, 0, 3)
+
+    q, k, v = heads(q), heads(k), heads(v)
+    if add_zero_attn:  # one more all-zero key/value (after the projections)
+        k = F.cat([k, zeros(N, H, 1, d, dtype=k.dtype, device=k.device)], dim=2)
+        v = F.cat([v, zeros(N, H, 1, d, dtype=v.dtype, device=v.device)], dim=2)
+        allowed, additive = _extend(allowed, additive)
+    scores = (q * float(1.0 / math.sqrt(d))) @ k.transpose(-2, -1)  # (N, H, L, S)
+    # a query with no allowed key: NaN when the weights are returned, zeros when not (torch 2.13 then
+    # takes its scaled_dot_product_attention path, whose empty rows are zeros: the output is out_proj's bias)
+    empty_rows = float("nan") if need_weights else 0.0
+    weights = attention_weights(scores, allowed, additive, float(dropout_p), training, empty_rows=empty_rows)
+    out = (weights @ v).permute(2, 0, 1, 3).reshape(L, N, E)  # heads side by side again
+    out = F.linear(out, out_w, out_b)  # (out_proj's parameters, as torch: its hooks do not run)
+    if not need_weights:
+        return out, None
+    return out, (weights.mean(dim=1) if average_attn_weights else weights)  # (N, L, S) or (N, H, L, S)
 
 
 def _masks(attn_mask, key_padding_mask, N, H, dtype):

@@ -1,11 +1,13 @@
 """`Parameter` and `Module`: the containers every layer and model is built from (torch's API)."""
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict, namedtuple
 
 from .. import backend as _B
-from ..autograd import RemovableHandle, no_grad
-from ..tensor import Tensor, to_args
+from ..autograd import RemovableHandle, _user_stacklevel, is_grad_enabled, no_grad
+from ..ops.hooks import backward_hook_identity
+from ..tensor import Tensor, _wrap, to_args
 
 np = _B.np  # dtype handling only
 
@@ -38,6 +40,138 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+_NO_INPUT_GRAD_WARNING = (
+    "Full backward hook is firing when gradients are computed with respect to module outputs since no inputs "
+    "require gradients. See https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+    "#torch.nn.Module.register_full_backward_hook for more details.")
+
+
+class _BackwardHooks:
+    """One module call's backward hooks: torch.utils.hooks.BackwardHook's protocol, on minigrad's engine.
+
+    The call's Tensor inputs go through one identity node (`BackwardHookFunction`) and its
+    Tensor outputs through another. Backward reaches the outputs' node first: it records
+    grad_output (after the pre-hooks, which may replace it). The inputs' node comes later,
+    once every gradient w.r.t. the inputs is summed: the full hooks see grad_input there,
+    with the recorded grad_output, and may replace grad_input. Nothing here refers to a
+    tensor of the graph (only the gradients between the two nodes), so no cycle is formed.
+    """
+
+    __slots__ = ("module", "hooks", "pre_hooks", "grad_outputs", "n_inputs", "input_idx", "input_meta",
+                 "n_outputs", "output_idx", "output_meta")
+
+    def __init__(self, module, hooks, pre_hooks):
+        self.module, self.hooks, self.pre_hooks = module, hooks, pre_hooks
+        self.grad_outputs = None
+        self.n_inputs = self.n_outputs = 0
+        self.input_idx = self.output_idx = None  # positions of the Tensors wrapped (None: not wrapped)
+        self.input_meta = self.output_meta = ()
+
+    @staticmethod
+    def _through_identity(values, on_backward, materialize):
+        """(values with their Tensors passed through one identity node, their positions, their metadata);
+        values unchanged and None when no Tensor requires grad or grad mode is off (no hook can fire)."""
+        idx = [i for i, v in enumerate(values) if isinstance(v, Tensor)]
+        tensors = [values[i] for i in idx]
+        if not (is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            return values, None, ()
+        outs = backward_hook_identity(tensors, on_backward, materialize)
+        new = list(values)
+        for i, o in zip(idx, outs):
+            new[i] = o
+        new = tuple(new) if type(values) is tuple else type(values)(*new)  # (a namedtuple stays one)
+        return new, idx, [(t.shape, t.dtype, t.device) for t in tensors]
+
+    def setup_inputs(self, args):
+        self.n_inputs = len(args)
+        args, self.input_idx, self.input_meta = self._through_identity(args, self._on_input_grads, True)
+        return args
+
+    def setup_outputs(self, result):
+        single = isinstance(result, Tensor)
+        if not (single or isinstance(result, tuple)):
+            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                          f"Tensors but received {type(result)}", stacklevel=_user_stacklevel())
+        values = (result,) if not isinstance(result, tuple) else result
+        self.n_outputs = len(values)
+        # materialize=False: an output that got no gradient shows None in grad_output, as in torch
+        values, self.output_idx, self.output_meta = self._through_identity(values, self._on_output_grads, False)
+        return values[0] if not isinstance(result, tuple) else values
+
+    # -------------------------------------------------------- in backward (arrays in, arrays out)
+    def _tensors(self, idx, grads, n):
+        """The hooks' view: a tuple of n entries, a Tensor (a copy: hooks may write into it) or None."""
+        out = [None] * n
+        for i, g in zip(idx, grads):
+            if g is not None:
+                out[i] = _wrap(g.copy(), False, None)
+        return tuple(out)
+
+    def _arrays(self, new, idx, meta, what):
+        """The replacement a hook returned, back as the arrays at the wrapped positions (checked)."""
+        arrays = []
+        for i, (shape, dtype, device) in zip(idx, meta):
+            g = new[i]
+            if g is None:
+                arrays.append(None)
+                continue
+            if not isinstance(g, Tensor):
+                raise TypeError(f"{type(self.module).__name__}: a backward {what} returned a "
+                                f"{type(g).__name__} at position {i}; expected a Tensor or None")
+            if g.shape != shape or g.dtype != dtype or g.device != device:
+                raise RuntimeError(f"{type(self.module).__name__}: a backward {what} returned a gradient "
+                                   f"{g.dtype}{list(g.shape)} on {g.device} at position {i} for a tensor of "
+                                   f"{dtype}{list(shape)} on {device}; it must keep the shape, dtype and device")
+            arrays.append(g.data)
+        return tuple(arrays)
+
+    def _check_length(self, new, n, what, name):
+        if not isinstance(new, (tuple, list)):
+            raise TypeError(f"{type(self.module).__name__}: a {what} must return None or a tuple of {n} "
+                            f"{name} (Tensors or None), got {type(new).__name__}")
+        if len(new) != n:
+            raise RuntimeError(f"{what.capitalize()} returned an invalid number of {name}, got {len(new)}, "
+                               f"but expected {n}")
+
+    def _on_output_grads(self, grads):
+        """At the outputs' node: the pre-hooks see (and may replace) grad_output; recorded for the full hooks."""
+        go = self._tensors(self.output_idx, grads, self.n_outputs)
+        replaced = False
+        for hook in self.pre_hooks:
+            new = hook(self.module, go)
+            if new is None:
+                continue
+            self._check_length(new, self.n_outputs, "backward pre hook", "grad_output")
+            go, replaced = tuple(new), True
+        self.grad_outputs = go
+        if self.input_idx is None:  # no input requires grad: there is no inputs' node, so call the hooks now
+            warnings.warn(_NO_INPUT_GRAD_WARNING, UserWarning, stacklevel=_user_stacklevel())
+            gi = (None,) * self.n_inputs
+            for hook in self.hooks:
+                new = hook(self.module, gi, go)
+                if new is not None and not (isinstance(new, (tuple, list)) and all(g is None for g in new)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+            self.grad_outputs = None
+        return self._arrays(go, self.output_idx, self.output_meta, "pre hook") if replaced else grads
+
+    def _on_input_grads(self, grads):
+        """At the inputs' node: the full hooks see grad_input (and the recorded grad_output) and may replace it."""
+        go = self.grad_outputs
+        if go is None:  # the gradient reached the inputs without passing through this call's outputs
+            return grads
+        gi = self._tensors(self.input_idx, grads, self.n_inputs)
+        replaced = False
+        for hook in self.hooks:
+            new = hook(self.module, gi, go)
+            if new is None:
+                continue
+            self._check_length(new, self.n_inputs, "backward hook", "grad_input")
+            gi, replaced = tuple(new), True
+        self.grad_outputs = None
+        return self._arrays(gi, self.input_idx, self.input_meta, "hook") if replaced else grads
 
 
 class Module:
@@ -316,11 +450,36 @@ class Module:
         return self.to(dtype=np.float16)
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """name -> Tensor (parameters and buffers), detached, sharing memory with the module."""
-        out = OrderedDict()
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """name -> Tensor (parameters and persistent buffers), detached, sharing memory with the module.
+
+        Args (torch's):
+            destination: a dict (e.g. an OrderedDict) to write the entries into, and return;
+                default a new OrderedDict.
+            prefix: put before every name, e.g. "model." (default "").
+            keep_vars: return the Parameter and buffer objects themselves (not detached
+                Tensors), so requires_grad and the Parameter type are kept.
+
+        Positional arguments (destination, prefix, keep_vars) still work with torch's
+        FutureWarning. Unlike torch, the result has no `_metadata` attribute (no module
+        versions are recorded).
+        """
+        if args:
+            if len(args) > 3:
+                raise TypeError(f"{type(self).__name__}.state_dict: takes at most 3 positional arguments "
+                                f"(destination, prefix, keep_vars), got {len(args)}")
+            warnings.warn("Positional args are being deprecated, use kwargs instead. Refer to "
+                          "https://pytorch.org/docs/main/generated/torch.nn.Module.html#torch.nn.Module.state_dict"
+                          " for details.", FutureWarning, stacklevel=2)
+            # (as torch: a positional value is used where the keyword was left at its default)
+            destination = args[0] if destination is None else destination
+            prefix = args[1] if len(args) > 1 and prefix == "" else prefix
+            keep_vars = args[2] if len(args) > 2 and keep_vars is False else keep_vars
+        if not isinstance(prefix, str):
+            raise TypeError(f"{type(self).__name__}.state_dict: prefix must be a str, got {type(prefix).__name__}")
+        out = OrderedDict() if destination is None else destination
         for name, t in self._state_tensors():
-            out[name] = t.detach()
+            out[prefix + name] = t if keep_vars else t.detach()
         return out
 
     def _state_tensors(self):
@@ -408,42 +567,140 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        d = self.__dict__
-        if "_forward_pre_hooks" in d:  # (modules without hooks pay one dict lookup each way)
-            for hook in list(d["_forward_pre_hooks"].values()):
-                new = hook(self, args)
-                if new is not None:
-                    args = new if isinstance(new, tuple) else (new,)
-        out = self.forward(*args, **kwargs)
-        if "_forward_hooks" in d:
-            for hook in list(d["_forward_hooks"].values()):
-                new = hook(self, args, out)
-                if new is not None:
-                    out = new
-        return out
+        if "_hook_dicts" not in self.__dict__:  # no hook was ever registered: one dict lookup, then forward
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
 
-    # ------------------------------------------------------------ forward hooks (torch's API)
-    def register_forward_pre_hook(self, hook):
+    def _call_with_hooks(self, args, kwargs):
+        """__call__ with hooks, in torch's order: forward pre-hooks, (inputs wrapped for backward hooks),
+        forward, forward hooks, (outputs wrapped for backward hooks)."""
+        d = self.__dict__
+        pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+        flags = d["_hook_flags"]  # handle id -> {"with_kwargs", "always_call"}
+        result, ran = None, set()
+        try:
+            for hid, hook in list(pre.items()) if pre else ():
+                if "with_kwargs" in flags.get(hid, ()):
+                    new = hook(self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {new!r}.")
+                        args, kwargs = new
+                else:
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            bw_hooks, bw_pre = d.get("_backward_hooks"), d.get("_backward_pre_hooks")
+            bw = None
+            if bw_hooks or bw_pre:  # the hooks of this call are the ones registered now (as torch)
+                bw = _BackwardHooks(self, list(bw_hooks.values()) if bw_hooks else [],
+                                    list(bw_pre.values()) if bw_pre else [])
+                args = bw.setup_inputs(args)
+            result = self.forward(*args, **kwargs)
+            for hid, hook in list(post.items()) if post else ():
+                f = flags.get(hid, ())
+                if "always_call" in f:
+                    ran.add(hid)
+                new = hook(self, args, kwargs, result) if "with_kwargs" in f else hook(self, args, result)
+                if new is not None:
+                    result = new
+            if bw is not None:
+                result = bw.setup_outputs(result)
+            return result
+        except Exception:
+            # forward hooks registered with always_call=True run even when something above raised
+            for hid, hook in list(post.items()) if post else ():
+                f = flags.get(hid, ())
+                if "always_call" not in f or hid in ran:
+                    continue
+                try:
+                    new = hook(self, args, kwargs, result) if "with_kwargs" in f else hook(self, args, result)
+                    if new is not None:
+                        result = new
+                except Exception as e:  # noqa: BLE001 (the first error is the one raised)
+                    warnings.warn("module forward hook with ``always_call=True`` raised an exception that was "
+                                  f"silenced as another error was raised in forward: {e}",
+                                  stacklevel=_user_stacklevel())
+            raise
+
+    # ------------------------------------------------------------ hooks (torch's API)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False):
         """hook(module, args) runs before each forward; returning a tuple (or one value) replaces args.
 
+        With with_kwargs=True it is hook(module, args, kwargs) and returns None or a tuple
+        (new_args, new_kwargs). prepend=True runs it before the hooks already registered.
         Returns a handle: `.remove()` unregisters the hook.
         """
-        return self._add_hook("_forward_pre_hooks", hook, "register_forward_pre_hook")
+        return self._add_hook("_forward_pre_hooks", hook, "register_forward_pre_hook", prepend,
+                              with_kwargs=with_kwargs)
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False):
         """hook(module, args, output) runs after each forward; returning a value replaces the output.
 
         E.g. record every layer's activation: `layer.register_forward_hook(lambda m, a, out: acts.append(out))`.
+        With with_kwargs=True it is hook(module, args, kwargs, output). With always_call=True it
+        also runs when forward (or a hook) raises, with output None, and the error is raised
+        after it. prepend=True runs it before the hooks already registered.
         Returns a handle: `.remove()` unregisters the hook.
         """
-        return self._add_hook("_forward_hooks", hook, "register_forward_hook")
+        return self._add_hook("_forward_hooks", hook, "register_forward_hook", prepend,
+                              with_kwargs=with_kwargs, always_call=always_call)
 
-    def _add_hook(self, slot, hook, op):
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_output) runs when the gradients w.r.t. the module's outputs are computed.
+
+        grad_output is a tuple with one entry per output (None for a non-Tensor output, or an
+        output that got no gradient); returning a tuple of the same length replaces them (what
+        flows into the module and what full backward hooks see). Not called for a forward run
+        under no_grad(). Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_backward_pre_hooks", hook, "register_full_backward_pre_hook", prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """hook(module, grad_input, grad_output) runs when the gradients w.r.t. the module's inputs are computed.
+
+        grad_input has one entry per positional argument of the call: the gradient w.r.t. that
+        Tensor (zeros for a Tensor argument that got none), None for non-Tensor arguments;
+        keyword arguments are not included. grad_output is as in `register_full_backward_pre_hook`.
+        Returning a tuple of the same length replaces grad_input (what flows on to the inputs).
+        If no input requires grad, the hook runs with grad_input all None when the output
+        gradients are known (with torch's UserWarning), and must return None.
+
+        As in torch: the inputs and outputs go through an identity op (`BackwardHookFunction`),
+        so changing an output (or, inside forward, an input) in place in a recorded graph is
+        refused: clone() it first. Not called for a forward run under no_grad(). The hooks of a
+        call are those registered when it ran. A module used twice calls them twice.
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_backward_hooks", hook, "register_full_backward_hook", prepend)
+
+    def register_backward_hook(self, hook):
+        """Refused: torch's deprecated non-full backward hook (use `register_full_backward_hook`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.register_backward_hook: torch's deprecated (non-full) module backward hook is not "
+            "supported: its grad_input are the gradients of whatever autograd node made the output last (e.g. "
+            "(bias, input, weight.T) for torch's Linear), which depend on torch's internals. Use "
+            "register_full_backward_hook(hook): the same hook(module, grad_input, grad_output), with grad_input "
+            "the gradients w.r.t. the module's inputs (what torch's docs recommend)")
+
+    def _add_hook(self, slot, hook, op, prepend=False, **flags):
         if not callable(hook):
             raise TypeError(f"{op}: expected a callable hook, got {type(hook).__name__}")
-        if slot not in self.__dict__:
+        d = self.__dict__
+        if slot not in d:
             object.__setattr__(self, slot, OrderedDict())
-        return RemovableHandle(self.__dict__[slot], hook)
+        if "_hook_flags" not in d:
+            object.__setattr__(self, "_hook_flags", {})
+        handle = RemovableHandle(d[slot], hook)
+        if prepend:
+            d[slot].move_to_end(handle.id, last=False)
+        on = {k for k, v in flags.items() if v}
+        if on:
+            d["_hook_flags"][handle.id] = on
+        object.__setattr__(self, "_hook_dicts", True)  # from now on __call__ takes the hooked path
+        return handle
 
     def extra_repr(self) -> str:
         return ""

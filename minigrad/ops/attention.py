@@ -25,6 +25,7 @@ from .common import describe
 from .elementwise import where
 from .linalg import matmul
 from .nn import dropout, softmax
+from .shape import repeat_interleave
 
 np = _B.np  # dtype constants only
 
@@ -91,7 +92,8 @@ def _check_mask(op, name, mask, scores_shape, dtype, device):
                          f"{tuple(scores_shape)} (..., L, S)")
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
     """softmax(Q K^T * scale + mask) V over the last two dims, with torch's arguments.
 
     Args:
@@ -101,6 +103,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         dropout_p: dropout probability on the weights (applied whenever > 0, as torch's function).
         is_causal: mask key j > query i (the top-right triangle); not with attn_mask.
         scale: the score scale (default 1 / sqrt(E)).
+        enable_gqa: grouped-query attention: query (..., Hq, L, E) and key/value with fewer heads
+            (..., Hk, S, E), Hk dividing Hq; each key/value head serves Hq / Hk consecutive query heads.
 
     Returns:
         (..., L, Ev). A query whose keys are all masked gets zeros (as torch's function).
@@ -115,6 +119,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise TypeError(f"{op}: {name} must be floating point, got {describe(t)}")
     if key.shape[-1] != query.shape[-1]:
         raise ValueError(f"{op}: query {describe(query)} and key {describe(key)} must have the same feature size E")
+    if enable_gqa:  # torch's reference: repeat each key/value head for its group of query heads
+        if query.ndim < 3 or key.ndim < 3 or value.ndim < 3:
+            raise ValueError(f"{op}: enable_gqa needs heads at dim -3, (..., H, L, E); got query {describe(query)}, "
+                             f"key {describe(key)}, value {describe(value)}")
+        hq = query.shape[-3]
+        if hq % key.shape[-3] or hq % value.shape[-3]:
+            raise RuntimeError(f"{op}: with enable_gqa the number of heads in key {describe(key)} and value "
+                               f"{describe(value)} (dim -3) must divide the query's ({hq}), {describe(query)}")
+        key = repeat_interleave(key, hq // key.shape[-3], dim=-3)
+        value = repeat_interleave(value, hq // value.shape[-3], dim=-3)
     if value.shape[-2] != key.shape[-2]:
         raise ValueError(f"{op}: key {describe(key)} and value {describe(value)} must have the same length S")
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, numbers.Real) or not 0.0 <= dropout_p <= 1.0:

@@ -228,7 +228,49 @@ def reshape(x, shape):
     return Reshape.apply(x, shape=shape)
 
 
-view = reshape
+def view_dtype(x, dtype):
+    """torch.Tensor.view(dtype): x's bytes read as `dtype` (shared memory; not differentiable, as torch).
+
+    With a different element size the last dimension shrinks or grows by the size ratio
+    (it must be contiguous, and divisible when the new elements are larger).
+    """
+    op = "view"
+    dt = check_dtype(dtype, op)
+    a = x.data
+    old, new = a.dtype.itemsize, dt.itemsize
+    if old != new:
+        what = f"to view {a.dtype} as {dt} (different element sizes)"
+        if a.ndim == 0:
+            raise RuntimeError(f"{op}: a 0-d tensor ({describe(x)}) cannot be viewed as {dt} (different element sizes)")
+        if a.shape[-1] != 1 and a.strides[-1] != old:
+            raise RuntimeError(f"{op}: the last dimension of {describe(x)} must be contiguous {what}, "
+                               f"but its stride is {a.strides[-1] // old} elements")
+        if new > old and (a.shape[-1] * old) % new:
+            raise RuntimeError(f"{op}: the last dimension of {describe(x)} ({a.shape[-1]}) must be divisible by "
+                               f"{new // old} {what}")
+    try:
+        out = a.view(dt)
+    except ValueError as e:  # e.g. memory not aligned for the wider type
+        raise RuntimeError(f"{op}: cannot view {describe(x)} as {dt}: {e}") from None
+    return _wrap(out, False, None, x._vc)  # shares x's version counter: a write through it is seen
+
+
+def view(x, shape):
+    """torch.Tensor.view: x with a new shape, always sharing x's memory (never a copy).
+
+    As torch, a shape that x's strides cannot express without copying (e.g. flattening a
+    transpose) is refused instead of copied: a write through the result must reach x.
+    """
+    out = reshape(x, shape)
+    arr, src = out.data, x.data
+    # A view's .base is the array owning the memory (NumPy and CuPy collapse chains of views to it);
+    # an array whose base is another kind of object (a buffer) is itself the owner its views point to.
+    owner = src if src.base is None or not isinstance(src.base, type(src)) else src.base
+    if out is not x and arr.size and arr.base is not owner:
+        raise RuntimeError(f"view: shape {tuple(arr.shape)} is not compatible with the size and strides of "
+                           f"{describe(x)} (at least one dimension spans two non-contiguous parts of its memory); "
+                           "use .reshape(...), which copies when it must, or .contiguous().view(...)")
+    return out
 
 
 def flatten(x, start_dim=0, end_dim=-1):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 
@@ -19,6 +20,20 @@ from .optimizer import Optimizer
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
            "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR",
            "ChainedScheduler", "ReduceLROnPlateau", "MultiplicativeLR", "CyclicLR"]
+
+
+# torch's warning for the deprecated `scheduler.step(epoch)` (which it still honours)
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
+    "Please use `scheduler.step()` to step the scheduler. During the deprecation, if epoch is different from "
+    "None, the closed form is used instead of the new chainable form, where available.")
+
+
+def _check_epoch(scheduler: str, epoch) -> None:
+    """`step(epoch)` takes a number (torch does no check; text or None-like objects fail later, obscurely)."""
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real):
+        raise TypeError(f"{scheduler}.step: epoch must be a number (or None for the next epoch), "
+                        f"got {type(epoch).__name__}")
 
 
 def _int_at_least(scheduler: str, name: str, value, minimum: int = 1, expected: str = "a positive int") -> int:
@@ -82,10 +97,19 @@ class LRScheduler(_Schedule):
     def get_lr(self) -> list:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def step(self) -> None:
-        """Advance one epoch and write the new lrs into the optimizer's param groups."""
+    def step(self, epoch=None) -> None:
+        """Advance one epoch and write the new lrs into the optimizer's param groups.
+
+        `step(epoch)` (deprecated in torch, which warns; so does minigrad) sets the epoch to
+        `epoch` and uses the closed form where the scheduler has one (StepLR, MultiStepLR,
+        ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR), else its usual
+        formula at that epoch, as torch does. Later plain `step()`s go on from there.
+        """
         self._step_count += 1
-        self._update_lr()
+        if epoch is not None:
+            _check_epoch(type(self).__name__, epoch)
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         """Set the lrs of the next epoch, or (epoch given) of that epoch by the closed form where there is one.
@@ -162,7 +186,11 @@ class StepLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        self.step_size = _int_at_least("StepLR", "step_size", step_size)
+        # a whole float counts as its int: torch's tutorials write StepLR(optimizer, 1.0, gamma=0.95)
+        if isinstance(step_size, numbers.Real) and not isinstance(step_size, (bool, numbers.Integral)) \
+                and float(step_size).is_integer():
+            step_size = int(step_size)
+        self.step_size = _int_at_least("StepLR", "step_size", step_size, expected="a positive int (or whole float)")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -711,8 +739,13 @@ class ReduceLROnPlateau(_Schedule):
         self.last_epoch = 0
         self._last_lr = [group["lr"] for group in groups]
 
-    def step(self, metrics) -> None:
-        """Record this epoch's metric; reduce the lrs when it has not improved for more than `patience` epochs."""
+    def step(self, metrics, epoch=None) -> None:
+        """Record this epoch's metric; reduce the lrs when it has not improved for more than `patience` epochs.
+
+        `epoch` (deprecated in torch, which warns; so does minigrad) sets `last_epoch`; it changes nothing else.
+        """
+        if epoch is not None:
+            _check_epoch("ReduceLROnPlateau", epoch)
         try:
             if isinstance(metrics, (str, bytes)):  # text is never read as a number
                 raise TypeError
@@ -720,7 +753,11 @@ class ReduceLROnPlateau(_Schedule):
         except (TypeError, ValueError):
             raise TypeError(f"ReduceLROnPlateau.step: expected a number (or a 0-d Tensor) to watch, "
                             f"got {type(metrics).__name__}") from None
-        self.last_epoch += 1
+        if epoch is None:
+            self.last_epoch += 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+            self.last_epoch = epoch
         if self._is_better(current):
             self.best, self.num_bad_epochs = current, 0
         else:
