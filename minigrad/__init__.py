@@ -69,7 +69,7 @@ from .ops.index_more import (  # index writes and reductions, scatters into slic
     as_strided, diagonal_scatter, index_put, index_reduce, narrow_copy, put, scatter_reduce, select_scatter,
     slice_scatter, split_with_sizes,
 )
-from .tensor import Tensor, as_tensor, is_tensor, tensor
+from .tensor import Size, Tensor, as_tensor, is_tensor, tensor
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812
 from . import data  # noqa: E402
@@ -82,6 +82,8 @@ from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ..
 from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
 from ._device import device  # noqa: E402  (torch.device: mg.device("cuda", 1), a str 'cuda:1')
 from . import cuda  # noqa: E402  (torch.cuda: is_available, device_count, synchronize, memory_allocated, ...)
+from . import amp  # noqa: E402  (torch.amp: autocast, GradScaler; mixed precision)
+from .amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402
 from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print options and determinism switch)
     are_deterministic_algorithms_enabled, finfo, get_num_interop_threads, get_num_threads, iinfo,
     is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads, set_num_threads, set_printoptions,

@@ -308,8 +308,11 @@ class Function:
                 out = cls.forward(ctx, *[t.data for t in inputs], **kwargs)
         except MemoryError as e:
             raise _oom(cls, "forward", inputs, e) from None
-        except AttributeError:
+        except AttributeError as e:
             if all(isinstance(t, _Tensor) for t in inputs):
+                hint = _tensor_method_on_array(cls, "forward", e)
+                if hint:
+                    raise AttributeError(hint) from e
                 raise  # forward's own error
             # Each non-Tensor argument becomes a constant tensor holding it (its .data is the
             # object itself): forward receives it unchanged, and it needs no gradient.
@@ -333,10 +336,16 @@ class Function:
             # Versions of the inputs now; backward refuses if an in-place write changed them.
             ctx.versions = tuple([t._vc[0] for t in inputs])
             ctx.epoch = _inplace_epoch
-            if cls.is_view and out.base is not None:
-                vc = inputs[0]._vc  # a view shares its base's version counter
-                ctx.out_vc, ctx.out_version = vc, vc[0]
-                return _wrap(out, True, ctx, vc)
+            if cls.is_view:
+                if out.base is not None:
+                    vc = inputs[0]._vc  # a view shares its base's version counter
+                    ctx.out_vc, ctx.out_version = vc, vc[0]
+                    return _wrap(out, True, ctx, vc)
+            elif _aliases_input(out, inputs):
+                # A forward (a user's custom Function, say) returned an input's memory without declaring
+                # is_view: the output gets its own copy, or a later in-place write to that input would
+                # silently change what the graph saved of the output.
+                out = out.copy()
             t = _wrap(out, True, ctx)
             ctx.out_vc = t._vc
             return t
@@ -419,6 +428,27 @@ def _view_vc(cls, inputs, out):
     """A view made without recording a graph still shares its base's version counter,
     so a write through it (`with no_grad(): w.T.mul_(2)`) is seen by ops that saved w."""
     return inputs[0]._vc if cls.is_view and out.base is not None else None
+
+
+def _aliases_input(out, inputs) -> bool:
+    """Does the array `out` share memory with one of the inputs' arrays (as itself or as a view of its owner)?"""
+    b = out.base
+    for t in inputs:
+        a = t.data
+        if out is a or (b is not None and (b is a or b is getattr(a, "base", None))):  # (.data of a wrapped constant: any object)
+            return True
+    return False
+
+
+def _tensor_method_on_array(cls, phase: str, err) -> str:
+    """For torch code in a custom Function (`input.clamp(min=0)`, `grad.clone()`): a message saying that
+    forward/backward get backend arrays; '' when the AttributeError is something else."""
+    name, obj = getattr(err, "name", None), getattr(err, "obj", None)
+    if not (name and _is_array(obj) and hasattr(_Tensor, name)):
+        return ""
+    return (f"{cls.__name__}.{phase}: {err}. A Function's forward and backward receive backend arrays "
+            f"(NumPy/CuPy), not Tensors, so use the array's own methods (torch's clamp(min=0) is clip(min=0), "
+            f"clone() is copy()) or xp = minigrad.backend.get_array_module(array)")
 
 
 def _oom(cls, phase: str, inputs, err):
@@ -915,6 +945,11 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
                     in_grads = node.backward(node, *g)
             except MemoryError as e:
                 raise _oom(type(node), "backward", nd["inputs"], e) from None
+            except AttributeError as e:
+                hint = _tensor_method_on_array(type(node), "backward", e)
+                if hint:
+                    raise AttributeError(hint) from e
+                raise
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
             if len(in_grads) > len(nd["inputs"]) and all(x is None for x in in_grads[len(nd["inputs"]):]):
@@ -1067,7 +1102,7 @@ def _accumulate_leaf(t, g, owned=False):
         t.grad = _wrap(g, False, None)
     else:
         old = t.grad
-        if not isinstance(old, _Tensor) or old.shape != t.shape or old.dtype != t.dtype:
+        if not isinstance(old, _Tensor) or old.data.shape != t.data.shape or old.dtype != t.dtype:
             # a .grad set by hand that does not fit (torch refuses such an assignment): no silent broadcast or upcast
             what = (f"of type {type(old).__name__}" if not isinstance(old, _Tensor)
                     else f"{old.dtype}{list(old.shape)}")

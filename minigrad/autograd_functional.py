@@ -440,8 +440,9 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     fast mode); failures raise `minigrad.testing.GradcheckError` (an AssertionError; torch's
     GradcheckError is a RuntimeError). Forward-mode AD and batched checks do not exist here
     (check_forward_ad / check_batched_grad / check_batched_forward_grad must stay False);
-    nondet_tol, check_undefined_grad, check_grad_dtypes (dtypes are always checked) and
-    masked are accepted and ignored.
+    nondet_tol (backward run twice, as torch) and check_undefined_grad (each output of a
+    multi-output func used alone) mean what they mean in torch; check_grad_dtypes (dtypes
+    are always checked) and masked are accepted and ignored.
     """
     from .testing import gradcheck as _gradcheck
 
@@ -454,7 +455,8 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
         raise ValueError("gradcheck: check_backward_ad=False leaves nothing to check (minigrad has no forward AD)")
     args = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     return _gradcheck(func, *args, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception,
-                      mode="directional" if fast_mode else "full")
+                      mode="directional" if fast_mode else "full", nondet_tol=nondet_tol,
+                      check_undefined_grad=check_undefined_grad)
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, **kwargs):

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 OutOfMemoryError = _B.OutOfMemoryError  # torch.cuda.OutOfMemoryError is torch.OutOfMemoryError too
+from .amp import cuda_amp as amp  # noqa: E402  (torch.cuda.amp: autocast, GradScaler; deprecated names)
 
 
 def _cupy(fn: str):

@@ -84,8 +84,19 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index):
         n = len(self)
+        if isinstance(index, (slice, list, Tensor)) or _B.is_array(index):
+            # torch indexes every tensor with it: `train_ds[i * bs: i * bs + bs]` is a batch
+            idx = index.data if isinstance(index, Tensor) else index
+            if not isinstance(idx, slice):
+                idx = _B.np.asarray(idx) if isinstance(idx, list) else idx
+                if idx.dtype.kind not in "iub" or (idx.dtype.kind == "b" and idx.shape != (n,)):
+                    raise TypeError(f"TensorDataset: a list/tensor index must hold ints (or {n} bools), got "
+                                    f"{idx.dtype}{list(idx.shape)}")
+                if idx.dtype.kind != "b" and idx.size and not (-n <= int(idx.min()) and int(idx.max()) < n):
+                    raise IndexError(f"TensorDataset: an index in {index} is out of range for {n} samples")
+            return tuple(Tensor(t.data[idx]) if isinstance(t, Tensor) else t[idx] for t in self.tensors)
         if not isinstance(index, numbers.Integral) or isinstance(index, bool):
-            raise TypeError(f"TensorDataset: index must be an int, got {type(index).__name__}")
+            raise TypeError(f"TensorDataset: index must be an int, a slice, a list or a tensor of indices, got {type(index).__name__}")
         if not -n <= index < n:
             raise IndexError(f"TensorDataset: index {index} is out of range for {n} samples")
         # Tensor(...) rather than the raw row: indexing a 1-D array gives a NumPy scalar

@@ -15,7 +15,38 @@ from . import runtime as _runtime  # print options (repr)
 
 np = _B.np  # dtypes and host-side conversions only; computation goes through ops
 
-__all__ = ["Tensor", "tensor", "as_tensor", "is_tensor"]
+__all__ = ["Tensor", "tensor", "as_tensor", "is_tensor", "Size"]
+
+
+class Size(tuple):
+    """torch.Size: the shape `x.shape` / `x.size()` return, a tuple of ints with `numel()`.
+
+    It prints as the plain tuple it is (`(2, 3)`, where torch shows `torch.Size([2, 3])`), so
+    shapes read the same in every message; slicing or adding gives a plain tuple.
+    """
+
+    __slots__ = ()
+    __module__ = "minigrad"
+
+    def __new__(cls, sizes=()):
+        sizes = tuple(sizes)
+        for i, d in enumerate(sizes):
+            if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+                raise TypeError(f"Size: expected an iterable of ints; item {i} is {type(d).__name__} ({d!r})")
+        return tuple.__new__(cls, (operator.index(d) for d in sizes))
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds (1 for `()`)."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __reduce__(self):
+        return (Size, (tuple(self),))
+
+
+_as_size = tuple.__new__  # _as_size(Size, array.shape): no checks (NumPy shapes are tuples of ints)
 
 
 def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
@@ -130,8 +161,8 @@ class Tensor:
 
     # ------------------------------------------------------------ metadata
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return _as_size(Size, self.data.shape)
 
     @property
     def ndim(self) -> int:
@@ -155,13 +186,18 @@ class Tensor:
     def is_cuda(self) -> bool:
         return self.device != "cpu"
 
+    def get_device(self) -> int:
+        """The GPU index of a CUDA tensor, -1 for a CPU tensor (torch's get_device)."""
+        index = self.device.index
+        return -1 if index is None else index
+
     @property
     def _version(self) -> int:
         """How many in-place writes this tensor's memory has seen (autograd checks it)."""
         return self._vc[0]
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return _as_size(Size, self.data.shape) if dim is None else self.data.shape[dim]
 
     def dim(self) -> int:
         return self.data.ndim
@@ -358,8 +394,16 @@ class Tensor:
     def bool(self):
         return _ops.cast(self, np.dtype(np.bool_))
 
-    def type(self, dtype):
-        return _ops.cast(self, dtype)
+    def type(self, dtype=None, non_blocking=False):
+        """Without arguments, the legacy type name ('minigrad.FloatTensor', torch's 'torch.FloatTensor');
+        with a dtype or such a name ('torch.DoubleTensor', 'torch.cuda.LongTensor'), this tensor cast
+        to it (self when nothing changes). `non_blocking` has no effect."""
+        if dtype is None:
+            name = _TYPE_NAMES.get(self.dtype, str(self.dtype))
+            return f"minigrad.{'cuda.' if self.is_cuda else ''}{name}"
+        dt, on_gpu = type_name_args(dtype, "type")
+        out = _ops.cast(self, dt)
+        return out if on_gpu is None or on_gpu == self.is_cuda else out.to("cuda" if on_gpu else "cpu")
 
     def clone(self):
         return _ops.clone(self)
@@ -1862,16 +1906,38 @@ def _one_or_many(args):
     return args[0] if len(args) == 1 and not isinstance(args[0], numbers.Integral) else args
 
 
+# torch's legacy tensor type names, for Tensor.type()
+_TYPE_NAMES = {np.dtype(k): v for k, v in (
+    ("float32", "FloatTensor"), ("float64", "DoubleTensor"), ("float16", "HalfTensor"), ("int64", "LongTensor"),
+    ("int32", "IntTensor"), ("int16", "ShortTensor"), ("int8", "CharTensor"), ("uint8", "ByteTensor"),
+    ("bool", "BoolTensor"))}
+
+
+def type_name_args(spec, op):
+    """(dtype, on_gpu) for `type(spec)`: a dtype gives (dtype, None); a legacy name such as
+    'torch.DoubleTensor' or 'torch.cuda.LongTensor' (or 'minigrad....') also says where to go."""
+    if not (isinstance(spec, str) and spec.endswith("Tensor")):
+        return check_dtype(spec, op), None
+    lib, _, rest = spec.partition(".")
+    on_gpu = rest.startswith("cuda.")
+    dt = {v: k for k, v in _TYPE_NAMES.items()}.get(rest[5:] if on_gpu else rest)
+    if lib not in ("torch", "minigrad") or dt is None:
+        raise ValueError(f"{op}: invalid type {spec!r}; expected a dtype or a name like "
+                         "'torch.FloatTensor' / 'torch.cuda.LongTensor'")
+    return dt, on_gpu
+
+
 def to_args(args, device=None, dtype=None):
     """(device, dtype) from the positional arguments of `.to(...)`, as torch reads them.
 
-    A string is a device ('cpu', 'cuda', 'cuda:1'), a Tensor gives both its device and
-    dtype, anything else is a dtype; the keyword values are kept unless an argument overrides them.
+    A string is a device ('cpu', 'cuda', 'cuda:1'), an int N is 'cuda:N' (torch's `x.to(0)`), a
+    Tensor gives both its device and dtype, anything else is a dtype; the keyword values are kept
+    unless an argument overrides them.
     """
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
-        elif isinstance(a, str):
+        elif isinstance(a, str) or (isinstance(a, numbers.Integral) and not isinstance(a, bool)):
             device = a
         else:
             dtype = a

@@ -78,13 +78,22 @@ def _describe(t) -> str:
     return f"{t.dtype}{list(t.shape)} on {t.device}"
 
 
-def _check_tensor(owner: str, what: str, t, like) -> None:
-    """t must be a Tensor with the dtype and device of `like` (the parameters)."""
+def _check_tensor(owner: str, what: str, t, like):
+    """t, which must be a Tensor with the dtype and device of `like` (the parameters); returns it.
+
+    Inside `mg.autocast`, a floating t of another float dtype (a float16 activation) is cast to
+    the parameters' dtype: recurrent layers run in their parameters' precision there (torch's
+    CUDA autocast runs them in float16).
+    """
     if not isinstance(t, mg.Tensor):
         raise TypeError(f"{owner}: {what} must be a minigrad Tensor, got {type(t).__name__}")
     if t.dtype != like.dtype or t.device != like.device:
+        if (t.device == like.device and t.is_floating_point() and like.is_floating_point()
+                and mg.is_autocast_enabled(like.device.type)):
+            return t.to(like.dtype)
         raise TypeError(f"{owner}: {what} is {_describe(t)} but the parameters are {like.dtype} on {like.device}; "
                         f"convert one of them (e.g. .double() / .to(device))")
+    return t
 
 
 def _check_lengths(owner: str, lengths, T: int, B: int):
@@ -196,7 +205,7 @@ class RecurrentCell(Module):
     def _prepare(self, x, states):
         """Check (x, *states); return them batched (2-D), zeros for missing states, and `batched`."""
         name = type(self).__name__
-        _check_tensor(name, "input", x, self.weight_ih)
+        x = _check_tensor(name, "input", x, self.weight_ih)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or ({self.input_size},), "
                              f"got {_describe(x)}")
@@ -209,7 +218,7 @@ class RecurrentCell(Module):
             if s is None:
                 out.append(mg.zeros(B, H, dtype=x.dtype, device=x.device))
                 continue
-            _check_tensor(name, what, s, self.weight_ih)
+            s = _check_tensor(name, what, s, self.weight_ih)
             if tuple(s.shape) != want:
                 raise ValueError(f"{name}: expected {what} of shape {want} for input {_describe(x)}, "
                                  f"got {_describe(s)}")
@@ -330,7 +339,7 @@ class RecurrentLayer(Module):
             if s is None:
                 out.append(None)
                 continue
-            _check_tensor(name, what, s, w)
+            s = _check_tensor(name, what, s, w)
             if tuple(s.shape) != want:
                 raise ValueError(f"{name}: expected {what} of shape {want} (num_layers * num_directions, "
                                  f"{'batch, ' if batched else ''}hidden_size), got {_describe(s)}")
@@ -359,7 +368,7 @@ class RecurrentLayer(Module):
         if isinstance(x, PackedSequence):
             return self._forward_packed(x, hx, lengths)
         w = self.weight_ih_l0
-        _check_tensor(name, "input", x, w)
+        x = _check_tensor(name, "input", x, w)
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (T, B, {self.input_size}) "
                              f"({'(B, T, ...) with batch_first' if self.batch_first else 'time-major'}) or "

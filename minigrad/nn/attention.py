@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from .. import amp as _amp
 from .. import backend as _B
 from .. import functional as F
 from ..factory import empty, zeros
@@ -227,7 +228,8 @@ def _check_inputs(name, query, key, value, key_padding_mask, attn_mask, embed_di
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}: {what} must be a Tensor, got {type(t).__name__}")
     for what, t in (("query", query), ("key", key), ("value", value)):
-        if t.dtype != dtype:  # (otherwise the projection's linear reports it, naming no module)
+        if t.dtype != dtype and not _amp.region:  # (otherwise the projection's linear reports it, naming no module;
+            # inside autocast the projections cast float16 and float32 alike, as torch's)
             raise TypeError(f"{name}: {what} {describe(t)} must have the parameters' dtype {dtype}, got "
                             f"{t.dtype}; convert the input (e.g. .float()) or the module (.to(dtype=...))")
     batched = query.ndim == 3

@@ -7,7 +7,7 @@ from collections import OrderedDict, namedtuple
 from .. import backend as _B
 from ..autograd import RemovableHandle, _user_stacklevel, is_grad_enabled, no_grad
 from ..ops.hooks import backward_hook_identity
-from ..tensor import Tensor, _wrap, to_args
+from ..tensor import Tensor, _wrap, to_args, type_name_args
 
 np = _B.np  # dtype handling only
 
@@ -448,6 +448,21 @@ class Module:
 
     def half(self):
         return self.to(dtype=np.float16)
+
+    def type(self, dst_type):  # noqa: A003  (torch's name)
+        """Cast every parameter and buffer to `dst_type` in place and return self (torch's Module.type).
+
+        Unlike `to(dtype)`, integer buffers are cast too, as in torch (`type(mg.float64)` makes
+        BatchNorm's `num_batches_tracked` float64). A legacy name ('torch.DoubleTensor') works as
+        its dtype; 'torch.cuda.FloatTensor' also moves the module to the GPU.
+        """
+        dt, on_gpu = type_name_args(dst_type, f"{type(self).__name__}.type")
+        if dt.kind != "f" and any(True for _ in self.parameters()):
+            raise RuntimeError(f"{type(self).__name__}.type: parameters require gradients and must stay floating point; "
+                               f"got {dt}")
+        if on_gpu is not None:
+            self.to("cuda" if on_gpu else "cpu")
+        return self._apply_to_tensors(lambda a: a.astype(dt, copy=False))
 
     # ------------------------------------------------------------ state
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):

@@ -15,6 +15,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from .common import check_float, check_pair, describe, normalize_axis
 from .elementwise import _number
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -178,6 +179,8 @@ def relu_(x):
 
 
 def softplus(x):
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('softplus', softplus, x=x)
     check_float("softplus", x)
     return Softplus.apply(x)
 
@@ -598,6 +601,8 @@ def glu(x, dim=-1):
 def prelu(x, weight):
     """torch.nn.functional.prelu: x where x > 0, weight * x elsewhere; weight holds one slope, or
     one per channel (dim 1 of x)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('prelu', prelu, x=x, weight=weight)
     _check_input("prelu", x)
     if not isinstance(weight, Tensor):
         raise TypeError(f"prelu: weight must be a Tensor, got {type(weight).__name__}")

@@ -26,6 +26,7 @@ from .elementwise import where
 from .linalg import matmul
 from .nn import dropout, softmax
 from .shape import repeat_interleave
+from .. import amp as _amp
 
 np = _B.np  # dtype constants only
 
@@ -109,6 +110,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Returns:
         (..., L, Ev). A query whose keys are all masked gets zeros (as torch's function).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('scaled_dot_product_attention', scaled_dot_product_attention, query=query, key=key,
+                        value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                        enable_gqa=enable_gqa)
     op = "scaled_dot_product_attention"
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):

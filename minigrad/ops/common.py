@@ -5,6 +5,7 @@ import numbers
 
 from .. import backend as _B
 from ..tensor import Tensor, _wrap
+from .. import amp as _amp
 
 np = _B.np  # dtypes only
 
@@ -107,6 +108,10 @@ def check_pair(op: str, a: Tensor, b: Tensor):
             return a, _cast_like(b, ta)
     fa, fb = ta.kind in _FLOAT_KINDS, tb.kind in _FLOAT_KINDS
     if fa and fb:
+        if _amp.region:  # inside autocast float16 meets float32: both float32, torch's promotion (amp.py)
+            pair = _amp.promote_pair(a, b)
+            if pair is not None:
+                return pair
         raise TypeError(f"{op}: dtype mismatch: {describe(a)} and {describe(b)}; convert one with "
                         ".float() or .double() (minigrad never upcasts float32 silently)")
     if fa:

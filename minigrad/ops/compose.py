@@ -22,6 +22,7 @@ from . import elementwise as _el
 from . import nn as _nn
 from . import shape as _shape
 from .common import describe, normalize_axis, scalar_value
+from .. import amp as _amp
 
 np = _B.np  # dtypes and host-side checks only
 get_xp = _B.get_array_module
@@ -352,11 +353,15 @@ def _in_dtype(op, x, dtype):
 
 def softmax(input, dim, dtype=None):  # noqa: A002
     """exp(x_i) / sum_j exp(x_j) along dim (torch.softmax), in `dtype` when given;  dy = y * (g - sum(g * y))."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('softmax', softmax, input=input, dim=dim, dtype=dtype)
     return _nn.softmax(_in_dtype("softmax", input, dtype), dim)
 
 
 def log_softmax(input, dim, dtype=None):  # noqa: A002
     """x_i - logsumexp(x) along dim (torch.log_softmax), in `dtype` when given;  dx = g - softmax(x) * sum(g)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('log_softmax', log_softmax, input=input, dim=dim, dtype=dtype)
     return _nn.log_softmax(_in_dtype("log_softmax", input, dtype), dim)
 
 

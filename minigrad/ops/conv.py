@@ -21,6 +21,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, describe
 from .shape import reshape
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -418,6 +419,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns:
         (N, C_out, L_out) (or (C_out, L_out)), L_out = (L + 2*padding - dilation*(k-1) - 1) // stride + 1.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('conv1d', conv1d, input=input, weight=weight, bias=bias, stride=stride, padding=padding,
+                        dilation=dilation, groups=groups)
     op = "conv1d"
     x, added = _batched(op, input)
     if not isinstance(weight, Tensor):  # the wrong kind of object: TypeError; the wrong shape: ValueError

@@ -31,6 +31,7 @@ from .conv import (
     AvgPool1d, PoolWindows, _adaptive_windows, _batched, _first_tap_at_or_after_0, _pool_len, _same_device_dtype,
 )
 from .shape import permute, reshape
+from .. import amp as _amp
 
 np = _B.np  # dtypes and host-side index arithmetic only
 get_xp = _B.get_array_module
@@ -483,6 +484,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns:
         (N, C_out, H_out, W_out), H_out = (H + 2*pad_h - dilation_h*(kH-1) - 1) // stride_h + 1 (same for W).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('conv2d', conv2d, input=input, weight=weight, bias=bias, stride=stride, padding=padding,
+                        dilation=dilation, groups=groups)
     op = "conv2d"
     x, added = _batched2d(op, input)
     _check_weight(op, x, weight, 4, "(out_channels, in_channels / groups, kH, kW)")
@@ -564,6 +568,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Returns:
         (N, C_out, H_out, W_out), H_out = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('conv_transpose2d', conv_transpose2d, input=input, weight=weight, bias=bias, stride=stride,
+                        padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
     op = "conv_transpose2d"
     x, added = _batched2d(op, input)
     _check_weight(op, x, weight, 4, "(in_channels, out_channels / groups, kH, kW)")
@@ -577,6 +584,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     weight is (C_in, C_out / groups, k); L_out = (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1.
     Runs as conv_transpose2d on a height-1 image.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('conv_transpose1d', conv_transpose1d, input=input, weight=weight, bias=bias, stride=stride,
+                        padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
     op = "conv_transpose1d"
     x, added = _batched1d_as_2d(op, input)
     if not isinstance(weight, Tensor) or weight.data.ndim != 3:
@@ -925,6 +935,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     Each spatial axis is resampled on its own (`Resample`: each output reads 1, 2 or 4 input
     positions with fixed weights), width first, then height, as torch's separable kernels.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('interpolate', interpolate, input=input, size=size, scale_factor=scale_factor, mode=mode,
+                        align_corners=align_corners, recompute_scale_factor=recompute_scale_factor,
+                        antialias=antialias)
     op = "interpolate"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a minigrad Tensor, got {type(input).__name__}")

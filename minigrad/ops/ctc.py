@@ -60,6 +60,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import describe
 from .nn import _reduction
+from .. import amp as _amp
 
 np = _B.np  # dtypes only
 get_xp = _B.get_array_module
@@ -293,6 +294,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     non-integer targets (torch truncates floats); at log_probs = -inf (a masked class) the
     gradient is 0 where torch's is NaN.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('ctc_loss', ctc_loss, log_probs=log_probs, targets=targets, input_lengths=input_lengths,
+                        target_lengths=target_lengths, blank=blank, reduction=reduction, zero_infinity=zero_infinity)
     op = "ctc_loss"
     if not isinstance(log_probs, Tensor):
         raise TypeError(f"{op}: log_probs must be a Tensor, got {type(log_probs).__name__}")

@@ -16,6 +16,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, check_pair, describe, is_scalar, refuse_text, scalar_value, to_tensor
 from .common import quiet as _quiet
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -581,6 +582,8 @@ def div(a, b):
 
 def pow(a, b):  # noqa: A001 - torch's name
     """a ** b (broadcasting); either side may be a Python number."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('pow', pow, a=a, b=b)
     return _binary("pow", Pow, _pow_s, _rpow_s, a, b)
 
 
@@ -591,10 +594,14 @@ def neg(x):
 
 
 def exp(x):
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('exp', exp, x=x)
     return _float_unary("exp", Exp, x)  # integer tensors become float, as in torch
 
 
 def log(x):
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('log', log, x=x)
     return _float_unary("log", Log, x)  # integer tensors become float, as in torch
 
 
@@ -1222,31 +1229,43 @@ def _float_unary(op, fn, x):
 
 def log1p(x):
     """log(1 + x), accurate for |x| << 1."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('log1p', log1p, x=x)
     return _float_unary("log1p", Log1p, x)
 
 
 def expm1(x):
     """exp(x) - 1, accurate for |x| << 1."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('expm1', expm1, x=x)
     return _float_unary("expm1", Expm1, x)
 
 
 def log2(x):
     """log base 2 of x."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('log2', log2, x=x)
     return _float_unary("log2", Log2, x)
 
 
 def log10(x):
     """log base 10 of x."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('log10', log10, x=x)
     return _float_unary("log10", Log10, x)
 
 
 def rsqrt(x):
     """1 / sqrt(x)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('rsqrt', rsqrt, x=x)
     return _float_unary("rsqrt", Rsqrt, x)
 
 
 def reciprocal(x):
     """1 / x (integer tensors give the default float dtype, as torch)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('reciprocal', reciprocal, x=x)
     return _float_unary("reciprocal", Reciprocal, x)
 
 
@@ -1260,26 +1279,36 @@ def square(x):
 
 def tan(x):
     """tan(x), x in radians."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('tan', tan, x=x)
     return _float_unary("tan", Tan, x)
 
 
 def sinh(x):
     """Hyperbolic sine."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('sinh', sinh, x=x)
     return _float_unary("sinh", Sinh, x)
 
 
 def cosh(x):
     """Hyperbolic cosine."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cosh', cosh, x=x)
     return _float_unary("cosh", Cosh, x)
 
 
 def asin(x):
     """arcsin(x) in [-pi/2, pi/2]; NaN outside [-1, 1]."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('asin', asin, x=x)
     return _float_unary("asin", Asin, x)
 
 
 def acos(x):
     """arccos(x) in [0, pi]; NaN outside [-1, 1]."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('acos', acos, x=x)
     return _float_unary("acos", Acos, x)
 
 
@@ -1406,6 +1435,8 @@ def _binary_math(op, fn, a, b, divides=False):
 
 def atan2(input, other):  # noqa: A002 - torch's names
     """The angle of the point (other, input) in (-pi, pi], elementwise (torch.atan2); broadcasts."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('atan2', atan2, input=input, other=other)
     a, b = _math_operands("atan2", input, other)
     a, b = _floatify(a), _floatify(b)
     try:
@@ -1528,12 +1559,16 @@ def _common_dtype(op, ts):
 
 def addcmul(input, tensor1, tensor2, *, value=1):  # noqa: A002
     """input + value * tensor1 * tensor2 (torch.addcmul), all three broadcast; composed of mul and add."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addcmul', addcmul, input=input, tensor1=tensor1, tensor2=tensor2, value=value)
     (x, t1, t2), v = _addc("addcmul", input, tensor1, tensor2, value)
     return add(x, mul(t1 if v == 1 else mul(t1, v), t2))  # (value * t1) * t2: torch's order of rounding
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):  # noqa: A002
     """input + value * tensor1 / tensor2 (torch.addcdiv), all three broadcast; composed of mul, div and add."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addcdiv', addcdiv, input=input, tensor1=tensor1, tensor2=tensor2, value=value)
     (x, t1, t2), v = _addc("addcdiv", input, tensor1, tensor2, value)
     return add(x, div(t1 if v == 1 else mul(t1, v), t2))  # (value * t1) / t2: torch's order of rounding
 

@@ -6,6 +6,7 @@ from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_pair, describe, to_tensor
 from .shape import getitem, permute
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 np = _B.np  # shape bookkeeping only
@@ -98,6 +99,8 @@ class Linear(Function):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('matmul', matmul, a=a, b=b)
     a = to_tensor(a, b if isinstance(b, Tensor) else None, "matmul")
     b = to_tensor(b, a, "matmul")
     a, b = check_pair("matmul", a, b)
@@ -141,6 +144,8 @@ def bmm(a, b):
 
 def linear(x, weight, bias=None):
     """y = x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('linear', linear, x=x, weight=weight, bias=bias)
     if weight.data.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got {describe(weight)}")
     if x.data.ndim == 0 or x.data.shape[-1] != weight.data.shape[1]:
@@ -201,6 +206,8 @@ def einsum(equation, *operands):
     across operands). Operands may also come as one list: einsum("ij,jk", [a, b]).
     A letter repeated inside one operand takes that operand's diagonal ("ii->i", "ii" the trace).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('einsum', einsum, equation, *operands)
     op = "einsum"
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])

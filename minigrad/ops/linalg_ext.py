@@ -32,6 +32,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
 from .common import check_float, describe
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes, errstate and shape bookkeeping only
@@ -1000,6 +1001,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     ord: any real number; inf/-inf give max/min |x_i|, 0 the number of nonzeros. The gradient is 0
     where the norm is 0 (and, for ord < 1, where x_i = 0), as in torch.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('vector_norm', vector_norm, x=x, ord=ord, dim=dim, keepdim=keepdim, dtype=dtype)
     from .reduce import Norm, _check_nonempty, _dims, amax, amin
     from .reduce import sum as _sum
 
@@ -1029,6 +1032,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):  # no
     """torch.linalg.matrix_norm over the two dims `dim`: 'fro' (sqrt of the sum of squares), 'nuc' (sum of
     singular values), 2/-2 (largest/smallest singular value), 1/-1 (max/min column sum of |a_ij|),
     inf/-inf (max/min row sum). Built from vector norms, sums, amax/amin and svdvals."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('matrix_norm', matrix_norm, A=A, ord=ord, dim=dim, keepdim=keepdim, dtype=dtype)
     from .reduce import amax, amin
     from .reduce import sum as _sum
     from .shape import movedim
@@ -1154,6 +1159,8 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, tol=None):
 def multi_dot(tensors):
     """torch.linalg.multi_dot: A1 @ A2 @ ... @ Ak in the cheapest order (dynamic programming over the
     parenthesizations). The first may be 1-D (a row vector), the last 1-D (a column vector), the others 2-D."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('multi_dot', multi_dot, tensors=tensors)
     from .linalg import matmul
 
     op = "linalg.multi_dot"
@@ -1231,6 +1238,8 @@ def vander(x, *, N=None):
 
 def vecdot(x, y, *, dim=-1):
     """torch.linalg.vecdot: sum(x * y, dim) with broadcasting (the dot product of vectors along dim)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('vecdot', vecdot, x=x, y=y, dim=dim)
     from .common import normalize_axis
     from .reduce import sum as _sum
 
@@ -1251,6 +1260,8 @@ def vecdot(x, y, *, dim=-1):
 # ---------------------------------------------------------------- torch's top-level spellings
 def inverse(input):  # noqa: A002 - torch's name
     """torch.inverse: linalg.inv."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('inverse', inverse, input=input)
     return _inv_named(input, "inverse")
 
 
@@ -1262,6 +1273,8 @@ def _inv_named(A, op):
 
 def pinverse(input, rcond=1e-15):  # noqa: A002
     """torch.pinverse: linalg.pinv with rtol=rcond (default 1e-15)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('pinverse', pinverse, input=input, rcond=rcond)
     return pinv(input, rtol=rcond)
 
 

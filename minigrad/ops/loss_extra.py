@@ -23,6 +23,7 @@ from .linalg import einsum
 from .nn import _constant, _mask, _need_tensor, _p_norm, _reduce, _reduction, softmax
 from .shape import index_select
 from .activation import logsigmoid, softplus
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -106,6 +107,9 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     input - target log(input + eps); full adds Stirling's target log target - target + 0.5 log(2 pi target)
     where target > 1. d/dinput = exp(input) - target, or 1 - target / (input + eps).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('poisson_nll_loss', poisson_nll_loss, input=input, target=target, log_input=log_input,
+                        full=full, size_average=size_average, eps=eps, reduce=reduce, reduction=reduction)
     op = "poisson_nll_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     input, target = _float_pair(op, input, target)
@@ -136,6 +140,9 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 
     d/dx = 1 where y = 1, -1 where y = -1 and x < margin (the gradient passes at the hinge, as clamp_min).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('hinge_embedding_loss', hinge_embedding_loss, input=input, target=target, margin=margin,
+                        size_average=size_average, reduce=reduce, reduction=reduction)
     op = "hinge_embedding_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _need_tensor(op, "input", input)
@@ -150,6 +157,9 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     """log(1 + exp(-y x)) elementwise (computed as softplus(-y x)), reduced; d/dx = -y sigmoid(-y x)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('soft_margin_loss', soft_margin_loss, input=input, target=target, size_average=size_average,
+                        reduce=reduce, reduction=reduction)
     op = "soft_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _need_tensor(op, "input", input)
@@ -216,6 +226,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     input (N, C) or (C,), target (N,) or one index. Where the hinge is active,
     d/dx_i = w_y p z^(p-1) / C and d/dx_y = -sum of those (z = margin - x_y + x_i).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('multi_margin_loss', multi_margin_loss, input=input, target=target, p=p, margin=margin,
+                        weight=weight, size_average=size_average, reduce=reduce, reduction=reduction)
     op = "multi_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     if isinstance(p, bool) or p not in (1, 2):
@@ -246,6 +259,9 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     target has input's shape; its leading non-negative entries are the sample's target classes,
     ended by the first -1 (a class listed twice counts twice, as torch).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('multilabel_margin_loss', multilabel_margin_loss, input=input, target=target,
+                        size_average=size_average, reduce=reduce, reduction=reduction)
     op = "multilabel_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     x2, one_d = _vector_input(op, input)
@@ -321,6 +337,8 @@ def pdist(input, p=2):  # noqa: A002
     = the upper triangle of cdist(input, input) without its diagonal; the gradient of a zero
     distance is 0 (torch's choice).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('pdist', pdist, input=input, p=p)
     op = "pdist"
     _need_tensor(op, "input", input)
     check_float(op, input)
@@ -358,6 +376,10 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
                         reduce=None, reduction="mean"):
     """max(0, margin + d(a, p) - d(a, n)) with d = pairwise_distance(., ., p, eps); swap: d(a, n) becomes
     min(d(a, n), d(p, n)). The gradient passes at the hinge (torch's clamp_min)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('triplet_margin_loss', triplet_margin_loss, anchor=anchor, positive=positive,
+                        negative=negative, margin=margin, p=p, eps=eps, swap=swap, size_average=size_average,
+                        reduce=reduce, reduction=reduction)
     op = "triplet_margin_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _triplet_inputs(op, anchor, positive, negative)
@@ -516,6 +538,8 @@ def bilinear(input1, input2, weight, bias=None):
     input1 (*, in1) and input2 (*, in2) share their leading dims; output (*, out).
     Composed with einsum: d/dx1 = A x2 contracted with dy, d/dA = dy x1 x2^T.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('bilinear', bilinear, input1=input1, input2=input2, weight=weight, bias=bias)
     op = "bilinear"
     for name, t in (("input1", input1), ("input2", input2), ("weight", weight)):
         _need_tensor(op, name, t)

@@ -16,6 +16,7 @@ from .common import check_float, check_pair, describe, normalize_axis, to_tensor
 from .elementwise import clamp, where
 from .reduce import amin, norm
 from ..sparse import RowSparseGrad
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -533,6 +534,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             divides by the number of positions.
         label_smoothing: e in [0, 1): the target becomes (1 - e) target + e / C.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cross_entropy', cross_entropy, input=input, target=target, weight=weight,
+                        size_average=size_average, ignore_index=ignore_index, reduce=reduce, reduction=reduction,
+                        label_smoothing=label_smoothing)
     _need_tensor("cross_entropy", "input", input)
     check_float("cross_entropy", input)
     reduction = _reduction("cross_entropy", reduction, size_average, reduce)
@@ -565,6 +570,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     loss_n = -weight[t_n] input_n[t_n]; 'mean' divides by the summed weights of the
     non-ignored targets (their number without weight), as torch.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('nll_loss', nll_loss, input=input, target=target, weight=weight, size_average=size_average,
+                        ignore_index=ignore_index, reduce=reduce, reduction=reduction)
     _need_tensor("nll_loss", "input", input)
     check_float("nll_loss", input)
     reduction = _reduction("nll_loss", reduction, size_average, reduce)
@@ -596,6 +604,9 @@ def _pair_loss(op, input, target):  # noqa: A002
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     """Mean squared error: (input - target)^2, reduced (composed from primitives)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('mse_loss', mse_loss, input=input, target=target, size_average=size_average, reduce=reduce,
+                        reduction=reduction)
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
     input, target = _pair_loss("mse_loss", input, target)
     d = input - target
@@ -604,6 +615,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     """|input - target|, reduced; d/dinput = sign(input - target) (0 at equality, as torch)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('l1_loss', l1_loss, input=input, target=target, size_average=size_average, reduce=reduce,
+                        reduction=reduction)
     reduction = _reduction("l1_loss", reduction, size_average, reduce)
     input, target = _pair_loss("l1_loss", input, target)
     return _reduce("l1_loss", (input - target).abs(), reduction)
@@ -622,6 +636,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
     d/dinput = d / beta inside, sign(d) outside: equal at |d| = beta, so the kink has torch's slope.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('smooth_l1_loss', smooth_l1_loss, input=input, target=target, size_average=size_average,
+                        reduce=reduce, reduction=reduction, beta=beta)
     reduction = _reduction("smooth_l1_loss", reduction, size_average, reduce)
     beta = _check_positive("smooth_l1_loss", "beta", beta, allow_zero=True)
     input, target = _pair_loss("smooth_l1_loss", input, target)
@@ -638,6 +655,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
 
     d/dinput = d inside, delta sign(d) outside (equal at |d| = delta).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('huber_loss', huber_loss, input=input, target=target, reduction=reduction, delta=delta)
     reduction = _reduction("huber_loss", reduction)
     delta = _check_positive("huber_loss", "delta", delta, allow_zero=False)
     input, target = _pair_loss("huber_loss", input, target)
@@ -659,6 +678,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         size_average, reduce: deprecated torch flags; when given they decide the reduction.
         reduction: 'mean', 'sum' or 'none'.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('binary_cross_entropy_with_logits', binary_cross_entropy_with_logits, input=input,
+                        target=target, weight=weight, size_average=size_average, reduce=reduce, reduction=reduction,
+                        pos_weight=pos_weight)
     op = "binary_cross_entropy_with_logits"
     _need_tensor(op, "input", input)
     check_float(op, input)
@@ -684,6 +707,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         input: probabilities x in [0, 1]; target: y of input's shape (differentiable).
         weight: constant rescaling w, broadcast to input's shape.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('binary_cross_entropy', binary_cross_entropy, input=input, target=target, weight=weight,
+                        size_average=size_average, reduce=reduce, reduction=reduction)
     op = "binary_cross_entropy"
     input, target = _pair_loss(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
@@ -703,6 +729,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     'batchmean' (sum / input.shape[0]: the true KL of a batch of distributions), 'sum' or 'none'.
     d/dinput = -target (-exp(target) with log_target).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('kl_div', kl_div, input=input, target=target, size_average=size_average, reduce=reduce,
+                        reduction=reduction, log_target=log_target)
     op = "kl_div"
     reduction = _reduction(op, reduction, size_average, reduce, allowed=_REDUCTIONS + ("batchmean",))
     _need_tensor(op, "input", input)
@@ -783,6 +812,8 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) along `dim` after broadcasting (torch's clamping)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cosine_similarity', cosine_similarity, x1=x1, x2=x2, dim=dim, eps=eps)
     op = "cosine_similarity"
     _need_tensor(op, "x1", x1)
     check_float(op, x1)
@@ -813,6 +844,9 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
 
     At the hinge (exactly 0) the gradient passes, as torch's clamp_min.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('margin_ranking_loss', margin_ranking_loss, input1=input1, input2=input2, target=target,
+                        margin=margin, size_average=size_average, reduce=reduce, reduction=reduction)
     op = "margin_ranking_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _need_tensor(op, "input1", input1)
@@ -838,6 +872,9 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     cos = sum(x1 x2) / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) over the last dim (torch's EPSILON).
     Shapes: input (N, D) with target (N,), or input (D,) with a 0-d target.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cosine_embedding_loss', cosine_embedding_loss, input1=input1, input2=input2, target=target,
+                        margin=margin, size_average=size_average, reduce=reduce, reduction=reduction)
     op = "cosine_embedding_loss"
     reduction = _reduction(op, reduction, size_average, reduce)
     _need_tensor(op, "input1", input1)
@@ -981,6 +1018,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
         weight, bias: optional tensors of shape normalized_shape.
         eps: added to the variance for numerical stability.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('layer_norm', layer_norm, input=input, normalized_shape=normalized_shape, weight=weight,
+                        bias=bias, eps=eps)
     check_float("layer_norm", input)
     shape = (int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral) else tuple(
         int(s) for s in normalized_shape)

@@ -13,6 +13,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
 from .common import check_float, describe
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -150,6 +151,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         ValueError: training with a single value per channel; shapes that do not fit.
         RuntimeError: eval mode without running statistics.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('batch_norm', batch_norm, input=input, running_mean=running_mean, running_var=running_var,
+                        weight=weight, bias=bias, training=training, momentum=momentum, eps=eps)
     op = "batch_norm"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a minigrad Tensor, got {type(input).__name__}")
@@ -250,6 +254,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 - to
         TypeError: a non-float input, a weight of another dtype.
         ValueError: a shape that does not end with normalized_shape, a wrong weight shape, eps < 0.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('rms_norm', rms_norm, input=input, normalized_shape=normalized_shape, weight=weight, eps=eps)
     op = "rms_norm"
     check_float(op, input)
     if isinstance(normalized_shape, numbers.Integral):

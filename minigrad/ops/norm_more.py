@@ -17,6 +17,7 @@ from . import compose as _compose
 from .common import arg_extreme, check_float, describe, normalize_dim
 from .shape import pad as _pad
 from .norm import BatchNorm, _channel_vector, channel_affine, channel_affine_grads
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -119,6 +120,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A0
         ValueError: training-style statistics over a single value (as torch), eps < 0.
         TypeError: a non-float input, a weight of another dtype.
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('group_norm', group_norm, input=input, num_groups=num_groups, weight=weight, bias=bias, eps=eps)
     op = "group_norm"
     _need_tensor(op, "input", input)
     check_float(op, input)

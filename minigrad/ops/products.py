@@ -19,6 +19,7 @@ from .common import check_pair, describe, normalize_axis
 from .elementwise import _math_operands, _quiet, where
 from .linalg import matmul
 from .shape import cat, clone, diag, expand, index_copy, movedim, pad, permute, reshape, select, stack
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and shape bookkeeping only
@@ -110,6 +111,8 @@ ger = outer  # torch's old name
 
 def dot(input, other):  # noqa: A002
     """torch.dot: y = sum_i a[i] b[i] (1-D, equal length, one dtype);  dy/da = b, dy/db = a."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('dot', dot, input=input, other=other)
     op = "dot"
     _tensors(op, input=input, other=other)
     if input.data.ndim != 1 or other.data.ndim != 1:
@@ -123,6 +126,8 @@ def dot(input, other):  # noqa: A002
 
 def vdot(input, other):  # noqa: A002
     """torch.vdot: conj(a) . b, which for real tensors (all minigrad has) is dot(a, b)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('vdot', vdot, input=input, other=other)
     _tensors("vdot", input=input, other=other)
     if input.data.ndim != 1 or other.data.ndim != 1:
         raise ValueError(f"vdot: expects two 1-D tensors, got {describe(input)} and {describe(other)}")
@@ -148,6 +153,8 @@ def inner(input, other):  # noqa: A002
 
 def mv(input, vec):  # noqa: A002
     """torch.mv: y = A x for a matrix A (n, m) and a vector x (m,);  dA = dy x^T, dx = A^T dy."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('mv', mv, input=input, vec=vec)
     op = "mv"
     _tensors(op, input=input, vec=vec)
     _ndim(op, "input", input, 2)
@@ -176,6 +183,8 @@ def _bmm_checked(op, a, b):
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
     """torch.addmm: y = beta * input + alpha * (mat1 @ mat2), input broadcast to (n, p)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addmm', addmm, input=input, mat1=mat1, mat2=mat2, beta=beta, alpha=alpha)
     op = "addmm"
     _tensors(op, input=input, mat1=mat1, mat2=mat2)
     _same_kind(op, input, mat1, mat2)
@@ -185,6 +194,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):  # noqa: A002
 
 def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
     """torch.addmv: y = beta * input + alpha * (mat @ vec), input broadcast to (n,)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addmv', addmv, input=input, mat=mat, vec=vec, beta=beta, alpha=alpha)
     op = "addmv"
     _tensors(op, input=input, mat=mat, vec=vec)
     _same_kind(op, input, mat, vec)
@@ -198,6 +209,8 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
     """torch.addr: y = beta * input + alpha * outer(vec1, vec2), input broadcast to (n, m)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addr', addr, input=input, vec1=vec1, vec2=vec2, beta=beta, alpha=alpha)
     op = "addr"
     _tensors(op, input=input, vec1=vec1, vec2=vec2)
     _ndim(op, "vec1", vec1, 1)
@@ -212,6 +225,8 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
 
     The sum of products is one matrix product: (n, b*m) @ (b*m, p).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('addbmm', addbmm, input=input, batch1=batch1, batch2=batch2, beta=beta, alpha=alpha)
     op = "addbmm"
     _tensors(op, input=input, batch1=batch1, batch2=batch2)
     _same_kind(op, input, batch1, batch2)
@@ -225,6 +240,8 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
     """torch.baddbmm: y[b] = beta * input[b] + alpha * batch1[b] @ batch2[b], input broadcast to (b, n, p)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('baddbmm', baddbmm, input=input, batch1=batch1, batch2=batch2, beta=beta, alpha=alpha)
     op = "baddbmm"
     _tensors(op, input=input, batch1=batch1, batch2=batch2)
     _same_kind(op, input, batch1, batch2)
@@ -248,6 +265,8 @@ def _contract(op, a, b, da, db):
 def tensordot(a, b, dims=2):
     """torch.tensordot: sum over the paired dims of a and b (dims=n: a's last n with b's first n, or
     ([a's dims], [b's dims]));  the gradient of each operand is the contraction of dy with the other."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('tensordot', tensordot, a=a, b=b, dims=dims)
     op = "tensordot"
     _tensors(op, a=a, b=b)
     _same_kind(op, a, b)
@@ -298,6 +317,8 @@ def kron(input, other):  # noqa: A002
 def cross(input, other, dim=None):  # noqa: A002
     """torch.cross: the 3-vector cross product along `dim` (default: input's first dim of size 3);
     y = (a1 b2 - a2 b1, a2 b0 - a0 b2, a0 b1 - a1 b0), input and other broadcast together."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cross', cross, input=input, other=other, dim=dim)
     op = "cross"
     _tensors(op, input=input, other=other)
     a, b = check_pair(op, input, other)
@@ -394,6 +415,8 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
     accepted for torch compatibility; the distances are always formed from the differences
     (torch's matrix-product shortcut for p = 2 trades accuracy for speed).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cdist', cdist, x1=x1, x2=x2, p=p, compute_mode=compute_mode)
     op = "cdist"
     _tensors(op, x1=x1, x2=x2)
     for name, t in (("x1", x1), ("x2", x2)):
@@ -418,6 +441,8 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
 
 def dist(input, other, p=2.0):  # noqa: A002
     """torch.dist: ||input - other||_p over all elements (they broadcast);  gradient 0 where the distance is 0."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('dist', dist, input=input, other=other, p=p)
     op = "dist"
     _tensors(op, input=input, other=other)
     a, b = check_pair(op, input, other)  # (an integer tensor meets a float one as float, as torch)

@@ -14,6 +14,7 @@ from ..tensor import _wrap
 from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim
 from .common import quiet as _quiet
 from .shape import clone, gather
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 
@@ -250,6 +251,8 @@ def _dims(op, x, dim):
 
 def sum(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
     """Sum over `dim` (None: all)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('sum', sum, x=x, dim=dim, keepdim=keepdim)
     return Sum.apply(x, dims=_dims("sum", x, dim), keepdim=keepdim)
 
 
@@ -290,6 +293,8 @@ def norm(x, p=2, dim=None, keepdim=False):
     d/dx: x / ||x|| for p = 2 (0 at x = 0), sign(x) for p = 1, and for inf the gradient
     goes to the largest |x_i| (ties split it, as max does).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('norm', norm, x=x, p=p, dim=dim, keepdim=keepdim)
     check_float("norm", x)
     dims = _dims("norm", x, dim)
     if p in (2, "fro"):
@@ -326,6 +331,8 @@ def _scan(op, cls, x, dim):
 
 def cumsum(x, dim):
     """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cumsum', cumsum, x=x, dim=dim)
     return _scan("cumsum", CumSum, x, dim)
 
 
@@ -334,6 +341,8 @@ def cumprod(x, dim, dtype=None):
 
     `dtype` casts x first (torch's keyword). The gradient is exact with zeros in x (see CumProd).
     """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cumprod', cumprod, x=x, dim=dim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
     return _scan("cumprod", CumProd, x, dim)
@@ -341,6 +350,8 @@ def cumprod(x, dim, dtype=None):
 
 def prod(x, dim=None, keepdim=False):
     """torch.prod: the product over one `dim`, or over every element (dim=None)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('prod', prod, x=x, dim=dim, keepdim=keepdim)
     if dim is None:
         out = Prod.apply(x.reshape(-1), dim=0, keepdim=False)
         return out.reshape((1,) * x.data.ndim) if keepdim else out
@@ -478,6 +489,8 @@ def min(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
 
 def logsumexp(x, dim=None, keepdim=False):
     """log(sum(exp(x))) over `dim`, computed stably."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('logsumexp', logsumexp, x=x, dim=dim, keepdim=keepdim)
     check_float("logsumexp", x)
     dims = _dims("logsumexp", x, dim)
     _check_nonempty("logsumexp", x, dims)

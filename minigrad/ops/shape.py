@@ -12,6 +12,7 @@ from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
 from .common import describe, normalize_axis, normalize_dim, to_tensor
 from .elementwise import _masked_fill, masked_fill, where
+from .. import amp as _amp
 
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and host-side index bookkeeping only
@@ -908,6 +909,8 @@ def _check_seq(op, tensors):
 
 def cat(tensors, dim=0):
     """Concatenate along an existing dimension."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('cat', cat, tensors=tensors, dim=dim)
     tensors = _check_seq("cat", tensors)
     nd = tensors[0].data.ndim
     if nd == 0:
@@ -925,6 +928,8 @@ def cat(tensors, dim=0):
 
 def stack(tensors, dim=0):
     """Stack equal-shaped tensors along a new dimension."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('stack', stack, tensors=tensors, dim=dim)
     tensors = _check_seq("stack", tensors)
     ref = tensors[0].data.shape
     for t in tensors:
@@ -1262,6 +1267,8 @@ def diag(x, diagonal=0):
 
 def trace(x):
     """torch.trace: the sum of a matrix's main diagonal (integers sum as int64, as torch)."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('trace', trace, x=x)
     op = "trace"
     if x.data.ndim != 2:
         raise ValueError(f"{op}: expects a matrix (2-D tensor), got {describe(x)}")

@@ -22,6 +22,7 @@ from .common import check_pair, describe, is_scalar, scalar_value, to_tensor
 from .elementwise import (
     _floatify, _math_operands, _operand_error, _quiet, _tensor_arg, mul, pow, sign, sub, trunc,
 )
+from .. import amp as _amp
 
 np = _B.np  # dtypes and constants only (finfo); arrays come from xp, special functions from backend
 get_xp = _B.get_array_module
@@ -637,6 +638,8 @@ def erfc(input):  # noqa: A002
 
 def erfinv(input):  # noqa: A002
     """The inverse error function on [-1, 1] (torch.erfinv): +-inf at +-1, NaN outside."""
+    if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
+        return _amp.run('erfinv', erfinv, input=input)
     return Erfinv.apply(_float_arg("erfinv", input))
 
 

@@ -151,7 +151,7 @@ class Optimizer:
         g = p.grad
         sparse = isinstance(g, RowSparseGrad)
         arr = g.values if sparse else g.data
-        if tuple(g.shape) != p.data.shape or arr.dtype != p.data.dtype or _B.device_of(arr) != _B.device_of(p.data):
+        if (tuple(g.shape) if sparse else g.data.shape) != p.data.shape or arr.dtype != p.data.dtype or _B.device_of(arr) != _B.device_of(p.data):
             raise RuntimeError(
                 f"{type(self).__name__}.step: the gradient of a parameter of shape {tuple(p.shape)} ({p.dtype} on "
                 f"{p.device}) is {arr.dtype}{list(g.shape)} on {_B.device_of(arr)}; a gradient must have its "

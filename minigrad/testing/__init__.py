@@ -5,7 +5,8 @@
 NumPy reference (float64 and float32), gradients (`gradcheck`), float32 kept
 float32, inputs never written.
 `minigrad.testing.strategies` (needs `hypothesis`) generates shapes, broadcastable
-shape pairs, tensors and index expressions for property tests.
+shape pairs, tensors and NumPy arrays, dims, index arrays and index expressions, and
+positive-definite matrices for property tests.
 """
 from .gradcheck import GradcheckError, gradcheck
 from .opcheck import check_op
