@@ -174,7 +174,10 @@ class Einsum(Function):
     def forward(ctx, *arrays, ins, out):
         ctx.ins, ctx.out = ins, out
         ctx.save_for_backward(*arrays)
-        return get_xp(arrays[0]).einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 1)
+        y = get_xp(arrays[0]).einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 1)
+        if len(arrays) == 1 and y.base is not None and (y.base is arrays[0] or y.base is arrays[0].base):
+            y = y.copy()  # 'ij->ji' or 'ii->i' of one operand is a NumPy view: own memory, as torch's result
+        return y
 
     @staticmethod
     def backward(ctx, g):
