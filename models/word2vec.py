@@ -1,7 +1,7 @@
 """Word2vec: skip-gram and CBOW with negative sampling (Mikolov et al. 2013), trained by minigrad.
 
     from models.word2vec import Word2Vec
-    model = Word2Vec(sentences, vector_size=100, window=5, min_count=5, epochs=5)
+    model = Word2Vec(sentences, vector_size=100, window=5, min_count=5, epochs=5, sg=1)   # sg=0 (default): CBOW
     model.wv.most_similar("king")
     model.wv.most_similar(positive=["king", "woman"], negative=["man"])   # 3CosAdd analogy
 
@@ -64,15 +64,26 @@ U(-1/D, 1/D), which trains faster in short runs), output vectors zero.
 Other deliberate differences: sigmoid is computed exactly (the C tool and gensim use
 a table on |x| < 6; gensim skips the update beyond it); sentences longer than 10,000
 words are split (gensim's LineSentence does the same, the C tool splits at 1,000);
-there is no hierarchical softmax (hs=0 only).
+there is no hierarchical softmax (hs=1 raises NotImplementedError, never a silent
+fallback); `workers` is accepted and ignored (one process trains vectorised batches, and the
+result depends on `seed` only, whatever `workers` is: gensim needs workers=1 for that);
+`max_vocab_size` prunes as word2vec.c (words seen at most r times, r = 1, 2, ...) and
+guarantees the bound; `build_vocab(update=True)` recomputes the subsampling and noise
+tables from the summed counts. Everything else follows gensim 4's names, defaults
+(sg=0: CBOW, seed=1) and semantics: `train(corpus, total_examples=..., epochs=...)`,
+the learning-rate schedule, `compute_loss` / `get_latest_training_loss()`, callbacks
+(`CallbackAny2Vec`), `shrink_windows`, `max_final_vocab`, `trim_rule`, and `wv`, a
+`KeyedVectors` with gensim's look-up, similarity, evaluation and word2vec-file API.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import sys
 import time
-from collections import Counter
+import warnings
+from collections import Counter, namedtuple
 
 import minigrad as mg
 from minigrad import backend as _B
@@ -85,7 +96,7 @@ __all__ = [
     "Word2Vec", "KeyedVectors", "SkipGramNegativeSampling", "CBOWNegativeSampling", "negative_sampling_loss",
     "skipgram_loss", "cbow_loss",
     "LineSentence", "build_vocab", "keep_probabilities", "AliasSampler", "context_windows",
-    "synthetic_class_corpus", "neighbour_precision",
+    "synthetic_class_corpus", "neighbour_precision", "CallbackAny2Vec", "RULE_DEFAULT", "RULE_DISCARD", "RULE_KEEP",
 ]
 
 MAX_SENTENCE_LENGTH = 10000  # longer sentences are split into pieces of this many words (as gensim's LineSentence)
@@ -157,7 +168,58 @@ def _sentence_pieces(sentences, who: str):
 
 
 # ====================================================================== vocabulary
-def build_vocab(sentences, min_count: int = 5, max_vocab_size=None):
+RULE_DEFAULT, RULE_DISCARD, RULE_KEEP = 0, 1, 2  # what a trim_rule returns (gensim.utils' values)
+
+
+def _keep_word(word, count, min_count, trim_rule=None) -> bool:
+    """gensim's keep_vocab_item: count >= min_count, unless trim_rule(word, count, min_count) says KEEP or DISCARD."""
+    if trim_rule is not None:
+        rule = trim_rule(word, count, min_count)
+        if rule == RULE_KEEP:
+            return True
+        if rule == RULE_DISCARD:
+            return False
+    return count >= min_count
+
+
+def _count_words(sentences, max_vocab_size=None, trim_rule=None, who="build_vocab"):
+    """One pass: (Counter of words in first-seen order, number of tokens, number of sentences)."""
+    if max_vocab_size is not None and (isinstance(max_vocab_size, bool) or not isinstance(max_vocab_size, int)
+                                       or max_vocab_size < 1):
+        raise ValueError(f"{who}: max_vocab_size must be None or an int >= 1, got {max_vocab_size!r}")
+    counts = Counter()
+    total = n_sentences = 0
+    min_reduce = 1
+    for s in _sentence_pieces(sentences, who):
+        counts.update(s)
+        total += len(s)
+        n_sentences += 1
+        if max_vocab_size is not None and len(counts) > max_vocab_size:
+            min_reduce = _prune(counts, min_reduce, trim_rule)
+    while max_vocab_size is not None and len(counts) > max_vocab_size:
+        min_reduce = _prune(counts, min_reduce, trim_rule)
+    return counts, total, n_sentences
+
+
+def _effective_min_count(counts: Counter, min_count: int, max_final_vocab=None) -> int:
+    """gensim's max_final_vocab: raise min_count just enough that at most max_final_vocab words pass it
+    (the count of the (max_final_vocab+1)-th most frequent word, plus one); never lower than min_count."""
+    if max_final_vocab is None or max_final_vocab >= len(counts):
+        return min_count
+    ranked = sorted(counts.values(), reverse=True)
+    return max(min_count, ranked[max_final_vocab] + 1)
+
+
+def _select_words(counts: Counter, min_count: int, trim_rule=None, sorted_vocab=True):
+    """The kept (word, count) pairs: most frequent first (ties in order of first appearance) or in first-seen order."""
+    kept = [(w, c) for w, c in counts.items() if _keep_word(w, c, min_count, trim_rule)]
+    if sorted_vocab:
+        kept.sort(key=lambda wc: -wc[1])  # stable, and Counter keeps first-seen order
+    return [w for w, _ in kept], np.array([c for _, c in kept], dtype=np.int64)
+
+
+def build_vocab(sentences, min_count: int = 5, max_vocab_size=None, trim_rule=None, max_final_vocab=None,
+                sorted_vocab=True):
     """Count the words of a sentence stream and keep the frequent ones.
 
     Args:
@@ -167,37 +229,27 @@ def build_vocab(sentences, min_count: int = 5, max_vocab_size=None):
             drop those seen at most `r` times and raise r by one (word2vec.c's ReduceVocab,
             r starting at 1), so counting needs bounded memory; the final vocabulary has at
             most this many words. None: no limit.
+        trim_rule: optional callable (word, count, min_count) -> RULE_KEEP / RULE_DISCARD /
+            RULE_DEFAULT (gensim's): overrides the count test for the words it names.
+        max_final_vocab: keep at most this many words by raising min_count as needed (gensim).
+        sorted_vocab: most frequent first (True) or in order of first appearance.
 
     Returns:
         (words, counts, total_words, n_sentences): the kept words, most frequent first
         (ties in order of first appearance); their counts (int64 array); the number of
         tokens in the corpus (out-of-vocabulary ones included); the number of sentences.
     """
-    if not isinstance(min_count, int) or min_count < 1:
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise ValueError(f"build_vocab: min_count must be an int >= 1, got {min_count!r}")
-    if max_vocab_size is not None and (not isinstance(max_vocab_size, int) or max_vocab_size < 1):
-        raise ValueError(f"build_vocab: max_vocab_size must be None or an int >= 1, got {max_vocab_size!r}")
-    counts = Counter()
-    total = n_sentences = 0
-    min_reduce = 1
-    for s in _sentence_pieces(sentences, "build_vocab"):
-        counts.update(s)
-        total += len(s)
-        n_sentences += 1
-        if max_vocab_size is not None and len(counts) > max_vocab_size:
-            min_reduce = _prune(counts, min_reduce)
-    while max_vocab_size is not None and len(counts) > max_vocab_size:
-        min_reduce = _prune(counts, min_reduce)
-    # sorted() is stable and Counter keeps first-seen order, so ties stay in order of appearance.
-    kept = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: -wc[1])
-    words = [w for w, _ in kept]
-    freq = np.array([c for _, c in kept], dtype=np.int64)
+    counts, total, n_sentences = _count_words(sentences, max_vocab_size, trim_rule)
+    words, freq = _select_words(counts, _effective_min_count(counts, min_count, max_final_vocab), trim_rule,
+                                sorted_vocab)
     return words, freq, total, n_sentences
 
 
-def _prune(counts: Counter, min_reduce: int) -> int:
+def _prune(counts: Counter, min_reduce: int, trim_rule=None) -> int:
     """Delete words seen at most `min_reduce` times; return the next threshold (C's ReduceVocab)."""
-    for w in [w for w, c in counts.items() if c <= min_reduce]:
+    for w in [w for w, c in counts.items() if not _keep_word(w, c, min_reduce + 1, trim_rule)]:
         del counts[w]
     return min_reduce + 1
 
@@ -208,12 +260,16 @@ def keep_probabilities(counts, sample: float):
 
     With T = counts.sum() and threshold t = sample * T, a word seen f times is kept with
     probability min(1, (sqrt(f / t) + 1) * t / f): about sqrt(t / f) for very frequent
-    words, 1 for words rarer than about 2.6 t. sample=0 disables subsampling.
+    words, 1 for words rarer than about 2.6 t. sample=0 disables subsampling. As gensim, a
+    `sample` of 1 or more is an absolute count instead: t = int(sample * (3 + sqrt 5) / 2).
     """
     counts = np.asarray(counts, dtype=np.float64)
     if sample <= 0:
         return np.ones(counts.shape, dtype=np.float64)
-    t = sample * counts.sum()
+    if sample < 1.0:
+        t = sample * counts.sum()
+    else:  # gensim: sample >= 1 is a word count; words seen fewer than about `sample` times are all kept
+        t = float(int(sample * (3.0 + math.sqrt(5.0)) / 2.0))
     return np.minimum(1.0, (np.sqrt(counts / t) + 1.0) * t / counts)
 
 
@@ -258,12 +314,13 @@ class AliasSampler:
         return np.where(u < self.prob[col], col, self.alias[col])
 
 
-def context_windows(n: int, sentence_start, sentence_end, window: int, rng):
+def context_windows(n: int, sentence_start, sentence_end, window: int, rng, shrink: bool = True):
     """Context positions of n centre words with dynamic windows, as a (n, 2*window) grid.
 
     Centre i looks at positions i-b..i+b (not i itself) with b drawn uniformly from
     1..window per centre (word2vec.c: b = window - rand() % window), clipped to its own
-    sentence [sentence_start[i], sentence_end[i]).
+    sentence [sentence_start[i], sentence_end[i]). shrink=False (gensim's
+    shrink_windows=False): b = window for every centre, and nothing is drawn.
 
     Returns:
         (positions, valid): int64 (n, 2*window) positions (clipped into range where
@@ -271,7 +328,8 @@ def context_windows(n: int, sentence_start, sentence_end, window: int, rng):
         valid entries is the C tool's order: centre by centre, left to right.
     """
     offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
-    reach = rng.integers(1, window + 1, size=n)  # the effective window of each centre word
+    # the effective window of each centre word
+    reach = rng.integers(1, window + 1, size=n) if shrink else np.full(n, window, dtype=np.int64)
     pos = np.arange(n)[:, None] + offsets  # (n, 2W)
     valid = np.abs(offsets) <= reach[:, None]
     valid &= (pos >= sentence_start[:, None]) & (pos < sentence_end[:, None])
@@ -424,26 +482,45 @@ class CBOWNegativeSampling(SkipGramNegativeSampling):
 
 
 # ====================================================================== word vectors
+_KEY_TYPES = (str, int, np.integer)  # what can name a vector: a word, or a row number (as in gensim)
+_FORMAT_KV = "minigrad-keyedvectors"
+
+Correlation = namedtuple("Correlation", ["statistic", "pvalue"])
+Correlation.correlation = property(lambda self: self.statistic, doc="the statistic (SciPy's older name)")
+Correlation.__doc__ = ("A correlation coefficient and its two-sided p-value (t test, n-2 degrees of freedom): "
+                       "SciPy's pearsonr / spearmanr result, indexable as (statistic, pvalue).")
+
+
 class KeyedVectors:
-    """Word vectors on the host (NumPy), looked up by word: gensim's KeyedVectors, in small.
+    """Word vectors on the host (NumPy), looked up by word: gensim 4's KeyedVectors.
 
     Args:
         vector_size: D.
         index_to_key: the words, in row order.
         vectors: (len(index_to_key), D) float array (kept, not copied).
+        dtype: of the empty table when `vectors` is not given.
 
     Attributes:
-        vectors, index_to_key, key_to_index, vector_size.
+        vectors, index_to_key, key_to_index, vector_size, and `expandos` ({"count": int64
+        counts}, when known: `get_vecattr(word, "count")`).
+
+    A key is a word, or (as in gensim) an int row number: `wv[0]` is the first vector and
+    `0 in wv` is True for a non-empty table. Vector queries (`most_similar(positive=[vec])`)
+    are NumPy arrays of size D.
     """
 
-    def __init__(self, vector_size: int, index_to_key=None, vectors=None):
+    def __init__(self, vector_size: int, index_to_key=None, vectors=None, *, dtype=None):
         self.vector_size = int(vector_size)
+        if isinstance(index_to_key, (int, np.integer)) and not isinstance(index_to_key, bool):
+            raise TypeError("KeyedVectors: the second argument is the list of words (index_to_key); gensim's "
+                            "preallocated `count` is not supported: start empty and call add_vectors(keys, weights)")
         self.index_to_key = list(index_to_key) if index_to_key is not None else []
         self.key_to_index = {w: i for i, w in enumerate(self.index_to_key)}
         if len(self.key_to_index) != len(self.index_to_key):
             raise ValueError("KeyedVectors: index_to_key has repeated words")
         if vectors is None:
-            vectors = np.zeros((len(self.index_to_key), self.vector_size), dtype=np.float32)
+            vectors = np.zeros((len(self.index_to_key), self.vector_size), dtype=dtype or np.float32)
+        self.expandos = {}
         self._set_vectors(vectors)
 
     def _set_vectors(self, vectors):
@@ -453,155 +530,572 @@ class KeyedVectors:
         self.vectors = vectors
         self._normed = None  # unit vectors, computed on the first similarity query
 
+    def _vectors_changed(self):
+        """Forget the cached unit vectors (after the vectors were updated in place, e.g. by training)."""
+        self._normed = None
+
     # ------------------------------------------------------------ lookup
     def __len__(self):
         return len(self.index_to_key)
 
-    def __contains__(self, word):
-        return word in self.key_to_index
+    def __contains__(self, key):
+        return self.has_index_for(key)
 
-    def get_index(self, word) -> int:
-        """Row of `word`; KeyError naming the word if it is not in the vocabulary."""
+    def has_index_for(self, key) -> bool:
+        """True if `key` is a word of the vocabulary (or an int row number in range, as gensim)."""
+        return self.get_index(key, -1) >= 0
+
+    def get_index(self, key, default=None) -> int:
+        """Row of `key` (a word, or an int row number); `default` if absent, else a KeyError naming the word."""
         try:
-            return self.key_to_index[word]
-        except (KeyError, TypeError):
-            raise KeyError(f"word {word!r} not in vocabulary ({len(self)} words; words seen fewer than min_count "
-                           "times are not kept)") from None
+            i = self.key_to_index.get(key, -1)
+        except TypeError:  # unhashable (a list ...)
+            i = -1
+        if i >= 0:
+            return i
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self.index_to_key):
+            return int(key)
+        if default is not None:
+            return default
+        raise KeyError(f"word {key!r} not in vocabulary ({len(self)} words; words seen fewer than min_count "
+                       "times are not kept)")
 
-    def __getitem__(self, words):
-        """The vector of a word (D,), or of a list of words (n, D). A host NumPy array."""
-        if isinstance(words, str):
-            return self.vectors[self.get_index(words)]
-        return self.vectors[[self.get_index(w) for w in words]]
+    def get_vector(self, key, norm: bool = False):
+        """The vector of one key (D,): a read-only view of its row, or (norm=True) a unit-length copy."""
+        i = self.get_index(key)
+        if norm:
+            return self.get_normed_vectors()[i].copy()
+        out = self.vectors[i]
+        out.setflags(write=False)  # a view into the table: writing to it would change the model silently
+        return out
 
-    get_vector = __getitem__
+    word_vec = get_vector  # gensim 3's name
+
+    def __getitem__(self, key_or_keys):
+        """The vector of a key (D,), or of a list of keys (n, D). A host NumPy array."""
+        if isinstance(key_or_keys, _KEY_TYPES):
+            return self.get_vector(key_or_keys)
+        return self.vectors[[self.get_index(k) for k in key_or_keys]]
 
     def get_normed_vectors(self):
-        """All vectors scaled to unit length (cached until the vectors change)."""
+        """All vectors scaled to unit length (cached until the vectors change; an all-zero vector stays zero)."""
         if self._normed is None or self._normed.shape != self.vectors.shape:
             v = np.asarray(self.vectors, dtype=np.float32)
             norms = np.linalg.norm(v, axis=1, keepdims=True)
-            self._normed = v / np.maximum(norms, np.float32(1e-12))  # an all-zero vector stays zero
+            self._normed = v / np.maximum(norms, np.float32(1e-12))
         return self._normed
 
+    def get_vecattr(self, key, attr):
+        """A per-word attribute, e.g. get_vecattr("king", "count") (the word's count in the training corpus)."""
+        if attr not in self.expandos:
+            raise KeyError(f"KeyedVectors.get_vecattr: no attribute {attr!r} (known: {sorted(self.expandos)})")
+        return self.expandos[attr][self.get_index(key)].item()
+
+    def set_vecattr(self, key, attr, value):
+        """Set a per-word attribute (an int64 column created on first use)."""
+        col = self.expandos.setdefault(attr, np.zeros(len(self), dtype=np.int64))
+        col[self.get_index(key)] = value
+
+    def add_vectors(self, keys, weights, replace: bool = False):
+        """Append the vectors of new keys (gensim); keys already present keep their vector unless replace=True.
+
+        Args:
+            keys: a key or a list of keys.
+            weights: (D,) or (n, D) array-like, one row per key.
+        """
+        if isinstance(keys, _KEY_TYPES):
+            keys = [keys]
+        keys = list(keys)
+        w = np.asarray(weights, dtype=self.vectors.dtype).reshape(len(keys), -1)
+        if w.shape[1] != self.vector_size:
+            raise ValueError(f"KeyedVectors.add_vectors: {len(keys)} keys need a ({len(keys)}, {self.vector_size}) "
+                             f"array of vectors, got shape {np.shape(weights)}")
+        known = np.array([k in self.key_to_index for k in keys], dtype=bool)
+        fresh = [k for k, old in zip(keys, known) if not old]
+        if len(set(fresh)) != len(fresh):
+            raise ValueError("KeyedVectors.add_vectors: a new key appears twice")
+        for k in fresh:
+            self.key_to_index[k] = len(self.index_to_key)
+            self.index_to_key.append(k)
+        vectors = np.concatenate([self.vectors, w[~known]], axis=0)
+        if replace and known.any():
+            vectors[[self.key_to_index[k] for k, old in zip(keys, known) if old]] = w[known]
+        for attr, col in self.expandos.items():
+            self.expandos[attr] = np.concatenate([col, np.zeros(len(fresh), dtype=col.dtype)])
+        self._set_vectors(vectors)
+
+    def add_vector(self, key, vector) -> int:
+        """Add one key's vector (gensim); returns its row."""
+        self.add_vectors([key], [vector])
+        return self.get_index(key)
+
     # ------------------------------------------------------------ similarity
-    def similarity(self, a: str, b: str) -> float:
+    @staticmethod
+    def cosine_similarities(vector_1, vectors_all):
+        """Cosine similarity of one vector (D,) with each row of vectors_all (n, D)."""
+        v = np.asarray(vector_1)
+        m = np.asarray(vectors_all)
+        return (m @ v) / (np.linalg.norm(v) * np.linalg.norm(m, axis=1))
+
+    def similarity(self, w1, w2) -> float:
         """Cosine similarity of two words."""
         n = self.get_normed_vectors()
-        return float(n[self.get_index(a)] @ n[self.get_index(b)])
+        return float(n[self.get_index(w1)] @ n[self.get_index(w2)])
 
-    def most_similar(self, positive=None, negative=None, topn=10):
-        """The words nearest (by cosine) to the mean of the unit vectors of `positive` minus `negative`.
+    def distance(self, w1, w2) -> float:
+        """Cosine distance, 1 - similarity."""
+        return 1.0 - self.similarity(w1, w2)
 
-        `most_similar("king")` gives king's neighbours; `most_similar(positive=["king", "woman"],
-        negative=["man"])` answers "man : king = woman : ?" (3CosAdd). Query words are left out
-        of the answer, as in gensim. Entries may be words or vectors (arrays of size D).
+    def distances(self, word_or_vector, other_words=()):
+        """Cosine distances from a word (or vector) to each of `other_words` (default: every word), an array."""
+        v = self.get_vector(word_or_vector) if isinstance(word_or_vector, _KEY_TYPES) else word_or_vector
+        others = self.vectors if not other_words else self.vectors[[self.get_index(w) for w in other_words]]
+        return 1.0 - self.cosine_similarities(v, others)
 
-        Returns:
-            A list of (word, cosine) pairs, best first; with topn=None the array of cosines to every word.
+    def n_similarity(self, ws1, ws2) -> float:
+        """Cosine similarity of the means of two sets of words (their raw vectors, as gensim)."""
+        ws1, ws2 = list(ws1), list(ws2)
+        if not ws1 or not ws2:
+            raise ValueError("KeyedVectors.n_similarity: both word lists must be non-empty")
+        m1 = self.get_mean_vector(ws1, pre_normalize=False, post_normalize=True)
+        m2 = self.get_mean_vector(ws2, pre_normalize=False, post_normalize=True)
+        return float(m1 @ m2)
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False, ignore_missing=True):
+        """Weighted mean of the vectors of `keys` (words or arrays), gensim's rule.
+
+        Words count through their unit vectors (pre_normalize) or raw vectors; arrays are used as
+        given. The sum of weight * vector is divided by the sum of |weight|; post_normalize scales
+        the result to unit length. Missing words are skipped (ignore_missing) or a KeyError.
         """
-        if isinstance(positive, (str, bytes)) or _is_vector(positive):
-            positive = [positive]
-        if isinstance(negative, (str, bytes)) or _is_vector(negative):
-            negative = [negative]
-        positive, negative = list(positive or []), list(negative or [])
-        if not positive and not negative:
-            raise ValueError("most_similar: give at least one word in positive or negative")
-        if topn is not None and (not isinstance(topn, int) or topn < 0):
-            raise ValueError(f"most_similar: topn must be a non-negative int or None, got {topn!r}")
-        normed = self.get_normed_vectors()
-        query, exclude = [], set()
-        for sign, items in ((1.0, positive), (-1.0, negative)):
-            for item in items:
-                if isinstance(item, str):
-                    i = self.get_index(item)
-                    query.append(sign * normed[i])
-                    exclude.add(i)
-                else:
-                    v = np.asarray(item, dtype=np.float32).reshape(-1)
-                    if v.shape != (self.vector_size,):
-                        raise ValueError(f"most_similar: a vector query must have size {self.vector_size}, "
-                                         f"got shape {np.shape(item)}")
-                    query.append(sign * v / max(float(np.linalg.norm(v)), 1e-12))
-        mean = np.mean(query, axis=0).astype(np.float32)
-        mean /= max(float(np.linalg.norm(mean)), 1e-12)
-        sims = normed @ mean
-        if topn is None:
-            return sims
-        # Only the best topn + len(exclude) can make the list: partition, then sort those few.
-        k = min(topn + len(exclude), sims.size)
-        best = np.argpartition(-sims, k - 1)[:k] if 0 < k < sims.size else np.arange(sims.size)
-        order = best[np.argsort(-sims[best], kind="stable")]
-        out = []
-        if topn == 0:
-            return out
-        for i in order:
-            if int(i) in exclude:
+        keys = [keys] if isinstance(keys, _KEY_TYPES) or _is_vector(keys) and np.ndim(keys) == 1 else list(keys)
+        if not keys:
+            raise ValueError("KeyedVectors.get_mean_vector: no keys given")
+        weights = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(keys),):
+            raise ValueError(f"KeyedVectors.get_mean_vector: {len(keys)} keys but weights of shape {weights.shape}")
+        total, acc = 0.0, np.zeros(self.vector_size, dtype=np.float64)
+        for key, w in zip(keys, weights.tolist()):
+            if _is_vector(key):
+                v = np.asarray(key, dtype=np.float64).reshape(-1)
+                if v.shape != (self.vector_size,):
+                    raise ValueError(f"KeyedVectors: a vector query must have size {self.vector_size}, "
+                                     f"got shape {np.shape(key)}")
+            elif self.has_index_for(key):
+                v = self.get_vector(key, norm=pre_normalize)
+            elif ignore_missing:
                 continue
-            out.append((self.index_to_key[i], float(sims[i])))
+            else:
+                self.get_index(key)  # raises the KeyError naming the word
+            acc += w * v
+            total += abs(w)
+        if total > 0:
+            acc /= total
+        if post_normalize:
+            acc /= max(float(np.linalg.norm(acc)), 1e-12)
+        return acc.astype(np.float32)
+
+    def _query(self, positive, negative, who):
+        """(keys, weights, indices to leave out) of a most_similar-style query (gensim's argument forms)."""
+        def as_list(x):
+            if x is None:
+                return []
+            if isinstance(x, _KEY_TYPES) or (_is_vector(x) and np.ndim(x) == 1):
+                return [x]
+            return list(x)
+        positive, negative = as_list(positive), as_list(negative)
+        keys, weights, exclude = [], [], set()
+        for default, items in ((1.0, positive), (-1.0, negative)):
+            for item in items:
+                if isinstance(item, tuple) and len(item) == 2 and not _is_vector(item):
+                    key, weight = item  # gensim: (key, weight) pairs
+                else:
+                    key, weight = item, default
+                if not _is_vector(key):
+                    exclude.add(self.get_index(key))  # KeyError naming a missing word
+                keys.append(key)
+                weights.append(float(weight))
+        if not keys:
+            raise ValueError(f"{who}: give at least one word in positive or negative")
+        return keys, weights, exclude
+
+    def _top(self, scores, topn, exclude, clip_start=0):
+        """The topn (key, score) pairs of `scores` (rows clip_start.. of the table), best first, skipping `exclude`."""
+        if topn is None or topn is False:
+            return scores
+        if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 0:
+            raise ValueError(f"most_similar: topn must be a non-negative int or None, got {topn!r}")
+        if topn == 0 or scores.size == 0:
+            return []
+        # Only the best topn + len(exclude) can make the list: partition, then sort those few.
+        k = min(int(topn) + len(exclude), scores.size)
+        best = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+        out = []
+        for i in best[np.argsort(-scores[best], kind="stable")]:
+            if int(i) + clip_start in exclude:
+                continue
+            out.append((self.index_to_key[int(i) + clip_start], float(scores[i])))
             if len(out) == topn:
                 break
         return out
 
+    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None, restrict_vocab=None,
+                     indexer=None):
+        """The words nearest (by cosine) to the weighted mean of the query's unit vectors (gensim 4).
+
+        `most_similar("king")` gives king's neighbours; `most_similar(positive=["king", "woman"],
+        negative=["man"])` answers "man : king = woman : ?" (3CosAdd). Entries may be words, row
+        numbers, vectors (NumPy arrays of size D, used as given, not normalised: gensim's rule) or
+        (entry, weight) pairs (default weight 1 for positive, -1 for negative). Query words are left
+        out of the answer, vectors are not.
+
+        Args:
+            topn: how many; None gives the array of cosines to every word instead.
+            restrict_vocab: search only the first this many words (the most frequent ones).
+            clip_start, clip_end: search rows clip_start..clip_end only (restrict_vocab sets clip_end).
+
+        Returns:
+            A list of (word, cosine) pairs, best first; with topn=None the array of cosines.
+        """
+        if indexer is not None:
+            raise NotImplementedError("most_similar: approximate-nearest-neighbour indexers are not supported "
+                                      "(indexer=None searches exactly)")
+        keys, weights, exclude = self._query(positive, negative, "most_similar")
+        mean = self.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True, ignore_missing=False)
+        clip_end = restrict_vocab if restrict_vocab is not None else clip_end
+        normed = self.get_normed_vectors()[clip_start:clip_end]
+        return self._top(normed @ mean, topn, exclude, clip_start)
+
+    def similar_by_word(self, word, topn=10, restrict_vocab=None):
+        """most_similar(word)."""
+        return self.most_similar(positive=[word], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_key = similar_by_word
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        """The words nearest to a vector (a word whose own vector it is comes first: nothing is left out)."""
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Analogies by 3CosMul (Levy & Goldberg 2014): maximise prod_pos c(w, p) / (prod_neg c(w, n) + 1e-6)
+        with cosines shifted to [0, 1] by c = (1 + cos) / 2. Vector entries are normalised here (gensim
+        uses them as given, which takes the shifted "cosine" out of [0, 1])."""
+        keys, weights, exclude = self._query(positive, negative, "most_similar_cosmul")
+        normed = self.get_normed_vectors()[:restrict_vocab]
+        num = np.ones(normed.shape[0], dtype=np.float32)
+        den = np.ones(normed.shape[0], dtype=np.float32)
+        for key, w in zip(keys, weights):
+            if _is_vector(key):
+                v = np.asarray(key, dtype=np.float32).reshape(-1)
+                v = v / max(float(np.linalg.norm(v)), 1e-12)
+            else:
+                v = self.get_normed_vectors()[self.get_index(key)]
+            shifted = (1.0 + normed @ v) / 2.0
+            if w > 0:
+                num *= shifted
+            else:
+                den *= shifted
+        scores = num / (den + np.float32(1e-6))  # no negative words: den = 1, as gensim's empty product
+        return self._top(scores.astype(np.float32), topn, exclude)
+
+    def doesnt_match(self, words):
+        """The word furthest from the mean of the others' unit vectors (words not in the vocabulary are ignored)."""
+        words = list(words)
+        used = [w for w in words if w in self]
+        if len(used) != len(words):
+            warnings.warn(f"doesnt_match: ignoring words not in the vocabulary: {[w for w in words if w not in self]}",
+                          stacklevel=2)
+        if not used:
+            raise ValueError("doesnt_match: none of the words is in the vocabulary")
+        vecs = np.stack([self.get_vector(w, norm=True) for w in used])
+        mean = vecs.mean(axis=0)
+        mean /= max(float(np.linalg.norm(mean)), 1e-12)
+        return used[int(np.argmin(vecs @ mean))]
+
+    def most_similar_to_given(self, key1, keys_list):
+        """The key of keys_list most similar to key1."""
+        keys_list = list(keys_list)
+        return keys_list[int(np.argmax([self.similarity(key1, k) for k in keys_list]))]
+
+    def closer_than(self, key1, key2):
+        """The words closer to key1 than key2 is (key1 itself left out)."""
+        d = self.distances(key1)
+        i1, i2 = self.get_index(key1), self.get_index(key2)
+        return [self.index_to_key[i] for i in np.flatnonzero(d < d[i2]).tolist() if i != i1]
+
+    def rank(self, key1, key2) -> int:
+        """Rank of key2 among key1's neighbours (1: the nearest)."""
+        return len(self.closer_than(key1, key2)) + 1
+
+    # ------------------------------------------------------------ evaluation on user files
+    def _ok_vocab(self, restrict_vocab, case_insensitive):
+        """word (upper-cased if case_insensitive) -> row, for the first restrict_vocab words; on a case clash
+        the more frequent (earlier) word wins, as in gensim."""
+        ok = {}
+        for i in range(min(len(self), restrict_vocab) - 1, -1, -1):
+            w = self.index_to_key[i]
+            ok[w.upper() if case_insensitive else w] = i
+        return ok
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True, dummy4unknown=False,
+                                similarity_function="most_similar"):
+        """Accuracy on an analogy file in the questions-words.txt format (gensim 4).
+
+        The file has section lines ": name" and question lines "a b c d" (a : b = c : d). Each
+        question is answered by 3CosAdd (most_similar(positive=[b, c], negative=[a])) over the first
+        `restrict_vocab` words; the answer is the best word other than a, b, c. Questions with a word
+        outside those are skipped (or counted wrong with dummy4unknown=True).
+
+        Returns:
+            (score, sections): the overall accuracy, and one dict per section ({"section": name,
+            "correct": [(a, b, c, d), ...], "incorrect": [...]}) plus a final "Total accuracy" one.
+            With case_insensitive the words in those lists are upper-cased, as gensim reports them.
+        """
+        if similarity_function not in ("most_similar", "most_similar_cosmul"):
+            raise ValueError(f"evaluate_word_analogies: similarity_function must be 'most_similar' or "
+                             f"'most_similar_cosmul', got {similarity_function!r}")
+        ok = self._ok_vocab(restrict_vocab, case_insensitive)
+        search = getattr(self, similarity_function)
+        sections, section, questions, oov = [], None, 0, 0
+        with open(analogies, "rb") as f:
+            for line_no, raw in enumerate(f):
+                line = raw.decode("utf-8")
+                if line.startswith(": "):
+                    if section:
+                        sections.append(section)
+                    section = {"section": line.lstrip(": ").strip(), "correct": [], "incorrect": []}
+                    continue
+                if not line.strip():
+                    continue
+                if section is None:
+                    raise ValueError(f"evaluate_word_analogies: {analogies}: line {line_no + 1} comes before the "
+                                     "first section line (': name')")
+                words = line.split()
+                if len(words) != 4:
+                    warnings.warn(f"evaluate_word_analogies: {analogies}: skipping line {line_no + 1} (not 4 words)",
+                                  stacklevel=2)
+                    continue
+                if case_insensitive:
+                    words = [w.upper() for w in words]
+                a, b, c, expected = words
+                questions += 1
+                if not all(w in ok for w in words):
+                    oov += 1
+                    if dummy4unknown:
+                        section["incorrect"].append((a, b, c, expected))
+                    continue
+                ia, ib, ic = ok[a], ok[b], ok[c]
+                ignore = {a, b, c}
+                predicted = None
+                for word, _ in search(positive=[ib, ic], negative=[ia], topn=5, restrict_vocab=restrict_vocab):
+                    predicted = word.upper() if case_insensitive else word
+                    if predicted in ok and predicted not in ignore:
+                        break
+                (section["correct"] if predicted == expected else section["incorrect"]).append((a, b, c, expected))
+        if section:
+            sections.append(section)
+        if not questions:
+            raise ValueError(f"evaluate_word_analogies: {analogies}: no analogy questions found")
+        total = {"section": "Total accuracy",
+                 "correct": [q for s in sections for q in s["correct"]],
+                 "incorrect": [q for s in sections for q in s["incorrect"]]}
+        sections.append(total)
+        n = len(total["correct"]) + len(total["incorrect"])
+        return (len(total["correct"]) / n if n else 0.0), sections
+
+    def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
+                            case_insensitive=True, dummy4unknown=False):
+        """Correlation of the model's cosine similarities with human scores in a word-pair file (gensim 4).
+
+        Each line is "word1<delimiter>word2<delimiter>score"; lines starting with '#' and malformed
+        lines are skipped. Pairs with a word outside the first `restrict_vocab` words are left out
+        (or scored 0 with dummy4unknown=True).
+
+        Returns:
+            (pearson, spearman, oov_ratio): two `Correlation(statistic, pvalue)` results (SciPy's
+            pearsonr / spearmanr, computed here without SciPy) and the percentage of pairs with an
+            unknown word.
+        """
+        ok = self._ok_vocab(restrict_vocab, case_insensitive)
+        normed = self.get_normed_vectors()
+        gold, model, oov = [], [], 0
+        with open(pairs, encoding=encoding) as f:
+            for line in f:
+                if not line or line.startswith("#"):
+                    continue
+                parts = line.split(delimiter)
+                if len(parts) != 3:
+                    continue
+                a, b, score = parts
+                try:
+                    score = float(score)
+                except ValueError:
+                    continue
+                if case_insensitive:
+                    a, b = a.upper(), b.upper()
+                if a not in ok or b not in ok:
+                    oov += 1
+                    if dummy4unknown:
+                        gold.append(score)
+                        model.append(0.0)
+                    continue
+                gold.append(score)
+                model.append(float(normed[ok[a]] @ normed[ok[b]]))
+        if not gold:
+            raise ValueError(f"evaluate_word_pairs: {pairs}: no usable word pairs (wrong delimiter, or every pair "
+                             "has a word outside the vocabulary)")
+        gold, model = np.array(gold), np.array(model)
+        oov_ratio = 100.0 * oov / (len(gold) if dummy4unknown else len(gold) + oov)
+        return _pearson(gold, model), _pearson(_average_ranks(gold), _average_ranks(model)), oov_ratio
+
+    # ------------------------------------------------------------ native save / load (no pickle)
+    def save(self, path):
+        """Save words, vectors and counts with `minigrad.save` (an .npz, no pickle); load with KeyedVectors.load."""
+        mg.save({"format": _FORMAT_KV, "version": 1, "vector_size": self.vector_size,
+                 "words": list(self.index_to_key), "vectors": np.asarray(self.vectors),
+                 "expandos": dict(self.expandos)}, path)
+
+    @classmethod
+    def load(cls, path):
+        """KeyedVectors written by `save`."""
+        ckpt = mg.load(path)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT_KV:
+            raise ValueError(f"KeyedVectors.load: {path} is not a file written by KeyedVectors.save (for a whole "
+                             "model use Word2Vec.load; for the word2vec C format use load_word2vec_format)")
+        kv = cls(ckpt["vector_size"], ckpt["words"], np.asarray(ckpt["vectors"]))
+        kv.expandos = {k: np.asarray(v) for k, v in ckpt["expandos"].items()}
+        return kv
+
     # ------------------------------------------------------------ the word2vec file format
-    def save_word2vec_format(self, path, binary: bool = False):
-        """Write the standard word2vec file: a "V D" header line, then one word and its D numbers per line.
+    def save_word2vec_format(self, fname, fvocab=None, binary: bool = False, total_vec=None, write_header=True,
+                             prefix="", append=False, sort_attr="count"):
+        """Write the standard word2vec file: a "V D" header line, then one word and its D numbers per entry.
 
         Text (binary=False): numbers in decimal with 9 significant digits (exact for float32).
         Binary: after the header, each entry is the word, a space and D little-endian float32s
         (then a newline), as word2vec.c writes with -binary 1.
+
+        Args:
+            fvocab: also write "word count" lines to this file (word2vec.c's -save-vocab).
+            total_vec: the V of the header (default: the number of words written).
+            write_header: False leaves the header out (e.g. to append to a file).
+            prefix: put before every word. append: add to the file instead of replacing it.
+            sort_attr: write the words in decreasing order of this attribute when it is known
+                ("count"); otherwise in row order.
         """
-        words, vecs = self.index_to_key, np.asarray(self.vectors, dtype=np.float32)
+        vecs = np.asarray(self.vectors, dtype=np.float32)
+        order = np.arange(len(self))
+        if sort_attr in self.expandos:
+            order = np.argsort(-self.expandos[sort_attr], kind="stable")
+        words = [prefix + str(self.index_to_key[i]) for i in order.tolist()]
         for w in words:
             if not w or any(ch.isspace() for ch in w):
                 raise ValueError(f"save_word2vec_format: word {w!r} is empty or contains whitespace, which the "
                                  "format cannot represent")
-        with open(path, "wb") as f:
-            f.write(f"{len(words)} {self.vector_size}\n".encode("utf-8"))
+        if fvocab is not None:
+            counts = self.expandos.get("count")
+            with open(fvocab, "ab" if append else "wb") as f:
+                for w, i in zip(words, order.tolist()):
+                    f.write(f"{w} {int(counts[i]) if counts is not None else 0}\n".encode("utf-8"))
+        with open(fname, "ab" if append else "wb") as f:
+            if write_header:
+                f.write(f"{len(words) if total_vec is None else int(total_vec)} {self.vector_size}\n".encode("utf-8"))
+            rows = vecs[order]
             if binary:
-                le = vecs.astype("<f4", copy=False)
+                le = rows.astype("<f4", copy=False)
                 for w, row in zip(words, le):
                     f.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
             else:
-                for w, row in zip(words, vecs.tolist()):
+                for w, row in zip(words, rows.tolist()):
                     f.write((w + " " + " ".join(f"{x:.9g}" for x in row) + "\n").encode("utf-8"))
 
     @classmethod
-    def load_word2vec_format(cls, path, binary: bool = False):
-        """Read a file written by `save_word2vec_format` (or by word2vec.c / gensim); vectors as float32."""
-        with open(path, "rb") as f:
-            header = f.readline().decode("utf-8").split()
-            if len(header) != 2 or not all(h.isdigit() for h in header):
-                raise ValueError(f"load_word2vec_format: {path}: the first line must be 'V D' (word count and "
-                                 f"vector size), got {' '.join(header)!r}")
-            n, dim = int(header[0]), int(header[1])
-            words, vecs = [], np.empty((n, dim), dtype=np.float32)
+    def load_word2vec_format(cls, fname, fvocab=None, binary: bool = False, encoding="utf8", unicode_errors="strict",
+                             limit=None, datatype=None, no_header=False):
+        """Read a word2vec text or binary file (ours, word2vec.c's, gensim's); vectors as float32 (or `datatype`).
+
+        Args:
+            fvocab: a "word count" file (word2vec.c's -save-vocab) giving the counts; without it
+                the counts are made up in decreasing row order, as gensim does.
+            encoding, unicode_errors: how to decode the words ('ignore' / 'replace' help with
+                files whose words were cut inside a multi-byte character).
+            limit: read only the first this many vectors.
+            datatype: the float type of the vectors (default float32).
+            no_header: a text file without the "V D" line (GloVe's format).
+        """
+        dtype = np.dtype(datatype) if datatype is not None else np.dtype(np.float32)
+        counts_by_word = None
+        if fvocab is not None:
+            counts_by_word = {}
+            with open(fvocab, encoding=encoding, errors=unicode_errors) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2:
+                        counts_by_word[parts[0]] = int(parts[1])
+        if no_header:
+            if binary:
+                raise ValueError("load_word2vec_format: no_header=True is for text files only")
+            n, dim = 0, None
+            with open(fname, "rb") as f:
+                for line in f:
+                    if line.strip():
+                        n += 1
+                        dim = len(line.rstrip().split(b" ")) - 1 if dim is None else dim
+            if not n:
+                raise ValueError(f"load_word2vec_format: {fname}: the file is empty")
+        with open(fname, "rb") as f:
+            if not no_header:
+                header = f.readline().decode("utf-8", errors="replace").split()
+                if len(header) != 2 or not all(h.isdigit() for h in header):
+                    raise ValueError(f"load_word2vec_format: {fname}: the first line must be 'V D' (word count and "
+                                     f"vector size), got {' '.join(header)!r}; for a file without it (GloVe) pass "
+                                     "no_header=True")
+                n, dim = int(header[0]), int(header[1])
+            if limit is not None:
+                n = min(n, int(limit))
+            words, vecs = [], np.empty((n, dim), dtype=dtype)
+            seen = set()
             for i in range(n):
                 if binary:
-                    word = _read_binary_word(f, path, i)
+                    word = _read_binary_word(f, fname, i).decode(encoding, errors=unicode_errors)
                     raw = f.read(4 * dim)
                     if len(raw) != 4 * dim:
-                        raise ValueError(f"load_word2vec_format: {path}: entry {i + 1} ({word!r}) is truncated")
-                    vecs[i] = np.frombuffer(raw, dtype="<f4")
+                        raise ValueError(f"load_word2vec_format: {fname}: entry {i + 1} ({word!r}) is truncated")
+                    row = np.frombuffer(raw, dtype="<f4")
                 else:
                     line = f.readline()
+                    while no_header and line and not line.strip():
+                        line = f.readline()
                     if not line:
-                        raise ValueError(f"load_word2vec_format: {path}: the header promises {n} words but the file "
-                                         f"ends after {i}")
-                    parts = line.decode("utf-8").rstrip().split(" ")
+                        raise ValueError(f"load_word2vec_format: {fname}: the header promises {n} words but the "
+                                         f"file ends after {i}")
+                    parts = line.decode(encoding, errors=unicode_errors).rstrip().split(" ")
                     if len(parts) != dim + 1:
-                        raise ValueError(f"load_word2vec_format: {path}: line {i + 2} has {len(parts) - 1} numbers, "
-                                         f"expected {dim}")
-                    try:
-                        vecs[i] = [float(x) for x in parts[1:]]
-                    except ValueError:
-                        raise ValueError(f"load_word2vec_format: {path}: line {i + 2} has a value that is not a "
-                                         "number") from None
+                        raise ValueError(f"load_word2vec_format: {fname}: line {i + 2 - no_header} has "
+                                         f"{len(parts) - 1} numbers, expected {dim}")
                     word = parts[0]
+                    try:
+                        row = [float(x) for x in parts[1:]]
+                    except ValueError:
+                        raise ValueError(f"load_word2vec_format: {fname}: line {i + 2 - no_header} has a value that "
+                                         "is not a number") from None
+                if word in seen:  # gensim keeps the first vector of a repeated word
+                    warnings.warn(f"load_word2vec_format: {fname}: duplicate word {word!r}, keeping its first vector",
+                                  stacklevel=2)
+                    continue
+                seen.add(word)
+                vecs[len(words)] = row
                 words.append(word)
-        if len(set(words)) != len(words):
-            raise ValueError(f"load_word2vec_format: {path}: a word appears twice")
-        return cls(dim, words, vecs)
+        kv = cls(dim, words, vecs[:len(words)].copy() if len(words) < n else vecs)
+        if counts_by_word is None:
+            kv.expandos["count"] = np.arange(len(words), 0, -1, dtype=np.int64)  # gensim's made-up counts
+        else:
+            missing = [w for w in words if w not in counts_by_word]
+            if missing:
+                warnings.warn(f"load_word2vec_format: {fvocab} has no count for {len(missing)} words "
+                              f"(e.g. {missing[0]!r}); they get count 0", stacklevel=2)
+            kv.expandos["count"] = np.array([counts_by_word.get(w, 0) for w in words], dtype=np.int64)
+        return kv
 
     def __repr__(self):
         return f"KeyedVectors({len(self)} words, vector_size={self.vector_size})"
@@ -611,7 +1105,7 @@ def _is_vector(x) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype") and getattr(x, "ndim", 0) >= 1 and x.dtype.kind == "f"
 
 
-def _read_binary_word(f, path, i) -> str:
+def _read_binary_word(f, path, i) -> bytes:
     chars = []
     while True:
         ch = f.read(1)
@@ -619,9 +1113,63 @@ def _read_binary_word(f, path, i) -> str:
             raise ValueError(f"load_word2vec_format: {path}: the file ends inside entry {i + 1}")
         if ch == b" ":
             break
-        if ch != b"\n" or chars:  # skip the newline that ends the previous entry
+        if ch != b"\n" or chars:  # skip the newline that ends the previous entry (word2vec.c writes one)
             chars.append(ch)
-    return b"".join(chars).decode("utf-8")
+    return b"".join(chars)
+
+
+# ---------------------------------------------------------------- correlation statistics (SciPy's, without SciPy)
+def _average_ranks(x):
+    """Ranks 1..n of x, ties sharing their mean rank (SciPy's rankdata 'average')."""
+    x = np.asarray(x, dtype=np.float64)
+    ranks = np.empty(x.size, dtype=np.float64)
+    ranks[np.argsort(x, kind="stable")] = np.arange(1, x.size + 1)
+    _, group = np.unique(x, return_inverse=True)
+    return (np.bincount(group, weights=ranks) / np.bincount(group))[group]
+
+
+def _pearson(x, y) -> Correlation:
+    """Pearson's r and its two-sided p-value: t = r sqrt((n-2) / (1-r^2)) has n-2 degrees of freedom."""
+    n = x.size
+    dx, dy = x - x.mean(), y - y.mean()
+    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
+    if n < 2 or denom == 0.0:
+        return Correlation(float("nan"), float("nan"))  # a constant input has no correlation
+    r = max(-1.0, min(1.0, float(dx @ dy) / denom))
+    df = n - 2
+    if df == 0:
+        return Correlation(r, 1.0)
+    if abs(r) == 1.0:
+        return Correlation(r, 0.0)
+    # P(|T| >= |t|) for Student's t with df degrees of freedom = I_{df/(df+t^2)}(df/2, 1/2) = I_{1-r^2}(df/2, 1/2)
+    return Correlation(r, _betainc(df / 2.0, 0.5, 1.0 - r * r))
+
+
+def _betainc(a, b, x) -> float:
+    """The regularised incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only below this point: use the symmetry
+        return 1.0 - _betainc(b, a, 1.0 - x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * h / a
+
 
 
 # ====================================================================== progress display
@@ -667,8 +1215,39 @@ class _Progress:
 
 
 # ====================================================================== the trainer
+class CallbackAny2Vec:
+    """Base class of training callbacks (gensim.models.callbacks.CallbackAny2Vec): override what you need.
+
+    Each method gets the model. Pass instances as `Word2Vec(..., callbacks=[cb])` or
+    `model.train(..., callbacks=[cb])`. A batch is one chunk of about `batch_words` words of
+    text (gensim's job). During callbacks `model.wv` holds the current vectors and
+    `model.get_latest_training_loss()` the loss summed since train() began (with compute_loss=True).
+    """
+
+    def on_train_begin(self, model):
+        pass
+
+    def on_epoch_begin(self, model):
+        pass
+
+    def on_batch_begin(self, model):
+        pass
+
+    def on_batch_end(self, model):
+        pass
+
+    def on_epoch_end(self, model):
+        pass
+
+    def on_train_end(self, model):
+        pass
+
+
 class Word2Vec:
-    """Train word vectors with skip-gram (sg=1) or CBOW (sg=0) and negative sampling; gensim's API.
+    """Train word vectors with CBOW (sg=0, the default, as gensim) or skip-gram (sg=1) and negative sampling.
+
+    The signature, defaults and behaviour are gensim 4's (`gensim.models.Word2Vec`), with the
+    differences listed in the module docstring; `device`, `progress` and `batch_pairs` are ours.
 
     Args:
         sentences: a re-iterable of token lists (a list, a `LineSentence`, any object whose
@@ -676,43 +1255,82 @@ class Word2Vec:
             chunk at a time. If given (or `corpus_file`), the model is trained right away.
         corpus_file: path of a text file with one whitespace-tokenised sentence per line.
         vector_size: D, the size of the word vectors.
-        window: maximum distance between the centre word and a context word (the window
-            actually used is drawn uniformly from 1..window for each centre word).
+        alpha, min_alpha: the learning rate falls linearly from alpha to min_alpha over all epochs.
+        window: maximum distance between the centre word and a context word.
         min_count: ignore words seen fewer times.
         max_vocab_size: bound on distinct words held while counting (rarest pruned); None: no bound.
-        negative: noise words per pair (K).
-        sample: subsampling threshold for frequent words (0 disables it).
-        alpha, min_alpha: the learning rate falls linearly from alpha to min_alpha over all epochs.
-        sg: 1 skip-gram, 0 CBOW.
-        epochs: passes over the corpus.
-        batch_words: words of text turned into index arrays at a time (host work).
-        seed: seeds the initial vectors, subsampling, windows and noise words.
-        device: 'cpu', 'cuda' or 'cuda:N': where the tables live and the steps run.
-        progress: show a words/s progress line while training.
-        batch_pairs: training pairs per SGD step (see the module docstring for why 1024).
-        cbow_mean: CBOW averages (1) or sums (0) the context vectors.
+        sample: subsampling threshold for frequent words (0 disables it; >= 1: a word count, as gensim).
+        seed: seeds the initial vectors, subsampling, windows and noise words: the same seed and
+            corpus give the same vectors, whatever `workers` is.
+        workers: accepted for gensim's signature; training runs vectorised in this process.
+        sg: 1 skip-gram, 0 CBOW (gensim's default).
+        hs: 0 only; hs=1 (hierarchical softmax) is not implemented and raises NotImplementedError.
+        negative: noise words per pair (K), at least 1 (negative sampling is the only objective here).
         ns_exponent: the power of the unigram counts the noise distribution uses (0.75).
+        cbow_mean: CBOW averages (1) or sums (0) the context vectors.
+        hashfxn: accepted for gensim's signature, unused (initialisation draws from `seed`).
+        epochs: passes over the corpus.
+        null_word: 0 only (gensim's padding word for CBOW is not needed here).
+        trim_rule: callable (word, count, min_count) -> RULE_KEEP / RULE_DISCARD / RULE_DEFAULT,
+            used by the vocabulary built in the constructor (not saved with the model).
+        sorted_vocab: 1 most frequent words first, 0 in order of first appearance.
+        batch_words: words of text turned into index arrays at a time (gensim's job size; the
+            learning rate is updated once per chunk).
+        compute_loss: record the summed training loss (`get_latest_training_loss()`).
+        callbacks: `CallbackAny2Vec` objects called during the constructor's training.
+        comment: stored, as in gensim.
+        max_final_vocab: keep at most this many words by raising min_count as needed.
+        shrink_windows: True: each centre word uses a window drawn uniformly from 1..window
+            (word2vec.c's "dynamic window": near words count more); False: always `window`.
+        device: 'cpu', 'cuda' or 'cuda:N': where the tables live and the steps run.
+        progress: show a words/s progress line while training (on stderr).
+        batch_pairs: training pairs per SGD step (see the module docstring for why 1024). None (the
+            default): 1024, but at most 8 per vocabulary word (at least 16): a step sums the
+            updates of its pairs computed at the same point, and with a vocabulary of a few
+            dozen words (toy corpora, sample=0) 1024-pair steps give each word so many updates
+            at once that training diverges (NaN); 8 per word stayed stable in every case tried.
 
     Attributes:
         wv: `KeyedVectors` of the trained input vectors (host NumPy).
+        syn1neg: the output vectors (host NumPy copy), as gensim's attribute.
         network: the `SkipGramNegativeSampling` / `CBOWNegativeSampling` module.
         word_counts: int64 counts of the vocabulary words (row order of wv).
-        corpus_total_words, corpus_count: tokens and sentences in the corpus.
-        loss_history: mean loss per training pair, one entry per epoch trained.
+        corpus_total_words, corpus_count: tokens and sentences of the corpus of the last build_vocab.
+        effective_min_count: the min_count actually applied (after max_final_vocab).
+        running_training_loss: the summed loss of the last train() call (with compute_loss).
+        min_alpha_yet_reached: the learning rate of the latest chunk.
+        loss_history: mean loss per training pair, one entry per epoch trained (ours).
         train_seconds, train_words_per_second: of the last `train()` call (corpus words per second).
     """
 
-    def __init__(self, sentences=None, corpus_file=None, vector_size=100, window=5, min_count=5, max_vocab_size=None,
-                 negative=5, sample=1e-3, alpha=0.025, min_alpha=1e-4, sg=1, epochs=5, batch_words=10000, seed=0,
-                 device="cpu", progress=True, *, batch_pairs=1024, cbow_mean=1, ns_exponent=0.75):
+    def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,
+                 max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001, sg=0, hs=0, negative=5,
+                 ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0, trim_rule=None,
+                 sorted_vocab=1, batch_words=10000, compute_loss=False, callbacks=(), comment=None,
+                 max_final_vocab=None, shrink_windows=True, *, device="cpu", progress=True, batch_pairs=None):
         self.vector_size = _positive_int("vector_size", vector_size)
         self.window = _positive_int("window", window)
         self.min_count = _positive_int("min_count", min_count)
         if max_vocab_size is not None:
             _positive_int("max_vocab_size", max_vocab_size)
         self.max_vocab_size = max_vocab_size
-        self.negative = _positive_int("negative", negative)
-        if not (isinstance(sample, (int, float)) and sample >= 0):
+        if max_final_vocab is not None:
+            _positive_int("max_final_vocab", max_final_vocab)
+        self.max_final_vocab = max_final_vocab
+        if hs not in (0, 1):
+            raise ValueError(f"Word2Vec: hs must be 0 or 1, got {hs!r}")
+        if hs:
+            raise NotImplementedError("Word2Vec: hs=1 (hierarchical softmax) is not implemented here; train with "
+                                      "negative sampling instead (hs=0, negative=5 or so)")
+        self.hs = 0
+        if isinstance(negative, bool) or not isinstance(negative, int) or negative < 0:
+            raise ValueError(f"Word2Vec: negative must be an int >= 1, got {negative!r}")
+        if negative == 0:
+            raise ValueError("Word2Vec: negative=0 with hs=0 leaves nothing to train (gensim refuses it too); "
+                             "negative sampling needs negative >= 1, and hierarchical softmax (hs=1) is not "
+                             "implemented here")
+        self.negative = int(negative)
+        if not (isinstance(sample, (int, float)) and not isinstance(sample, bool) and sample >= 0):
             raise ValueError(f"Word2Vec: sample must be a number >= 0, got {sample!r}")
         if not (isinstance(alpha, (int, float)) and alpha > 0 and isinstance(min_alpha, (int, float))
                 and 0 <= min_alpha <= alpha):
@@ -722,11 +1340,23 @@ class Word2Vec:
             raise ValueError(f"Word2Vec: sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
         if cbow_mean not in (0, 1):
             raise ValueError(f"Word2Vec: cbow_mean must be 0 or 1, got {cbow_mean!r}")
+        if null_word not in (0, False):
+            raise NotImplementedError("Word2Vec: null_word=1 (gensim's CBOW padding word) is not implemented; "
+                                      "windows are clipped to the sentence instead")
+        if sorted_vocab not in (0, 1):
+            raise ValueError(f"Word2Vec: sorted_vocab must be 0 or 1, got {sorted_vocab!r}")
+        if trim_rule is not None and not callable(trim_rule):
+            raise TypeError(f"Word2Vec: trim_rule must be a callable (word, count, min_count) -> rule, "
+                            f"got {type(trim_rule).__name__}")
         self.sample, self.alpha, self.min_alpha = float(sample), float(alpha), float(min_alpha)
         self.sg, self.cbow_mean, self.ns_exponent = int(sg), int(cbow_mean), float(ns_exponent)
         self.epochs = _positive_int("epochs", epochs)
+        self.workers = _positive_int("workers", workers)
         self.batch_words = _positive_int("batch_words", batch_words)
-        self.batch_pairs = _positive_int("batch_pairs", batch_pairs)
+        self.batch_pairs = None if batch_pairs is None else _positive_int("batch_pairs", batch_pairs)
+        self.sorted_vocab, self.shrink_windows = int(sorted_vocab), bool(shrink_windows)
+        self.compute_loss, self.callbacks = bool(compute_loss), tuple(callbacks or ())
+        self.hashfxn, self.null_word, self.comment = hashfxn, 0, comment
         self.seed = int(seed)
         self.device = _B.parse_device(device)
         self.progress = bool(progress)
@@ -735,18 +1365,22 @@ class Word2Vec:
         self.network = None
         self.word_counts = np.zeros(0, dtype=np.int64)
         self.corpus_total_words = self.corpus_count = 0
+        self.effective_min_count = self.min_count
+        self.running_training_loss = 0.0
+        self.train_count = 0
         self.loss_history, self.train_seconds, self.train_words_per_second = [], 0.0, 0.0
-        self.min_alpha_yet_reached = self.alpha  # the learning rate of the latest step (gensim's name)
+        self.min_alpha_yet_reached = self.alpha  # the learning rate of the latest chunk (gensim's name)
         if sentences is not None or corpus_file is not None:
             corpus = self._corpus(sentences, corpus_file)
-            self.build_vocab(corpus)
-            self.train(corpus)
+            self.build_vocab(corpus, trim_rule=trim_rule)
+            self.train(corpus, total_examples=self.corpus_count, total_words=self.corpus_total_words,
+                       epochs=self.epochs, compute_loss=self.compute_loss, callbacks=self.callbacks)
 
     # ------------------------------------------------------------ corpus and vocabulary
     @staticmethod
     def _corpus(sentences, corpus_file):
         if sentences is not None and corpus_file is not None:
-            raise ValueError("Word2Vec: give either sentences or corpus_file, not both")
+            raise ValueError("Word2Vec: give either sentences (corpus_iterable) or corpus_file, not both")
         if corpus_file is not None:
             return LineSentence(corpus_file)
         if sentences is None:
@@ -754,21 +1388,78 @@ class Word2Vec:
         _check_reiterable(sentences, "Word2Vec")
         return sentences
 
-    def build_vocab(self, sentences=None, corpus_file=None):
-        """Scan the corpus once: vocabulary, counts, subsampling and noise tables, fresh tables of vectors."""
-        corpus = self._corpus(sentences, corpus_file)
-        words, counts, total, n_sent = build_vocab(corpus, self.min_count, self.max_vocab_size)
+    def _new_network(self, num_words):
+        module = SkipGramNegativeSampling if self.sg else CBOWNegativeSampling
+        kwargs = {} if self.sg else {"cbow_mean": bool(self.cbow_mean)}
+        return module(num_words, self.vector_size, sparse=True, **kwargs)
+
+    def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False, progress_per=10000,
+                    keep_raw_vocab=False, trim_rule=None, *, sentences=None):
+        """Scan the corpus once: vocabulary, counts, subsampling and noise tables, and the tables of vectors.
+
+        Args:
+            corpus_iterable: the sentences (gensim 4's name; `sentences=` is accepted too).
+            corpus_file: or a LineSentence-format file.
+            update: False: a fresh vocabulary and fresh vectors (training so far is discarded).
+                True (gensim's online update): words of this corpus seen at least min_count
+                times are added at the end with fresh vectors, known words add this corpus's
+                counts and keep their vectors; then `train()` on the new corpus.
+            trim_rule: see the constructor.
+            progress_per, keep_raw_vocab: accepted for gensim's signature, unused.
+        """
+        if sentences is not None:
+            if corpus_iterable is not None:
+                raise ValueError("Word2Vec.build_vocab: give corpus_iterable or sentences, not both")
+            corpus_iterable = sentences
+        corpus = self._corpus(corpus_iterable, corpus_file)
+        if trim_rule is not None and not callable(trim_rule):
+            raise TypeError(f"Word2Vec.build_vocab: trim_rule must be callable, got {type(trim_rule).__name__}")
+        if update:
+            return self._update_vocab(corpus, trim_rule)
+        counts, total, n_sent = _count_words(corpus, self.max_vocab_size, trim_rule, "Word2Vec.build_vocab")
+        self.effective_min_count = _effective_min_count(counts, self.min_count, self.max_final_vocab)
+        words, freq = _select_words(counts, self.effective_min_count, trim_rule, bool(self.sorted_vocab))
         if not words:
             raise ValueError(f"Word2Vec.build_vocab: the vocabulary is empty: no word occurs at least "
                              f"min_count={self.min_count} times in the {total} words of the corpus; lower min_count")
-        self.word_counts, self.corpus_total_words, self.corpus_count = counts, total, n_sent
+        self.word_counts, self.corpus_total_words, self.corpus_count = freq, total, n_sent
         self._make_tables()
-        module = SkipGramNegativeSampling if self.sg else CBOWNegativeSampling
-        kwargs = {} if self.sg else {"cbow_mean": bool(self.cbow_mean)}
-        self.network = module(len(words), self.vector_size, sparse=True, **kwargs)
+        self.network = self._new_network(len(words))
         self.network.reset_parameters(self.rng)
         self.network.to(self.device)
         self.wv = KeyedVectors(self.vector_size, words, self._host_vectors())
+        self.wv.expandos["count"] = self.word_counts
+        return self
+
+    def _update_vocab(self, corpus, trim_rule):
+        """build_vocab(update=True): grow the vocabulary and both tables, keeping the trained rows."""
+        if self.network is None:
+            raise RuntimeError("Word2Vec.build_vocab(update=True): the model has no vocabulary to update yet; "
+                               "build one first with build_vocab(corpus)")
+        counts, total, n_sent = _count_words(corpus, self.max_vocab_size, trim_rule, "Word2Vec.build_vocab")
+        words, freq = _select_words(counts, self.min_count, trim_rule, bool(self.sorted_vocab))
+        word_counts = self.word_counts.copy()
+        index = self.wv.key_to_index
+        fresh = [(w, c) for w, c in zip(words, freq.tolist()) if w not in index]
+        for w, c in zip(words, freq.tolist()):
+            if w in index:
+                word_counts[index[w]] += c
+        old_in = _B.to_device(self.network.in_embed.weight.data, "cpu")
+        old_out = _B.to_device(self.network.out_embed.weight.data, "cpu")
+        n_old, n_new = old_in.shape[0], len(fresh)
+        bound = 0.5 / self.vector_size  # the new words start as fresh ones do (see reset_parameters)
+        new_in = self.rng.uniform(-bound, bound, size=(n_new, self.vector_size)).astype(old_in.dtype)
+        net = self._new_network(n_old + n_new)
+        with mg.no_grad():
+            net.in_embed.weight.copy_(np.concatenate([old_in, new_in]))
+            net.out_embed.weight.copy_(np.concatenate([old_out, np.zeros((n_new, self.vector_size), old_out.dtype)]))
+        self.network = net.to(self.device)
+        self.word_counts = np.concatenate([word_counts, np.array([c for _, c in fresh], dtype=np.int64)])
+        self.corpus_total_words, self.corpus_count = total, n_sent
+        self._make_tables()
+        self.wv = KeyedVectors(self.vector_size, list(self.wv.index_to_key) + [w for w, _ in fresh],
+                               self._host_vectors())
+        self.wv.expandos["count"] = self.word_counts
         return self
 
     def _make_tables(self):
@@ -779,9 +1470,16 @@ class Word2Vec:
         """The input vectors as a host array (on 'cpu' the parameter's own array: no copy)."""
         return _B.to_device(self.network.in_embed.weight.data, "cpu")
 
+    @property
+    def syn1neg(self):
+        """The output vectors (gensim's name), a host array."""
+        if self.network is None:
+            raise RuntimeError("Word2Vec.syn1neg: the model has no vocabulary yet")
+        return _B.to_device(self.network.out_embed.weight.data, "cpu")
+
     # ------------------------------------------------------------ batches
     def _chunks(self, corpus):
-        """Yield (word ids, sentence number of each id, raw words) for ~batch_words words of text at a time.
+        """Yield ((word ids, sentence number of each id), (raw words, sentences)) for ~batch_words words at a time.
 
         Out-of-vocabulary words become -1 here and are dropped later with the subsampled ones.
         """
@@ -793,10 +1491,10 @@ class Word2Vec:
             lengths.append(len(s))
             raw += len(s)
             if raw >= self.batch_words:
-                yield self._chunk_arrays(ids, lengths), raw
+                yield self._chunk_arrays(ids, lengths), (raw, len(lengths))
                 ids, lengths, raw = [], [], 0
-        if raw:
-            yield self._chunk_arrays(ids, lengths), raw
+        if lengths:
+            yield self._chunk_arrays(ids, lengths), (raw, len(lengths))
 
     @staticmethod
     def _chunk_arrays(ids, lengths):
@@ -810,7 +1508,7 @@ class Word2Vec:
         Returns a dict of host arrays: skip-gram `inputs` (P,) context-word ids; CBOW `context`
         (P, 2W) ids and `context_weights` (P, 2W); both `targets` (P, 1+K) = the centre word then
         K noise words, and `target_weights` (P, 1+K), 0 where a noise word is the centre word itself
-        (the C tool skips those).
+        (the C tool skips those). `words`: the number of words kept (gensim's effective words).
         """
         rng = self.rng
         keep = ids >= 0
@@ -820,7 +1518,7 @@ class Word2Vec:
         # Sentences are contiguous runs of the same number: find each word's run.
         start = np.searchsorted(sentence, sentence, side="left")
         end = np.searchsorted(sentence, sentence, side="right")
-        pos, valid = context_windows(n, start, end, self.window, rng)
+        pos, valid = context_windows(n, start, end, self.window, rng, self.shrink_windows)
         if self.sg:
             centre, slot = np.nonzero(valid)  # one row per (centre, context) pair, centre by centre
             ex = {"inputs": ids[pos[centre, slot]]}
@@ -834,27 +1532,70 @@ class Word2Vec:
         weights = np.ones(ex["targets"].shape, dtype=np.float32)
         weights[:, 1:] = noise != centre_ids[:, None]
         ex["target_weights"] = weights
+        self._effective_words = n
         return ex
 
     # ------------------------------------------------------------ training
-    def train(self, sentences=None, corpus_file=None, epochs=None, total_words=None, total_examples=None):
-        """Train for `epochs` (default: the constructor's) passes over the corpus; returns self.
+    def _next_alpha(self, start, end, epoch, epoch_progress, epochs):
+        """gensim's schedule: linear from start (progress 0) to end (progress 1) over all epochs, never below end."""
+        lr = start - (start - end) * (epoch + epoch_progress) / epochs
+        return max(end, lr)
 
-        The learning rate falls linearly from alpha to min_alpha over the total_words * epochs
-        words of this call (total_words: the corpus size, by default the one build_vocab counted).
-        `total_examples` is accepted for gensim's call signature and not needed (the schedule
-        counts words).
+    def train(self, corpus_iterable=None, corpus_file=None, total_examples=None, total_words=None, epochs=None,
+              start_alpha=None, end_alpha=None, word_count=0, queue_factor=2, report_delay=1.0, compute_loss=False,
+              callbacks=(), *, sentences=None):
+        """Train for `epochs` passes over the corpus (gensim 4's `train`).
+
+        The learning rate of each chunk of about batch_words words is
+        alpha - (alpha - min_alpha) * (epoch + p) / epochs, never below min_alpha, where p is
+        the fraction of the epoch done before the chunk: sentences done / total_examples when
+        total_examples is given, else words done / total_words (gensim's rule). gensim requires
+        one of them and `epochs`; here they default to the counts of the last build_vocab and
+        the constructor's epochs (right when training on the corpus the vocabulary came from).
+
+        Args:
+            corpus_iterable: the sentences (`sentences=` is accepted too); or corpus_file.
+            total_examples, total_words: the corpus size, for the schedule.
+            epochs: passes (stored as `self.epochs`, as gensim).
+            start_alpha, end_alpha: replace alpha / min_alpha for this call.
+            compute_loss: record the summed loss for `get_latest_training_loss()` (as in gensim,
+                this call's value replaces the constructor's setting).
+            callbacks: `CallbackAny2Vec` objects.
+            word_count, queue_factor, report_delay: accepted for gensim's signature, unused.
+
+        Returns:
+            (effective words, raw words): corpus words kept after dropping unknown and
+            subsampled ones, and all corpus words, summed over the epochs (gensim's return value).
         """
         if self.network is None:
             raise RuntimeError("Word2Vec.train: no vocabulary yet; call build_vocab(sentences) first "
                                "(or pass sentences to the constructor)")
-        corpus = self._corpus(sentences, corpus_file)
+        if sentences is not None:
+            if corpus_iterable is not None:
+                raise ValueError("Word2Vec.train: give corpus_iterable or sentences, not both")
+            corpus_iterable = sentences
+        corpus = self._corpus(corpus_iterable, corpus_file)
         epochs = self.epochs if epochs is None else _positive_int("epochs", epochs)
+        for name, value in (("total_examples", total_examples), ("total_words", total_words)):
+            if value is not None:
+                _positive_int(name, value)
+        if total_examples is None and total_words is None:
+            total_words = max(self.corpus_total_words, 1)
+        start = self.alpha if start_alpha is None else float(start_alpha)
+        end = self.min_alpha if end_alpha is None else float(end_alpha)
+        if not (start > 0 and 0 <= end <= start):
+            raise ValueError(f"Word2Vec.train: need start_alpha > 0 and 0 <= end_alpha <= start_alpha, got "
+                             f"{start!r} and {end!r}")
+        self.epochs = epochs
+        self.compute_loss = bool(compute_loss)
+        self.running_training_loss = 0.0
+        callbacks = tuple(callbacks or ())
         net, dev, dtype = self.network, self.device, self.network.in_embed.weight.dtype
-        opt = optim.SGD(net.parameters(), lr=self.alpha)
-        total = max(int(total_words) if total_words is not None else self.corpus_total_words, 1) * epochs
-        progress = _Progress(total, epochs, self.progress)
-        done = 0  # corpus words processed so far (the clock of the learning-rate schedule)
+        step = self._step_pairs()
+        opt = optim.SGD(net.parameters(), lr=start)
+        expected = (total_words if total_examples is None else self.corpus_total_words) or 1
+        progress = _Progress(expected * epochs, epochs, self.progress)
+        done = effective = 0  # corpus words read, and kept, over the whole call
         t0 = time.perf_counter()
         recent = [None, 0]  # (device) loss sum and pair count since the display last read it
 
@@ -864,18 +1605,26 @@ class Word2Vec:
             return value
 
         net.train()
+        for cb in callbacks:
+            cb.on_train_begin(self)
         try:
             for epoch in range(epochs):
-                epoch_loss, epoch_pairs = None, 0
-                for (ids, sentence), raw in self._chunks(corpus):
-                    ex = self._examples(ids, sentence)
-                    n = ex["targets"].shape[0]
-                    # One learning rate per chunk, from the words done before it (as word2vec.c, which
-                    # updates alpha every 10,000 words, and gensim, per job of batch_words words).
-                    lr = self.alpha - (self.alpha - self.min_alpha) * (done / total)
+                for cb in callbacks:
+                    cb.on_epoch_begin(self)
+                epoch_loss, epoch_pairs, loss_before = None, 0, self.running_training_loss
+                epoch_words = epoch_sentences = 0
+                for (ids, sentence), (raw, n_sent) in self._chunks(corpus):
+                    # One learning rate per chunk, from the part of the epoch done before it (gensim: per job).
+                    p = epoch_sentences / total_examples if total_examples is not None else epoch_words / total_words
+                    lr = self._next_alpha(start, end, epoch, p, epochs)
                     opt.param_groups[0]["lr"] = self.min_alpha_yet_reached = lr
-                    for lo in range(0, n, self.batch_pairs):
-                        hi = min(lo + self.batch_pairs, n)
+                    for cb in callbacks:
+                        cb.on_batch_begin(self)
+                    ex = self._examples(ids, sentence)
+                    effective += self._effective_words
+                    n = ex["targets"].shape[0]
+                    for lo in range(0, n, step):
+                        hi = min(lo + step, n)
                         batch = {k: mg.as_tensor(v[lo:hi], device=dev) for k, v in ex.items()}
                         if self.sg:
                             loss = net(batch["inputs"], batch["targets"], batch["target_weights"].to(dtype=dtype))
@@ -891,19 +1640,84 @@ class Word2Vec:
                         epoch_pairs += hi - lo
                         recent[1] += hi - lo
                     done += raw
+                    epoch_words += raw
+                    epoch_sentences += n_sent
+                    if self.compute_loss and epoch_loss is not None:
+                        self.running_training_loss = loss_before + float(epoch_loss.item())
                     progress.update(raw, epoch, recent_loss)
+                    if callbacks:
+                        self.wv._vectors_changed()
+                        for cb in callbacks:
+                            cb.on_batch_end(self)
                 self.loss_history.append(float(epoch_loss.item()) / epoch_pairs if epoch_pairs else float("nan"))
+                if epoch_pairs and not math.isfinite(self.loss_history[-1]):
+                    raise RuntimeError(
+                        f"Word2Vec.train: the loss became {self.loss_history[-1]} in epoch {epoch + 1}: the SGD steps "
+                        f"diverged. Each step sums the updates of {step} pairs computed at the same point, and with "
+                        f"{len(self.wv)} vocabulary words each word gets many of them at once; use a smaller "
+                        f"batch_pairs (e.g. {max(16, 2 * len(self.wv))}) or a smaller alpha")
+                if callbacks:
+                    self._sync_vectors()
+                    for cb in callbacks:
+                        cb.on_epoch_end(self)
         finally:
             progress.close()
             opt.zero_grad()
             self.train_seconds = time.perf_counter() - t0
             self.train_words_per_second = done / max(self.train_seconds, 1e-9)
-            self.wv._set_vectors(self._host_vectors())
-        return self
+            self._sync_vectors()
+        self.train_count += 1
+        for cb in callbacks:
+            cb.on_train_end(self)
+        return effective, done
+
+    def _step_pairs(self) -> int:
+        """Pairs per SGD step: batch_pairs, or by default 1024 but at most 8 per vocabulary word (at least 16)."""
+        if self.batch_pairs is not None:
+            return self.batch_pairs
+        return min(1024, max(16, 8 * len(self.wv)))
+
+    def _sync_vectors(self):
+        """Point wv at the current input vectors (a fresh host copy off the CPU) and drop its cached unit vectors."""
+        self.wv._set_vectors(self._host_vectors())
+
+    def get_latest_training_loss(self) -> float:
+        """The training loss summed over the pairs of the latest train() call (0.0 unless compute_loss=True).
+
+        As gensim: one number for the whole call, growing through its epochs (a callback's
+        on_epoch_end sees the sum so far); the loss of a (context, centre) pair is
+        -log s(u.v_centre) - sum_k log s(-u.v_noise_k), computed exactly (gensim uses a table).
+        """
+        return self.running_training_loss
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The most likely centre words for a list of context words: [(word, probability)], best first.
+
+        As gensim (negative sampling): h = the sum (cbow_mean=0) or mean of the context words'
+        vectors, probabilities = softmax over the vocabulary of h . output vectors. Unknown
+        context words are ignored; None if none is known.
+        """
+        idx = [self.wv.get_index(w) for w in context_words_list if w in self.wv.key_to_index]
+        if not idx:
+            warnings.warn("predict_output_word: none of the context words is in the vocabulary", stacklevel=2)
+            return None
+        h = self.wv.vectors[idx].astype(np.float64).sum(axis=0)
+        if self.cbow_mean:
+            h /= len(idx)
+        scores = self.syn1neg.astype(np.float64) @ h
+        prob = np.exp(scores - scores.max())
+        prob /= prob.sum()
+        best = np.argsort(-prob, kind="stable")[:topn]
+        return [(self.wv.index_to_key[i], float(prob[i])) for i in best.tolist()]
+
+    def __getitem__(self, key):
+        raise TypeError("Word2Vec objects are not subscriptable: look words up in model.wv (model.wv['word']), "
+                        "as in gensim 4")
 
     # ------------------------------------------------------------ persistence
     _HYPER = ("vector_size", "window", "min_count", "max_vocab_size", "negative", "sample", "alpha", "min_alpha", "sg",
-              "epochs", "batch_words", "seed", "batch_pairs", "cbow_mean", "ns_exponent")
+              "epochs", "batch_words", "seed", "batch_pairs", "cbow_mean", "ns_exponent", "workers", "sorted_vocab",
+              "shrink_windows", "compute_loss", "max_final_vocab")
 
     def save(self, path):
         """Save vocabulary, counts, both tables and settings with `minigrad.save` (an .npz, no pickle)."""
@@ -916,6 +1730,8 @@ class Word2Vec:
             "counts": self.word_counts,
             "corpus_total_words": int(self.corpus_total_words), "corpus_count": int(self.corpus_count),
             "loss_history": [float(x) for x in self.loss_history],
+            "running_training_loss": float(self.running_training_loss),
+            "min_alpha_yet_reached": float(self.min_alpha_yet_reached),
             "state": self.network.state_dict(),
         }, path)
 
@@ -927,17 +1743,20 @@ class Word2Vec:
             raise ValueError(f"Word2Vec.load: {path} is a minigrad checkpoint but not a saved Word2Vec model")
         if ckpt.get("version", 0) > _FORMAT_VERSION:
             raise ValueError(f"Word2Vec.load: {path} was written by a newer version (format {ckpt['version']})")
-        model = cls(device=device, progress=False, **ckpt["hyper"])
+        hyper = dict(ckpt["hyper"])
+        hyper.setdefault("sg", 1)  # files written before sg defaulted to 0 always stored it; be safe
+        model = cls(device=device, progress=False, **hyper)
         model.word_counts = np.asarray(ckpt["counts"], dtype=np.int64)
         model.corpus_total_words, model.corpus_count = ckpt["corpus_total_words"], ckpt["corpus_count"]
         model.loss_history = list(ckpt["loss_history"])
+        model.running_training_loss = float(ckpt.get("running_training_loss", 0.0))
+        model.min_alpha_yet_reached = float(ckpt.get("min_alpha_yet_reached", model.alpha))
         model._make_tables()
         words = ckpt["words"]
-        module = SkipGramNegativeSampling if model.sg else CBOWNegativeSampling
-        kwargs = {} if model.sg else {"cbow_mean": bool(model.cbow_mean)}
-        model.network = module(len(words), model.vector_size, sparse=True, **kwargs).to(model.device)
+        model.network = model._new_network(len(words)).to(model.device)
         model.network.load_state_dict(ckpt["state"])
         model.wv = KeyedVectors(model.vector_size, words, model._host_vectors())
+        model.wv.expandos["count"] = model.word_counts
         return model
 
     def __repr__(self):

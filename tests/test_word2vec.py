@@ -24,7 +24,7 @@ def class_corpus():
 @pytest.fixture(scope="module")
 def trained(class_corpus):
     sentences, _ = class_corpus
-    return Word2Vec(sentences, vector_size=32, min_count=1, epochs=20, seed=1, progress=False)
+    return Word2Vec(sentences, vector_size=32, min_count=1, epochs=20, seed=1, sg=1, progress=False)
 
 
 def _tiny_corpus():
