@@ -2,7 +2,8 @@
 
 * `make_parser` -- the common flags: --smoke (seconds-long run for tests), --quiet,
   --json (final metrics as one JSON line on stdout), --seed, --device, --outdir;
-* `parse_args_with_smoke` -- parse, and with --smoke switch to the example's small configuration;
+* `parse_args_with_smoke` -- parse, stop with a clear usage error if --device names no device
+  present here (e.g. 'cuda' without a GPU), and with --smoke switch to the example's small configuration;
 * `Progress` -- a progress bar with loss and throughput: tqdm when it is installed,
   else a small built-in text bar (on stderr, so stdout stays clean for --json);
 * `Reporter` -- prints unless --quiet, and `finish` prints the final metrics
@@ -39,8 +40,8 @@ if _ROOT not in sys.path:
 
 import minigrad as mg  # noqa: E402
 
-__all__ = ["make_parser", "parse_args_with_smoke", "Progress", "Reporter", "save_plot", "matplotlib_available",
-           "outdir_for", "fmt_vec", "set_seed"]
+__all__ = ["make_parser", "parse_args_with_smoke", "check_device", "Progress", "Reporter", "save_plot",
+           "matplotlib_available", "outdir_for", "fmt_vec", "set_seed"]
 
 
 # ---------------------------------------------------------------- arguments
@@ -51,8 +52,7 @@ def make_parser(description: str, default_outdir: str) -> argparse.ArgumentParse
         description: the example's one-paragraph summary (shown by --help).
         default_outdir: where plots and checkpoints go unless --outdir says otherwise.
     """
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     g = p.add_argument_group("common options")
     g.add_argument("--smoke", action="store_true",
                    help="a tiny configuration that runs in seconds (used by the test suite)")
@@ -64,14 +64,41 @@ def make_parser(description: str, default_outdir: str) -> argparse.ArgumentParse
     return p
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows every option's default (argparse's own formatter skips options without a
+    help text), but not the uninformative ones: None, or False for an on/off flag."""
+
+    def _format_action(self, action):
+        if not action.help and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Stop with a usage error (exit status 2) when `device` is misspelt or not present here,
+    before any data is made or any model built."""
+    try:
+        mg.backend.parse_device(device)
+    except (ValueError, TypeError, RuntimeError) as e:
+        parser.error(f"--device {device}: {e}")
+
+
 def parse_args_with_smoke(parser: argparse.ArgumentParser, argv, smoke: dict) -> argparse.Namespace:
-    """parser.parse_args(argv); with --smoke, the options named in `smoke` take those values.
+    """parser.parse_args(argv), with --device checked; with --smoke, the options named in `smoke`
+    take those values.
 
     Only options not given on the command line are replaced: flags given explicitly win,
     even when they repeat the default (`--smoke --steps 20` runs the small configuration
     for 20 steps).
     """
     args = parser.parse_args(argv)
+    check_device(parser, args.device)
     if args.smoke:
         # Parse again with every default hidden: what remains was typed by the user.
         probe = copy.deepcopy(parser)
@@ -181,6 +208,7 @@ class Progress:
         self.start = time.perf_counter()
         self._last_draw = 0.0
         self._last_decile = -1
+        self._drawn_n = None  # the step count of the last line written (pipes and files)
         self._tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
         self._tqdm = None
         if not quiet:
@@ -221,6 +249,7 @@ class Progress:
             sys.stderr.flush()
         elif not self._tty and (decile > self._last_decile or done):
             self._last_decile = decile
+            self._drawn_n = self.n
             sys.stderr.write(self._line() + "\n")
             sys.stderr.flush()
 
@@ -241,8 +270,11 @@ class Progress:
             return
         if self._tqdm is not None:
             self._tqdm.close()
-        elif self._tty:
-            sys.stderr.write("\n")
+        elif self._tty:  # the last update may have been skipped (redraws are rate-limited)
+            sys.stderr.write("\r" + self._line() + "\n")
+            sys.stderr.flush()
+        elif self._drawn_n != self.n:  # stopped early, between deciles: show where it ended
+            sys.stderr.write(self._line() + "\n")
             sys.stderr.flush()
 
 

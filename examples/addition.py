@@ -1,6 +1,6 @@
 """Teach an LSTM encoder-decoder with attention to add: "123+34" -> "157".
 
-    python examples/addition.py                 # 3-digit addition to >= 99% exact match, a few minutes on a laptop CPU
+    python examples/addition.py                 # 3-digit addition to >= 99% exact match, ~30 s on a laptop CPU
     python examples/addition.py --digits 2      # easier (and faster)
     python examples/addition.py --json          # ... and the final metrics as one JSON line
     python examples/addition.py --resume        # continue from ./checkpoints/addition.npz
@@ -30,32 +30,25 @@ What makes it learn fast (all on by default; each is a flag):
   which carries happen, so each output digit depends only on digits already seen
   and on the carry just made. `--no-reverse` turns both off. Predictions are always
   printed in normal order;
-* a large learning rate (Adam, 1e-2) decayed exponentially, gradient clipping,
-  and early stopping as soon as the validation exact-match reaches `--stop-at`.
+* a large learning rate (Adam, 1e-2) halved every `--lr-half-life` steps (a `LambdaLR`
+  schedule), gradient clipping, and early stopping as soon as the validation
+  exact-match reaches `--stop-at`.
 
 Exact match means the whole answer is right (every digit and the length); a model
 that gets 99% of the digits right may still get only ~96% of 4-digit answers right.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
 
-# The matrices here are small (256 x 128): one BLAS thread is as fast as several, and
-# several threads competing for a few busy cores can be ten times slower. This must be
-# set before NumPy is first imported; export the variables yourself to override it.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
+from _common import Progress, Reporter, make_parser, parse_args_with_smoke
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# _common also puts the repo root on sys.path
-from _common import Progress, Reporter, make_parser, parse_args_with_smoke  # noqa: E402
-
 import minigrad as mg  # noqa: E402
-import minigrad.optim  # noqa: E402,F401
 from minigrad import functional as F  # noqa: E402
 from minigrad.data import Vocab  # noqa: E402
 from minigrad.nn.utils import clip_grad_norm_  # noqa: E402
@@ -212,14 +205,15 @@ def evaluate(model, problems, ids, args, batch_size: int = 2000, beam_width: int
 MODEL_KEYS = ("digits", "hidden", "embed", "attention", "reverse")
 
 
-def save_checkpoint(path, model, opt, step, data_rng, best_val, args):
+def save_checkpoint(path, model, opt, sched, step, data_rng, best_val, args):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+    mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "step": step,
              "data_rng": data_rng.bit_generator.state, "minigrad_rng": mg.backend.get_rng_state(),
              "best_val": best_val, "config": {k: getattr(args, k) for k in MODEL_KEYS}}, path)
 
 
-def load_checkpoint(path, model, opt, data_rng, args):
+def load_checkpoint(path, model, opt, sched, data_rng, args):
     ckpt = mg.load(path)
     saved = ckpt["config"]
     differ = [f"{k}: checkpoint {saved[k]!r} vs now {getattr(args, k)!r}" for k in MODEL_KEYS
@@ -229,6 +223,7 @@ def load_checkpoint(path, model, opt, data_rng, args):
                          "pass the same flags, or a different --checkpoint")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
     data_rng.bit_generator.state = ckpt["data_rng"]
     mg.backend.set_rng_state(ckpt["minigrad_rng"])
     return int(ckpt["step"]), float(ckpt["best_val"])
@@ -238,10 +233,9 @@ def load_checkpoint(path, model, opt, data_rng, args):
 def parse_args(argv=None):
     p = make_parser(__doc__.split("\n\n")[0], default_outdir="checkpoints")
     p.add_argument("--digits", type=int, default=3, help="operands have up to this many digits")
-    rev = p.add_mutually_exclusive_group()
-    rev.add_argument("--reverse", dest="reverse", action="store_true", default=True,
-                     help="feed the question reversed and write the answer least-significant digit first")
-    rev.add_argument("--no-reverse", dest="reverse", action="store_false", help="keep both in reading order")
+    p.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=True,
+                   help="feed the question reversed and write the answer least-significant digit first "
+                        "(--no-reverse: both in reading order)")
     p.add_argument("--attention", default="dot", choices=["dot", "general", "additive", "none"])
     p.add_argument("--hidden", type=int, default=128, help="LSTM hidden size")
     p.add_argument("--embed", type=int, default=32, help="character embedding size")
@@ -257,7 +251,8 @@ def parse_args(argv=None):
     p.add_argument("--test-size", type=int, default=5000)
     p.add_argument("--beam-width", type=int, default=1, help="decode the test set with beam search (1 = greedy)")
     p.add_argument("--show", type=int, default=10, help="held-out predictions to print")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: OUTDIR/addition.npz)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (OUTDIR/addition.npz; OUTDIR/addition-smoke.npz with --smoke)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     # --smoke: seconds, for the test suite: 2-digit problems, a small model, a few steps
     smoke = dict(digits=2, hidden=32, embed=16, batch_size=64, max_steps=40, eval_every=20, val_size=200,
@@ -281,20 +276,19 @@ def main(argv=None):
 
     model = build_model(args)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
+    # lr = args.lr * 0.5 ** (step / half-life): LambdaLR multiplies the initial lr by the factor
+    sched = mg.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 ** (step / args.lr_half_life))
     start_step, best_val = 0, 0.0
     if args.resume:
         if not os.path.exists(args.checkpoint):
             raise SystemExit(f"--resume: no checkpoint at {args.checkpoint}")
-        start_step, best_val = load_checkpoint(args.checkpoint, model, opt, data_rng, args)
+        start_step, best_val = load_checkpoint(args.checkpoint, model, opt, sched, data_rng, args)
         report.say(f"resumed from {args.checkpoint} at step {start_step} (best validation {best_val:.2%})")
 
     report.say(f"{problems.digits}-digit addition: {problems.size:,} problems; train on fresh draws from 90% of them, "
                f"validate on {len(val_ids)}, test on {len(test_ids)} held-out problems")
     report.say(f"model: LSTM encoder-decoder, attention={args.attention}, hidden={args.hidden}, "
                f"{model.num_parameters():,} parameters; input {'reversed' if args.reverse else 'in reading order'}")
-
-    def lr_at(step):
-        return args.lr * 0.5 ** (step / args.lr_half_life)
 
     step = start_step
     bar = Progress(total=args.max_steps, desc="train", unit="problems", quiet=args.quiet)
@@ -306,14 +300,13 @@ def main(argv=None):
         ids = problems.sample_train(data_rng, args.batch_size)
         seen_train.append(ids)
         src, src_len, tgt, _ = make_batch(problems, ids, args.reverse, args.device)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step)
         logits, _ = model(src, src_len, tgt)  # teacher forcing: (B, T, V)
         loss = F.cross_entropy(logits, tgt, ignore_index=PAD)
         opt.zero_grad()
         loss.backward()
         clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
+        sched.step()
         step += 1
         # Running averages for the bar: the loss, and the teacher-forced whole-answer accuracy.
         with mg.no_grad():
@@ -326,12 +319,12 @@ def main(argv=None):
             val_acc, _, _ = evaluate(model, problems, val_ids, args)
             best_val = max(best_val, val_acc)
             metrics["val"] = round(val_acc, 4)
-            save_checkpoint(args.checkpoint, model, opt, step, data_rng, best_val, args)
+            save_checkpoint(args.checkpoint, model, opt, sched, step, data_rng, best_val, args)
         bar.update(items=args.batch_size, **metrics)
     bar.close()
     train_seconds = time.perf_counter() - t_train
     if step > start_step and step % args.eval_every != 0:
-        save_checkpoint(args.checkpoint, model, opt, step, data_rng, best_val, args)
+        save_checkpoint(args.checkpoint, model, opt, sched, step, data_rng, best_val, args)
 
     # Held-out test set: never trained on (asserted on the actual ids), never used for stopping.
     check_disjoint(np.concatenate(seen_train) if seen_train else np.empty(0, np.int64), test_ids)

@@ -21,7 +21,7 @@ import os
 import time
 
 import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
-from _common import Reporter, make_parser, set_seed
+from _common import Reporter, make_parser, parse_args_with_smoke, set_seed
 
 import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
@@ -55,7 +55,7 @@ class LogCosh(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved
+        (x,) = ctx.saved_tensors  # what forward saved (raw arrays here), as in torch
         xp = mg.backend.get_array_module(x)
         return grad * xp.tanh(x)  # one gradient per input, the input's shape and dtype
 
@@ -100,8 +100,9 @@ def property_test(report, max_examples: int):
 
 
 # ---------------------------------------------------------------- 6. one model, two devices
-def device_comparison(report):
-    """Run an LSTM + Linear forward and backward on cpu and cuda; the largest difference, or None."""
+def device_comparison(report, device: str):
+    """Run an LSTM + Linear forward and backward on cpu and on `device` ('cuda' unless --device names
+    another GPU); the largest difference, or None when there is no GPU here."""
     def run(device):
         set_seed(0)  # parameters come from the host generator: the same weights on every device
         lstm, head = models.LSTM(4, 8).to(device), nn.Linear(8, 1).to(device)
@@ -113,19 +114,19 @@ def device_comparison(report):
 
     cpu = run("cpu")
     report.say(f"  cpu : loss {float(cpu[0]):.7f}")
-    if not mg.cuda_available():
+    if not mg.cuda.is_available():
         report.say("  cuda: not available here (needs a GPU and CuPy: pip install minigrad[gpu]); skipped")
         return None
-    gpu = run("cuda")
+    gpu = run(device)
     diff = max(float(np.abs(a - b).max()) for a, b in zip(cpu, gpu))
-    report.say(f"  cuda: loss {float(gpu[0]):.7f}; largest difference in loss and gradients {diff:.2e} "
+    report.say(f"  {device}: loss {float(gpu[0]):.7f}; largest difference in loss and gradients {diff:.2e} "
                "(float32 sums in a different order)")
     return diff
 
 
 def main(argv=None) -> dict:
     parser = make_parser(__doc__.split("\n\n")[0], default_outdir=os.path.join("runs", "autograd_tour"))
-    args = parser.parse_args(argv)
+    args = parse_args_with_smoke(parser, argv, {})  # --smoke: fewer Hypothesis examples (below)
     report = Reporter(args)
     say = report.say
     set_seed(args.seed)
@@ -165,7 +166,8 @@ def main(argv=None) -> dict:
     # 3. Gradients, checked against finite differences.
     say("\n3. gradcheck")
     loss.backward()
-    say("  d loss / dw =\n", w.grad)
+    say("  d loss / dw =")
+    say(w.grad)
     ok = gradcheck(lambda w, b: ((inp @ w + b).tanh() ** 2).mean(), w, b, raise_exception=False)
     say("  gradcheck against finite differences:", "passed" if ok else "FAILED")
 
@@ -224,7 +226,7 @@ def main(argv=None) -> dict:
 
     # 7. devices
     say("\n7. the same LSTM on each device")
-    diff = device_comparison(report)
+    diff = device_comparison(report, "cuda" if args.device == "cpu" else args.device)
 
     return report.finish({
         "gradcheck": bool(ok), "gradcheck_custom_op": bool(ok_custom), "hypothesis": status,

@@ -5,8 +5,8 @@ distribution over the character x_{t+1}. Trained on real English (Python's own h
 topics, `pydoc_data.topics`, shipped with every Python install) it learns spelling,
 words and some syntax, and can then write text of its own, one sampled character at a time.
 
-    python examples/char_lm.py --walkthrough        # the classic "hello" RNN, step by step
-    python examples/char_lm.py                      # train an LSTM (~1-2 minutes on a laptop CPU)
+    python examples/char_lm.py --walkthrough        # the classic "hello" RNN, step by step, then trained
+    python examples/char_lm.py                      # train an LSTM (about a minute on a laptop CPU)
     python examples/char_lm.py --cell gru --hidden 256 --layers 2 --steps 2000
     python examples/char_lm.py --resume             # continue from the last checkpoint
     python examples/char_lm.py --corpus my.txt --temperature 0.5
@@ -14,7 +14,9 @@ words and some syntax, and can then write text of its own, one sampled character
 What to look at:
 * bits per character (bpc) on held-out text: 0 would be perfect prediction;
   log2(vocabulary size) is a uniform guess; the unigram entropy is what you get from
-  character frequencies alone. Anything below that has learnt context.
+  character frequencies alone. Anything below that has learnt context. At every
+  evaluation a short sample is drawn too, so the table at the end shows the text
+  improving as the bpc falls (random characters, then words, then phrases).
 * Stateful truncated BPTT: the text is cut into `--batch` long streams read in
   parallel. Each step reads the next `--seq-len` characters of every stream, starting
   from the hidden state the previous step ended with (so the model sees context from
@@ -31,7 +33,7 @@ import os
 import time
 
 import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
-from _common import Progress, Reporter, fmt_vec, make_parser, outdir_for, save_plot, set_seed
+from _common import Progress, Reporter, fmt_vec, make_parser, outdir_for, parse_args_with_smoke, save_plot, set_seed
 
 import numpy as np  # noqa: E402
 import minigrad as mg  # noqa: E402
@@ -110,8 +112,49 @@ def walkthrough(report: Reporter) -> dict:
         f"s[{len(WALK_INPUT)}] = {fmt_vec(s_lib[0].tolist())} (max difference {diff:.1e})")
     say(f"total loss {sum(losses):.6f} (mean {sum(losses) / len(losses):.6f} nats per character; "
         f"uniform guessing would give ln 4 = {math.log(4):.6f}). Training lowers it by changing U, W, b, V.")
+    trained = walkthrough_training(say)
     return {"mode": "walkthrough", "states": states, "probs": probs, "losses": losses,
-            "total_loss": sum(losses), "rnn_cell_max_diff": diff}
+            "total_loss": sum(losses), "rnn_cell_max_diff": diff, **trained}
+
+
+def walkthrough_training(say, steps: int = 200, lr: float = 0.1) -> dict:
+    """Train U, W, b, V of the walkthrough by gradient descent on "hell" -> "ello", printing the progress.
+
+    The forward pass is the one printed above (W is now a full 3 x 3 matrix, free to leave 0.427 * I);
+    loss.backward() fills U.grad, W.grad, b.grad and V.grad, and SGD moves each against its gradient.
+    """
+    f64 = mg.float64
+    U = mg.tensor(WALK_U, dtype=f64, requires_grad=True)
+    W = (WALK_W_DIAG * mg.eye(3, dtype=f64)).requires_grad_()
+    b = mg.full((3,), WALK_B, dtype=f64, requires_grad=True)
+    V = mg.tensor(WALK_V, dtype=f64, requires_grad=True)
+    xs = mg.eye(4, dtype=f64)[[WALK_VOCAB.index(c) for c in WALK_INPUT]]  # one-hot rows, one per input character
+    targets = mg.tensor([WALK_VOCAB.index(c) for c in WALK_TARGET])
+    opt = mg.optim.SGD([U, W, b, V], lr=lr)
+    say(f"\nTraining: loss.backward() gives dloss/dU, dW, db, dV; SGD (lr {lr}) steps against them.")
+    shown = {0, 1, 5, 10, 20, 50, 100, steps}
+    for k in range(steps + 1):
+        s, logits = mg.zeros(3, dtype=f64), []
+        for x in xs:
+            s = (U @ x + W @ s + b).tanh()
+            logits.append(V @ s)
+        logits = mg.stack(logits)                                   # (4 steps, 4 characters)
+        loss = mg.F.cross_entropy(logits, targets, reduction="sum")  # the total loss above, at k = 0
+        guess = "".join(WALK_VOCAB[i] for i in logits.argmax(dim=-1).tolist())
+        if k in shown:
+            say(f"  after {k:>3} step{'s' if k != 1 else ' '}: total loss {loss.item():.6f}, "
+                f"most likely next characters {guess!r}")
+        if k == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        if k == 0:
+            say(f"  (the first gradients: dloss/db = {fmt_vec(b.grad.tolist())}, "
+                f"||dloss/dU|| = {U.grad.norm().item():.6f}, ||dloss/dW|| = {W.grad.norm().item():.6f}, "
+                f"||dloss/dV|| = {V.grad.norm().item():.6f})")
+        opt.step()
+    say(f"after training the network reads {WALK_INPUT!r} and predicts {guess!r} (target {WALK_TARGET!r}).")
+    return {"trained_loss": loss.item(), "trained_prediction": guess}
 
 
 # ================================================================ 2. data
@@ -172,12 +215,16 @@ def bits_per_char(model: CharLM, ids: np.ndarray, device: str, n_streams: int = 
 
 
 @mg.no_grad()
-def sample(model: CharLM, chars: list, prime: str, n: int, temperature: float, device: str) -> str:
-    """Feed `prime`, then draw n characters one at a time from softmax(logits / temperature)."""
+def sample(model: CharLM, chars: list, prime: str, n: int, temperature: float, device: str, rng=None) -> str:
+    """Feed `prime`, then draw n characters one at a time from softmax(logits / temperature).
+
+    rng: a NumPy Generator; by default minigrad's host generator (seeded by mg.manual_seed, saved in
+    checkpoints).
+    """
     model.eval()
     stoi = {c: i for i, c in enumerate(chars)}
     prime = "".join(c for c in prime if c in stoi) or chars[0]
-    rng = mg.backend.host_rng()  # seeded by mg.manual_seed, saved in checkpoints
+    rng = mg.backend.host_rng() if rng is None else rng
     x = mg.tensor([[stoi[c]] for c in prime], device=device)  # (T, 1)
     logits, state = model(x)
     out = []
@@ -203,24 +250,26 @@ def unigram_bits(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: int) 
 def build_parser():
     p = make_parser(__doc__.split("\n\n")[0], default_outdir=os.path.join("runs", "char_lm"))
     p.add_argument("--walkthrough", action="store_true",
-                   help="print the 4-letter 'hello' RNN forward pass step by step and exit")
+                   help="print the 4-letter 'hello' RNN forward pass step by step, train it, and exit")
     p.add_argument("--cell", choices=sorted(CELLS), default="lstm")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--embed", type=int, default=32)
+    p.add_argument("--hidden", type=int, default=256, help="recurrent state size")
+    p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+    p.add_argument("--embed", type=int, default=32, help="character embedding size")
     p.add_argument("--dropout", type=float, default=0.0, help="between stacked layers")
     p.add_argument("--steps", type=int, default=900, help="total optimizer steps (including resumed ones)")
     p.add_argument("--batch", type=int, default=32, help="parallel streams of text")
     p.add_argument("--seq-len", type=int, default=64, help="truncated BPTT window (characters)")
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float, default=1.0, help="max gradient norm")
     p.add_argument("--corpus", default=None, help="a UTF-8 text file (default: Python's help topics)")
     p.add_argument("--valid-frac", type=float, default=0.05, help="tail of the text held out")
     p.add_argument("--eval-chars", type=int, default=20000, help="held-out characters scored per evaluation")
-    p.add_argument("--eval-every", type=int, default=150)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--sample-len", type=int, default=300)
-    p.add_argument("--prime", default="The ")
+    p.add_argument("--eval-every", type=int, default=150, help="score the held-out text (and draw a short sample) "
+                   "every N steps")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="sampling: p ~ exp(logit / T); T < 1 is conservative, T > 1 adventurous")
+    p.add_argument("--sample-len", type=int, default=300, help="characters in the final sample")
+    p.add_argument("--prime", default="The ", help="text fed to the model before it writes")
     p.add_argument("--ckpt-every", type=int, default=300, help="checkpoint every N steps (and at the end)")
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/char_lm.npz")
     return p
@@ -231,16 +280,11 @@ SMOKE = dict(hidden=32, layers=1, embed=16, steps=40, batch=8, seq_len=32, eval_
 
 
 def main(argv=None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args_with_smoke(build_parser(), argv, SMOKE)
     report = Reporter(args)
     if args.walkthrough:
         result = walkthrough(report)
         return report.finish(result) if args.json else result
-    if args.smoke:
-        for k, v in SMOKE.items():
-            if getattr(args, k) == parser.get_default(k):  # explicit flags still win
-                setattr(args, k, v)
     set_seed(args.seed)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     outdir = outdir_for(args)
@@ -256,6 +300,10 @@ def main(argv=None) -> dict:
     n_valid = max(int(len(ids) * args.valid_frac), 2 * args.seq_len)
     train_ids, valid_ids = ids[:-n_valid], ids[-n_valid:][:args.eval_chars]
     train = batchify(train_ids, args.batch)  # (L, B)
+    if len(train) < args.seq_len + 1:
+        raise SystemExit(f"{source}: {len(train_ids):,} characters of training text make {args.batch} streams of "
+                         f"{len(train):,}, shorter than one window of --seq-len {args.seq_len} (+1 for the targets); "
+                         "use a longer text or smaller --batch / --seq-len")
     V = len(chars)
     uniform, unigram = math.log2(V), unigram_bits(train_ids, valid_ids, V)
     report.say(f"corpus: {source}: {len(text):,} characters, vocabulary {V}; "
@@ -268,7 +316,7 @@ def main(argv=None) -> dict:
     model = CharLM(V, args.cell, args.hidden, args.layers, args.embed, args.dropout).to(args.device)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     step, epoch, pos, state = 0, 0, 0, None
-    history = {"step": [], "loss": [], "eval_step": [], "eval_bpc": []}
+    history = {"step": [], "loss": [], "eval_step": [], "eval_bpc": [], "eval_sample": []}
     if args.resume and os.path.exists(ckpt_path):
         ckpt = mg.load(ckpt_path, device=args.device)
         saved = ckpt["config"]
@@ -284,6 +332,7 @@ def main(argv=None) -> dict:
         step, epoch, pos = ckpt["step"], ckpt["data"]["epoch"], ckpt["data"]["pos"]
         state = ckpt["state"]  # the carried hidden state: the next window continues the text exactly
         history = ckpt["history"]
+        history.setdefault("eval_sample", [""] * len(history["eval_step"]))  # checkpoints from before samples
         report.say(f"resumed from {ckpt_path} at step {step} (epoch {epoch}, position {pos})")
     elif args.resume:
         report.say(f"no checkpoint at {ckpt_path}; starting fresh")
@@ -299,6 +348,17 @@ def main(argv=None) -> dict:
                  "config": {"chars": "".join(chars), "cell": args.cell, "hidden": args.hidden,
                             "layers": args.layers, "embed": args.embed}}, ckpt_path)
 
+    def evaluate():
+        """Held-out bits/char and a short sample, recorded in `history` at the current step."""
+        history["eval_step"].append(step)
+        history["eval_bpc"].append(bits_per_char(model, valid_ids, args.device))
+        # The sample has its own generator: the training run (dropout, the final sample) draws the
+        # same random numbers whether or not these samples are drawn.
+        history["eval_sample"].append(sample(model, chars, args.prime, min(60, args.sample_len), args.temperature,
+                                             args.device, rng=np.random.default_rng([args.seed, step])))
+
+    if step == 0 and step < args.steps:
+        evaluate()  # the untrained model: uniform-ish bits/char, random characters
     params = list(model.parameters())
     bar = Progress(total=args.steps - step, desc=f"train {args.cell}", unit="chars", quiet=args.quiet)
     recent = []
@@ -322,8 +382,7 @@ def main(argv=None) -> dict:
         history["loss"].append(bpc)
         bar.update(items=args.batch * args.seq_len, bpc=bpc)
         if step % args.eval_every == 0 or step == args.steps:
-            history["eval_step"].append(step)
-            history["eval_bpc"].append(bits_per_char(model, valid_ids, args.device))
+            evaluate()
         if step % args.ckpt_every == 0 or step == args.steps:
             checkpoint()
     bar.close()
@@ -332,9 +391,10 @@ def main(argv=None) -> dict:
     report.say(f"\nheld-out: {valid_bpc:.3f} bits/char (uniform {uniform:.3f}, unigram {unigram:.3f}); "
                f"checkpoint: {ckpt_path}")
     if history["eval_step"]:
-        report.say("step    held-out bits/char")
-        for s_, b_ in zip(history["eval_step"], history["eval_bpc"]):
-            report.say(f"{s_:>5}   {b_:.3f}")
+        report.say(f"step   held-out bits/char   a sample at that step (temperature {args.temperature}; "
+                   "\u21b5 = newline)")
+        for s_, b_, t_ in zip(history["eval_step"], history["eval_bpc"], history["eval_sample"]):
+            report.say(f"{s_:>5}   {b_:>8.3f}            {t_.replace(chr(10), chr(0x21b5))}")
     text_out = sample(model, chars, args.prime, args.sample_len, args.temperature, args.device)
     report.say(f"\nsample (temperature {args.temperature}):\n{'-' * 60}\n{text_out}\n{'-' * 60}")
 

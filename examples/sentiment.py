@@ -29,7 +29,7 @@ Two more order-aware readers to compare with (`--cell`):
 * `attention`: one self-attention layer (`nn.MultiheadAttention`) over word + position
   embeddings, padding masked with `key_padding_mask`, then the mean over the words.
 
-    python examples/sentiment.py                # ~10-20 seconds on a laptop CPU
+    python examples/sentiment.py                # ~7 seconds on a laptop CPU
     python examples/sentiment.py --cell gru --hidden 32
     python examples/sentiment.py --cell cnn     # or --cell attention
 """
@@ -277,14 +277,14 @@ def build_parser():
     p = make_parser(__doc__.split("\n\n")[0], default_outdir=os.path.join("runs", "sentiment"))
     p.add_argument("--cell", choices=["lstm", "gru", "rnn", "cnn", "attention"], default="lstm",
                    help="the order-aware model: a recurrent cell, a convolution or self-attention")
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--embed", type=int, default=32)
-    p.add_argument("--train-size", type=int, default=6000)
-    p.add_argument("--test-size", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=12, help="for the recurrent model")
+    p.add_argument("--hidden", type=int, default=64, help="hidden size (recurrent state, filters, MLP width)")
+    p.add_argument("--embed", type=int, default=32, help="word embedding size")
+    p.add_argument("--train-size", type=int, default=6000, help="distinct generated training reviews")
+    p.add_argument("--test-size", type=int, default=2000, help="test reviews, none of them in the training set")
+    p.add_argument("--epochs", type=int, default=12, help="for the order-aware model (--cell)")
     p.add_argument("--bow-epochs", type=int, default=20, help="for the two order-blind models (they are fast)")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate of the recurrent model")
+    p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate of the order-aware model")
     p.add_argument("--bow-lr", type=float, default=1e-2, help="Adam learning rate of the order-blind models")
     return p
 

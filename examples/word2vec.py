@@ -7,7 +7,7 @@ learns a vector per word such that words used in the same contexts get similar
 vectors. So, with no labels at all, "list" ends up next to "tuple", "float" next to
 "complex", and the analogy int : integer = float : ? is answered "floating".
 
-    python examples/word2vec.py                  # ~6 s with SciPy installed, ~20 s with NumPy only
+    python examples/word2vec.py                  # ~5 s with SciPy installed, ~13 s with NumPy only
     python examples/word2vec.py --corpus my.txt  # any plain-text file
     python examples/word2vec.py --sg 0           # CBOW instead of skip-gram
 
@@ -23,7 +23,7 @@ import re
 import time
 
 import _common  # noqa: F401  (first: repository root on sys.path, single-threaded BLAS)
-from _common import Reporter, make_parser, save_plot
+from _common import Reporter, make_parser, parse_args_with_smoke, save_plot
 
 import numpy as np  # noqa: E402
 from models.word2vec import Word2Vec  # noqa: E402
@@ -70,17 +70,13 @@ SMOKE = dict(epochs=3, dim=32, min_count=3)
 def main(argv=None) -> dict:
     p = make_parser(__doc__.split("\n\n")[0], default_outdir="runs/word2vec")
     p.add_argument("--corpus", default=None, help="a plain-text file to train on (default: the pydoc topics)")
-    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--epochs", type=int, default=25, help="passes over the corpus")
     p.add_argument("--dim", type=int, default=100, help="vector size")
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=3)
-    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--window", type=int, default=5, help="largest distance of a context word (dynamic window)")
+    p.add_argument("--min-count", type=int, default=3, help="ignore words seen fewer times")
+    p.add_argument("--negative", type=int, default=5, help="noise words per (context, centre) pair")
     p.add_argument("--sg", type=int, choices=[0, 1], default=1, help="1 skip-gram, 0 CBOW")
-    args = p.parse_args(argv)
-    if args.smoke:
-        for k, v in SMOKE.items():
-            if getattr(args, k) == p.get_default(k):
-                setattr(args, k, v)
+    args = parse_args_with_smoke(p, argv, SMOKE)
     report = Reporter(args)
     t0 = time.perf_counter()
 
@@ -99,10 +95,12 @@ def main(argv=None) -> dict:
                f"loss per pair {model.loss_history[0]:.3f} -> {model.loss_history[-1]:.3f}")
 
     neighbours = {}
+    probes = [w for w in PROBES if w in wv]
+    if len(probes) < 3:  # another corpus: probe some of its own frequent words (past the commonest few)
+        frequent = [w for w in wv.index_to_key if len(w) >= 4 and w not in probes]
+        probes += frequent[5:5 + 7 - len(probes)] or frequent[:7 - len(probes)]
     report.say("\nnearest neighbours (cosine):")
-    for word in PROBES:
-        if word not in wv:
-            continue
+    for word in probes:
         near = wv.most_similar(word, topn=6)
         neighbours[word] = [w for w, _ in near]
         report.say(f"  {word:>11}: " + ", ".join(f"{w} {s:.2f}" for w, s in near))
@@ -113,6 +111,9 @@ def main(argv=None) -> dict:
         answer = wv.most_similar(positive=[b, c], negative=[a], topn=5)
         analogy = answer[0][0]
         report.say(f"\nanalogy {a} : {b} = {c} : ?   ->  " + ", ".join(f"{w} {s:.2f}" for w, s in answer))
+    else:
+        report.say(f"\n(analogy {a} : {b} = {c} : ? skipped: "
+                   f"{', '.join(repr(w) for w in ANALOGY if w not in wv)} not in this corpus's vocabulary)")
 
     words = [w for w in PLOT_WORDS if w in wv]
     xy = pca_2d(wv[words]) if len(words) >= 3 else None

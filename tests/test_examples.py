@@ -98,6 +98,7 @@ def test_char_lm_walkthrough_matches_numpy():
 
 def test_char_lm_walkthrough_json_is_exact():
     res = run_example("char_lm", "--walkthrough")
+    assert res["trained_prediction"] == "ello"  # the walkthrough then trains the RNN until it predicts the next letters
     expected = numpy_hello_rnn()
     np.testing.assert_allclose(res["states"], [r["s"] for r in expected], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res["probs"], [r["p"] for r in expected], rtol=1e-12, atol=1e-14)
@@ -166,6 +167,9 @@ def test_vanishing_and_exploding_gradients(tmp_path):
     assert m["decay_rnn"] < 1.0
     assert m["decay_rnn"] < m["decay_lstm"] < m["decay_lstm_forget_bias"]
     assert m["decay_gru"] < m["decay_gru_update_bias"]
+    # the +3 gate biases carry the gradient further still
+    assert m["decay_lstm_forget_bias3"] > m["decay_lstm_forget_bias"]
+    assert m["decay_gru_update_bias3"] > m["decay_gru_update_bias"]
     assert m["decay_rnn_exploding"] > 1.0
     assert m["ratio20_rnn"] < m["ratio20_lstm"] < m["ratio20_lstm_forget_bias"]
     # Part 2: clipping bounds every applied gradient although the raw ones explode ...
@@ -248,3 +252,13 @@ def test_save_plot_without_matplotlib(common, monkeypatch, tmp_path):
         path = common.save_plot(str(tmp_path / "x.png"), lambda plt: None)
     assert path is None and not (tmp_path / "x.png").exists()
     assert "matplotlib is not installed" in out.getvalue()
+
+
+@pytest.mark.skipif(__import__("minigrad").cuda_available(), reason="checks the no-GPU refusal")
+@pytest.mark.parametrize("name", ["addition", "mlp_spirals", "vanishing_gradients"])
+def test_device_cuda_without_a_gpu_is_a_usage_error(name):
+    """--device cuda on a machine without a GPU stops at argument parsing (exit 2) with minigrad's message."""
+    cmd = [sys.executable, os.path.join(EXAMPLES, f"{name}.py"), "--smoke", "--device", "cuda"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "CUDA is not available" in proc.stderr
