@@ -83,6 +83,11 @@ from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.a
 from ._device import device  # noqa: E402  (torch.device: mg.device("cuda", 1), a str 'cuda:1')
 from . import cuda  # noqa: E402  (torch.cuda: is_available, device_count, synchronize, memory_allocated, ...)
 from . import amp  # noqa: E402  (torch.amp: autocast, GradScaler; mixed precision)
+from . import special  # noqa: E402  (torch.special: mg.special.expit, gammaln, ndtr, xlog1py, ...)
+from . import jit  # noqa: E402  (torch.jit: script/trace refuse clearly, no TorchScript)
+from .jit import compile  # noqa: E402,A004  (torch.compile: a documented no-op, returns the model)
+from . import testing  # noqa: E402  (torch.testing: mg.testing.assert_close, make_tensor; and gradcheck)
+from . import distributions  # noqa: E402  (torch.distributions: Normal, Categorical, kl_divergence, ...)
 from .amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402
 from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print options and determinism switch)
     are_deterministic_algorithms_enabled, finfo, get_num_interop_threads, get_num_threads, iinfo,

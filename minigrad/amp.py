@@ -455,9 +455,10 @@ class GradScaler:
         return self._scale, self._growth_tracker
 
     def _lazy_init_scale_growth_tracker(self, like):
-        xp = _B.get_array_module(like)
-        self._scale = xp.asarray(self._init_scale, dtype=_F32)
-        self._growth_tracker = xp.asarray(self._init_growth_tracker, dtype=np.dtype("int32"))
+        # on like's own device (xp.asarray would use CuPy's current GPU, which may be another one)
+        dev = _B.device_of(like)
+        self._scale = _B.as_array(self._init_scale, dtype=_F32, device=dev)
+        self._growth_tracker = _B.as_array(self._init_growth_tracker, dtype=np.dtype("int32"), device=dev)
 
     def _scale_on(self, arr):
         """The scale as a 0-d array on arr's device."""
@@ -593,7 +594,7 @@ class GradScaler:
         xp = _B.get_array_module(scale)
         if new_scale is not None:
             if isinstance(new_scale, float):
-                self._scale = xp.asarray(new_scale, dtype=_F32)
+                self._scale = _B.as_array(new_scale, dtype=_F32, device=_B.device_of(scale))
             else:
                 reason = ("GradScaler.update: new_scale should be a float or a 1-element tensor with "
                           "requires_grad=False on the scaler's device type")

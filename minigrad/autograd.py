@@ -196,7 +196,7 @@ def is_inference_mode_enabled() -> bool:
 
 # torch.autograd's functional API (grad, backward, functional.jacobian, gradcheck) is written on top
 # of run_backward in autograd_functional.py; these names make it reachable as mg.autograd.grad, etc.
-_FUNCTIONAL_API = ("grad", "backward", "functional", "gradcheck", "gradgradcheck")
+_FUNCTIONAL_API = ("grad", "backward", "functional", "gradcheck", "gradgradcheck", "Variable")
 
 
 def __getattr__(name):  # PEP 562: called only for names this module does not define
@@ -856,6 +856,9 @@ class _GraphRoot(Function):
 
 
 _NEVER = float("inf")  # a dependency count that never reaches 0: a node that must not run
+# Is the backward pass now running restricted to `inputs` (autograd.grad, backward(inputs=...))? A Function whose
+# backward runs a backward of its own (utils.checkpoint) cannot honour that restriction and checks this.
+_restricted_pass = False
 
 
 def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture: bool = False):
@@ -873,8 +876,10 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
     instead the function returns their gradients, a list of arrays (None where none arrived).
     Hooks and retain_grad() on the way behave as in a plain backward, as in torch.
     """
+    global _restricted_pass
     root = _GraphRoot(roots, grads)
     pruned = inputs is not None
+    outer_restricted, _restricted_pass = _restricted_pass, pruned  # (read by utils.checkpoint's reentrant backward)
     # stops: {node: [output indices]} for the nodes that made non-leaf inputs (their gradient is read there)
     stops = _producers(inputs) if pruned else {}
 
@@ -1033,6 +1038,7 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
         _accumulate_leaf(t, g, owned)
         if _post_accumulate_hooks:
             _run_post_accumulate_hooks(t)
+    _restricted_pass = outer_restricted
     if capture:
         return [captured.get(id(t) if t.grad_fn is None else (t.grad_fn, t._oi)) for t in inputs]
     return None
@@ -1111,19 +1117,26 @@ def _accumulate_leaf(t, g, owned=False):
         t.grad = _wrap(g, False, None)
     else:
         old = t.grad
-        if not isinstance(old, _Tensor) or old.data.shape != t.data.shape or old.dtype != t.dtype:
-            # a .grad set by hand that does not fit (torch refuses such an assignment): no silent broadcast or upcast
+        if (not isinstance(old, _Tensor) or old.data.shape != t.data.shape or old.dtype != t.dtype
+                or _B.device_of(old.data) != _B.device_of(t.data)):
+            # a .grad set by hand that does not fit (torch refuses such an assignment): no silent broadcast or
+            # upcast, and no bare NumPy/CuPy error for a gradient on another device
             what = (f"of type {type(old).__name__}" if not isinstance(old, _Tensor)
-                    else f"{old.dtype}{list(old.shape)}")
+                    else f"{old.dtype}{list(old.shape)} on {old.device}")
             raise RuntimeError(f"backward: cannot accumulate the gradient into .grad of a {t.dtype}{list(t.shape)} "
-                               f"tensor: its .grad is {what}; a gradient must be a Tensor of its tensor's shape "
-                               "and dtype (set .grad = None to start again)")
+                               f"tensor on {t.device}: its .grad is {what}; a gradient must be a Tensor of its "
+                               "tensor's shape, dtype and device (set .grad = None to start again)")
         # In place, as torch's AccumulateGrad: a reference to .grad taken before sees the sum. (A sparse
         # gradient object sets __array_ufunc__ = None, so `+=` falls back to its __radd__: a new array.)
         data = old.data
-        try:
-            data += g
-        except ValueError:  # a read-only array (e.g. an expand()ed tensor assigned to .grad by hand)
+        if any(s == 0 and n > 1 for n, s in zip(data.shape, data.strides)):
+            # an expand()ed tensor assigned to .grad by hand: NumPy refuses `+=` into it (read-only), but
+            # CuPy has no read-only flag and would add into the shared elements (racing, wrong): a new array
             data = data + g
+        else:
+            try:
+                data += g
+            except ValueError:  # a read-only array (e.g. a NumPy broadcast view set as .grad)
+                data = data + g
         if data is not old.data:
             t.grad = _wrap(data, False, None)

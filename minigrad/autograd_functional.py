@@ -21,7 +21,8 @@ from . import autograd as _ag
 from . import backend as _B
 from .tensor import Tensor, _wrap
 
-__all__ = ["grad", "backward", "jacobian", "vjp", "jvp", "hessian", "hvp", "vhp", "gradcheck", "gradgradcheck"]
+__all__ = ["grad", "backward", "jacobian", "vjp", "jvp", "hessian", "hvp", "vhp", "gradcheck", "gradgradcheck",
+           "Variable"]
 
 _NO_DOUBLE_BACKWARD = (
     "minigrad's backward rules compute on raw arrays and record no graph, so gradients cannot be "
@@ -462,6 +463,33 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 def gradgradcheck(func, inputs, grad_outputs=None, **kwargs):
     """Not supported: second derivatives need double backward."""
     raise _no_double_backward("gradgradcheck")
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj):  # isinstance(t, Variable) holds for every Tensor, as in torch
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """torch.autograd.Variable, the pre-0.4 wrapper: `Variable(t, requires_grad=True)` returns a Tensor.
+
+    As in torch, the result is a new leaf sharing t's memory (and its version counter, as
+    `t.detach()`), with the requires_grad given; `Variable()` is an empty tensor. `volatile` has
+    no effect (a warning says to use `with mg.no_grad():`). Every Tensor is an instance of Variable.
+    """
+
+    def __new__(cls, data=None, requires_grad=False, volatile=False):
+        import warnings
+        if volatile:
+            warnings.warn("Variable: volatile was removed and has no effect; use `with mg.no_grad():` instead",
+                          UserWarning, stacklevel=2)
+        if data is None:
+            from .factory import empty
+            data = empty(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable: data has to be a Tensor, got {type(data).__name__}; "
+                            "use mg.tensor(data) (Variable is only kept for old code: tensors track gradients)")
+        return data.detach().requires_grad_(bool(requires_grad))
 
 
 # `mg.autograd.functional` is this module; make `import minigrad.autograd.functional` work too

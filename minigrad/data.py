@@ -92,8 +92,19 @@ class TensorDataset(Dataset):
                 if idx.dtype.kind not in "iub" or (idx.dtype.kind == "b" and idx.shape != (n,)):
                     raise TypeError(f"TensorDataset: a list/tensor index must hold ints (or {n} bools), got "
                                     f"{idx.dtype}{list(idx.shape)}")
-                if idx.dtype.kind != "b" and idx.size and not (-n <= int(idx.min()) and int(idx.max()) < n):
-                    raise IndexError(f"TensorDataset: an index in {index} is out of range for {n} samples")
+                where = _B.device_of(idx)
+                if where != "cpu":  # as torch: GPU indices index only tensors on that GPU (NumPy cannot read them)
+                    for t in self.tensors:
+                        on = _B.device_of(t.data if isinstance(t, Tensor) else t)
+                        if on != where:
+                            raise RuntimeError(f"TensorDataset: indices on {where} cannot index data on {on}; "
+                                               "indices should be either on cpu or on the same device as the "
+                                               "indexed tensors")
+                if idx.dtype.kind != "b" and idx.size:
+                    # one read back from a GPU (needed: CuPy wraps out-of-range indices around instead of raising)
+                    lo, hi = _B.get_array_module(idx).stack([idx.min(), idx.max()]).tolist()
+                    if not (-n <= lo and hi < n):
+                        raise IndexError(f"TensorDataset: an index in {index} is out of range for {n} samples")
             return tuple(Tensor(t.data[idx]) if isinstance(t, Tensor) else t[idx] for t in self.tensors)
         if not isinstance(index, numbers.Integral) or isinstance(index, bool):
             raise TypeError(f"TensorDataset: index must be an int, a slice, a list or a tensor of indices, got {type(index).__name__}")

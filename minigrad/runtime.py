@@ -302,6 +302,19 @@ def _summarized(a, edge: int):
     return a
 
 
+def _printed_part(a, edge: int):
+    """What a summarized print of `a` (a NumPy or CuPy array) reads: `edge` + 1 items at the start and `edge`
+    at the end of every long dimension (the extra one stands where "..." goes), so that only this part of
+    a large GPU array is copied to the host. On it `_rows` prints exactly what it prints of all of `a`."""
+    xp = _B.get_array_module(a)
+    for axis, n in enumerate(a.shape):
+        if n > 2 * edge + 1:
+            head = a[(slice(None),) * axis + (slice(0, edge + 1),)]
+            tail = a[(slice(None),) * axis + (slice(n - edge, n),)]
+            a = xp.concatenate([head, tail], axis=axis)
+    return a
+
+
 def _rows(a, indent: int, summarize: bool, fmt: _Formatter) -> str:
     edge = _opts["edgeitems"]
     if a.ndim == 0:
@@ -325,14 +338,17 @@ def _rows(a, indent: int, summarize: bool, fmt: _Formatter) -> str:
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
 
 
-def tensor_str(a, indent: int) -> str:
+def tensor_str(a, indent: int, summarize=None) -> str:
     """The values of host array `a` as torch prints them, lines after the first indented by `indent`.
 
-    `Tensor.__repr__` calls it with indent len("tensor(").
+    `Tensor.__repr__` calls it (through `tensor_repr`) with indent len("tensor(").
+    `summarize`: print with "..." (None: when `a` has more elements than the threshold); `a` may
+    then be all of the array or just its `_printed_part`.
     """
     if a.size == 0:
         return "[]"
-    summarize = a.size > _opts["threshold"]
+    if summarize is None:
+        summarize = a.size > _opts["threshold"]
     values = _summarized(a, _opts["edgeitems"]) if summarize else a
     if summarize and not _opts["edgeitems"]:
         values = a.reshape(-1)[:0]
@@ -340,7 +356,8 @@ def tensor_str(a, indent: int) -> str:
 
 
 def tensor_repr(a, device, tail=()) -> str:
-    """``repr(tensor)`` as torch writes it, for host array `a` on `device`.
+    """``repr(tensor)`` as torch writes it, for array `a` (NumPy, or CuPy: only the printed part is
+    copied to the host) on `device`.
 
     After the values come device='cuda:0' (not for the CPU), size=(...) (an empty tensor that is not
     1-D, or every tensor when edgeitems is 0), dtype=... when the values do not imply it (not the
@@ -361,7 +378,9 @@ def tensor_repr(a, device, tail=()) -> str:
         implied = dt == _B.get_default_dtype() or dt == np.int64 or dt == np.bool_
     if not implied:
         suffixes.append(f"dtype={dt}")
-    text = prefix + tensor_str(a, len(prefix))
+    summarize = a.size > _opts["threshold"]
+    shown = _B.to_device(_printed_part(a, _opts["edgeitems"]) if summarize else a, "cpu")
+    text = prefix + tensor_str(shown, len(prefix), summarize)
     line = len(text) - text.rfind("\n") + 1  # (torch's count, one more than the last line's length)
     parts = [text]
     for suffix in list(suffixes) + list(tail):

@@ -255,7 +255,7 @@ class Tensor:
             tail = [f"grad_fn=<{type(self.grad_fn).__name__}Backward>"]
         else:
             tail = ["requires_grad=True"] if self.requires_grad else []
-        return _runtime.tensor_repr(self.numpy(), self.device, tail)
+        return _runtime.tensor_repr(self.data, self.device, tail)  # (from a GPU: only the printed part is copied)
 
     __hash__ = object.__hash__  # identity hash, as torch: == is elementwise
 

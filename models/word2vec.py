@@ -1646,7 +1646,9 @@ class Word2Vec:
                         self.running_training_loss = loss_before + float(epoch_loss.item())
                     progress.update(raw, epoch, recent_loss)
                     if callbacks:
-                        self.wv._vectors_changed()
+                        # the current vectors for the callbacks (on 'cpu' wv already holds the parameter's own
+                        # array; off the CPU this is a fresh host copy, as torch code would take with .cpu())
+                        self._sync_vectors()
                         for cb in callbacks:
                             cb.on_batch_end(self)
                 self.loss_history.append(float(epoch_loss.item()) / epoch_pairs if epoch_pairs else float("nan"))

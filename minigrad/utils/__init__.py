@@ -5,6 +5,9 @@ torch code ports by changing the package name only:
 
     from minigrad.utils.data import DataLoader, TensorDataset, random_split
     import minigrad.utils.data as data      # data.DataLoader is minigrad.data.DataLoader
+
+`minigrad.utils.checkpoint` is torch.utils.checkpoint (activation checkpointing: `checkpoint`,
+`checkpoint_sequential`), not `minigrad.checkpoint` (saving a training state to resume).
 """
 import sys as _sys
 
@@ -13,4 +16,6 @@ from .. import data
 # `import minigrad.utils.data` finds the one data module (as minigrad.nn does for nn.functional)
 _sys.modules[__name__ + ".data"] = data
 
-__all__ = ["data"]
+from . import checkpoint  # noqa: E402  (torch.utils.checkpoint: activation checkpointing)
+
+__all__ = ["data", "checkpoint"]
