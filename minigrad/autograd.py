@@ -474,8 +474,9 @@ def _apply_multi(ctx, inputs, outs):
     if _anomaly:
         for k, o in enumerate(outs):
             _check_finite(o, f"forward output {k} of {type(ctx).__name__}")
+    cls = type(ctx)
     if not (_grad_enabled and any(t.requires_grad for t in inputs)):
-        return tuple(_wrap(o, False, None) for o in outs)
+        return tuple(_wrap(o, False, None, _view_vc(cls, inputs, o)) for o in outs)
     ctx.inputs = inputs
     ctx.versions = tuple([t._vc[0] for t in inputs])
     ctx.epoch = _inplace_epoch
@@ -485,13 +486,18 @@ def _apply_multi(ctx, inputs, outs):
     marked = ctx.non_differentiable if ctx._marked else ()
     for k, o in enumerate(outs):
         # As in torch, outputs marked non-differentiable and integer/bool outputs do not require grad.
-        t = _wrap(o, o.dtype.kind == "f" and not any(o is a for a in marked), ctx)
+        t = _wrap(o, o.dtype.kind == "f" and not any(o is a for a in marked), ctx, _view_vc(cls, inputs, o))
         if not t.requires_grad:
             t.grad_fn = None
         t._oi = k
         results.append(t)
-    ctx.out_vcs = [t._vc for t in results]
-    ctx.out_vc, ctx.out_version = results[0]._vc, 0
+    if cls.is_view:  # (unbind) the outputs share input 0's version counter: a write to it changes them all
+        vc = inputs[0]._vc
+        ctx.out_vcs = [t._vc for t in results if t._vc is not vc]
+        ctx.out_vc, ctx.out_version = vc, vc[0]
+    else:
+        ctx.out_vcs = [t._vc for t in results]
+        ctx.out_vc, ctx.out_version = results[0]._vc, 0
     return tuple(results)
 
 
@@ -596,6 +602,38 @@ def refuse_overlapping_write(x, op: str):
         raise RuntimeError(f"{op}: cannot write into {x.dtype}{list(x.shape)} on {x.device} in place: more than "
                            "one element refers to the same memory location (e.g. the result of expand()); clone() "
                            "it first, or use the out-of-place form")
+    if op not in _ORDER_FREE_WRITES and _overlaps_itself(a):
+        # torch goes through such elements one after another (x.unfold(0, 2, 1).add_(1) adds 2 to the
+        # shared ones); minigrad computes the result first and writes it once: refuse rather than differ.
+        raise RuntimeError(f"{op}: cannot write into {x.dtype}{list(x.shape)} on {x.device} in place: some of its "
+                           "elements are the same memory location (overlapping windows of unfold() or as_strided()), "
+                           "so the result would depend on the order they are visited; clone() it first, or use the "
+                           "out-of-place form (fill_ and zero_ are allowed: every element gets the same value)")
+
+
+_ORDER_FREE_WRITES = ("fill_", "zero_")  # in-place ops whose result cannot depend on the order of elements
+
+
+def _overlaps_itself(a) -> bool:
+    """Do two elements of array `a` sit at the same memory location (strides > 0: unfold, as_strided)?
+
+    Quick test first: with dims sorted by |stride|, each dim stepping past everything the smaller
+    ones reach means no overlap (every ordinary array). Otherwise compare the elements' offsets.
+    """
+    if a.size <= 1:
+        return False
+    reach = 0  # bytes spanned by the dims with smaller strides
+    for step, n in sorted((abs(s), n) for n, s in zip(a.shape, a.strides) if n > 1):
+        if step < reach + a.itemsize:
+            break
+        reach += (n - 1) * step
+    else:
+        return False
+    np = _B.np  # host-side bookkeeping of offsets (the shape and strides only, not the data)
+    offsets = np.zeros(1, dtype=np.int64)
+    for n, s in zip(a.shape, a.strides):
+        offsets = (offsets[:, None] + np.arange(n, dtype=np.int64) * s).ravel()
+    return np.unique(offsets).size < offsets.size
 
 
 def record_inplace(x, op: str, fn):
@@ -716,7 +754,7 @@ def _check_versions(node):
     if changed and (node.saves_output or node.n_out > 1):
         why = (f"{type(node).__name__} saved it for backward, so its gradient would be wrong" if node.saves_output
                else "the outputs of a multi-output op (unbind, split, ...) cannot be changed in place before "
-                    "backward, as in torch")
+                    "backward, nor can the tensor that unbind's outputs are views of, as in torch")
         raise RuntimeError(
             f"backward: an output of {type(node).__name__} was modified in place after it was computed "
             f"({why}). clone() it before modifying."

@@ -1710,7 +1710,7 @@ class Tensor:
         return self._write_in_place("put_", lambda t: _ops.index_more.put(t, index, source, accumulate), source)
 
     def unfold(self, dimension, size, step):
-        """torch.Tensor.unfold: the windows of `size` along `dimension`, `step` apart, as a new last dim (a copy)."""
+        """torch.Tensor.unfold: the windows of `size` along `dimension`, `step` apart, as a new last dim (a view)."""
         return _ops.index_more.unfold(self, dimension, size, step)
 
     def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
@@ -1732,7 +1732,7 @@ class Tensor:
         return _ops.index_more.sum_to_size(self, *size)
 
     def as_strided(self, size, stride, storage_offset=None):
-        """torch.Tensor.as_strided on a contiguous tensor (a gather: a copy, not a view)."""
+        """torch.Tensor.as_strided on a contiguous tensor (a view of its memory, as torch's)."""
         return _ops.index_more.as_strided(self, size, stride, storage_offset)
 
     def cumsum_(self, dim, dtype=None):

@@ -499,8 +499,8 @@ def test_inplace_values_match_out_of_place_and_gradients_after(device):
 
 
 def test_which_results_share_memory(device):
-    """minigrad's convention (from getitem/permute/reshape): basic-index and permute results are views that
-    share the base's memory and version counter; unbind and diagonal return copies (torch: views)."""
+    """As torch: basic-index and permute results, unbind and diagonal are views that share the base's memory
+    and version counter (more in test_views_torch_parity.py)."""
     x = mg.zeros(2, 3, device=device)
     with mg.no_grad():
         x.select(1, 0).add_(1.0)
@@ -509,7 +509,7 @@ def test_which_results_share_memory(device):
     assert x.numpy().tolist() == [[3.0, 6.0, 6.0], [3.0, 6.0, 6.0]] and x._version == 3
     x.unbind(0)[0].add_(1.0)
     x.diagonal().add_(1.0)
-    assert x.numpy().tolist() == [[3.0, 6.0, 6.0], [3.0, 6.0, 6.0]] and x._version == 3
+    assert x.numpy().tolist() == [[5.0, 7.0, 7.0], [3.0, 7.0, 6.0]] and x._version == 5
 
 
 # ---------------------------------------------------------------- errors

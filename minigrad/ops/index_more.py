@@ -3,11 +3,11 @@
 scatter_reduce / index_reduce (one Function, `ScatterReduce`, with torch's gradient rules for
 every reduction), index_put (accumulate: `IndexPutAccumulate`; otherwise SetItem), put, unfold,
 diagonal_scatter / select_scatter / slice_scatter, narrow_copy, split_with_sizes, sum_to_size,
-as_strided (contiguous tensors, a gather), the in-place shape methods (squeeze_, unsqueeze_,
+as_strided (contiguous tensors), the in-place shape methods (squeeze_, unsqueeze_,
 t_, transpose_, swapaxes_/swapdims_), and apply_ / map_ (Python callables, CPU only).
 
-Aliasing: unfold, as_strided, the *_scatter ops and narrow_copy return new memory (torch:
-unfold and as_strided return views; writes through them do not reach x here).
+Aliasing, as torch: unfold and as_strided return views of x (its memory and version counter);
+the *_scatter ops and narrow_copy return new memory.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from ..tensor import Tensor, _wrap
 from .common import describe, normalize_axis
 from .shape import (
     SetItem, _along, _check_covered, _check_index_bounds, _check_index_tensor, _check_positions, _int_arg,
-    _shape_arg, _tri, cast, clone, getitem, movedim, narrow, normalize_index, permute, reshape, setitem, split,
+    _shape_arg, _strided_view, _tri, cast, clone, getitem, narrow, normalize_index, permute, reshape,
+    setitem, split,
 )
 
 get_xp = _B.get_array_module
@@ -375,12 +376,42 @@ def put(x, index, source, accumulate=False):
 
 
 # ---------------------------------------------------------------- windows, scatters into slices
+class Unfold(Function):
+    """y[..., w, ..., j] = x[..., w * step + j, ...] along dim d (a view of x);  dx = the windows' dy added back in place"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, d, size, step):
+        count = (x.shape[d] - size) // step + 1
+        ctx.shape, ctx.d, ctx.size, ctx.step, ctx.count = x.shape, d, size, step, count
+        # window w starts step elements after window w - 1; the window's own dim walks dim d one by one
+        shape = x.shape[:d] + (count,) + x.shape[d + 1:] + (size,)
+        strides = x.strides[:d] + (x.strides[d] * step,) + x.strides[d + 1:] + (x.strides[d],)
+        return _strided_view(x, shape, strides)
+
+    @staticmethod
+    def backward(ctx, g):
+        d, size, step, count = ctx.d, ctx.size, ctx.step, ctx.count
+        xp = get_xp(g)
+        gx = xp.zeros(ctx.shape, dtype=g.dtype)
+        lead = (slice(None),) * d
+        # Overlapping windows (step < size) reach an element several times: add, one strided slice at a time.
+        if size <= count:  # position j of every window: the elements j, j + step, ..., all distinct
+            for j in range(size):
+                gx[lead + (slice(j, j + step * (count - 1) + 1, step),)] += g[..., j]
+        else:  # window w: the elements w * step ... w * step + size - 1
+            for w in range(count):
+                gx[lead + (slice(w * step, w * step + size),)] += xp.moveaxis(g[lead + (w,)], -1, d)
+        return gx
+
+
 def unfold(x, dimension, size, step):
     """torch.Tensor.unfold: every window of `size` along `dimension`, `step` apart, as a new last dim.
 
     The result has x's shape with that dim replaced by the number of windows, (n - size) // step + 1,
-    and `size` appended. An integer-array index, so a copy (torch returns a view); overlapping
-    windows send their gradients back to the same elements, where they add up.
+    and `size` appended. A view of x, as in torch (overlapping windows share elements: writing
+    through it in place needs step >= size, as torch); the gradients of overlapping windows add up.
     """
     op = "unfold"
     size, step = _int_arg(op, "size", size), _int_arg(op, "step", step)
@@ -397,11 +428,7 @@ def unfold(x, dimension, size, step):
     n = x.data.shape[d]
     if size > n:
         raise ValueError(f"{op}: maximum size for dimension {d} of {describe(x)} is {n} but size is {size}")
-    count = (n - size) // step + 1
-    xp = get_xp(x.data)
-    where = xp.arange(count, dtype=np.int64).reshape(-1, 1) * step + xp.arange(size, dtype=np.int64)
-    windows = getitem(x, (slice(None),) * d + (_wrap(where),))  # x.shape[:d] + (count, size) + x.shape[d+1:]
-    return movedim(windows, d + 1, -1)
+    return Unfold.apply(x, d=d, size=size, step=step)
 
 
 def _match_src(op, x, src, want, what):
@@ -527,13 +554,38 @@ def sum_to_size(x, *size):
     return reshape(out, shape)
 
 
+class AsStrided(Function):
+    """y[i0, i1, ...] = x.flatten()[offset + sum_k i_k * stride[k]] on a contiguous x (a view of x);
+    dx = dy added back at those positions (positions reached twice add up)"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, size, stride, offset):
+        ctx.shape, ctx.size, ctx.stride, ctx.offset = x.shape, size, stride, offset
+        return _strided_view(x.reshape(-1)[offset:], size, [s * x.itemsize for s in stride])
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        size = ctx.size
+        where = xp.full((), ctx.offset, dtype=np.int64)  # each output element's position in x.flatten()
+        for k, (s, st) in enumerate(zip(size, ctx.stride)):
+            where = where + (xp.arange(s, dtype=np.int64) * st).reshape((-1,) + (1,) * (len(size) - 1 - k))
+        gx = xp.zeros(int(np.prod(ctx.shape, dtype=np.int64)), dtype=g.dtype)
+        _B.scatter_add(gx, xp.broadcast_to(where, size).ravel(), g.ravel())
+        return gx.reshape(ctx.shape)
+
+
 def as_strided(x, size, stride, storage_offset=None):
     """torch.as_strided on a contiguous x: out[i0, i1, ...] = x.flatten()[offset + sum_k i_k * stride[k]].
 
-    A gather (a copy, where torch returns a view): overlapping positions add their gradients.
+    A view of x, as torch's (a write through it changes x; overlapping positions can be written
+    only by fill_ / zero_), whose backward adds the gradients of positions reached twice.
     `storage_offset` counts from x's first element (torch: from the start of x's storage; the
     same unless x is a view starting inside a larger tensor, which is refused for an explicit
-    offset). Reading outside x's own elements, negative strides and non-contiguous x are refused.
+    offset). Reading outside x's own elements, negative strides and non-contiguous x are refused
+    (torch reads a non-contiguous x's storage in memory order, which minigrad's arrays need not share).
     """
     op = "as_strided"
     if not isinstance(x, Tensor):
@@ -563,26 +615,21 @@ def as_strided(x, size, stride, storage_offset=None):
         if last >= n:
             raise ValueError(f"{op}: size {list(size)}, stride {list(stride)} and storage offset {offset} reach "
                              f"element {last}, outside the {n} elements of {describe(x)}")
-    xp = get_xp(x.data)
-    where = xp.full((), offset, dtype=np.int64)
-    for k, (s, st) in enumerate(zip(size, stride)):
-        where = where + (xp.arange(s, dtype=np.int64) * st).reshape((-1,) + (1,) * (len(size) - 1 - k))
-    where = xp.broadcast_to(where, size)
-    return getitem(reshape(x, (-1,)), _wrap(where.copy()))  # (ascontiguousarray would make a 0-d index 1-d)
+    else:  # no element is read: start anywhere inside x (as_strided of an empty slice needs no memory)
+        offset = min(offset, n)
+    return AsStrided.apply(x, size=tuple(size), stride=tuple(stride), offset=offset)
 
 
 def _start_in_base(arr) -> int:
     """How many elements into the memory it views `arr` starts (0 when it owns its memory)."""
-    root = arr
-    while root.base is not None and _B.is_array(root.base):
-        root = root.base
-    if root is arr:
-        return 0
-
-    def address(a):
-        return a.ctypes.data if hasattr(a, "ctypes") else a.data.ptr  # NumPy / CuPy
-
-    return (address(arr) - address(root)) // arr.itemsize
+    if not hasattr(arr, "ctypes"):  # CuPy: the pointer's offset into its allocation (as_strided's arrays
+        return (arr.data.ptr - arr.data.mem.ptr) // arr.itemsize if arr.size else 0  # have no .base)
+    root, obj = arr, arr.base
+    while obj is not None:  # (through NumPy as_strided's DummyArray, whose .base is the array it views)
+        if _B.is_array(obj):
+            root = obj
+        obj = getattr(obj, "base", None)
+    return (arr.ctypes.data - root.ctypes.data) // arr.itemsize
 
 
 # ---------------------------------------------------------------- in-place forms

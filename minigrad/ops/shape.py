@@ -74,7 +74,10 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index, basic):
         ctx.shape, ctx.index, ctx.basic = x.shape, index, basic
-        return x[index]
+        y = x[index]
+        if basic and not _B.is_array(y):  # an int for every dim: NumPy gives a scalar (a copy); with `...`
+            y = x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]  # a 0-d view, as torch's x[i]
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -996,17 +999,28 @@ def clone(x):
 
 
 # ---------------------------------------------------------------- more views, copies and index writes (torch's names)
-# Aliasing follows the ops these are built from: NumPy gives views for basic indexing, permute and
-# reshape, so select / narrow / movedim / swapaxes / view_as share memory (and the version counter)
-# with x, as in torch. unbind, diagonal and everything below them return new memory (torch: views).
+# Aliasing follows torch: select / narrow / movedim / swapaxes / view_as (basic indexing, permute,
+# reshape), unbind and diagonal (below) and unfold / as_strided (index_more.py) return views that share
+# x's memory and version counter, so a write through them changes x. The other ops return new memory.
+def _strided_view(arr, shape, strides):
+    """A view of arr's memory with the given shape and byte strides, counted from arr's first element.
+
+    The caller keeps it inside arr's memory. `[...]` makes it a view whose `.base` is set on CuPy too
+    (CuPy's as_strided builds an array with base None, which `Function.apply` would not see as a view).
+    """
+    return get_xp(arr).lib.stride_tricks.as_strided(arr, shape=tuple(shape), strides=tuple(strides))[...]
+
+
 class Unbind(Function):
-    """(y_0, ..., y_{n-1}) = the slices x[..., k, ...] along dim (copies);  dx = stack(dy_k, dim)"""
+    """(y_0, ..., y_{n-1}) = the slices x[..., k, ...] along dim (views of x);  dx = stack(dy_k, dim)"""
+
+    is_view = True
 
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
         lead = (slice(None),) * dim
-        return tuple(x[lead + (k,)].copy() for k in range(x.shape[dim]))
+        return tuple(x[lead + (k, Ellipsis)] for k in range(x.shape[dim]))  # (`...`: a 0-d slice is a view too)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -1014,10 +1028,13 @@ class Unbind(Function):
 
 
 def unbind(x, dim=0):
-    """torch.unbind: the tuple of slices along `dim`, that dim removed (each a copy, one node for all).
+    """torch.unbind: the tuple of slices along `dim`, that dim removed (views of x, one node for all).
 
     One multi-output node whose backward stacks the slices' gradients, so unbinding n steps
     costs O(n) in backward (n getitems would each scatter into a zero tensor of x's size).
+    As in torch, the slices share x's memory and version counter: without a graph a write
+    through one changes x; in a graph it is refused (torch: a multi-output view cannot be
+    modified in place), and so is backward through them after x itself was changed in place.
     """
     if x.data.ndim == 0:
         raise IndexError(f"unbind: cannot unbind the 0-d {describe(x)}: it has no dimension {dim}")
@@ -1225,11 +1242,46 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     return index_select(x, d, _wrap(get_xp(x.data).asarray(index)))
 
 
+def _diagonal_view(arr, offset, a, b):
+    """The (writable) view of diagonal `offset` of dims (a, b) of arr, as a new last dim.
+
+    NumPy's own diagonal() is read-only, so the view is built from strides: start at the
+    diagonal's first entry, (0, offset) or (-offset, 0), and step along a and b at once.
+    """
+    rows, cols = arr.shape[a], arr.shape[b]
+    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
+    first = [slice(None)] * arr.ndim
+    if length:
+        first[b if offset >= 0 else a] = slice(abs(offset), None)
+    keep = [k for k in range(arr.ndim) if k not in (a, b)]
+    shape = [arr.shape[k] for k in keep] + [length]
+    strides = [arr.strides[k] for k in keep] + [arr.strides[a] + arr.strides[b]]
+    return _strided_view(arr[tuple(first)], shape, strides)
+
+
+class Diagonal(Function):
+    """y[..., i] = x[..., i, ..., i + offset, ...] over dims (a, b) (a view of x);  dx = dy on that diagonal, 0 elsewhere"""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, offset, a, b):
+        ctx.shape, ctx.offset, ctx.a, ctx.b = x.shape, offset, a, b
+        return _diagonal_view(x, offset, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = get_xp(g).zeros(ctx.shape, dtype=g.dtype)
+        _diagonal_view(gx, ctx.offset, ctx.a, ctx.b)[...] = g  # (the entries of a diagonal never repeat)
+        return gx
+
+
 def diagonal(x, offset=0, dim1=0, dim2=1):
     """torch.diagonal: the entries x[..., i, ..., i + offset, ...] of dims (dim1, dim2), as a new last dim.
 
-    An integer-array index (a copy, not a view as in torch), so the gradient is scattered
-    back onto the diagonal and zeros elsewhere.
+    A view of x, as in torch: it shares x's memory and version counter, so `x.diagonal().fill_(1)`
+    changes x (on a tensor that needs no grad; in a graph such a write is refused, see README).
+    The gradient lands on the diagonal, zeros elsewhere.
     """
     op = "diagonal"
     offset = _int_arg(op, "offset", offset)
@@ -1237,12 +1289,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
     a, b = normalize_axis(op, dim1, nd), normalize_axis(op, dim2, nd)
     if a == b:
         raise ValueError(f"{op}: dim1 and dim2 must differ, got {dim1} and {dim2} for {describe(x)}")
-    y = permute(x, [k for k in range(nd) if k not in (a, b)] + [a, b])
-    rows, cols = x.data.shape[a], x.data.shape[b]
-    length = max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols))
-    xp = get_xp(x.data)
-    i = xp.arange(length, dtype=np.int64) + max(-offset, 0)
-    return getitem(y, (Ellipsis, _wrap(i), _wrap(i + offset)))
+    return Diagonal.apply(x, offset=offset, a=a, b=b)
 
 
 _diagonal = diagonal  # diag's argument is called `diagonal` (torch's name)
@@ -1253,7 +1300,7 @@ def diag(x, diagonal=0):
     op = "diag"
     k = _int_arg(op, "diagonal", diagonal)
     if x.data.ndim == 2:
-        return _diagonal(x, k)
+        return clone(_diagonal(x, k))  # new memory, as torch.diag (x.diagonal() is the view)
     if x.data.ndim != 1:
         raise ValueError(f"{op}: expects a 1-D or 2-D tensor, got {describe(x)}")
     n = x.data.shape[0]

@@ -265,7 +265,7 @@ class _Orthogonal(Module):
                 Q = _make_orthogonal(cat([Q, N], dim=-1))
             self.base = Q
             # -I: householder(zeros) with diagonal -1 is the identity, and the other maps give I at X = 0
-            # (torch fills a diagonal view; minigrad's diagonal() is a copy, so -I is broadcast over the batch)
+            # (torch fills a diagonal view of zeros; here -I is built out of place, broadcast over the batch)
             return zeros_like(Q_init) - eye(Q_init.shape[-2], Q_init.shape[-1], dtype=Q_init.dtype,
                                             device=Q_init.device)
 
