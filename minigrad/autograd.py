@@ -260,6 +260,7 @@ class Function:
     # no-grad path (where the node is thrown away) cheap.
     saved = ()
     n_out = 1  # number of outputs; set on nodes of multi-output ops
+    epoch = -1  # the in-place epoch when recorded (set by apply; a node freed by backward reads this)
     # Does apply check that the output does not share an input's memory (see `_aliases_input`)? Yes for
     # Functions written outside minigrad (users' own ops); minigrad's ops are checked by their tests
     # (check_op runs every op without a graph and refuses undeclared aliases), which spares each op ~0.1 us.
@@ -732,6 +733,28 @@ def _resolve_inputs(node):
     nd["inputs"], nd["versions"] = tuple(inputs), tuple(versions)
 
 
+def _check_view_not_stale(node, t, v):
+    """Refuse when `node` used the view t after its base was changed in place by a recorded op.
+
+    t's graph edge still points at the base as it was when the view was made, so the gradient
+    would skip the in-place op (x = a * 1; v = x[0]; x.mul_(2); v.sum() would give a.grad 1, not 2).
+    torch re-bases such a view onto the new base; minigrad refuses. Writes made without a graph
+    (an optimizer step on a parameter) record nothing to skip, and views are linear in their
+    base, so those stay allowed.
+    """
+    vd = t.grad_fn.__dict__
+    made_at, view_inputs = vd.get("out_version"), vd.get("inputs")
+    if made_at is None or not view_inputs or v == made_at:
+        return
+    base = view_inputs[0]
+    if _written_after(base.grad_fn, base._vc, made_at):
+        raise RuntimeError(
+            f"backward: {type(node).__name__} used a view (made by {type(t.grad_fn).__name__}) of a tensor that was "
+            f"changed in place by {type(base.grad_fn).__name__} after the view was made; the view's gradient would "
+            "skip that change. Make the view again after the in-place op (torch re-bases such views; minigrad "
+            "refuses rather than give a wrong gradient)")
+
+
 def _written_after(fn, vc, v) -> bool:
     """Is fn an in-place node (record_inplace) that wrote the memory counted by vc after version v?"""
     if fn is None:
@@ -929,9 +952,12 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
         node = stack.pop()
         if node.epoch != epoch:  # an in-place op ran since this node was recorded
             _resolve_inputs(node)
-        for t in node.inputs:
+        for k, t in enumerate(node.inputs):
             fn = t.grad_fn
             if fn is not None:
+                if fn.epoch != epoch and fn.is_view:  # a view made before some in-place op: still its base's?
+                    versions = node.__dict__.get("versions")
+                    _check_view_not_stale(node, t, t._vc[0] if versions is None else versions[k])
                 if fn in deps:
                     deps[fn] += 1
                 else:
