@@ -81,6 +81,7 @@ from . import checkpoint  # noqa: E402  (save/load a whole training state for ex
 from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
 from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
 from ._device import device  # noqa: E402  (torch.device: mg.device("cuda", 1), a str 'cuda:1')
+from .backend import get_default_device, set_default_device  # noqa: E402  (and `with mg.device("cuda"):`)
 from . import cuda  # noqa: E402  (torch.cuda: is_available, device_count, synchronize, memory_allocated, ...)
 from . import amp  # noqa: E402  (torch.amp: autocast, GradScaler; mixed precision)
 from . import special  # noqa: E402  (torch.special: mg.special.expit, gammaln, ndtr, xlog1py, ...)
@@ -96,6 +97,8 @@ from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print opti
 )
 from .ops.linalg_ext import det, inverse, logdet, matrix_exp, pinverse, slogdet  # noqa: E402  (torch's top-level)
 from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_legacy as svd  # noqa: E402
+from .ops import out as _out  # noqa: E402
+_out.install(globals())  # torch's out= keyword on the top-level functions that take it (ops/out.py)
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
 float16 = backend.np.dtype("float16")

@@ -16,11 +16,17 @@ without GPUs); using it (``mg.zeros(2, device=dev)``) checks that the device exi
 `minigrad.backend.parse_device` turns any spelling into the canonical device a tensor reports:
 ``device('cpu')`` or ``device('cuda:N')``.
 
-This module imports nothing from minigrad (the backend builds on it).
+The default device (`mg.set_default_device`, ``with mg.device("cuda"):``) is held here too, per
+thread as in torch: the factories (zeros, ones, full, arange, rand, randn, ...) and `mg.tensor`
+put a tensor with no ``device=`` there, and so do layer constructors, which pass ``device=None``
+down to them. `minigrad.backend` reads it (`factory_device`, `get_default_device`).
+
+This module imports nothing from minigrad at import time (the backend builds on it).
 """
 from __future__ import annotations
 
 import builtins
+import threading
 
 __all__ = ["device", "parse"]
 
@@ -119,3 +125,38 @@ class device(str):
 
     def __reduce__(self):
         return (device, (str(self),))
+
+    def __enter__(self):
+        """``with mg.device("cuda"):`` makes this the default device until the block ends.
+
+        Unlike torch (which fails at the first tensor made), entering checks that the device
+        exists: ``with mg.device("cuda"):`` on a machine without CUDA raises a RuntimeError here.
+        Blocks nest; leaving one (by an exception too) restores the default it replaced.
+        """
+        from . import backend  # (imported on use: the backend imports this module)
+
+        backend.parse_device(self)  # the clear "CUDA is not available" / "no device N" error, now
+        _default.replaced.append(_default.device)  # a stack: blocks nest, and one device may be re-entered
+        _default.device = self
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        _default.device = _default.replaced.pop()
+        return False  # exceptions propagate
+
+
+class _DefaultDevice(threading.local):
+    """This thread's default device (torch's is per thread too; a new thread starts with none).
+
+    Attributes:
+        device: the `device` set by `set_default_device` or the innermost ``with device(...)``,
+            kept as written ('cuda' means the current GPU when used); None when none is set.
+        replaced: the defaults that the open ``with`` blocks replaced, innermost last.
+    """
+
+    def __init__(self):
+        self.device = None
+        self.replaced = []
+
+
+_default = _DefaultDevice()

@@ -64,7 +64,7 @@ __all__ = [
     "to_device", "array_module_for", "manual_seed", "get_default_dtype", "set_default_dtype",
     "scatter_add", "coalesce_rows", "coalesce_weighted_rows", "host_rng", "random_uniform", "get_rng_state", "set_rng_state",
     "row_blocks", "run_blocks", "set_matmul_tf32", "matmul_tf32", "cuda_device", "blas_threads", "set_blas_threads",
-    "check_deterministic",
+    "check_deterministic", "set_default_device", "get_default_device", "factory_device", "default_device_or_none",
 ]
 
 ndarray = np.ndarray
@@ -209,6 +209,59 @@ def to_device(a, device: str):
     idx = int(device.split(":")[1])
     with cupy.cuda.Device(idx):
         return cupy.asarray(a)
+
+
+# ---------------------------------------------------------------- the default device
+# torch.set_default_device / ``with torch.device(...)``: where factories put a tensor given no
+# device=. The state lives in _device (per thread, as torch's); these functions read and set it.
+# Only tensor creation reads it: ops put results where their inputs are, `*_like` and `new_*`
+# follow their tensor, `from_numpy` shares host memory, and `.to()` moves only when told.
+def set_default_device(device) -> None:
+    """torch.set_default_device: make `device` the default for new tensors in this thread.
+
+    Factories (zeros, ones, empty, full, eye, arange, linspace, logspace, rand, randn, randint,
+    randperm, normal(mean, std, size), triu/tril_indices), `mg.tensor` / `mg.as_tensor`, and
+    layer constructors put a tensor given no ``device=`` there. ``with mg.device(...):`` sets it
+    for one block instead.
+
+    Args:
+        device: 'cpu', 'cuda', 'cuda:N', an `mg.device`, a torch.device, an int N; or None to
+            unset it (factories then use 'cpu', and `mg.tensor` keeps its data's device).
+            'cuda' means the current GPU at each use, as in torch.
+
+    Raises:
+        ValueError/TypeError: an unknown device spelling.
+        RuntimeError: a CUDA device that is not there, raised here (torch raises at the first
+            tensor made).
+
+    Inside a ``with mg.device(...)`` block the new default lasts until the block ends, which
+    restores the default it replaced (torch 2.13 fails there with an AssertionError).
+    """
+    if device is not None:
+        parse_device(device)  # the clear error now, not at the first tensor
+        device = _device.device(device)
+    _device._default.device = device
+
+
+def get_default_device() -> _device.device:
+    """torch.get_default_device: the device a factory given no ``device=`` uses, with its index
+    ('cuda:0' for a default of 'cuda'); device('cpu') when none is set."""
+    return parse_device(_device._default.device)
+
+
+def default_device_or_none():
+    """The default device as set (`set_default_device`, ``with mg.device``), or None when none is.
+
+    `mg.tensor` needs the difference: with none set it keeps its data's device (a CuPy array stays
+    on its GPU); with one set, even 'cpu', the data goes there, as in torch.
+    """
+    return _device._default.device
+
+
+def factory_device(device, _state=_device._default) -> _device.device:
+    """The canonical device a factory puts a new tensor on: `device`, or the default when None."""
+    # (_state is bound once: one object that holds each thread's value; ~40 ns a read)
+    return parse_device(_state.device if device is None else device)
 
 
 # ---------------------------------------------------------------- dtypes

@@ -29,7 +29,7 @@ def _shape(size, op="zeros"):
 
 
 def _make(arr_fn, size, dtype, device, requires_grad, op="tensor creation"):
-    device = _B.parse_device(device)
+    device = _B.factory_device(device)  # device=None: the default device (mg.set_default_device, `with mg.device`)
     xp = _B.array_module_for(device)
     dtype = _B.get_default_dtype() if dtype is None else check_dtype(dtype, op)
     try:

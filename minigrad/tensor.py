@@ -1872,7 +1872,13 @@ def is_tensor(x) -> bool:
 
 
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    """A new leaf tensor holding a copy of `data` (see `Tensor`)."""
+    """A new leaf tensor holding a copy of `data` (see `Tensor`).
+
+    With no `device`, the default device (`mg.set_default_device`, ``with mg.device(...)``) when one
+    is set, as torch.tensor; otherwise the data's own ('cpu' for lists and NumPy arrays).
+    """
+    if device is None:
+        device = _B.default_device_or_none()
     t = Tensor(data, dtype=dtype, requires_grad=False, device=device)
     if _B.is_array(data) and t.data is data:
         t.data = t.data.copy()  # torch.tensor copies; so do we
@@ -1882,9 +1888,14 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """Like `tensor` but shares memory with `data` when dtype and device already match."""
-    if isinstance(data, Tensor) and dtype is None and device is None:
-        return data
+    """Like `tensor` but shares memory with `data` when dtype and device already match.
+
+    With no `device`, the default device when one is set (as torch.as_tensor), else the data's.
+    """
+    if device is None:
+        device = _B.default_device_or_none()
+    if isinstance(data, Tensor) and dtype is None and (device is None or _B.parse_device(device) == data.device):
+        return data  # (torch returns the tensor itself, graph and all)
     return Tensor(data, dtype=dtype, device=device)
 
 

@@ -480,7 +480,18 @@ def _same_error(make, prefix_only=False):
     assert a == b, f"\nours:  {a}\ntorch: {b}"
 
 
-def test_validate_args_refusals_match_torch():
+@pytest.fixture
+def torch_validates():
+    """torch's default validate_args is __debug__, but importing some torch modules (torch._dynamo, which
+    tests of mg.compile touch) switches it off process-wide: set it for this test and restore it."""
+    torch = pytest.importorskip("torch")
+    before = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
+    yield
+    torch.distributions.Distribution.set_default_validate_args(before)
+
+
+def test_validate_args_refusals_match_torch(torch_validates):
     T = lambda L, v: L.tensor(v, dtype=L.float64)  # noqa: E731
     _same_error(lambda L: L.distributions.Normal(0.0, -1.0))
     _same_error(lambda L: L.distributions.Normal(0.0, float("nan")))

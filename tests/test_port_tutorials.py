@@ -1071,7 +1071,6 @@ def test_blitz_tensors():
     assert ours["from_numpy shares"][0].tolist() == [2.0] * 5
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="out= is not supported by minigrad's functions (gap)")
 def test_blitz_tensors_out_argument():
     """The Tensors tutorial's `torch.matmul(tensor, tensor.T, out=y3)` and `torch.mul(tensor, tensor, out=z3)`."""
     tensor = mg.ones(4, 4)
