@@ -88,7 +88,7 @@ PYEOF
   rerun)
     mapfile -t IDS < <(grep -v '^#' benchmarks/gpu_rerun.txt 2>/dev/null | grep .)
     if [ ${#IDS[@]} -eq 0 ]; then echo "rerun: benchmarks/gpu_rerun.txt lists no tests"; else
-      run_pytest rerun "$(limit rerun 150)" "${IDS[@]}"; fi
+      run_pytest rerun "$(limit rerun 150)" -m cuda "${IDS[@]}"; fi  # (their CPU cases pass in CI)
     ;;
   examples)
     echo "== every example's --smoke run on cuda" | tee "$OUT/examples_cuda.txt"
