@@ -269,3 +269,16 @@ def test_default_cuda_means_the_current_gpu():
     with mg.device("cuda"):
         assert mg.get_default_device() == f"cuda:{mg.cuda.current_device()}"
         assert mg.zeros(1).device == mg.get_default_device()
+
+
+def test_from_pretrained_keeps_a_tensor_on_its_device(device):
+    """torch's Embedding(Bag).from_pretrained wraps the given tensor where it is: the default device
+    applies to new tensors, not to pretrained weights passed in."""
+    pretrained = mg.arange(6.0).reshape(3, 2)  # made outside the block: on the CPU
+    with mg.device(device):
+        emb = mg.nn.Embedding.from_pretrained(pretrained)
+        bag = mg.nn.EmbeddingBag.from_pretrained(pretrained)
+        from_array = mg.nn.Embedding.from_pretrained(np.ones((3, 2), dtype=np.float32))
+    assert emb.weight.device == "cpu" and bag.weight.device == "cpu"
+    assert from_array.weight.device == _B.parse_device(device)  # host data follows the default, as mg.tensor
+    np.testing.assert_array_equal(emb.weight.numpy(), pretrained.numpy())

@@ -466,7 +466,8 @@ class EmbeddingBag(Module):
         """
         from ..tensor import tensor as _tensor
 
-        w = _tensor(embeddings)
+        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`)
+        w = _tensor(embeddings, device=getattr(embeddings, "device", None))
         if w.ndim != 2:
             raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         bag = cls(w.shape[0], w.shape[1], max_norm=max_norm, norm_type=norm_type,

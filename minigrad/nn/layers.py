@@ -114,7 +114,8 @@ class Embedding(Module):
         """An Embedding whose weight is a copy of the 2-D tensor/array `embeddings`; frozen by default."""
         from ..tensor import tensor as _tensor
 
-        w = _tensor(embeddings)
+        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`)
+        w = _tensor(embeddings, device=getattr(embeddings, "device", None))
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         emb = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, sparse=sparse, device=w.device, dtype=w.dtype)
