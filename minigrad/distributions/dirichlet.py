@@ -37,9 +37,7 @@ class Dirichlet(Distribution):
         new = self._get_checked_instance(Dirichlet, _instance)
         batch_shape = tuple(batch_shape)
         new.concentration = self.concentration.expand(batch_shape + tuple(self.event_shape))
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     def sample(self, sample_shape=()):
         """g / sum(g) with g_k ~ Gamma(alpha_k, 1), clamped into [tiny, 1 - eps] as torch."""

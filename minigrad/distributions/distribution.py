@@ -193,6 +193,13 @@ class Distribution:
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape {shape}) to be within the "
                              f"support ({support!r}) of the distribution {self!r}, but found invalid values:\n{_show(value)}")
 
+    def _finish_expand(self, new, batch_shape):
+        """The end of every expand(): `new` gets `batch_shape` and this event shape, and validates as this
+        one does (its parameters, expanded views of checked ones, need no new check)."""
+        Distribution.__init__(new, tuple(batch_shape), self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def _get_checked_instance(self, cls, _instance=None):
         if _instance is None and type(self).__init__ != cls.__init__:
             raise NotImplementedError(f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a custom "

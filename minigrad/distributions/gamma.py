@@ -45,9 +45,7 @@ class Gamma(Distribution):
         new = self._get_checked_instance(Gamma, _instance)
         batch_shape = tuple(batch_shape)
         new.concentration, new.rate = self.concentration.expand(batch_shape), self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     @property
     def mean(self):

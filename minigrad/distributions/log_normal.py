@@ -30,9 +30,7 @@ class LogNormal(Distribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(LogNormal, _instance)
         new.base_dist = self.base_dist.expand(batch_shape)
-        Distribution.__init__(new, tuple(batch_shape), validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._finish_expand(new, batch_shape)
 
     @property
     def loc(self):

@@ -21,6 +21,7 @@ from ... import functional as F
 from ...autograd import no_grad
 from ...tensor import Tensor
 from ..module import Module, Parameter
+from .weight_norm import _remove_hook
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
 
@@ -143,10 +144,4 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     """Make `module.<name>` a plain Parameter again (holding weight_orig / sigma with the current u, v)."""
-    hooks = module.__dict__.get("_forward_pre_hooks", {})
-    for k, hook in hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del hooks[k]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return _remove_hook(module, SpectralNorm, name, "spectral_norm")

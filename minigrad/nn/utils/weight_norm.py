@@ -119,12 +119,18 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     return module
 
 
-def remove_weight_norm(module: Module, name: str = "weight") -> Module:
-    """Make `module.<name>` a plain Parameter again (holding the current g * v / ||v||)."""
+def _remove_hook(module: Module, hook_cls, name: str, what: str) -> Module:
+    """Undo a legacy reparametrization: find its `hook_cls` forward pre-hook for `name`, let it restore
+    the plain Parameter, and unregister it (shared by remove_weight_norm and remove_spectral_norm)."""
     hooks = module.__dict__.get("_forward_pre_hooks", {})
     for k, hook in hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, hook_cls) and hook.name == name:
             hook.remove(module)
             del hooks[k]
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
+
+
+def remove_weight_norm(module: Module, name: str = "weight") -> Module:
+    """Make `module.<name>` a plain Parameter again (holding the current g * v / ||v||)."""
+    return _remove_hook(module, WeightNorm, name, "weight_norm")
