@@ -1643,7 +1643,7 @@ class Tensor:
             raise ValueError(f"{op}: the result would have shape {tuple(out.data.shape)}, but "
                              f"{self.dtype}{list(self.shape)} on {self.device} keeps its shape in place "
                              "(the other arguments must broadcast to it)")
-        if out.data.dtype != self.data.dtype and not np.can_cast(out.data.dtype, self.data.dtype, "same_kind"):
+        if out.data.dtype != self.data.dtype and not _can_cast(out.data.dtype, self.data.dtype):
             raise RuntimeError(f"{op}: the result type {out.data.dtype} can't be cast to {self.dtype}, the dtype "
                                f"of {self.dtype}{list(self.shape)} on {self.device} that is written in place")
         try:
@@ -1854,6 +1854,8 @@ class Tensor:
         op = "clamp_"
         if self._records_inplace():
             return _ag.record_inplace(self, op, lambda t: t.clamp(min, max))
+        if isinstance(min, Tensor) or isinstance(max, Tensor):  # tensor bounds: the out-of-place clamp, written back
+            return self._write_in_place(op, lambda t: t.clamp(min, max), *[b for b in (min, max) if b is not None])
         self._check_inplace(op)
         if min is None and max is None:
             raise ValueError(f"{op}: at least one of min and max must be given")
@@ -1909,6 +1911,7 @@ _OUT_OF_PLACE = {"add_": operator.add, "sub_": operator.sub, "mul_": operator.mu
 
 from . import factory as _factory  # noqa: E402  (both need Tensor defined first)
 from . import ops as _ops  # noqa: E402
+from .ops.out import can_cast as _can_cast  # noqa: E402  (torch's in-place casting rule)
 from . import autograd_functional as _agf  # noqa: E402  (Tensor.backward is autograd.backward)
 
 

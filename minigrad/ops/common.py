@@ -46,7 +46,10 @@ def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
         # (converting to `like`'s float dtype below would silently drop the imaginary part)
         raise TypeError(f"{op}: complex operands are not supported ({type(x).__name__} {x!r}); "
                         "minigrad computes on real floating-point, integer and bool data")
-    device = like.device if like is not None else "cpu"
+    if like is not None:
+        device = like.device
+    else:  # Python data goes to the default device (`mg.set_default_device`), as mg.tensor would put it
+        device = "cpu" if _B.is_array(x) else _B.factory_device(None)
     dtype = None
     if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:
         dtype = like.data.dtype  # Python data adopts the tensor's float dtype

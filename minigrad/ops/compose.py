@@ -328,20 +328,18 @@ def clip(input, min=None, max=None):  # noqa: A002
 
 
 def _bound(op, name, value):
-    if isinstance(value, Tensor) or value is None:
-        raise TypeError(f"{op}: {name} must be a number, got "
-                        f"{describe(value) if isinstance(value, Tensor) else 'None'}; tensor bounds are not supported "
-                        f"(use mg.{'maximum' if name == 'min' else 'minimum'}(input, {name}))")
+    if value is None:
+        raise TypeError(f"{op}: {name} must be a number or a tensor, got None")
     return value
 
 
 def clamp_min(input, min):  # noqa: A002
-    """max(input, min) elementwise (torch.clamp_min);  d/dx = 1 where input >= min, else 0."""
+    """max(input, min) elementwise (torch.clamp_min; min a number or a tensor);  d/dx = 1 where input >= min."""
     return _el.clamp(_tensor_arg("clamp_min", input), min=_bound("clamp_min", "min", min))
 
 
 def clamp_max(input, max):  # noqa: A002
-    """min(input, max) elementwise (torch.clamp_max);  d/dx = 1 where input <= max, else 0."""
+    """min(input, max) elementwise (torch.clamp_max; max a number or a tensor);  d/dx = 1 where input <= max."""
     return _el.clamp(_tensor_arg("clamp_max", input), max=_bound("clamp_max", "max", max))
 
 

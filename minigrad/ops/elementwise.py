@@ -355,6 +355,43 @@ class Clamp(Function):
         return g * mask
 
 
+class ClampTensor(Function):
+    """y = min(max(x, lo), hi) with tensor bounds (broadcast together; y = hi where lo > hi);
+    dy/dx = 1 where lo <= x <= hi;  dy/dlo = 1 where x < lo < hi;  dy/dhi = 1 where x > hi or hi < lo  (as torch)"""
+
+    @staticmethod
+    def forward(ctx, x, *bounds, has=(True, True)):
+        ctx.save_for_backward(x, *bounds)
+        ctx.has = has
+        lo, hi = _clamp_bounds(bounds, has)
+        xp = get_xp(x)
+        y = x if lo is None else xp.maximum(x, lo)  # (NaN in x or a bound propagates, as torch)
+        return y if hi is None else xp.minimum(y, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, *bounds = ctx.saved
+        lo, hi = _clamp_bounds(bounds, ctx.has)
+        xp = get_xp(g)
+        inside = (x >= lo) if lo is not None else True
+        if hi is not None:
+            inside = inside & (x <= hi)
+        grads = [xp.where(inside, g, 0)]  # (the engine sums each gradient back to its input's shape)
+        if lo is not None:  # lo is the answer where x is below it, unless hi overrides (lo >= hi)
+            below = x < lo if hi is None else (x < lo) & (lo < hi)
+            grads.append(xp.where(below, g, 0))
+        if hi is not None:  # hi is the answer where x is above it, and wherever hi < lo
+            above = x > hi if lo is None else (x > hi) | (hi < lo)
+            grads.append(xp.where(above, g, 0))
+        return tuple(grads)
+
+
+def _clamp_bounds(bounds, has):
+    """(lo, hi) from ClampTensor's optional bound arrays (None where not given)."""
+    it = iter(bounds)
+    return (next(it) if has[0] else None), (next(it) if has[1] else None)
+
+
 class Maximum(Function):
     """y = max(a, b);  the larger input gets dy, ties split it evenly (as torch)"""
 
@@ -625,11 +662,29 @@ def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
     """Limit x to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clamp_tensor(x, min, max)
     lo = None if min is None else scalar_value(min, "clamp")
     hi = None if max is None else scalar_value(max, "clamp")
     if x.data.dtype.kind in "biu" and (isinstance(lo, float) or isinstance(hi, float)):
         x = x.to(dtype=_B.get_default_dtype())  # as torch: an int tensor meets a float bound in the default float
     return Clamp.apply(x, lo=lo, hi=hi)
+
+
+def _clamp_tensor(x, min, max):  # noqa: A002 - torch's names
+    """clamp with tensor bounds: torch's promotion among x, min and max, broadcasting together."""
+    for name, b in (("min", min), ("max", max)):
+        if b is not None and not isinstance(b, Tensor):  # torch has no mixed overload either
+            raise TypeError(f"clamp: min and max must both be tensors (or None) when one is; got {name}={b!r} "
+                            f"beside a tensor bound (wrap it: mg.tensor({b!r}))")
+    bounds = [b for b in (min, max) if b is not None]
+    for _ in range(2):  # twice: a cast made by the last pair reaches the first operands as well
+        for k, b in enumerate(bounds):
+            x, bounds[k] = check_pair("clamp", x, b)
+    try:
+        return ClampTensor.apply(x, *bounds, has=(min is not None, max is not None))
+    except ValueError as e:
+        raise _operand_error("clamp", e, x, *bounds) from None
 
 
 def maximum(a, b):
@@ -671,7 +726,9 @@ def where(condition, a=None, b=None):
 def _where(op, condition, a, b):
     """where(), with errors that name `op` (where itself, or masked_fill built on it)."""
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
-    cond = to_tensor(condition, like, op)
+    cond = to_tensor(condition, None, op)  # (not `like`: Python bools must not adopt a float tensor's dtype)
+    if like is not None and not isinstance(condition, Tensor) and cond.device != like.device:
+        cond = cond.to(like.device)
     if cond.data.dtype.kind != "b":
         raise TypeError(f"{op}: condition must be a bool tensor, got {describe(cond)}")
     a = to_tensor(a, like, op)
