@@ -70,6 +70,8 @@ from .ops.index_more import (  # index writes and reductions, scatters into slic
     slice_scatter, split_with_sizes,
 )
 from .tensor import Size, Tensor, as_tensor, is_tensor, tensor
+from .tensor import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: F401
+                     IntTensor, LongTensor, ShortTensor)  # torch's legacy types: constructors, isinstance
 from . import functional, nn, viz  # noqa: E402
 from . import functional as F  # noqa: E402,N812
 from . import data  # noqa: E402
@@ -96,7 +98,13 @@ from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print opti
     use_deterministic_algorithms,
 )
 from .ops.linalg_ext import det, inverse, logdet, matrix_exp, pinverse, slogdet  # noqa: E402  (torch's top-level)
+from .ops.special import angle, frexp, polygamma  # noqa: E402  (torch.angle, torch.frexp, torch.polygamma)
+from .ops import trunc as fix  # noqa: E402  (torch.fix, torch's alias of trunc)
+from .ops.norm_more import renorm  # noqa: E402  (torch.renorm)
+from .ops.stats import corrcoef, cov, histogram  # noqa: E402  (torch.cov, corrcoef, histogram)
+from .special import multigammaln as mvlgamma  # noqa: E402  (torch.mvlgamma)
 from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_legacy as svd  # noqa: E402
+from .sparse import mm as spmm  # noqa: E402  (torch.spmm on dense matrices: minigrad has no sparse layouts)
 from .ops import out as _out  # noqa: E402
 _out.install(globals())  # torch's out= keyword on the top-level functions that take it (ops/out.py)
 
@@ -120,6 +128,11 @@ def __getattr__(name):
     assigned, so they never shadow the builtins in this module or in a `from minigrad import *`."""
     if name in _BUILTIN_NAMED_DTYPES:
         return _BUILTIN_NAMED_DTYPES[name]
+    if name.startswith("sparse_") and name.endswith("_tensor"):  # torch.sparse_coo_tensor, sparse_csr_tensor, ...
+        raise AttributeError(
+            f"module 'minigrad' has no attribute {name!r}: minigrad has no sparse tensor layouts; build the dense "
+            "matrix (e.g. mg.zeros(n, m).index_put_((rows, cols), values, accumulate=True), which sums repeated "
+            "entries as torch's coalesce does) and multiply with mg.mm, mg.spmm or mg.sparse.mm (dense, as in torch)")
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -81,7 +81,7 @@ _CUDA_FP32 = (
     "cross_entropy")  # (not registered itself: torch's runs log_softmax and nll_loss, both fp32)
 _CUDA_FP32_OPT = ("prod", "softmax", "log_softmax", "cumprod", "cumsum", "sum", "vector_norm", "matrix_norm")
 _CUDA_PROMOTE = ("addcdiv", "addcmul", "atan2", "bilinear", "cross", "dot", "vdot", "index_put", "tensordot",
-                 "scatter_add",
+                 "scatter_add", "grid_sample",
                  "cat", "stack")  # (not registered: torch's cat/stack promote natively; minigrad's refuse mixes)
 
 _CPU_LOWER = (
@@ -92,7 +92,7 @@ _CPU_FP32 = (
     "prod", "cdist", "trace", "inverse", "pinverse", "mse_loss", "cosine_embedding_loss", "nll_loss",
     "hinge_embedding_loss", "poisson_nll_loss", "smooth_l1_loss", "cross_entropy", "l1_loss", "huber_loss",
     "margin_ranking_loss", "soft_margin_loss", "triplet_margin_loss", "multi_margin_loss", "ctc_loss", "kl_div",
-    "multilabel_margin_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy")
+    "multilabel_margin_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy", "grid_sample")
 _CPU_PROMOTE = ("cat", "stack", "index_copy",
                 "addcmul", "addcdiv", "atan2")  # (these three: not registered; torch's promote natively)
 # (mv, addmv, addr, dot, vdot and cross have hooks but no CPU entry: they run as they are there,

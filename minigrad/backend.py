@@ -194,6 +194,24 @@ def device_of(a) -> _device.device:
     return _CPU
 
 
+def data_address(a) -> int:
+    """The memory address of array a's first element (torch's data_ptr): NumPy's `ctypes.data`,
+    CuPy's `data.ptr` (a device address)."""
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return int(a.data.ptr)
+    return int(a.ctypes.data)
+
+
+def memory_root(a):
+    """The array that owns a's memory: the end of the chain of `.base` views (a itself if it owns it).
+
+    Stops at the last array in the chain (a base may be a non-array buffer: bytes, an mmap)."""
+    root = a
+    while is_array(root.base):
+        root = root.base
+    return root
+
+
 def array_module_for(device: str):
     """numpy for 'cpu', cupy for 'cuda:N' (device must already be canonical)."""
     return np if device == "cpu" else cupy

@@ -14,6 +14,15 @@ __all__ = ["zeros", "ones", "full", "arange", "randn", "rand", "randint", "zeros
            "triu_indices", "tril_indices", "randperm", "multinomial", "bernoulli", "normal", "poisson"]
 
 
+def _size_arg(op, sizes, size):
+    """The shape given positionally (`zeros(2, 3)`, `zeros((2, 3))`) or as torch's keyword (`zeros(size=(2, 3))`)."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{op}() got multiple values for argument 'size' (positional {sizes} and size={size!r})")
+    return (size,)
+
+
 def _shape(size, op="zeros"):
     if len(size) == 1 and not isinstance(size[0], numbers.Integral):
         try:
@@ -47,13 +56,13 @@ def _make(arr_fn, size, dtype, device, requires_grad, op="tensor creation"):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape = _shape(size, "zeros")
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape = _shape(_size_arg("zeros", sizes, size), "zeros")
     return _make(lambda xp, dt: xp.zeros(shape, dtype=dt), shape, dtype, device, requires_grad, op="zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    shape = _shape(size, "ones")
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    shape = _shape(_size_arg("ones", sizes, size), "ones")
     return _make(lambda xp, dt: xp.ones(shape, dtype=dt), shape, dtype, device, requires_grad, op="ones")
 
 
@@ -105,16 +114,16 @@ def _host_random(shape, dtype, kind):
     return draw(shape, dtype=gen_dtype).astype(dt, copy=False)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the seeded host generator (same values on every device)."""
-    shape = _shape(size, "randn")
+    shape = _shape(_size_arg("randn", sizes, size), "randn")
     return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "normal")), shape, dtype, device, requires_grad,
                  op="randn")
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform [0, 1) samples from the seeded host generator."""
-    shape = _shape(size, "rand")
+    shape = _shape(_size_arg("rand", sizes, size), "rand")
     return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "uniform")), shape, dtype, device, requires_grad,
                  op="rand")
 

@@ -17,6 +17,7 @@ from .ops.conv2d import (  # noqa: F401  2-D convolution, transposed convolution
     conv_transpose2d, fold, interpolate, max_pool2d, pixel_shuffle, pixel_unshuffle, unfold,
 )
 from .ops.ctc import ctc_loss  # noqa: F401  connectionist temporal classification
+from .ops.grid_sample import affine_grid, grid_sample  # noqa: F401  spatial transformers
 from .ops.norm import rms_norm  # noqa: F401
 from .ops.norm_more import (  # noqa: F401  group/instance/local-response norm, channel shuffle, Gumbel-softmax;
     channel_shuffle, group_norm, gumbel_softmax, instance_norm, local_response_norm,
@@ -32,6 +33,12 @@ from .ops.loss_extra import (  # noqa: F401  more losses, distances, shrink acti
     multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, pairwise_distance, pdist,
     poisson_nll_loss, rrelu, rrelu_, soft_margin_loss, softshrink, threshold, threshold_, triplet_margin_loss,
     triplet_margin_with_distance_loss,
+)
+from .ops.loss_extra import dropout2d, dropout3d  # noqa: F401  channel dropout
+from .ops.pool_more import (  # noqa: F401  unpooling, LP pooling, *_with_indices, deprecated aliases
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d_with_indices, feature_alpha_dropout, lp_pool1d, lp_pool2d,
+    max_pool1d_with_indices, max_pool2d_with_indices, max_unpool1d, max_unpool2d, upsample, upsample_bilinear,
+    upsample_nearest,
 )
 from .ops import (  # noqa: F401  losses and similarities
     binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, cosine_similarity, cross_entropy,
@@ -57,6 +64,7 @@ __all__ = [
     "cross_entropy", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "nll_loss", "normalize",
     "smooth_l1_loss",
     "ctc_loss",  # connectionist temporal classification (ops/ctc.py)
+    "affine_grid", "grid_sample",  # spatial transformers (ops/grid_sample.py)
     # 2-D convolution and pooling, transposed convolution, fold/unfold, resampling (ops/conv2d.py)
     "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "conv_transpose1d",
     "conv_transpose2d", "fold", "interpolate", "max_pool2d", "pixel_shuffle", "pixel_unshuffle", "unfold",
@@ -65,6 +73,11 @@ __all__ = [
     "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
     "pairwise_distance", "pdist", "poisson_nll_loss", "rrelu", "rrelu_", "soft_margin_loss", "softshrink",
     "threshold", "threshold_", "triplet_margin_loss", "triplet_margin_with_distance_loss",
+    "dropout2d", "dropout3d",
+    # ops/pool_more.py: unpooling, power-average pooling, *_with_indices, feature alpha dropout, upsample aliases
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "feature_alpha_dropout", "lp_pool1d",
+    "lp_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_unpool1d", "max_unpool2d", "upsample",
+    "upsample_bilinear", "upsample_nearest",
 ]
 
 

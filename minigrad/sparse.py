@@ -44,7 +44,7 @@ from . import backend as _B
 
 np = _B.np  # dtypes only
 
-__all__ = ["RowSparseGrad", "accumulate"]
+__all__ = ["RowSparseGrad", "accumulate", "mm"]
 
 _INDEX_DTYPE = np.dtype(np.int64)
 
@@ -275,3 +275,15 @@ def accumulate(old, new):
     if isinstance(new, RowSparseGrad):  # sparse + sparse -> sparse
         return (old + new).coalesce() if not (old.nnz == 0 and new.is_coalesced()) else new.copy()
     return _wrap(old + new)  # sparse + dense array -> dense (a fresh array)
+
+
+def mm(mat1, mat2):
+    """torch.sparse.mm on dense (strided) matrices: mat1 @ mat2, differentiable in both (mg.mm).
+
+    minigrad has no sparse tensor layouts (no torch.sparse_coo_tensor / to_sparse); torch's
+    sparse.mm (and torch.spmm) also accept dense matrices, and that is the case served here,
+    so a graph convolution `spmm(adj, support)` ports with a dense adjacency matrix.
+    """
+    from .ops import mm as _mm
+
+    return _mm(mat1, mat2)

@@ -7,8 +7,10 @@ objects: `mg.special.erf is mg.erf`). Three are composed here from those ops, ex
     xlog1py(x, y)    = x * log1p(y), 0 where x = 0 (unless y is NaN)
     multigammaln(a, p) = p (p - 1) / 4 log(pi) + sum_{j<p} lgamma(a - j / 2)
 
+`polygamma(n, x)` is minigrad's op (ops/special.py; mg.polygamma).
+
 Not here (minigrad has no exact op for them, and an approximate composition would be a
-silent difference): polygamma (n >= 1), entr, log_ndtr, ndtri, erfcx, i0e, i1, i1e, zeta,
+silent difference): entr, log_ndtr, ndtri, erfcx, i0e, i1, i1e, zeta,
 gammainc/gammaincc, the Bessel functions j0/j1/y0/y1/k0/k1, airy_ai and the orthogonal polynomials.
 """
 from __future__ import annotations
@@ -22,12 +24,13 @@ from .ops.reduce import logsumexp
 from .ops.special import digamma, erfc, erfinv, exp2, i0, lgamma as gammaln, logit, sinc, xlogy
 from .ops import where
 from .ops.special import _float_arg, _float_pair
+from .ops.special import polygamma  # torch.special.polygamma(n, input)
 
 psi = digamma  # torch.special.psi is torch.special.digamma
 
 __all__ = [
     "digamma", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln", "i0", "log1p", "log_softmax",
-    "logit", "logsumexp", "multigammaln", "ndtr", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
+    "logit", "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
 ]
 
 _SQRT1_2 = 1 / math.sqrt(2)

@@ -105,7 +105,7 @@ def check_dtype(dtype, op: str):
     return dt
 
 
-def _host_data_to_array(data, dtype, device):
+def _host_data_to_array(data, dtype, device, keep_float64=False):
     """Turn user data (lists, scalars, arrays, tensors) into a backend array on `device`."""
     if isinstance(data, Tensor):
         data = data.data
@@ -118,13 +118,45 @@ def _host_data_to_array(data, dtype, device):
     except (ValueError, TypeError, OverflowError) as e:  # ragged lists, unconvertible values
         raise (TypeError if isinstance(e, TypeError) else ValueError)(
             f"tensor: cannot make a tensor from this {type(data).__name__} ({e})") from None
-    if dtype is None and from_python and arr.dtype == np.float64:
+    if dtype is None and from_python and arr.dtype == np.float64 and not keep_float64:
         # Python floats follow the default dtype (float32), as in torch.
         arr = arr.astype(_B.get_default_dtype())
     if arr.dtype.kind in "OUSV":
         raise TypeError(f"tensor: cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__})")
     check_dtype(arr.dtype, "tensor")
     return _B.to_device(arr, device)
+
+
+def _sequence_to_array(data):
+    """A (nested) list read as torch.tensor reads it, as a host array: a Tensor inside is one number
+    (torch calls item(), so it must have one element), and every element's dtype counts, so a float64
+    array, NumPy scalar or tensor in the list keeps the result float64 (Python floats alone take the
+    default dtype)."""
+    f64 = False
+
+    def walk(seq):
+        nonlocal f64
+        out = None
+        for k, e in enumerate(seq):
+            if type(e) in (float, int, bool):
+                continue
+            new = e
+            if isinstance(e, (list, tuple)):
+                new = walk(e)
+            elif isinstance(e, Tensor):
+                if e.data.size != 1:
+                    raise ValueError(f"tensor: only one element tensors can be converted to Python scalars: a tensor "
+                                     f"inside a list is read as a number (as torch.tensor does), got {e.dtype}"
+                                     f"{list(e.shape)}; use mg.stack(tensors) to join tensors")
+                new = _B.to_device(e.data, "cpu").reshape(())
+            f64 = f64 or getattr(new, "dtype", None) == np.float64
+            if new is not e:
+                out = list(seq) if out is None else out
+                out[k] = new
+        return seq if out is None else out
+
+    seq = walk(data)
+    return _host_data_to_array(seq, None, "cpu", keep_float64=f64)
 
 
 class Tensor:
@@ -145,10 +177,19 @@ class Tensor:
     is_sparse = False  # row-sparse gradients (minigrad.sparse.RowSparseGrad) say True
 
     def __init__(self, data, dtype=None, requires_grad=False, device=None):
+        if isinstance(data, numbers.Integral) and isinstance(dtype, numbers.Integral):
+            # torch's legacy size constructor torch.Tensor(3, 4): here the second argument is the dtype
+            raise TypeError(f"Tensor: Tensor(data, dtype) takes data and a dtype, got Tensor({data}, {dtype}, ...); "
+                            "for torch's legacy torch.Tensor(*sizes) (an uninitialized float tensor) use "
+                            "mg.empty(*sizes) (or mg.zeros)")
         if device is None:  # keep the data's device (CuPy arrays stay on their GPU)
             dev = _B.device_of(data.data if isinstance(data, Tensor) else data)
         else:
             dev = _B.parse_device(device)
+        if dtype is None and isinstance(data, (list, tuple)):
+            # torch.Tensor(list), the legacy constructor, gives the default float dtype even for ints and
+            # bools (mg.tensor / mg.as_tensor infer the dtype, as torch.tensor: they convert lists first)
+            dtype = _B.get_default_dtype()
         arr = _host_data_to_array(data, None if dtype is None else check_dtype(dtype, "tensor"), dev)
         self.data = arr
         self.grad = None
@@ -185,6 +226,11 @@ class Tensor:
     @property
     def is_cuda(self) -> bool:
         return self.device != "cpu"
+
+    @property
+    def is_cpu(self) -> bool:
+        """True for a tensor in host memory (device 'cpu')."""
+        return self.device == "cpu"
 
     def get_device(self) -> int:
         """The GPU index of a CUDA tensor, -1 for a CPU tensor (torch's get_device)."""
@@ -256,6 +302,12 @@ class Tensor:
         else:
             tail = ["requires_grad=True"] if self.requires_grad else []
         return _runtime.tensor_repr(self.data, self.device, tail)  # (from a GPU: only the printed part is copied)
+
+    def __format__(self, format_spec):
+        """As torch: a 0-d tensor formats as its Python number (f"{loss:.4f}"); others only with an empty spec."""
+        if self.data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     __hash__ = object.__hash__  # identity hash, as torch: == is elementwise
 
@@ -393,6 +445,18 @@ class Tensor:
 
     def bool(self):
         return _ops.cast(self, np.dtype(np.bool_))
+
+    def byte(self):
+        """self as uint8 (torch.Tensor.byte)."""
+        return _ops.cast(self, np.dtype(np.uint8))
+
+    def char(self):
+        """self as int8 (torch.Tensor.char)."""
+        return _ops.cast(self, np.dtype(np.int8))
+
+    def short(self):
+        """self as int16 (torch.Tensor.short)."""
+        return _ops.cast(self, np.dtype(np.int16))
 
     def type(self, dtype=None, non_blocking=False):
         """Without arguments, the legacy type name ('minigrad.FloatTensor', torch's 'torch.FloatTensor');
@@ -947,6 +1011,12 @@ class Tensor:
     gcd_, lcm_, lgamma_, digamma_, i0_ = (_in_place_of(n) for n in ("gcd", "lcm", "lgamma", "digamma", "i0"))
     bitwise_and_, bitwise_or_, bitwise_xor_ = (_in_place_of(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
     bitwise_not_ = _in_place_of("bitwise_not")
+    true_divide_, fix_ = _in_place_of("true_divide"), _in_place_of("fix")
+    greater_, greater_equal_, less_ = (_in_place_of(n) for n in ("greater", "greater_equal", "less"))
+    less_equal_, not_equal_ = (_in_place_of(n) for n in ("less_equal", "not_equal"))
+    addmm_, addbmm_, baddbmm_, addmv_, addr_ = (_in_place_of(n) for n in ("addmm", "addbmm", "baddbmm", "addmv",
+                                                                          "addr"))
+    renorm_, polygamma_, mvlgamma_ = (_in_place_of(n) for n in ("renorm", "polygamma", "mvlgamma"))
     bitwise_left_shift_, bitwise_right_shift_ = (_in_place_of(n) for n in ("bitwise_left_shift",
                                                                            "bitwise_right_shift"))
 
@@ -1198,6 +1268,245 @@ class Tensor:
 
     def is_same_size(self, other) -> bool:
         return _ops.compose.is_same_size(self, other)
+
+    # ------------------------------------------------------------ more of torch's Tensor members
+    def fix(self):
+        """torch's alias of trunc: rounded towards zero (zero gradient)."""
+        return _ops.trunc(self)
+
+    def renorm(self, p, dim, maxnorm):
+        """Each slice self.select(dim, i) with p-norm above maxnorm rescaled to it (see ops.norm_more.renorm)."""
+        return _ops.norm_more.renorm(self, p, dim, maxnorm)
+
+    def polygamma(self, n):
+        """polygamma(n, self), the n-th derivative of digamma (torch.Tensor.polygamma takes only n)."""
+        return _ops.special.polygamma(n, self)
+
+    def mvlgamma(self, p):
+        """The multivariate log-gamma function of dimension p (torch.mvlgamma; mg.special.multigammaln)."""
+        from . import special as _special
+
+        return _special.multigammaln(self, p)
+
+    def angle(self):
+        """pi where self < 0, else 0 (the complex argument of a real number); zero gradient, as torch."""
+        return _ops.special.angle(self)
+
+    def frexp(self):
+        """(mantissa, exponent): self = mantissa * 2**exponent, 0.5 <= |mantissa| < 1 (see ops.special.frexp)."""
+        return _ops.special.frexp(self)
+
+    def where(self, condition, y):
+        """self where condition is true, else y (torch.Tensor.where: torch.where(condition, self, y))."""
+        return _ops.where(condition, self, y)
+
+    def prelu(self, weight):
+        """torch.nn.functional.prelu(self, weight)."""
+        return _ops.activation.prelu(self, weight)
+
+    def hardshrink(self, lambd=0.5):
+        """torch.nn.functional.hardshrink(self, lambd): self where |self| > lambd, else 0."""
+        return _ops.loss_extra.hardshrink(self, lambd)
+
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        """The covariance of the rows (variables) over the columns (observations) (see ops.stats.cov)."""
+        return _ops.stats.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+
+    def corrcoef(self):
+        """Pearson's correlation coefficients of the rows (see ops.stats.corrcoef)."""
+        return _ops.stats.corrcoef(self)
+
+    def histogram(self, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
+        """(hist, bin_edges) of this floating-point tensor's values (see ops.stats.histogram)."""
+        return _ops.stats.histogram(self, bins, range=range, weight=weight, density=density)
+
+    # minigrad tensors are real: these members of torch's complex-number support are identities here
+    def conj(self):
+        """The complex conjugate: for real tensors, self itself (as torch)."""
+        return self
+
+    def resolve_conj(self):
+        """self with a lazy conjugation applied: minigrad has none (real tensors), so self (as torch)."""
+        return self
+
+    def resolve_neg(self):
+        """self with a lazy negation applied: minigrad has none, so self (as torch for tensors without one)."""
+        return self
+
+    @property
+    def real(self):
+        """The real part: for real tensors, self itself (as torch)."""
+        return self
+
+    def adjoint(self):
+        """The conjugate transpose of the last two dims (a view): for real tensors mT, as torch's adjoint()."""
+        if self.data.ndim < 2:
+            raise RuntimeError(f"adjoint: only supported on matrices or batches of matrices, got a "
+                               f"{self.data.ndim}-D tensor {self.dtype}{list(self.shape)}")
+        return _ops.compose.matrix_transpose(self, "adjoint")
+
+    def isreal(self):
+        """True where the imaginary part is 0: every element of a real tensor (a new bool tensor)."""
+        return _wrap(_B.get_array_module(self.data).ones(self.data.shape, dtype=np.bool_))
+
+    def is_conj(self) -> bool:
+        """Is a lazy conjugation pending? Never in minigrad (no complex tensors)."""
+        return False
+
+    def is_neg(self) -> bool:
+        """Is a lazy negation pending? Never in minigrad."""
+        return False
+
+    def is_signed(self) -> bool:
+        """True for signed dtypes: floats and signed integers (not bool, not uint8)."""
+        return self.data.dtype.kind in "if"
+
+    def is_inference(self) -> bool:
+        """Is this an inference tensor? Never: `mg.inference_mode()` is no_grad() and makes plain tensors
+        (see autograd.inference_mode), where torch would mark them."""
+        return False
+
+    def is_nonzero(self) -> bool:
+        """The truth of a one-element tensor (x != 0); RuntimeError for none or several, as torch."""
+        if self.data.size != 1:
+            what = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(f"is_nonzero: Boolean value of Tensor with {what} is ambiguous "
+                               f"({self.dtype}{list(self.shape)})")
+        return bool(self.data.reshape(()).item() != 0)
+
+    # memory: where the values live
+    def data_ptr(self) -> int:
+        """The address of the first element (a host address on 'cpu', a device address on 'cuda')."""
+        return _B.data_address(self.data)
+
+    def storage_offset(self) -> int:
+        """How many elements after the start of the memory block it views this tensor's first element is
+        (0 for a tensor that owns its memory; x[3:] of a contiguous x gives 3, as torch)."""
+        root = _B.memory_root(self.data)
+        return (_B.data_address(self.data) - _B.data_address(root)) // self.data.dtype.itemsize
+
+    def resize_(self, *sizes, memory_format=None):
+        """Give this tensor the shape `sizes` in place, reading its memory in order from its first element
+        (torch's resize_).
+
+        When the memory block it views holds enough elements from there (the same or fewer elements, or a
+        slice of a larger tensor), the tensor becomes a view of that memory, as torch's. Otherwise it gets
+        new memory holding the old values first and zeros after (torch leaves those uninitialized); where
+        torch would grow the storage that its views share, here only this tensor moves to the new memory.
+        Refused on a tensor that requires grad, as torch. `memory_format` is accepted and ignored.
+        """
+        op = "resize_"
+        if self.requires_grad:
+            raise RuntimeError(f"{op}: cannot resize variables that require grad (as torch); "
+                               f"this is {self.dtype}{list(self.shape)}. Resize a detached tensor instead")
+        shape = _one_or_many(sizes)
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)  # (Size is a tuple)
+        for d in shape:
+            if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+                raise TypeError(f"{op}: sizes must be ints, got {shape!r}")
+            if d < 0:
+                raise RuntimeError(f"{op}: Trying to create tensor with negative dimension {d}: {list(shape)}")
+        shape = tuple(int(d) for d in shape)
+        if shape == self.data.shape:
+            return self
+        n = Size(shape).numel()
+        xp = _B.get_array_module(self.data)
+        root = _B.memory_root(self.data)
+        if root.dtype == self.data.dtype and root.flags.c_contiguous:  # read in memory order, as torch's storage
+            flat, start = root.reshape(-1), self.storage_offset()
+        else:  # (memory this tensor cannot read in order, e.g. a reinterpreted dtype: its values, in order)
+            flat, start = self.data.reshape(-1), 0
+        have = max(flat.size - start, 0)
+        if n <= have:
+            self.data = flat[start:start + n].reshape(shape)
+        else:
+            grown = xp.zeros(n, dtype=self.data.dtype)
+            grown[:have] = flat[start:start + have]
+            self.data = grown.reshape(shape)
+            self._bump()  # (torch counts the reallocation as a write)
+        return self
+
+    def resize_as_(self, other, memory_format=None):
+        """self.resize_(other.shape) (torch.Tensor.resize_as_)."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"resize_as_: expected a Tensor, got {type(other).__name__}")
+        return self.resize_(other.shape)
+
+    def share_memory_(self):
+        """torch moves a CPU tensor's storage to shared memory for other processes (a no-op for CUDA
+        tensors). A no-op here, returning self: minigrad tensors cross process boundaries pickled (the
+        DataLoader's workers send copies), never through shared memory."""
+        return self
+
+    def is_shared(self) -> bool:
+        """Is the memory shared between processes? Never in minigrad (see share_memory_)."""
+        return False
+
+    def pin_memory(self, device=None):
+        """torch copies a CPU tensor into page-locked (pinned) host memory for faster copies to the GPU.
+        minigrad has no pinned tensors: a CPU tensor is returned as it is (a no-op; copies to the GPU go
+        through CuPy's own staging). A CUDA tensor is refused, as torch (only CPU tensors can be pinned)."""
+        if self.device != "cpu":
+            raise RuntimeError(f"pin_memory: cannot pin a {self.device} tensor; only dense CPU tensors can be pinned")
+        return self
+
+    def is_pinned(self, device=None) -> bool:
+        """Is this tensor in pinned host memory? Never in minigrad (see pin_memory)."""
+        return False
+
+    def new(self, *args, device=None):
+        """torch's legacy constructor, with this tensor's dtype and device.
+
+        `x.new()`: an empty (0,) tensor; `x.new(2, 3)` or `x.new(mg.Size([2, 3]))`: a (2, 3) tensor (zeros:
+        minigrad has no uninitialised memory); `x.new(data)` for a list, tuple or array: a new tensor of
+        that data; `x.new(t)` for a tensor of x's dtype: a new tensor sharing t's memory. Prefer
+        new_empty / new_zeros / new_tensor, as torch's documentation does.
+        """
+        op = "new"
+        dev = self.device if device is None else _B.parse_device(device)
+        if not args:
+            return _factory.zeros(0, dtype=self.dtype, device=dev)
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            other = args[0]
+            if other.dtype != self.dtype or other.device != dev:
+                raise TypeError(f"{op}: expected a tensor of dtype {self.dtype} on {dev}, got {other.dtype}"
+                                f"{list(other.shape)} on {other.device} (as torch; use other.to(...) or new_tensor)")
+            return _wrap(other.data, False, None, other._vc)  # (an alias, as torch)
+        if len(args) == 1 and isinstance(args[0], Size):
+            return _factory.zeros(tuple(args[0]), dtype=self.dtype, device=dev)
+        if all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in args):
+            if any(a < 0 for a in args):
+                raise RuntimeError(f"{op}: Trying to create tensor with negative dimension: {list(args)}")
+            return _factory.zeros(tuple(int(a) for a in args), dtype=self.dtype, device=dev)
+        if len(args) == 1 and (isinstance(args[0], (list, tuple)) or _B.is_array(args[0])):
+            return tensor(args[0], dtype=self.dtype, device=dev)
+        raise TypeError(f"{op}: expected sizes (ints or a Size), or data (a list, tuple or array), got "
+                        f"{', '.join(type(a).__name__ for a in args)}")
+
+    # torch removed these in 1.9 and kept the names to say where they went (as here)
+    def solve(self, *args, **kwargs):
+        """Removed from torch (1.9): use mg.linalg.solve(A, B), whose arguments are reversed."""
+        raise RuntimeError("solve: this function was deprecated in torch 1.9 and is now removed; use "
+                           "mg.linalg.solve(A, B), which has its arguments reversed (X = mg.linalg.solve(A, B) "
+                           "replaces X = B.solve(A).solution) and does not return the LU factorization")
+
+    def lstsq(self, *args, **kwargs):
+        """Removed from torch (1.9): use mg.linalg.lstsq(A, B), whose arguments are reversed."""
+        raise RuntimeError("lstsq: this function was deprecated in torch 1.9 and is now removed; use "
+                           "mg.linalg.lstsq(A, B).solution, which has its arguments reversed and does not return "
+                           "the QR decomposition (see mg.linalg.qr)")
+
+    def symeig(self, *args, **kwargs):
+        """Removed from torch (1.9): use mg.linalg.eigh / mg.linalg.eigvalsh."""
+        raise RuntimeError("symeig: this function was deprecated in torch 1.9 and is now removed; use "
+                           "mg.linalg.eigvalsh(A, UPLO='U' if upper else 'L') for the eigenvalues and "
+                           "mg.linalg.eigh(A, UPLO=...) for eigenvalues and eigenvectors (lower triangle by default)")
+
+    def eig(self, *args, **kwargs):
+        """Removed from torch (1.9): use mg.linalg.eig / mg.linalg.eigvals (complex results in torch)."""
+        raise RuntimeError("eig: this function was deprecated in torch 1.9 and is now removed; use "
+                           "mg.linalg.eigvals(A) / mg.linalg.eig(A) (torch returns complex tensors there; "
+                           "minigrad has no complex dtype, see mg.linalg.eig), or mg.linalg.eigh for a symmetric A")
 
     # ------------------------------------------------------------ new tensors like this one
     def _like(self, dtype, device) -> dict:
@@ -1575,6 +1884,8 @@ class Tensor:
                                         other)
         return self._update("div_", other)
 
+    subtract_, multiply_, divide_ = sub_, mul_, div_  # torch's aliases
+
     def zero_(self):
         if self._records_inplace():
             return _ag.record_inplace(self, "zero_", lambda t: _ops.shape.setitem(t, Ellipsis, 0))
@@ -1881,8 +2192,12 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """
     if device is None:
         device = _B.default_device_or_none()
+    if dtype is None and isinstance(data, (list, tuple)):  # infer the dtype from the data (Tensor(list) would not)
+        data = t_data = _sequence_to_array(data)
+    else:
+        t_data = None
     t = Tensor(data, dtype=dtype, requires_grad=False, device=device)
-    if _B.is_array(data) and t.data is data:
+    if _B.is_array(data) and t.data is data and data is not t_data:
         t.data = t.data.copy()  # torch.tensor copies; so do we
     if requires_grad:
         t.requires_grad_(True)
@@ -1898,6 +2213,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         device = _B.default_device_or_none()
     if isinstance(data, Tensor) and dtype is None and (device is None or _B.parse_device(device) == data.device):
         return data  # (torch returns the tensor itself, graph and all)
+    if dtype is None and isinstance(data, (list, tuple)):  # infer the dtype from the data (Tensor(list) would not)
+        data = _sequence_to_array(data)
     return Tensor(data, dtype=dtype, device=device)
 
 
@@ -1939,6 +2256,35 @@ def type_name_args(spec, op):
         raise ValueError(f"{op}: invalid type {spec!r}; expected a dtype or a name like "
                          "'torch.FloatTensor' / 'torch.cuda.LongTensor'")
     return dt, on_gpu
+
+
+class _LegacyTensorType(type):
+    """torch's legacy type objects (`torch.LongTensor`, ...): a constructor, and a type for isinstance."""
+
+    def __call__(cls, *args):
+        """`LongTensor([1, 2])`: the data as int64; `LongTensor(2, 3)` / `LongTensor()`: a tensor of that
+        shape (uninitialised in torch; minigrad has no uninitialised memory, so zeros, as mg.empty)."""
+        name = cls.__name__
+        if len(args) == 1 and not isinstance(args[0], (numbers.Integral, Size)):  # data (a Size is a shape)
+            data = args[0]
+            if isinstance(data, Tensor) and data.dtype != cls.dtype:  # torch refuses a cast here too
+                raise TypeError(f"{name}: expected a {cls.dtype} tensor, got {data.dtype}; use .to({cls.dtype})")
+            return as_tensor(data) if isinstance(data, Tensor) else tensor(data, dtype=cls.dtype)
+        return _factory.zeros(*(args or (0,)), dtype=cls.dtype)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and obj.device == "cpu"
+
+
+FloatTensor = _LegacyTensorType("FloatTensor", (), {"dtype": np.dtype("float32")})
+DoubleTensor = _LegacyTensorType("DoubleTensor", (), {"dtype": np.dtype("float64")})
+HalfTensor = _LegacyTensorType("HalfTensor", (), {"dtype": np.dtype("float16")})
+LongTensor = _LegacyTensorType("LongTensor", (), {"dtype": np.dtype("int64")})
+IntTensor = _LegacyTensorType("IntTensor", (), {"dtype": np.dtype("int32")})
+ShortTensor = _LegacyTensorType("ShortTensor", (), {"dtype": np.dtype("int16")})
+CharTensor = _LegacyTensorType("CharTensor", (), {"dtype": np.dtype("int8")})
+ByteTensor = _LegacyTensorType("ByteTensor", (), {"dtype": np.dtype("uint8")})
+BoolTensor = _LegacyTensorType("BoolTensor", (), {"dtype": np.dtype("bool")})
 
 
 def to_args(args, device=None, dtype=None):

@@ -345,7 +345,8 @@ def test_cuda_table_names_are_torch_cuda_registrations():
     registered = torch._C._dispatch_get_registrations_for_dispatch_key
     regs = {r.split("::")[1].split(".")[0] for r in registered("AutocastCUDA")}
     aten = {"vector_norm": "linalg_vector_norm", "matrix_norm": "linalg_matrix_norm", "multi_dot": "linalg_multi_dot",
-            "vecdot": "linalg_vecdot", "interpolate": "upsample_nearest1d", "norm": "norm"}
+            "vecdot": "linalg_vecdot", "interpolate": "upsample_nearest1d", "norm": "norm",
+            "grid_sample": "grid_sampler"}
     not_registered = {"cross_entropy", "cat", "stack"}  # documented in amp.py
     for op, policy in amp._POLICIES["cuda"].items():
         if op in not_registered or policy == "mixed":
@@ -356,7 +357,7 @@ def test_cuda_table_names_are_torch_cuda_registrations():
     for op, policy in amp._POLICIES["cpu"].items():
         if op in via_mm or policy == "mixed":
             continue
-        assert {"cross_entropy": "cross_entropy_loss"}.get(op, op) in cpu, op
+        assert {"cross_entropy": "cross_entropy_loss", "grid_sample": "grid_sampler"}.get(op, op) in cpu, op
 
 
 def test_bce_refused_under_cuda_autocast(device):

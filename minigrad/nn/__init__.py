@@ -38,12 +38,17 @@ from .loss import (
 )
 from .extra import (
     AlphaDropout, Bilinear, CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
-    Dropout1d, EmbeddingBag, GaussianNLLLoss, Hardshrink, HingeEmbeddingLoss, MultiLabelMarginLoss,
+    Dropout1d, Dropout2d, Dropout3d, EmbeddingBag, GaussianNLLLoss, Hardshrink, HingeEmbeddingLoss, MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance, PoissonNLLLoss, ReflectionPad1d, ReflectionPad2d,
     ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, RReLU, Softmax2d, SoftMarginLoss,
     Softshrink, Threshold, TripletMarginLoss, TripletMarginWithDistanceLoss, ZeroPad1d, ZeroPad2d, ZeroPad3d,
 )
 from .module import Module, Parameter
+from .adaptive import AdaptiveLogSoftmaxWithLoss
+from .buffer import Buffer
+from .pool_more import (
+    Container, FeatureAlphaDropout, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d, NLLLoss2d,
+)
 from .norm import BatchNorm1d, RMSNorm
 from .norm_more import (
     BatchNorm2d, BatchNorm3d, ChannelShuffle, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LazyLinear,
@@ -99,7 +104,7 @@ __all__ = [
     "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
-    "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout",
+    "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout", "Dropout2d", "Dropout3d",
     # nn/conv2d.py: 2-D convolution and pooling, transposed convolution, fold/unfold, pixel shuffle, upsampling
     "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle", "Upsample",
@@ -107,5 +112,8 @@ __all__ = [
     # nn/norm_more.py: more normalisation layers, ChannelShuffle, LazyLinear
     "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter",
+    # nn/buffer.py, nn/pool_more.py: Buffer, unpooling, power-average pooling, FeatureAlphaDropout, deprecated aliases
+    "Buffer", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d", "FeatureAlphaDropout", "NLLLoss2d", "Container",
+    "AdaptiveLogSoftmaxWithLoss",  # nn/adaptive.py
 ]
 __all__ += list(_RECURRENT)  # resolved lazily by __getattr__ above (a star-import loads models)

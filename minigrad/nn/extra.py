@@ -27,7 +27,7 @@ __all__ = [
     "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
-    "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout",
+    "Bilinear", "EmbeddingBag", "Dropout1d", "AlphaDropout", "Dropout2d", "Dropout3d",
 ]
 
 
@@ -504,6 +504,21 @@ class Dropout1d(_DropoutNd):
 
     def forward(self, input):  # noqa: A002
         return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability p in training: `F.dropout2d`
+    (torch 2.13's reading of other ranks and its warnings included)."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p in training: `F.dropout3d`."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout3d(input, self.p, self.training, self.inplace)
 
 
 class AlphaDropout(_DropoutNd):

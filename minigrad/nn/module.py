@@ -8,6 +8,7 @@ from .. import backend as _B
 from ..autograd import RemovableHandle, _user_stacklevel, is_grad_enabled, no_grad
 from ..ops.hooks import backward_hook_identity
 from ..tensor import Tensor, _wrap, to_args, type_name_args
+from .buffer import Buffer
 
 np = _B.np  # dtype handling only
 
@@ -35,6 +36,11 @@ class Parameter(Tensor):
             data = np.zeros((0,), dtype=_B.get_default_dtype())
         src = data.data if isinstance(data, Tensor) else data
         super().__init__(src if _B.is_array(src) else data)
+        if requires_grad and self.ndim == 0 and self.dtype.kind in "iub":
+            # torch.Tensor(n) is torch's legacy "n uninitialized floats"; mg.Tensor(n) is the number n
+            raise TypeError(f"Parameter: got a 0-d {self.dtype} tensor ({self.item()}); a parameter must be "
+                            "floating-point. For torch's legacy nn.Parameter(torch.Tensor(n)) (n uninitialized "
+                            "floats) write nn.Parameter(mg.empty(n)): mg.Tensor(n) is the number n")
         if requires_grad:
             self.requires_grad_(True)
 
@@ -210,6 +216,9 @@ class Module:
                                 f"{type(self).__name__} (a Parameter or None expected); wrap it in nn.Parameter(...) "
                                 f"or update it in place with `with mg.no_grad(): self.{name}.copy_(value)`")
             params[name] = None  # an absent optional parameter (e.g. bias=False)
+        elif isinstance(value, Buffer) and name not in modules:  # nn.Buffer registers itself (torch 2.5+)
+            self.register_buffer(name, value, value.persistent)
+            return
         elif name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign a {type(value).__name__} as buffer {name!r} of "

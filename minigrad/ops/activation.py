@@ -82,7 +82,9 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * (ctx.saved[0] > 0)
+        # a select, not g * mask: an inf/NaN gradient arriving where x <= 0 becomes 0, as torch's
+        # threshold_backward (0 * inf would be NaN: lp_pool's sign(s) * relu(|s|) at s = 0 needs this)
+        return get_xp(g).where(ctx.saved[0] <= 0, g.dtype.type(0), g)  # (a typed 0: no upcast on any backend)
 
 
 class Softplus(Function):

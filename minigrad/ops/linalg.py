@@ -128,6 +128,9 @@ def mm(a, b):
         if not isinstance(t, Tensor) or t.data.ndim != 2:
             got = describe(t) if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"mm: expected 2-D tensors, the {name} operand is {got}; use matmul for other shapes")
+    if a.data.shape[1] != b.data.shape[0]:  # checked here so the message names mm, not matmul
+        raise ValueError(f"mm: inner dimensions differ: {describe(a)} @ {describe(b)} "
+                         f"({a.data.shape[1]} != {b.data.shape[0]})")
     return matmul(a, b)
 
 
@@ -139,6 +142,9 @@ def bmm(a, b):
             raise ValueError(f"bmm: expected 3-D tensors (batch, n, m), the {name} operand is {got}")
     if a.data.shape[0] != b.data.shape[0]:
         raise ValueError(f"bmm: batch sizes differ: {describe(a)} and {describe(b)} (bmm does not broadcast)")
+    if a.data.shape[2] != b.data.shape[1]:
+        raise ValueError(f"bmm: inner dimensions differ: {describe(a)} @ {describe(b)} "
+                         f"({a.data.shape[2]} != {b.data.shape[1]})")
     return matmul(a, b)
 
 

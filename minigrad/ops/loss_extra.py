@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 from .. import backend as _B
 from ..autograd import Function
@@ -32,6 +33,7 @@ __all__ = [
     "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss", "triplet_margin_loss",
     "triplet_margin_with_distance_loss", "pairwise_distance", "pdist", "threshold", "threshold_", "hardshrink",
     "softshrink", "rrelu", "rrelu_", "bilinear", "dropout1d", "alpha_dropout", "embedding_bag", "softmax2d",
+    "dropout2d", "dropout3d",
 ]
 
 
@@ -594,6 +596,62 @@ def dropout1d(input, p=0.5, training=True, inplace=False):  # noqa: A002
     mask = _keep_mask(input, tuple(input.data.shape[:-1]) + (1,), p)
     mask = mask * (1.0 / (1.0 - p)) if p < 1.0 else mask
     return _mul_into(input, _wrap(mask), inplace)
+
+
+def _feature_dropout(op, input, p, training, inplace, batched):  # noqa: A002
+    """torch's feature_dropout: one Bernoulli(1 - p) draw per channel input[n, c] (per input[c] when not
+    `batched`), the kept channels scaled by 1/(1-p). d/dx = the same mask."""
+    if not training or p == 0.0 or input.data.size == 0:
+        return input
+    nd = input.data.ndim + (0 if batched else 1)
+    if nd < 2:
+        raise RuntimeError(f"{op}: Feature dropout requires at least 2 dimensions in the input, got {describe(input)}")
+    check_float(op, input)
+    lead = 2 if batched else 1
+    mask = _keep_mask(input, tuple(input.data.shape[:lead]) + (1,) * (input.data.ndim - lead), p)
+    mask = mask * (1.0 / (1.0 - p)) if p < 1.0 else mask
+    return _mul_into(input, _wrap(mask), inplace)
+
+
+def _warn_feature_dims(op, nd, spatial):
+    """torch's warning for an input without (N, C, *spatial) or (C, *spatial) dimensions."""
+    if nd not in (spatial + 1, spatial + 2):
+        warnings.warn(f"{op}: Received a {nd}-D input to {op}, which is deprecated and will result in an error in a "
+                      "future release. To retain the behavior and silence this warning, please use dropout instead. "
+                      f"Note that {op} exists to provide channel-wise dropout on inputs with {spatial} spatial "
+                      "dimensions, a channel dimension, and an optional batch dimension (i.e. "
+                      f"{spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):  # noqa: A002
+    """Channel dropout on (N, C, H, W): zero each input[n, c] with probability p, scale the rest by 1/(1-p).
+
+    As torch 2.13: a 3-D input is read as (N, C, L) (with torch's warning), and other ranks warn and
+    drop input[n, c] too (so a 2-D (N, C) input loses single elements). d/dx = the same mask.
+    """
+    op = "dropout2d"
+    p = _check_p_drop(op, p)
+    _need_tensor(op, "input", input)
+    nd = input.data.ndim
+    _warn_feature_dims(op, nd, 2)
+    if nd == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a "
+                      "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
+                      "please switch to using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(op, input, p, training, inplace, batched=True)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):  # noqa: A002
+    """Channel dropout on (N, C, D, H, W) or (C, D, H, W): zero each channel with probability p, scale the
+    rest by 1/(1-p). As torch 2.13, any rank but 5 is read as unbatched (input[c] is a channel) and any
+    rank but 4 and 5 warns. d/dx = the same mask."""
+    op = "dropout3d"
+    p = _check_p_drop(op, p)
+    _need_tensor(op, "input", input)
+    _warn_feature_dims(op, input.data.ndim, 3)
+    return _feature_dropout(op, input, p, training, inplace, batched=input.data.ndim == 5)
 
 
 _SELU_ALPHA_PRIME = 1.7580993408473766  # -alpha' = SELU's scale * alpha: the value SELU saturates to, negated

@@ -354,3 +354,86 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002 - tor
         dim = _softmax_dim(input.data.ndim, _stacklevel)
     return _compose.log_softmax(input, dim, dtype)
 
+
+
+# ---------------------------------------------------------------- renorm
+def _slice_norms(x, p, dims):
+    """The p-norm of each slice of array x over `dims` (kept as size-1 dims), scaled by the slice's largest |x|
+    so that |x|**p cannot overflow or underflow; an all-zero, inf or NaN slice is left unscaled."""
+    xp = get_xp(x)
+    a = xp.abs(x)
+    m = a.max(axis=dims, keepdims=True) if x.size else xp.zeros([1 if i in dims else s for i, s in
+                                                                  enumerate(x.shape)], x.dtype)
+    if p == float("inf"):
+        return m
+    s = xp.where(xp.isfinite(m) & (m > 0), m, 1).astype(x.dtype, copy=False)
+    return s * ((a / s) ** p).sum(axis=dims, keepdims=True) ** (1 / p)
+
+
+class Renorm(Function):
+    """y = x * s per slice along `dim`, s = maxnorm / (||x||_p + 1e-7) where ||x||_p > maxnorm, else 1;
+    dx = s * (g - sum(g * x) / (||x||_p + 1e-7) * d||x||_p/dx) where rescaled, else g (torch's renorm_backward)"""
+
+    @staticmethod
+    def forward(ctx, x, p, dims, maxnorm):
+        xp = get_xp(x)
+        norm = _slice_norms(x, p, dims)
+        over = norm > maxnorm
+        denom = (norm + 1e-7).astype(x.dtype, copy=False)  # torch's epsilon
+        scale = xp.where(over, maxnorm / denom, 1).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, norm)
+        ctx.p, ctx.dims, ctx.maxnorm = p, dims, maxnorm
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        x, norm = ctx.saved
+        p, dims, maxnorm = ctx.p, ctx.dims, ctx.maxnorm
+        xp = get_xp(g)
+        over = norm > maxnorm
+        safe = xp.where(over, norm, 1).astype(x.dtype, copy=False)  # (only slices with norm > maxnorm >= 0 use it)
+        a = xp.abs(x)
+        if p == float("inf"):  # d max|x| / dx: sign(x) at the largest entries, shared among ties
+            top = a == safe
+            dnorm = xp.sign(x) * top / top.sum(axis=dims, keepdims=True).clip(1)
+        else:  # d ||x||_p / dx = sign(x) (|x| / ||x||_p)**(p - 1); 0 at x = 0 (also for p < 1, as torch)
+            from .common import quiet
+
+            with quiet():  # (0 ** (p - 1) = inf for p < 1, in the lanes replaced by 0)
+                dnorm = xp.where(x == 0, 0, xp.sign(x) * (a / safe) ** (p - 1))
+        denom = safe + 1e-7
+        inner = (g * x).sum(axis=dims, keepdims=True)
+        rescaled = maxnorm / denom * (g - inner / denom * dnorm)
+        return xp.where(over, rescaled, g).astype(g.dtype, copy=False)
+
+
+def renorm(input, p, dim, maxnorm):  # noqa: A002 - torch's names
+    """torch.renorm: each slice input.select(dim, i) whose p-norm exceeds maxnorm rescaled to p-norm maxnorm
+    (exactly: by maxnorm / (norm + 1e-7), as torch); other slices unchanged.
+
+    Args:
+        input: a floating-point tensor with at least 2 dims.
+        p: the norm's power, a number > 0 (inf: the largest |x|).
+        dim: the dim whose slices are renormalized (the norm runs over all the other dims).
+        maxnorm: the largest norm a slice keeps, a number >= 0.
+    """
+    if _amp.active:  # inside autocast: torch's cast policy for this op (fp32 on CUDA; minigrad/amp.py)
+        return _amp.run('renorm', renorm, input=input, p=p, dim=dim, maxnorm=maxnorm)
+    op = "renorm"
+    _need_tensor(op, "input", input)
+    check_float(op, input)
+    for name, v in (("p", p), ("maxnorm", maxnorm)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{op}: {name} must be a number, got {type(v).__name__} {v!r}")
+    if not p > 0:
+        raise RuntimeError(f"{op}: non-positive-norm not supported, got p={p!r}")
+    if not maxnorm >= 0:
+        raise RuntimeError(f"{op}: expected maxnorm to be >= 0 but got {maxnorm!r}")
+    ndim = input.data.ndim
+    if ndim < 2:
+        raise RuntimeError(f"{op}: input needs at least 2 dimensions, got {ndim} dimensions ({describe(input)})")
+    from .common import normalize_axis
+
+    d = normalize_axis(op, dim, ndim)
+    dims = tuple(i for i in range(ndim) if i != d)
+    return Renorm.apply(input, p=float(p), dims=dims, maxnorm=float(maxnorm))

@@ -6,6 +6,7 @@ gradient back the same way (reshape back, transpose back, scatter back, ...).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from .. import backend as _B
 from ..autograd import Function, sum_to
@@ -382,7 +383,9 @@ def repeat(x, *sizes):
     """torch.Tensor.repeat: tile x `sizes[i]` times along dim i (sizes may add leading dims).
 
     Built from views: each dim s becomes (r, s) by broadcasting, then (r * s) by a reshape, so
-    the gradient of every copy sums back into x (the expand's backward).
+    the gradient of every copy sums back into x (the expand's backward). The result is a new
+    tensor, as torch's: the final clone keeps it from aliasing x (a reshape of the broadcast can
+    be a zero-stride view of x's memory).
     """
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
@@ -394,7 +397,7 @@ def repeat(x, *sizes):
     full = (1,) * (len(sizes) - len(shape)) + shape
     y = reshape(x, tuple(v for s in full for v in (1, s)))
     y = expand(y, tuple(v for r, s in zip(sizes, full) for v in (r, s)))
-    return reshape(y, tuple(r * s for r, s in zip(sizes, full)))
+    return clone(reshape(y, tuple(r * s for r, s in zip(sizes, full))))
 
 
 def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
@@ -586,7 +589,7 @@ def _index_width(i) -> int:
     a = i.data if isinstance(i, Tensor) else i
     if not _B.is_array(a):
         a = np.asarray(a)
-    return a.ndim if a.dtype.kind == "b" else 1
+    return a.ndim if a.dtype.kind == "b" or a.dtype == np.uint8 else 1
 
 
 def _mask_start(index, k, ndim) -> int:
@@ -619,6 +622,10 @@ def normalize_index(index, x, op="getitem"):
         arr = i.data if isinstance(i, Tensor) else i
         if not _B.is_array(arr):
             arr = np.asarray(arr)
+        if arr.dtype == np.uint8:  # torch reads a uint8 index as a mask (old code's ByteTensor masks), not positions
+            warnings.warn(f"{op}: indexing with dtype uint8 is deprecated, please use a dtype bool instead "
+                          "(a uint8 index is read as a boolean mask, as torch does)", UserWarning, stacklevel=4)
+            arr = arr != 0
         if arr.dtype.kind == "b":
             if arr.ndim == 0:
                 raise IndexError(f"{op}: a 0-d boolean index is not supported")

@@ -14,6 +14,7 @@ and recurrences below, which reach float64 rounding (tests compare both routes w
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 from .. import backend as _B
 from ..autograd import Function
@@ -933,3 +934,146 @@ def float_power_(x, exponent):
         raise RuntimeError(f"float_power_: the base has dtype {x.data.dtype} ({describe(x)}) but the result is "
                            "float64, which an in-place write cannot keep (as torch); use .double() or float_power()")
     return inplace("float_power_", x, lambda t: float_power(t, exponent), exponent)
+
+
+# ================================================================ polygamma, frexp, angle
+# The Bernoulli numbers B_2, B_4, ..., B_20 of the asymptotic series of the polygamma functions.
+_BERNOULLI_2K = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798, -174611 / 330)
+
+
+def _polygamma_pos64(x, n):
+    """polygamma(n, x) for x >= 0 (n >= 1) without SciPy, float64: the recurrence
+    psi_n(x) = psi_n(x + 1) + (-1)**(n+1) n! / x**(n+1) up to z >= 20, then the asymptotic series
+    psi_n(z) ~ (-1)**(n+1) [(n-1)!/z**n + n!/(2 z**(n+1)) + sum_k B_2k (2k+n-1)! / ((2k)! z**(2k+n))]."""
+    xp = get_xp(x)
+    z = xp.where(xp.isfinite(x), x, 20.0)
+    acc = xp.zeros_like(z)
+    with _quiet():  # 1 / 0**(n+1) = inf at the pole x = 0, the answer there
+        for _ in range(20):
+            low = z < 20
+            acc = xp.where(low, acc + 1 / z ** (n + 1), acc)
+            z = xp.where(low, z + 1, z)
+    series = math.factorial(n - 1) / z ** n + math.factorial(n) / (2 * z ** (n + 1))
+    for k, b in enumerate(_BERNOULLI_2K, start=1):
+        series = series + b * (math.factorial(2 * k + n - 1) / math.factorial(2 * k)) / z ** (2 * k + n)
+    out = (-1) ** (n + 1) * (math.factorial(n) * acc + series)
+    return xp.where(xp.isnan(x), math.nan, out)
+
+
+def _cot_derivative_poly(n):
+    """Coefficients (lowest power first) of P_n with d^n/dt^n cot(t) = P_n(cot t):
+    P_0(c) = c, P_{k+1}(c) = -(1 + c**2) P_k'(c)."""
+    p = [0, 1]
+    for _ in range(n):
+        d = [i * p[i] for i in range(1, len(p))] or [0]  # P_k'
+        nxt = [0] * (len(d) + 2)
+        for i, c in enumerate(d):  # -(1 + c**2) * P_k'
+            nxt[i] -= c
+            nxt[i + 2] -= c
+        p = nxt
+    return p
+
+
+def _polygamma(n, x):
+    """polygamma(n, x) in x's dtype (n >= 0): digamma for n = 0, `_trigamma` for n = 1; for n >= 2 SciPy's
+    (CuPy's, or `_polygamma_pos64`) right of 0, and left of 0 the reflection
+    psi_n(x) = (-1)**n psi_n(1 - x) - pi**(n+1) P_n(cot(pi x)) (their zeta sums |x| terms there).
+    Poles at 0, -1, -2, ...: (-1)**(n+1) inf; at +inf NaN and at -inf (-1)**(n+1) inf, as torch."""
+    if n == 0:
+        return _special("digamma", x, _digamma64)
+    if n == 1:
+        return _trigamma(x)
+    xp = get_xp(x)
+    left = x < 0
+    right = _special("polygamma", xp.where(left, 1 - x, x), lambda a: _polygamma_pos64(a, n), n)
+    with _quiet():  # cot = inf at the poles (replaced below); far left the terms overflow to inf, as torch
+        c = 1 / xp.tan(math.pi * (x - xp.rint(x))).astype(np.float64)
+        poly = 0.0
+        for coef in reversed(_cot_derivative_poly(n)):  # Horner
+            poly = poly * c + coef
+        reflected = (-1) ** n * right.astype(np.float64) - math.pi ** (n + 1) * poly
+    out = xp.where(left, reflected, right)
+    sign_inf = (-1) ** (n + 1) * math.inf
+    out = xp.where(((x <= 0) & (x == xp.rint(x))) | (x == -math.inf), sign_inf, out)
+    out = xp.where(xp.isnan(x) | (x == math.inf), math.nan, out)
+    return out.astype(x.dtype, copy=False)
+
+
+class Polygamma(Function):
+    """y = polygamma(n, x), the n-th derivative of digamma;  dy/dx = polygamma(n + 1, x)"""
+
+    @staticmethod
+    def forward(ctx, x, n):
+        ctx.save_for_backward(x)
+        ctx.n = n
+        return _polygamma(n, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * _polygamma(ctx.n + 1, ctx.saved[0])
+
+
+def polygamma(n, input):  # noqa: A002 - torch's names
+    """The n-th derivative of the digamma function, psi_n(x) (torch.polygamma); n = 0 is digamma.
+
+    Args:
+        n: the order, an int >= 0.
+        input: the tensor x (integers and bools become the default float dtype).
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"polygamma: n must be an int, got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise RuntimeError(f"polygamma: polygamma(n, x) does not support negative n, got n={n}")
+    return Polygamma.apply(_float_arg("polygamma", input), n=n)
+
+
+class Frexp(Function):
+    """mantissa m = x * 2**(-e) for the exponent e found on the raw array;  dm/dx = 2**(-e)"""
+
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.exponent = exponent
+        return get_xp(x).ldexp(x, -exponent).astype(x.dtype, copy=False)  # exact: only the exponent changes
+
+    @staticmethod
+    def backward(ctx, g):
+        with _quiet():  # a subnormal's 2**1030 overflows to inf, silently, as torch
+            return get_xp(g).ldexp(g, -ctx.exponent).astype(g.dtype, copy=False)
+
+
+FrexpResult = namedtuple("FrexpResult", ["mantissa", "exponent"])
+
+
+def frexp(input):  # noqa: A002 - torch's name
+    """(mantissa, exponent) with x = mantissa * 2**exponent, 0.5 <= |mantissa| < 1 (torch.frexp).
+
+    The mantissa has x's dtype and is differentiable (d mantissa / dx = 2**(-exponent)); the exponent is
+    int32 with no gradient; 0, inf and NaN give exponent 0 and themselves as the mantissa.
+    """
+    x = _tensor_arg("frexp", input)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"frexp: only supports floating-point dtypes, got {describe(x)} (as torch)")
+    xp = get_xp(x.data)
+    with _quiet():
+        exponent = xp.frexp(x.data)[1].astype(np.int32)
+    return FrexpResult(Frexp.apply(x, exponent=exponent), _wrap(exponent))
+
+
+class Angle(Function):
+    """y = angle(x) for real x: pi where x < 0, else 0 (NaN stays NaN);  dy/dx = 0 (torch's real-input rule)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_xp(x)
+        ctx.dtype = x.dtype
+        return xp.where(x < 0, math.pi, xp.where(xp.isnan(x), math.nan, 0.0)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).zeros(g.shape, dtype=ctx.dtype)
+
+
+def angle(input):  # noqa: A002 - torch's name
+    """The argument of each element as a complex number (torch.angle): for real tensors pi where x < 0,
+    0 elsewhere, NaN for NaN; integer and bool tensors give the default float dtype. Gradient: 0."""
+    return Angle.apply(_float_arg("angle", input))

@@ -823,3 +823,169 @@ def unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
         starts = xp.flatnonzero(new)
         out.append(_wrap(xp.diff(xp.concatenate([starts, xp.asarray([n])])).astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+# ---------------------------------------------------------------- covariance, correlation, histogram
+def _observation_weights(op, name, w, n, integral):
+    """Check fweights (integral) or aweights (floating point): a 1-D (or 0-D) tensor of n values >= 0."""
+    if not isinstance(w, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(w).__name__}")
+    if w.data.ndim > 1:
+        raise ValueError(f"{op}: expected {name} to have one or fewer dimensions but got {describe(w)}")
+    if integral != (w.data.dtype.kind in "iu"):
+        raise TypeError(f"{op}: expected {name} to have {'integral' if integral else 'floating point'} dtype "
+                        f"but got {describe(w)}")
+    if w.data.size != n:
+        raise ValueError(f"{op}: expected {name} to have the same numel as there are observations in the input "
+                         f"but got {w.data.size} != {n}")
+    if w.data.size and bool((w.data < 0).any()):
+        raise ValueError(f"{op}: {name} cannot be negative")
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002 - torch's names
+    """torch.cov: the covariance matrix of the variables in the rows of input (observations in the columns).
+
+    With weights w (fweights * aweights), avg = sum_j w_j x_j / sum(w) and
+    cov = (X - avg) diag(w) (X - avg)^T / (sum(w) - correction * sum(w * aweights) / sum(w)) (torch's
+    normalization; without aweights the denominator is sum(w) - correction). A denominator <= 0 warns and
+    becomes 0 (inf / NaN entries, as torch). Composed from differentiable ops.
+
+    Args:
+        input: a 1-D (one variable) or 2-D (variables x observations) tensor; integers become the default float.
+        correction: an int; 1 (Bessel's correction) by default, 0 for the population covariance.
+        fweights: integer frequency weights, one per observation.
+        aweights: floating-point observation weights, one per observation.
+    """
+    op = "cov"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.data.ndim > 2:
+        raise ValueError(f"{op}: expected input to have two or fewer dimensions but got {describe(input)}")
+    if isinstance(correction, bool) or not isinstance(correction, numbers.Integral):
+        raise TypeError(f"{op}: correction must be an int, got {type(correction).__name__} {correction!r}")
+    x = input if input.data.dtype.kind == "f" else _wrap(input.data.astype(_B.get_default_dtype()))
+    if x.data.ndim < 2:
+        x = x.reshape(1, -1)
+    n = x.data.shape[1]
+    w = None
+    if fweights is not None:
+        _observation_weights(op, "fweights", fweights, n, True)
+        w = fweights.reshape(-1).to(x.dtype)
+    if aweights is not None:
+        _observation_weights(op, "aweights", aweights, n, False)
+        aw = aweights.reshape(-1)
+        w = aw if w is None else w * aw
+    if w is None:
+        w_sum = n
+        avg = x.mean(1) if n else x.sum(1) / 0  # (an empty mean is NaN, as torch's 0 / 0)
+    else:
+        w_sum = w.sum()
+        if not bool(w_sum.data != 0):
+            raise ValueError(f"{op}: weights sum to zero, can't be normalized")
+        avg = (x * w).sum(1) / w_sum
+    if w is not None and correction != 0 and aweights is not None:
+        norm_factor = w_sum - correction * (w * aweights.reshape(-1)).sum() / w_sum
+    else:
+        norm_factor = w_sum - correction
+    if float(norm_factor.data if isinstance(norm_factor, Tensor) else norm_factor) <= 0:
+        import warnings
+
+        warnings.warn(f"{op}: degrees of freedom is <= 0. Correction should be strictly less than the number of "
+                      "observations.", UserWarning, stacklevel=2)
+        norm_factor = norm_factor * 0
+    centered = x - avg.unsqueeze(1)
+    c = centered @ (centered if w is None else centered * w).t()
+    from .common import quiet
+
+    with quiet():  # a zero denominator: inf / NaN, silently, as torch (after its warning above)
+        return (c / norm_factor).squeeze()
+
+
+def corrcoef(input):  # noqa: A002 - torch's name
+    """torch.corrcoef: Pearson's correlation coefficients of the rows of input, cov_ij / sqrt(cov_ii cov_jj),
+    clipped to [-1, 1] (as torch; a constant row gives NaN). Composed from `cov` and differentiable ops."""
+    c = cov(input)
+    if c.data.ndim == 0:  # one variable: 1 (or NaN for a constant / empty row)
+        return c / c
+    stddev = c.diagonal().sqrt()
+    c = c / stddev.unsqueeze(1)
+    c = c / stddev.unsqueeze(0)
+    return c.clamp(-1, 1)
+
+
+HistogramResult = namedtuple("HistogramResult", ["hist", "bin_edges"])
+
+
+def _histogram_range(op, x, range):  # noqa: A002 - torch's name
+    """(lo, hi) of the bins: the given range, else the data's (0, 1 for no data); a zero width grows by
+    0.5 each side, as torch."""
+    if range is None:
+        flat = x.data.reshape(-1)
+        lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
+    else:
+        try:
+            lo, hi = (float(v) for v in range)
+        except (TypeError, ValueError):
+            raise TypeError(f"{op}: range must be a pair of numbers (min, max), got {range!r}") from None
+    if not (_B.np.isfinite(lo) and _B.np.isfinite(hi)):
+        raise ValueError(f"{op}: the range [{lo}, {hi}] is not finite ({describe(x)}); give a finite range")
+    if lo > hi:
+        raise ValueError(f"{op}: min should not exceed max, but got min {lo} max {hi}")
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def histogram(input, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
+    """torch.histogram: (hist, bin_edges), the counts (or summed weights) of input's elements in bins.
+
+    `bins` is an int (that many equal-width bins over `range`, default the data's min..max) or a 1-D
+    tensor of increasing edges. Bin i holds edges[i] <= x < edges[i + 1], the last bin also x = its right
+    edge; elements outside and NaN are not counted. density=True divides by sum(hist) * bin width.
+    Floating-point input only (as torch); no gradient.
+    """
+    op = "histogram"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    check_float(op, input)
+    xp = get_xp(input.data)
+    dt = input.data.dtype
+    if isinstance(bins, Tensor):
+        if range is not None:
+            raise TypeError(f"{op}: range is only taken with an int number of bins, not with a bins tensor")
+        if bins.data.ndim != 1 or bins.data.size < 2:
+            raise ValueError(f"{op}: a bins tensor must be 1-D with at least 2 edges, got {describe(bins)}")
+        if bins.data.dtype != dt:
+            raise TypeError(f"{op}: input and bins must have the same dtype, got {describe(input)} and "
+                            f"{describe(bins)}")
+        if bins.device != input.device:
+            raise RuntimeError(f"{op}: input and bins are on different devices ({input.device} and {bins.device})")
+        edges = bins.data
+        if not bool((edges[1:] >= edges[:-1]).all()):
+            raise ValueError(f"{op}: the bin edges must be non-decreasing, got {describe(bins)}")
+    else:
+        if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins <= 0:
+            raise ValueError(f"{op}: bins must be a positive int or a 1-D tensor of edges, got {bins!r}")
+        from ..factory import linspace  # (torch's linspace: the same edges, bit for bit)
+
+        lo, hi = _histogram_range(op, input, range)
+        edges = linspace(lo, hi, int(bins) + 1, dtype=dt, device=input.device).data
+    nbins = edges.size - 1
+    flat = input.data.reshape(-1)
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            raise TypeError(f"{op}: weight must be a Tensor or None, got {type(weight).__name__}")
+        if weight.data.shape != input.data.shape or weight.data.dtype != dt:
+            raise ValueError(f"{op}: weight must have the shape and dtype of input, got {describe(weight)} for "
+                             f"{describe(input)}")
+    keep = (flat >= edges[0]) & (flat <= edges[-1])  # (NaN compares False: not counted)
+    pos = xp.searchsorted(edges, flat[keep], side="right") - 1
+    pos = xp.minimum(pos, nbins - 1)  # x = the last edge: the last bin
+    w = None if weight is None else weight.data.reshape(-1)[keep]
+    hist = xp.bincount(pos, weights=w, minlength=nbins).astype(dt)
+    if density:
+        from .elementwise import _quiet
+
+        with _quiet():  # no counts: 0 / 0 = NaN, silently, as torch
+            hist = (hist / (hist.sum() * (edges[1:] - edges[:-1]))).astype(dt, copy=False)
+    return HistogramResult(_wrap(hist), _wrap(edges.copy()))
