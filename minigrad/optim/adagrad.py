@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend as _B
 from ..sparse import RowSparseGrad
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, check_torch_flags
 
 __all__ = ["Adagrad"]
 
@@ -34,7 +34,8 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False):
+                 foreach=None, maximize=False, differentiable=False, fused=None):
+        check_torch_flags("Adagrad", foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)

@@ -11,7 +11,7 @@ import math
 from .. import backend as _B
 from ..sparse import RowSparseGrad
 from .adam import _check_adam_group
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, check_torch_flags
 
 __all__ = ["Adamax", "NAdam", "RAdam"]
 
@@ -74,7 +74,9 @@ class Adamax(_AdamFamily):
 
     _second = "exp_inf"
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, foreach=None,
+                 maximize=False, differentiable=False, capturable=False):
+        check_torch_flags("Adamax", foreach, None, capturable, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
@@ -115,7 +117,9 @@ class NAdam(_AdamFamily):
     """
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
+        check_torch_flags("NAdam", foreach, None, capturable, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
@@ -124,6 +128,14 @@ class NAdam(_AdamFamily):
     def _check_group(self, g):
         super()._check_group(g)
         check_hyper("NAdam", g, "momentum_decay")
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As `Optimizer.load_state_dict`; a "mu_product" saved as a 0-d array (torch's tensor) becomes a float."""
+        from .asgd import _scalar
+        if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):
+            state_dict = dict(state_dict, state={k: {n: (_scalar(v) if n == "mu_product" else v) for n, v in s.items()}
+                                                 for k, s in state_dict["state"].items()})
+        super().load_state_dict(state_dict)
 
     def _update(self, p, grad, state, group):
         grad, t = self._start(p, grad, state, group)
@@ -165,7 +177,8 @@ class RAdam(_AdamFamily):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
-                 *, maximize=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False):
+        check_torch_flags("RAdam", foreach, None, capturable, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
                         weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)

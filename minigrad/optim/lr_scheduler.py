@@ -8,13 +8,16 @@ the values agree with torch to the last bit and schedulers can be chained.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import types
 import warnings
+import weakref
 from bisect import bisect_right
 from collections import Counter
 
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
@@ -27,6 +30,49 @@ EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. "
     "Please use `scheduler.step()` to step the scheduler. During the deprecation, if epoch is different from "
     "None, the closed form is used instead of the new chainable form, where available.")
+
+
+# torch's warnings for the pre-1.1 call order (the schedule's first value would be skipped)
+ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and later, you should "
+    "call them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`.  Failure to do this will "
+    "result in PyTorch skipping the first value of the learning rate schedule.")
+OVERRIDE_WARNING = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler initialization. Please, "
+    "make sure to call `optimizer.step()` before `lr_scheduler.step()`.")
+
+
+def _track_optimizer_steps(optimizer: Optimizer) -> None:
+    """Wrap `optimizer.step` (once per optimizer, as torch) so that a scheduler can tell whether it has run."""
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    func, opt_ref = optimizer.step.__func__, weakref.ref(optimizer)  # a weak reference: no cycle
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        opt = opt_ref()
+        opt._opt_called = True
+        return func.__get__(opt, type(opt))(*args, **kwargs)
+
+    wrapper._wrapped_by_lr_sched = True
+    optimizer.step = wrapper
+
+
+def _warn_call_order(scheduler) -> None:
+    """At the first `scheduler.step()`: warn (as torch) if `optimizer.step()` has not been called yet."""
+    if scheduler._step_count == 1:
+        if not hasattr(scheduler.optimizer.step, "_wrapped_by_lr_sched"):
+            warnings.warn(OVERRIDE_WARNING, UserWarning, stacklevel=3)
+        elif not getattr(scheduler.optimizer, "_opt_called", False):
+            warnings.warn(ORDER_WARNING, UserWarning, stacklevel=3)
+
+
+def _set_lr(group: dict, lr) -> None:
+    """Write a group's new lr; a Tensor lr (torch allows one) is filled in place, as torch's schedulers do."""
+    if isinstance(group["lr"], Tensor):
+        group["lr"].fill_(float(lr))
+    else:
+        group["lr"] = lr
 
 
 def _check_epoch(scheduler: str, epoch) -> None:
@@ -47,8 +93,8 @@ class _Schedule:
     """What every scheduler shares: the last lrs it set, and its state as plain numbers and lists."""
 
     def get_last_lr(self) -> list:
-        """The lrs the last `step()` set, one per param group."""
-        return list(self._last_lr)
+        """The lrs the last `step()` set, one per param group (a Tensor lr as a copy, as torch)."""
+        return [lr.clone() if isinstance(lr, Tensor) else lr for lr in self._last_lr]
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (numbers and lists): save it alongside the optimizer's state."""
@@ -73,7 +119,8 @@ class LRScheduler(_Schedule):
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                lr = group["lr"]
+                group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -83,6 +130,7 @@ class LRScheduler(_Schedule):
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._is_initial = False
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -105,6 +153,7 @@ class LRScheduler(_Schedule):
         ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR), else its usual
         formula at that epoch, as torch does. Later plain `step()`s go on from there.
         """
+        _warn_call_order(self)
         self._step_count += 1
         if epoch is not None:
             _check_epoch(type(self).__name__, epoch)
@@ -124,7 +173,7 @@ class LRScheduler(_Schedule):
             closed = getattr(self, "_get_closed_form_lr", None)
             values = closed() if closed is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _group_lrs(self) -> list:
@@ -458,7 +507,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i, self.T_cur = self.T_0, epoch
         self.last_epoch = math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = self._group_lrs()
 
 
@@ -770,7 +819,7 @@ class ReduceLROnPlateau(_Schedule):
                 old = float(group["lr"])
                 new = max(old * self.factor, low)
                 if old - new > self.eps:
-                    group["lr"] = new
+                    _set_lr(group, new)
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

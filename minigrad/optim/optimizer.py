@@ -9,7 +9,11 @@ live in `optimizer.state[p]`.
 `step()` updates every parameter that has a gradient, in place, on the
 parameter's own device with its array module (NumPy or CuPy). Hyperparameters
 are Python numbers and step counts are Python ints, so a step never reads a
-value back from the GPU. Each update bumps the parameter's version counter, so
+value back from the GPU (the lr may also be a one-element Tensor, as torch allows:
+each step reads its current value, a host read if it lives on the GPU; schedulers
+fill it in place). torch's implementation switches `foreach`, `fused` and
+`capturable` are accepted and change nothing (see `check_torch_flags`). Each
+update bumps the parameter's version counter, so
 backpropagating through a graph built before the step raises instead of giving
 a silently wrong gradient.
 
@@ -186,7 +190,8 @@ class Optimizer:
                 index[id(p)] = start + i
             start += len(group["params"])
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        # an empty state (SGD without momentum) is left out, as in torch
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index and s}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -271,11 +276,36 @@ def _load_value(v, p: Tensor, key: str):
     raise TypeError(f"load_state_dict: unsupported state entry {key!r} of type {type(v).__name__}")
 
 
+def check_torch_flags(opt: str, foreach=None, fused=None, capturable=False, differentiable=False) -> None:
+    """Accept torch's implementation switches, so torch code ports unchanged; refuse differentiable=True.
+
+    foreach / fused choose among torch's kernels (a loop over the parameters, multi-tensor or fused ops)
+    and capturable keeps the step CUDA-graph safe; all compute the same update. minigrad has one
+    implementation (which never reads a value back from the GPU inside a step), so they change nothing.
+    differentiable=True (autograd through the update) is not possible: steps write in place under no_grad.
+    """
+    for key, v in (("foreach", foreach), ("fused", fused), ("capturable", capturable)):
+        if v is not None and not isinstance(v, bool):
+            raise TypeError(f"{opt}: {key} must be None, True or False, got {v!r}")
+    if foreach and fused:
+        raise RuntimeError(f"{opt}: `fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError(
+            f"{opt}: differentiable=True (backpropagating through the optimizer step) is not supported: minigrad "
+            "updates the parameters in place under no_grad; write the update with tensor ops for a differentiable "
+            "step")
+
+
 def check_hyper(opt: str, group: dict, key: str, low: float = 0.0, high: float | None = None,
                 low_open: bool = False, high_open: bool = True, label: str | None = None) -> None:
     """Raise a torch-like ValueError unless group[key] is a real number in the allowed range."""
     v = group[key]
     label = label or f"{key} value"
+    if key == "lr" and isinstance(v, Tensor):  # torch allows a one-element Tensor lr: each step reads its value
+        if v.numel() != 1 or v.dtype.kind != "f" or v.requires_grad:
+            raise ValueError(f"{opt}: a Tensor lr must hold one floating-point number and not require grad, got "
+                             f"a {v.dtype} tensor of shape {tuple(v.shape)} (requires_grad={v.requires_grad})")
+        v = float(v)
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{opt}: {key} must be a Python number, got {type(v).__name__} ({v!r})")
     too_low = v <= low if low_open else v < low

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import backend as _B
 from ..sparse import RowSparseGrad
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, check_torch_flags
 
 __all__ = ["RMSprop"]
 
@@ -35,7 +35,8 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False):
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
+        check_torch_flags("RMSprop", foreach, None, capturable, differentiable)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)

@@ -5,7 +5,7 @@ import numbers
 
 from .. import backend as _B
 from ..sparse import RowSparseGrad
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, check_torch_flags
 
 __all__ = ["Rprop"]
 
@@ -37,7 +37,9 @@ class Rprop(Optimizer):
     Sparse gradients raise, as in torch: every weight's step size depends on its own history.
     """
 
-    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize=False):
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        check_torch_flags("Rprop", foreach, None, capturable, differentiable)
         defaults = dict(lr=lr, etas=tuple(etas) if isinstance(etas, list) else etas,
                         step_sizes=tuple(step_sizes) if isinstance(step_sizes, list) else step_sizes,
                         maximize=maximize)

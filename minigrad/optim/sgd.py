@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..sparse import RowSparseGrad
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, check_torch_flags
 
 __all__ = ["SGD"]
 
@@ -37,7 +37,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False):
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        check_torch_flags("SGD", foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
