@@ -5,8 +5,8 @@ directions. Per layer and direction it runs one *sequence function* over the who
 (time-major) input:
 
 * fused (`fused=True`, the default): one op from `minigrad.ops.recurrent`
-  (`rnn_sequence`, `lstm_sequence`, `gru_sequence`) whose backward is the BPTT
-  recurrence written out by hand -- the fast version;
+  (`rnn_sequence`, `lstm_sequence` -- `lstm_proj_sequence` with proj_size > 0 --,
+  `gru_sequence`) whose backward is the BPTT recurrence written out by hand -- the fast version;
 * composed (`fused=False`): `composed_sequence` below, which loops the readable cell
   (`rnn_cell`, `lstm_cell`, `gru_cell`) over time and lets autograd do BPTT -- the
   reference the fused ops are tested against.
@@ -236,18 +236,22 @@ class RecurrentLayer(Module):
 
     Subclasses set `_num_gates`, `_num_states` and define `_cell_step` (composed) and
     `_fused_sequence` (one op from minigrad.ops.recurrent).
+
+    `proj_size` (torch's RNNBase argument, only LSTM passes it): P > 0 adds `weight_hr_l{k}` (P, H)
+    after each direction's biases and makes h (and so the output) P wide instead of H.
     """
 
     _num_gates = 1
     _num_states = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, *, fused=True, device=None, dtype=None):
+                 bidirectional=False, *, proj_size=0, fused=True, device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
         self.input_size = _check_size(name, "input_size", input_size)
         self.hidden_size = _check_size(name, "hidden_size", hidden_size)
         self.num_layers = _check_size(name, "num_layers", num_layers)
+        self.proj_size = int(proj_size)  # validated by the subclass that takes it (LSTM)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and self.num_layers == 1:  # torch's warning: the dropout would never be applied
@@ -259,18 +263,25 @@ class RecurrentLayer(Module):
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
         self.fused = bool(fused)
-        G, H = self._num_gates, self.hidden_size
-        # torch's registration order: layer by layer, forward then reverse, w_ih, w_hh, b_ih, b_hh.
+        G, H, P = self._num_gates, self.hidden_size, self.output_size
+        # torch's registration order: layer by layer, forward then reverse, w_ih, w_hh, b_ih, b_hh (, w_hr).
         for k in range(self.num_layers):
-            layer_in = self.input_size if k == 0 else H * self.num_directions
+            layer_in = self.input_size if k == 0 else P * self.num_directions
             for d in range(self.num_directions):
                 sfx = self._suffix(k, d)
                 setattr(self, "weight_ih" + sfx, Parameter(mg.zeros(G * H, layer_in, dtype=dtype, device=device)))
-                setattr(self, "weight_hh" + sfx, Parameter(mg.zeros(G * H, H, dtype=dtype, device=device)))
+                setattr(self, "weight_hh" + sfx, Parameter(mg.zeros(G * H, P, dtype=dtype, device=device)))
                 if self.bias:
                     setattr(self, "bias_ih" + sfx, Parameter(mg.zeros(G * H, dtype=dtype, device=device)))
                     setattr(self, "bias_hh" + sfx, Parameter(mg.zeros(G * H, dtype=dtype, device=device)))
+                if self.proj_size > 0:
+                    setattr(self, "weight_hr" + sfx, Parameter(mg.zeros(P, H, dtype=dtype, device=device)))
         self.reset_parameters()
+
+    @property
+    def output_size(self) -> int:
+        """Features of h per direction: proj_size if projecting, else hidden_size (torch's real_hidden_size)."""
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
 
     @property
     def num_directions(self) -> int:
@@ -287,18 +298,30 @@ class RecurrentLayer(Module):
             nn_init.uniform_(p, -bound, bound)
 
     def _weights(self, layer: int, direction: int):
-        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction; biases None when bias=False."""
+        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction; biases None when bias=False;
+        with proj_size > 0 a fifth entry, w_hr."""
         sfx = self._suffix(layer, direction)
         if self.bias:
-            return (getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx),
-                    getattr(self, "bias_ih" + sfx), getattr(self, "bias_hh" + sfx))
-        return getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx), None, None
+            ws = (getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx),
+                  getattr(self, "bias_ih" + sfx), getattr(self, "bias_hh" + sfx))
+        else:
+            ws = getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx), None, None
+        return ws + (getattr(self, "weight_hr" + sfx),) if self.proj_size > 0 else ws
 
     @property
     def all_weights(self):
-        """torch's: [[w_ih, w_hh, b_ih, b_hh], ...], one list per layer and direction (no biases if bias=False)."""
+        """torch's: [[w_ih, w_hh, b_ih, b_hh(, w_hr)], ...], one list per layer and direction (no biases if
+        bias=False)."""
         return [[w for w in self._weights(k, d) if w is not None]
                 for k in range(self.num_layers) for d in range(self.num_directions)]
+
+    @property
+    def _flat_weights_names(self):
+        """torch's: the parameter names in all_weights' order, flattened."""
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+        names += ["weight_hr"] if self.proj_size > 0 else []
+        return [n + self._suffix(k, d) for k in range(self.num_layers) for d in range(self.num_directions)
+                for n in names]
 
     def flatten_parameters(self):
         """torch's cuDNN weight-compaction call, kept so torch code runs as it is: a no-op here, since the
@@ -331,18 +354,21 @@ class RecurrentLayer(Module):
             states, names = list(hx), ("h_0", "c_0")
         else:
             states, names = [hx], ("hx",)
-        LD, B, H = self.num_layers * self.num_directions, x.shape[1], self.hidden_size
-        want = (LD, B, H) if batched else (LD, H)
+        LD, B = self.num_layers * self.num_directions, x.shape[1]
         w = self.weight_ih_l0
         out = []
-        for s, what in zip(states, names):
+        for j, (s, what) in enumerate(zip(states, names)):
             if s is None:
                 out.append(None)
                 continue
+            # h is output_size wide (proj_size when projecting); an LSTM's c is always hidden_size wide
+            size, size_name = ((self.output_size, "proj_size" if self.proj_size > 0 else "hidden_size") if j == 0
+                               else (self.hidden_size, "hidden_size"))
+            want = (LD, B, size) if batched else (LD, size)
             s = _check_tensor(name, what, s, w)
             if tuple(s.shape) != want:
                 raise ValueError(f"{name}: expected {what} of shape {want} (num_layers * num_directions, "
-                                 f"{'batch, ' if batched else ''}hidden_size), got {_describe(s)}")
+                                 f"{'batch, ' if batched else ''}{size_name}), got {_describe(s)}")
             out.append(s if batched else s.unsqueeze(1))
         return out
 
@@ -355,14 +381,16 @@ class RecurrentLayer(Module):
                 PackedSequence with x's batch_sizes and sorted_indices, and hx, h_n (c_n) are in
                 the original (unsorted) batch order; batch_first does not apply to it.
             hx: initial state, (num_layers * num_directions, B, hidden_size) (unbatched: without B);
-                LSTM: a tuple (h_0, c_0). None: zeros. Passing a previous h_n continues the sequence.
+                LSTM: a tuple (h_0, c_0), h_0 proj_size wide when proj_size > 0 (c_0 stays hidden_size).
+                None: zeros. Passing a previous h_n continues the sequence.
             lengths: optional B true lengths in [1, T] (list, NumPy array or int Tensor) of a
                 right-padded batch.
 
         Returns:
             (output, h_n): output (T, B, D*H) (batch_first: (B, T, D*H)), zeros past each length;
             h_n (num_layers * D, B, H) holds each sequence's state at its own last step.
-            LSTM returns (output, (h_n, c_n)).
+            LSTM returns (output, (h_n, c_n)); with proj_size = P > 0, output and h_n are P wide per
+            direction in place of H (c_n stays H wide).
         """
         name = type(self).__name__
         if isinstance(x, PackedSequence):
@@ -384,14 +412,16 @@ class RecurrentLayer(Module):
         lengths = _check_lengths(name, lengths, T, B)
         init = self._initial_states(hx, x, batched)
 
-        D, H = self.num_directions, self.hidden_size
+        D = self.num_directions
+        sizes = (self.output_size, self.hidden_size)  # widths of h and (LSTM) c
         finals = []  # one state tuple per (layer, direction), in h_n's order
         layer_input = x
         for k in range(self.num_layers):
             outs = []
             for d in range(D):
                 i = k * D + d
-                s0 = tuple(mg.zeros(B, H, dtype=x.dtype, device=x.device) if s is None else s[i] for s in init)
+                s0 = tuple(mg.zeros(B, sizes[j], dtype=x.dtype, device=x.device) if s is None else s[i]
+                           for j, s in enumerate(init))
                 out, s_n = self._run_direction(layer_input, s0, self._weights(k, d), lengths, reverse=d == 1)
                 outs.append(out)
                 finals.append(s_n)
@@ -437,6 +467,8 @@ class RecurrentLayer(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if not self.fused:
             s += ", fused=False"
         return s

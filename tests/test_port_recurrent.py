@@ -857,11 +857,10 @@ def test_tied_weights_state_dict_keys_as_torch():
 
 
 def test_lstm_proj_size_argument():
-    """torch's LSTM(..., proj_size=0): accepted (also positionally); projections are not implemented."""
+    """torch's LSTM(..., proj_size=P): accepted (also positionally); projections: tests/test_lstm_proj.py."""
     assert mg.nn.LSTM(3, 4, 1, True, False, 0.0, False, 0).proj_size == 0
-    with pytest.raises(NotImplementedError, match="proj_size=2"):
-        mg.nn.LSTM(3, 4, proj_size=2)
-    with pytest.raises(ValueError, match="proj_size must be an integer >= 0"):
+    assert mg.nn.LSTM(3, 4, proj_size=2).weight_hr_l0.shape == (2, 4)
+    with pytest.raises(ValueError, match="proj_size should be a positive integer or zero"):
         mg.nn.LSTM(3, 4, proj_size=-1)
 
 

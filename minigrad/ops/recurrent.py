@@ -57,7 +57,8 @@ from .common import describe
 get_xp = _B.get_array_module
 np = _B.np  # dtypes and host-side `lengths` bookkeeping only
 
-__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn_sequence", "lstm_sequence", "gru_sequence"]
+__all__ = ["RNNSequence", "LSTMSequence", "GRUSequence", "rnn_sequence", "lstm_sequence", "gru_sequence",
+           "LSTMProjSequence", "lstm_proj_sequence"]
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -531,6 +532,124 @@ class LSTMSequence(Function):
         return (dx, carry_h, carry_c, dw_ih, dw_hh) + _bias_grads(has_bias, db, db)
 
 
+# ---------------------------------------------------------------- LSTM with projections
+class LSTMProjSequence(Function):
+    """LSTM with projections (torch's proj_size = P > 0) over a sequence: h_t = W_hr (o * tanh(c_t)).
+
+    The cell state c stays H wide; what is output and fed back is projected to P features.
+    Forward, per step (A_t = X_t W_ih^T + b_ih + b_hh precomputed for all t)::
+
+        [a_i, a_f, a_g, a_o] = A_t + h_{t-1} W_hh^T          W_hh (4H, P)
+        c_t = f * c_{t-1} + i * g
+        m_t = o * tanh(c_t)                                   (B, H), the unprojected output
+        h_t = m_t W_hr^T                                      W_hr (P, H): (B, P)
+
+    Backward (BPTT) as `LSTMSequence`'s, with the projection in front of each step::
+
+        dh_t  = dout_t + carry_h                              (B, P)
+        dm_t  = dh_t @ W_hr                                   (B, H)
+        then LSTMSequence's equations with dm_t in place of its dh_t; carry_h = dG_t @ W_hh
+
+    and over all steps at once: dW_hr = dH^T @ M (dH, M stack dh_t, m_t), dW_hh = dG^T @ H_prev,
+    [dW_ih | db] = dG^T @ [X | 1], dX = dG @ W_ih.
+
+    A separate op so that `LSTMSequence` (the tuned proj_size = 0 kernel) is left as it is; this one
+    is plain array code (NumPy or CuPy), one batch block, without the GPU step kernels.
+
+    Inputs: x, h0 (B, P), c0 (B, H), w_ih, w_hh, w_hr, [b_ih], [b_hh]; outputs: (out, h_n, c_n).
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, w_hr, *biases, has_bias=(True, True), lengths=None, reverse=False):
+        xp = get_xp(x)
+        T, B, _ = x.shape
+        P, H = w_hr.shape
+        dt = x.dtype
+        b_ih, b_hh = _split_biases(biases, has_bias)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        scale, add = _gate_affine(xp, "ssts", H, dt)
+        G, x1 = _input_projection(x, w_ih, bias, scale)  # (T, B, 4H): becomes the saved gates in place
+        whhT = _recurrent_matrix(xp, w_hh, scale)        # (P, 4H), halved sigmoid rows
+        whrT = xp.ascontiguousarray(w_hr.T)              # (H, P)
+        masks = _masks(xp, lengths, T, B, dt)
+        dp, dc = _time_layout(reverse)
+
+        hs = xp.empty((T + 1, B, P), dtype=dt)   # projected h states
+        cs = xp.empty((T + 1, B, H), dtype=dt)   # c states
+        tcs = xp.empty((T, B, H), dtype=dt)      # tanh(c_t)
+        ms = xp.empty((T, B, H), dtype=dt)       # m_t = o * tanh(c_t), the projection's input
+        h_prev, c_prev = hs[T * dp], cs[T * dp]
+        h_prev[...] = h0
+        c_prev[...] = c0
+        G_i, G_f, G_g, G_o = G[..., :H], G[..., H:2 * H], G[..., 2 * H:3 * H], G[..., 3 * H:]
+        rec = xp.empty((B, 4 * H), dtype=dt)
+        frozen_t = masks[1] if masks is not None else [None] * T
+        for gt, i, f, g, o, c, h, tc, m, frozen in _in_order(reverse, G, G_i, G_f, G_g, G_o, cs[dc:dc + T],
+                                                             hs[dc:dc + T], tcs, ms, frozen_t):
+            xp.matmul(h_prev, whhT, out=rec)
+            gt += rec
+            xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
+            gt *= scale                          # ... then sigmoid = 0.5 tanh(a/2) + 0.5
+            gt += add
+            xp.multiply(f, c_prev, out=c)        # c_t = f * c_{t-1} + i * g
+            c += i * g
+            xp.tanh(c, out=tc)
+            xp.multiply(o, tc, out=m)            # m_t = o * tanh(c_t)
+            xp.matmul(m, whrT, out=h)            # h_t = m_t W_hr^T
+            if frozen is not None:               # finished (or not yet started) rows keep their state
+                xp.copyto(h, h_prev, where=frozen)
+                xp.copyto(c, c_prev, where=frozen)
+            h_prev, c_prev = h, c
+
+        out = hs[dc:dc + T]
+        if masks is not None:
+            out = out * masks[0]
+        ctx.save_for_backward(x1, w_ih, w_hh, w_hr, G, hs, cs, tcs, ms)
+        ctx.meta = (x.shape, has_bias, masks, reverse)
+        return out, hs[T * dc].copy(), cs[T * dc].copy()
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n):
+        x1, w_ih, w_hh, w_hr, G, hs, cs, tcs, ms = ctx.saved
+        x_shape, has_bias, masks, reverse = ctx.meta
+        xp = get_xp(x1)
+        T, B, _ = x_shape
+        H = cs.shape[-1]
+        H2, H3 = 2 * H, 3 * H
+        dp, _ = _time_layout(reverse)
+
+        dG = xp.empty((T, B, 4 * H), dtype=x1.dtype)
+        dH = xp.empty_like(hs[:T])               # dh_t of every step (masked), for dW_hr
+        carry_h, carry_c = dh_n.copy(), dc_n.copy()
+        keep_t, frozen_t = masks if masks is not None else ([None] * T, [None] * T)
+        per_step = _in_order(not reverse, dout, G, cs[dp:dp + T], tcs, dG, dH, keep_t, frozen_t)
+        for dout_t, g_t, c_prev, tc, dg, dh, keep, frozen in per_step:
+            i, f, g, o = g_t[:, :H], g_t[:, H:H2], g_t[:, H2:H3], g_t[:, H3:]
+            xp.add(dout_t, carry_h, out=dh)      # dh_t = dout_t + carry_h
+            if keep is not None:                 # frozen rows: no gradient into this step
+                dh *= keep
+            dm = dh @ w_hr                       # dm_t = dh_t @ W_hr
+            dc = dm * o * (1 - tc * tc) + (carry_c if keep is None else carry_c * keep)
+            dg[:, :H] = dc * g * i * (1 - i)                # da_i
+            dg[:, H:H2] = dc * c_prev * f * (1 - f)         # da_f
+            dg[:, H2:H3] = dc * i * (1 - g * g)             # da_g
+            dg[:, H3:] = dm * tc * o * (1 - o)              # da_o
+            new_c = dc * f                                  # d c_{t-1}
+            new_h = dg @ w_hh                               # d h_{t-1}
+            if frozen is not None:               # frozen rows pass their carries through
+                xp.copyto(new_h, carry_h, where=frozen)
+                xp.copyto(new_c, carry_c, where=frozen)
+            carry_h, carry_c = new_h, new_c
+
+        need = ctx.needs_input_grad
+        dG2 = dG.reshape(T * B, 4 * H)
+        dx = (dG2 @ w_ih).reshape(x_shape) if need[0] else None
+        dw_hh = _weight_grads(dG, hs[dp:dp + T]) if need[4] else None
+        dw_hr = _weight_grads(dH, ms) if need[5] else None
+        dw_ih, db = _input_grads(dG2, x1, any(has_bias), need[3], any(need[6:]))
+        return (dx, carry_h, carry_c, dw_ih, dw_hh, dw_hr) + _bias_grads(has_bias, db, db)
+
+
 # ---------------------------------------------------------------- GRU
 class GRUSequence(Function):
     """GRU over a sequence: gates r, z, n; h_t = (1 - z) * n + z * h_{t-1} (computed as n + z (h - n)).
@@ -960,6 +1079,53 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, rev
     biases, has_bias = _inputs_and_flags(b_ih, b_hh)
     return LSTMSequence.apply(x, h0, c0, w_ih, w_hh, *biases, has_bias=has_bias, lengths=lengths,
                               reverse=bool(reverse))
+
+
+def lstm_proj_sequence(x, h0, c0, w_ih, w_hh, w_hr, b_ih=None, b_hh=None, lengths=None, reverse=False):
+    """Run an LSTM with projections (torch's proj_size) over a whole (time-major) sequence as one fused op.
+
+    c_t = f * c_{t-1} + i * g, h_t = W_hr (o * tanh(c_t)), gates i, f, g, o stacked in that order.
+
+    Args:
+        x: (T, B, I) inputs. h0: (B, P), c0: (B, H) initial states.
+        w_ih: (4H, I); w_hh: (4H, P); w_hr: (P, H); b_ih, b_hh: (4H,) or None (torch's layout).
+        lengths: None, or B ints with 1 <= lengths[b] <= T (see `rnn_sequence`).
+        reverse: run from each sequence's last valid step down to t = 0.
+
+    Returns:
+        (out, h_n, c_n): out (T, B, P); h_n (B, P), c_n (B, H), the final states.
+    """
+    op = "lstm_proj_sequence"
+    named = [("x", x), ("h0", h0), ("c0", c0), ("w_ih", w_ih), ("w_hh", w_hh), ("w_hr", w_hr),
+             ("b_ih", b_ih), ("b_hh", b_hh)]
+    for name, t in named:
+        if not isinstance(t, Tensor) and not (t is None and name in ("b_ih", "b_hh")):
+            raise TypeError(f"{op}: {name} must be a minigrad Tensor, got {type(t).__name__}")
+    if x.ndim != 3 or x.shape[0] < 1:
+        raise ValueError(f"{op}: x must be 3-D (T, B, input_size), time-major, with T >= 1, got {describe(x)}")
+    if w_hr.ndim != 2:
+        raise ValueError(f"{op}: w_hr must be 2-D (proj_size, hidden_size), got {describe(w_hr)}")
+    T, B, I = x.shape
+    P, H = w_hr.shape
+    expected = {"h0": (B, P), "c0": (B, H), "w_ih": (4 * H, I), "w_hh": (4 * H, P), "w_hr": (P, H),
+                "b_ih": (4 * H,), "b_hh": (4 * H,)}
+    for name, t in named[1:]:
+        if t is not None and tuple(t.shape) != expected[name]:
+            raise ValueError(f"{op}: {name} must have shape {expected[name]} (T={T}, B={B}, input_size={I}, "
+                             f"hidden_size={H}, proj_size={P}), got {describe(t)}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point tensors, got x {describe(x)}; convert with .float()")
+    for name, t in named[1:]:
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{op}: dtype mismatch: x is {describe(x)} but {name} is {describe(t)}; "
+                            "convert with .float() or .double() (no silent upcast)")
+        if t is not None and t.device != x.device:
+            raise RuntimeError(f"{op}: expected all tensors on one device: x is {describe(x)} but {name} is "
+                               f"{describe(t)}; move one with .to(device)")
+    lengths = _check_lengths(op, lengths, T, B)
+    biases, has_bias = _inputs_and_flags(b_ih, b_hh)
+    return LSTMProjSequence.apply(x, h0, c0, w_ih, w_hh, w_hr, *biases, has_bias=has_bias, lengths=lengths,
+                                  reverse=bool(reverse))
 
 
 def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, reverse=False, reset_after=True):
