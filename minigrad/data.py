@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import itertools
 import numbers
+import types
 from collections import Counter
 from collections.abc import Mapping
 
@@ -33,7 +34,7 @@ __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate", "pad_seq
            # torch.utils.data's other names (defined in data_extra.py)
            "IterableDataset", "Subset", "ConcatDataset", "ChainDataset", "StackDataset", "random_split",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-           "BatchSampler", "default_convert", "get_worker_info"]
+           "BatchSampler", "DistributedSampler", "default_convert", "get_worker_info"]
 
 
 # ---------------------------------------------------------------- datasets
@@ -43,6 +44,9 @@ class Dataset:
     Subclasses define ``__len__`` and ``__getitem__(i)``. Any object with both
     (a list, for instance) also works with `DataLoader`.
     """
+
+    # torch's Dataset is Generic: typed code writes `class Pairs(Dataset[tuple[Tensor, int]])`
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
@@ -122,7 +126,7 @@ class TensorDataset(Dataset):
             arr = t.data if isinstance(t, Tensor) else t
             idx = _B.get_array_module(arr).asarray(indices, dtype=np.int64)  # index array on the data's device
             out.append(Tensor(arr[idx]))
-        return tuple(out)
+        return out  # a list, as default_collate makes of tuple samples (torch's batch type)
 
 
 # ---------------------------------------------------------------- collation
@@ -144,13 +148,16 @@ def default_collate(samples, _where: str = ""):
     Tensors, arrays and NumPy scalars are stacked along a new first dimension
     into a Tensor (dtype and device kept; no autograd graph). Python numbers
     become a Tensor (bools -> bool, ints -> int64, floats -> default float dtype).
-    Strings become a list of strings. Tuples, lists and dicts (any Mapping, whose
-    type is kept) are collated field by field, so ``(x, y)`` samples give an
-    ``(xb, yb)`` batch; namedtuples keep their type.
+    Strings (and bytes) are returned as they come: the batch's list at the top, a
+    tuple inside a tuple/list field, as torch does. Tuples, lists and dicts (any
+    Mapping, whose type is kept) are collated field by field; as in torch, tuple
+    and list samples give a *list* of batched fields (``(x, y)`` samples give
+    ``[xb, yb]``, so ``batch[0] = batch[0].to(device)`` works), namedtuples keep
+    their type.
 
     Differences from torch's ``default_collate``, both deliberate: Python floats give
-    the default float dtype (float32), not float64; and tuple samples give a tuple
-    batch (torch gives a list; unpacking ``xb, yb = batch`` works the same).
+    the default float dtype (float32), not float64; and the batch never records an
+    autograd graph (torch's stack does when samples require grad).
     """
     if not samples:
         raise ValueError("collate: empty batch")
@@ -165,15 +172,18 @@ def default_collate(samples, _where: str = ""):
     if isinstance(first, Tensor):
         same_kind(Tensor)
         return _stack_arrays([s.data for s in samples], where)
+    if isinstance(first, (str, bytes)):  # np.str_ / np.bytes_ too (subclasses): torch keeps strings as they come
+        same_kind((str, bytes))
+        return samples
     if _B.is_array(first) or isinstance(first, np.generic):
         same_kind((np.ndarray, np.generic) + ((_B.cupy.ndarray,) if _B.cupy is not None else ()))
+        if first.dtype.kind in "USOV":  # torch's text: strings/objects have no tensor form
+            raise TypeError("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
+                            f"found {first.dtype}{where}")
         return _stack_arrays([s if _B.is_array(s) else np.asarray(s) for s in samples], where)
     if isinstance(first, (bool, numbers.Number)) and not isinstance(first, complex):
         same_kind((bool, numbers.Number))
         return tensor(list(samples))
-    if isinstance(first, str):
-        same_kind(str)
-        return list(samples)
     if isinstance(first, Mapping):
         same_kind(Mapping)
         keys = list(first.keys())
@@ -188,10 +198,11 @@ def default_collate(samples, _where: str = ""):
         n = len(first)
         if any(len(s) != n for s in samples):
             raise ValueError(f"collate: sequence samples have different lengths {[len(s) for s in samples]}{where}")
-        fields = [default_collate([s[i] for s in samples], f"{_where}[{i}]") for i in range(n)]
+        # each field as a tuple, as torch's zip(*batch) gives (string fields come back as that tuple)
+        fields = [default_collate(tuple(s[i] for s in samples), f"{_where}[{i}]") for i in range(n)]
         if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple: keep the type
             return type(first)(*fields)
-        return tuple(fields) if isinstance(first, tuple) else fields
+        return fields  # torch: tuples and lists both give a list (assignable: batch[0] = ...)
     raise TypeError(f"collate: don't know how to batch samples of type {type(first).__name__}{where}; "
                     "pass a collate_fn")
 
@@ -261,8 +272,8 @@ class DataLoader:
         * `pin_memory` and `pin_memory_device` are accepted and have no effect.
         * `generator` is a ``numpy.random.Generator`` (a ``torch.Generator`` is refused);
           ``seed=n`` is short for ``generator=numpy.random.default_rng(n)``.
-        * with `default_collate`, tuple samples give tuple batches and Python floats
-          float32 (see there).
+        * with `default_collate`, Python floats give float32 (the default dtype; see there);
+          tuple samples give list batches, as in torch.
 
     Args:
         dataset: a `Dataset` or any object with ``__len__`` and ``__getitem__``
@@ -481,6 +492,10 @@ class DataLoader:
         return self._fetch(task)
 
     def __iter__(self):
+        """One epoch's batches: an iterator with torch's ``len(iter(loader))`` (= ``len(loader)``)."""
+        return _LoaderIterator(self, self._epoch())
+
+    def _epoch(self):
         sampler = self._planned_sampler()
         if sampler is None:
             yield from self._iter_unplanned()
@@ -620,6 +635,26 @@ class DataLoader:
             data = f"dataset {type(self.dataset).__name__}"
         return (f"DataLoader({data}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed})")
+
+
+class _LoaderIterator:
+    """What ``iter(loader)`` returns: the epoch's batches, lazily, plus torch's ``__len__``."""
+
+    def __init__(self, loader, batches):
+        self._loader, self._batches = loader, batches
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def close(self):
+        """Abandon the epoch now (stops its worker processes), as closing a generator does."""
+        self._batches.close()
 
 
 # ---------------------------------------------------------------- padding and masks
@@ -924,7 +959,7 @@ class Vocab:
 
 # torch.utils.data's wrappers and samplers live in data_extra (imported last: it subclasses Dataset)
 from .data_extra import (  # noqa: E402
-    BatchSampler, ChainDataset, ConcatDataset, IterableDataset, RandomSampler, Sampler, SequentialSampler,
-    StackDataset, Subset, SubsetRandomSampler, WeightedRandomSampler, _check_generator, _InfiniteConstantSampler,
+    BatchSampler, ChainDataset, ConcatDataset, DistributedSampler, IterableDataset, RandomSampler, Sampler,
+    SequentialSampler, StackDataset, Subset, SubsetRandomSampler, WeightedRandomSampler, _check_generator, _InfiniteConstantSampler,
     _loader_random_sampler, _same_mapping, _SeededSampler, default_convert, get_worker_info, random_split,
 )

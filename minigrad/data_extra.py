@@ -21,6 +21,7 @@ import copy
 import itertools
 import math
 import numbers
+import types
 import warnings
 
 from . import backend as _B
@@ -31,7 +32,7 @@ np = _B.np  # indices and weights are host bookkeeping
 
 __all__ = ["IterableDataset", "Subset", "ConcatDataset", "ChainDataset", "StackDataset", "random_split",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-           "BatchSampler", "get_worker_info", "default_convert"]
+           "BatchSampler", "DistributedSampler", "get_worker_info", "default_convert"]
 
 _SEED_HIGH = 2 ** 63 - 1  # epoch seeds are drawn uniformly from [0, 2**63 - 1), as the DataLoader always did
 
@@ -254,6 +255,8 @@ class Sampler:
     Subclasses define ``__iter__`` and, for ``len(loader)``, ``__len__``.
     """
 
+    __class_getitem__ = classmethod(types.GenericAlias)  # `Sampler[int]`, as torch's Generic Sampler
+
     def __init__(self, data_source=None):
         pass
 
@@ -471,6 +474,67 @@ class BatchSampler(Sampler):
         return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
 
 
+class DistributedSampler(_SeededSampler):
+    """The share of the indices that replica `rank` of `num_replicas` reads (torch's DistributedSampler).
+
+    Every replica builds the same epoch order (a permutation seeded by ``seed + epoch``
+    with ``shuffle``, else ``0..n-1``), pads it by repeating its head (or, with
+    `drop_last`, cuts it) to a multiple of `num_replicas`, and takes every
+    `num_replicas`-th index from position `rank`: disjoint, equal-length shares.
+    Call `set_epoch(epoch)` before each epoch for a new order.
+
+    minigrad has no process group, so `num_replicas` and `rank` must be given (torch
+    reads them from ``torch.distributed`` when left out). The shuffled order is NumPy's
+    permutation for the seed, not torch's; the unshuffled shares are torch's exactly.
+
+    Args:
+        dataset: a sized dataset.
+        num_replicas: number of replicas (processes) sharing the data.
+        rank: this replica's index, ``0 <= rank < num_replicas``.
+        shuffle: permute the indices each epoch (the same way on every replica).
+        seed: base seed of the permutation (the same on every replica).
+        drop_last: cut the tail instead of padding to a multiple of `num_replicas`.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False):
+        if num_replicas is None or rank is None:
+            raise ValueError("DistributedSampler: Default process group has not been initialized (minigrad has no "
+                             "torch.distributed); pass num_replicas= and rank= explicitly")
+        if rank >= num_replicas or rank < 0:
+            raise ValueError(f"DistributedSampler: Invalid rank {rank}, rank should be in the interval "
+                             f"[0, {num_replicas - 1}]")
+        self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
+        self.epoch, self.shuffle, self.seed, self.drop_last = 0, shuffle, seed, drop_last
+        n = len(dataset)
+        if drop_last and n % num_replicas != 0:  # each replica gets floor(n / replicas) (torch's formula)
+            self.num_samples = math.ceil((n - num_replicas) / num_replicas)
+        else:
+            self.num_samples = math.ceil(n / num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of `epoch` next (with `shuffle`; without, every epoch is the same)."""
+        self.epoch = epoch
+
+    def _epoch_seed(self):
+        # the order is a function of this one number (so the loader can resume it); torch wraps negative seeds
+        return (self.seed + self.epoch) % 2 ** 64 if self.shuffle else None
+
+    def _indices(self, seed):
+        n = len(self.dataset)
+        indices = np.random.default_rng(seed).permutation(n) if self.shuffle else np.arange(n)
+        indices = indices.astype(np.int64)
+        if self.drop_last:
+            indices = indices[:self.total_size]
+        elif self.total_size > n:  # pad with the head, repeated as often as needed
+            indices = np.concatenate([indices, np.resize(indices, self.total_size - n)])
+        return indices[self.rank:self.total_size:self.num_replicas]
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 class _InfiniteConstantSampler(Sampler):
     """The index 'sampler' of an IterableDataset: None forever (the stream itself decides the samples)."""
 
@@ -487,7 +551,7 @@ def default_convert(data):
 
     The `DataLoader`'s conversion when ``batch_size=None`` (no batching). Tensors,
     numbers, strings and other objects are returned as they are; dicts, lists,
-    tuples and namedtuples are converted field by field.
+    tuples and namedtuples are converted field by field (a tuple gives a list, as in torch).
     """
     if isinstance(data, Tensor):
         return data
@@ -502,9 +566,7 @@ def default_convert(data):
         return out if type(data) is dict else _same_mapping(data, out)
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(v) for v in data))
-    if isinstance(data, tuple):
-        return tuple(default_convert(v) for v in data)
-    if isinstance(data, list):
+    if isinstance(data, (tuple, list)):  # torch: a tuple becomes a list too
         return [default_convert(v) for v in data]
     return data
 

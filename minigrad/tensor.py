@@ -2184,6 +2184,18 @@ def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
 
+def _refuse_float_tensor_items(seq, dtype):
+    """torch reads a Tensor inside a list made into an integer/bool tensor as an index: a float one
+    is refused (`torch.LongTensor([scores[0]])`), where NumPy would truncate it silently."""
+    for e in seq:
+        if isinstance(e, (list, tuple)):
+            _refuse_float_tensor_items(e, dtype)
+        elif isinstance(e, Tensor) and e.dtype.kind == "f":
+            raise TypeError(f"tensor: a {e.dtype} tensor inside a list cannot become an element of a tensor "
+                            f"of dtype {np.dtype(dtype)} (only integer tensors of a single element can be "
+                            "converted to an index, as in torch); convert it first, e.g. t.long()")
+
+
 def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """A new leaf tensor holding a copy of `data` (see `Tensor`).
 
@@ -2196,6 +2208,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         data = t_data = _sequence_to_array(data)
     else:
         t_data = None
+        if isinstance(data, (list, tuple)) and check_dtype(dtype, "tensor").kind in "biu":
+            _refuse_float_tensor_items(data, dtype)
     t = Tensor(data, dtype=dtype, requires_grad=False, device=device)
     if _B.is_array(data) and t.data is data and data is not t_data:
         t.data = t.data.copy()  # torch.tensor copies; so do we
@@ -2215,6 +2229,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data  # (torch returns the tensor itself, graph and all)
     if dtype is None and isinstance(data, (list, tuple)):  # infer the dtype from the data (Tensor(list) would not)
         data = _sequence_to_array(data)
+    elif isinstance(data, (list, tuple)) and check_dtype(dtype, "as_tensor").kind in "biu":
+        _refuse_float_tensor_items(data, dtype)
     return Tensor(data, dtype=dtype, device=device)
 
 

@@ -18,7 +18,7 @@ def batches_as_lists(loader, n=None):
     """First element of each batch as a Python list (the dataset holds arange, so these are indices)."""
     out = []
     for b in loader:
-        first = b[0] if isinstance(b, tuple) else b
+        first = b[0] if isinstance(b, (tuple, list)) else b
         out.append(first.tolist())
         if n is not None and len(out) == n:
             break

@@ -26,8 +26,8 @@ import torch.utils.data as T  # noqa: E402
 def plain(x):
     """A batch as plain Python/NumPy values, for comparing minigrad's with torch's.
 
-    Tensors become (kind, array) with the dtype kind ('f', 'i', 'b'), tuples become lists (torch
-    collates tuples into lists; minigrad keeps tuples, see default_collate), mappings keep their type.
+    Tensors become (kind, array) with the dtype kind ('f', 'i', 'b'), tuples become lists (so string
+    fields, which torch returns as tuples, compare with lists), mappings keep their type.
     """
     if isinstance(x, mg.Tensor):
         return ("tensor", x.numpy().dtype.kind, x.numpy().tolist())
@@ -454,7 +454,7 @@ def test_resume_mid_epoch_with_builtin_samplers(make):
         return D.DataLoader(ds, **{"batch_size": 4, **make(ds)})
 
     def first(b):
-        return (b[0] if isinstance(b, tuple) else b).tolist()
+        return (b[0] if isinstance(b, (tuple, list)) else b).tolist()
 
     mg.manual_seed(0)
     ref = loader()
@@ -499,10 +499,10 @@ def test_default_collate_nested_structures_match_torch():
     dd = defaultdict(list, k=1)
     out = D.default_collate([dd, defaultdict(list, k=2)])
     assert isinstance(out, defaultdict) and out.default_factory is list and out["k"].tolist() == [1, 2]
-    # documented differences: Python floats collate to the default dtype (torch: float64); tuples stay tuples
+    # documented difference: Python floats collate to the default dtype (torch: float64); tuples give lists as in torch
     f = D.default_collate([0.5, 1.5])
     assert f.dtype == mg.get_default_dtype() and T.default_collate([0.5, 1.5]).dtype == torch.float64
-    assert isinstance(D.default_collate([(1, 2), (3, 4)]), tuple)
+    assert isinstance(D.default_collate([(1, 2), (3, 4)]), list)
 
 
 def test_default_convert_matches_torch():
@@ -511,6 +511,6 @@ def test_default_convert_matches_torch():
     ours, theirs = D.default_convert(data), T.default_convert(data)
     assert plain(ours) == plain(theirs)
     assert isinstance(ours["a"], mg.Tensor) and ours["a"].dtype == np.int64 and ours["b"][1] == 7
-    assert isinstance(ours["b"], tuple)  # torch gives a list (as in collation)
+    assert isinstance(ours["b"], list)  # a tuple gives a list, as in torch (and in collation)
     t = mg.tensor([1.0])
     assert D.default_convert(t) is t and D.default_convert(np.array(["x"])).tolist() == ["x"]

@@ -321,7 +321,7 @@ def test_dropout_edge_probabilities():
     assert not nn.Dropout(1.0)(x).numpy().any()
     with pytest.raises(ValueError, match="probability"):
         nn.Dropout(1.5)
-    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
+    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25, inplace=False)"  # torch's repr
 
 
 # ---------------------------------------------------------------- activations

@@ -341,7 +341,7 @@ def test_repr_is_a_readable_tree():
         "    (lin): Linear(in_features=3, out_features=2, bias=True)\n"
         "  )\n"
         "  (head): Linear(in_features=2, out_features=4, bias=False)\n"
-        "  (drop): Dropout(p=0.5)\n"
+        "  (drop): Dropout(p=0.5, inplace=False)\n"
         ")"
     )
     assert repr(nn.Tanh()) == "Tanh()"

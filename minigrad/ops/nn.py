@@ -993,8 +993,12 @@ def embedding_dot(input, weight, h, *, sparse=False):  # noqa: A002
     return EmbeddingDot.apply(weight, h, idx=idx, sparse=bool(sparse))
 
 
-def dropout(x, p=0.5, training=True):
-    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+def dropout(x, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training).
+
+    `inplace=True` writes the result into x (torch's signature; recorded in the graph on a non-leaf,
+    refused on a leaf that requires grad, as every in-place op).
+    """
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout: p must be a number in [0, 1], got {type(p).__name__} {p!r}")
     if not 0.0 <= p <= 1.0:
@@ -1002,8 +1006,10 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * 0.0
+        return x.mul_(0.0) if inplace else x * 0.0
     check_float("dropout", x)
+    if inplace:
+        return x._write_in_place("dropout_", lambda t: Dropout.apply(t, p=float(p)))
     return Dropout.apply(x, p=float(p))
 
 

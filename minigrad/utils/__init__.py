@@ -15,6 +15,10 @@ from .. import data
 
 # `import minigrad.utils.data` finds the one data module (as minigrad.nn does for nn.functional)
 _sys.modules[__name__ + ".data"] = data
+# torch's submodule imports port too (`from torch.utils.data.sampler import SubsetRandomSampler`,
+# `...dataloader import default_collate`, `...distributed import DistributedSampler`): each is the one module
+for _sub in ("dataset", "sampler", "dataloader", "distributed"):
+    _sys.modules[f"{__name__}.data.{_sub}"] = _sys.modules[f"{data.__name__}.{_sub}"] = data
 
 from . import checkpoint  # noqa: E402  (torch.utils.checkpoint: activation checkpointing)
 
