@@ -82,6 +82,7 @@ from .generator import Generator  # noqa: E402  (torch.Generator().manual_seed(n
 from . import checkpoint  # noqa: E402  (save/load a whole training state for exact resume)
 from . import linalg  # noqa: E402  (torch.linalg: mg.linalg.inv, solve, svd, ...)
 from . import backends  # noqa: E402  (torch.backends: mg.backends.cuda.matmul.allow_tf32)
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402  (TF32 switch)
 from ._device import device  # noqa: E402  (torch.device: mg.device("cuda", 1), a str 'cuda:1')
 from .backend import get_default_device, set_default_device  # noqa: E402  (and `with mg.device("cuda"):`)
 from . import cuda  # noqa: E402  (torch.cuda: is_available, device_count, synchronize, memory_allocated, ...)
@@ -107,6 +108,9 @@ from .ops.linalg_ext import cholesky_legacy as cholesky, qr_legacy as qr, svd_le
 from .sparse import mm as spmm  # noqa: E402  (torch.spmm on dense matrices: minigrad has no sparse layouts)
 from .ops import out as _out  # noqa: E402
 _out.install(globals())  # torch's out= keyword on the top-level functions that take it (ops/out.py)
+from .tensor import REDUCTIONS_WITH_KEEPDIM as _KEEPDIM, numpy_keyword_aliases as _np_kw  # noqa: E402
+for _name in _KEEPDIM:  # keepdims= / axis= as torch's reductions take them (tensor.py)
+    globals()[_name] = _np_kw(globals()[_name])
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
 float16 = backend.np.dtype("float16")
@@ -133,6 +137,10 @@ def __getattr__(name):
             f"module 'minigrad' has no attribute {name!r}: minigrad has no sparse tensor layouts; build the dense "
             "matrix (e.g. mg.zeros(n, m).index_put_((rows, cols), values, accumulate=True), which sums repeated "
             "entries as torch's coalesce does) and multiply with mg.mm, mg.spmm or mg.sparse.mm (dense, as in torch)")
+    if name == "bfloat16":  # e.g. nanoGPT's {'float32': ..., 'bfloat16': torch.bfloat16, ...} dtype table
+        raise AttributeError(
+            "module 'minigrad' has no attribute 'bfloat16': minigrad has no bfloat16 dtype (NumPy has none); "
+            "use mg.float16 (e.g. with mg.autocast) or mg.float32, and leave bfloat16 out of dtype tables")
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

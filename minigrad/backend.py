@@ -312,12 +312,14 @@ def host_rng() -> np.random.Generator:
     return _host_rng
 
 
-def manual_seed(seed: int) -> None:
-    """Seed every backend's generator (NumPy always, CuPy where present)."""
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed every backend's generator (NumPy always, CuPy where present); returns the host generator (as torch's
+    returns its default generator, so `g = mg.manual_seed(42)` works as a `generator=` argument)."""
     global _host_rng
     seed = int(seed)
     _host_rng = np.random.default_rng(seed)
     _seed_cupy(seed)
+    return _host_rng
 
 
 def _seed_cupy(seed) -> None:

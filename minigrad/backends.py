@@ -131,3 +131,25 @@ class _Mkldnn:
 cudnn = _Cudnn()
 mps = _Mps()
 mkldnn = _Mkldnn()
+
+_PRECISIONS = ("highest", "high", "medium")
+_precision = ["highest"]  # the last value set (torch's 'medium' also allows bfloat16, which minigrad lacks)
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """torch.set_float32_matmul_precision (also `mg.set_float32_matmul_precision`): 'highest' keeps float32
+    matrix products in full float32; 'high' and 'medium' let CUDA products use TF32. The same switch as
+    `cuda.matmul.allow_tf32`; CPU products are unaffected (as in torch, which has no TF32 on the CPU)."""
+    if not isinstance(precision, str):
+        raise TypeError(f"set_float32_matmul_precision expects a str, but got {type(precision).__name__}")
+    if precision not in _PRECISIONS:  # (torch warns and ignores it)
+        raise ValueError(f"set_float32_matmul_precision: precision must be one of {_PRECISIONS}, got {precision!r}")
+    _precision[0] = precision
+    _B.set_matmul_tf32(precision != "highest")
+
+
+def get_float32_matmul_precision() -> str:
+    """The precision last set, or what `cuda.matmul.allow_tf32` implies if that was set since ('high' / 'highest')."""
+    if _B.matmul_tf32() == (_precision[0] != "highest"):
+        return _precision[0]
+    return "high" if _B.matmul_tf32() else "highest"

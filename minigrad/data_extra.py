@@ -342,6 +342,8 @@ class RandomSampler(_SeededSampler):
             raise ValueError(f"RandomSampler: cannot draw {k} samples from an empty dataset")
         rng = np.random.default_rng(seed)
         if self.replacement:
+            if k > _LazyDraws.CHUNK:  # minGPT's trainer asks for num_samples=int(1e10): draw as read
+                return _LazyDraws(seed, n, k)
             return rng.integers(0, n, size=k, dtype=np.int64)
         full, rest = divmod(k, n)
         perms = [rng.permutation(n) for _ in range(full)]
@@ -351,6 +353,43 @@ class RandomSampler(_SeededSampler):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class _LazyDraws:
+    """`k` uniform draws from ``range(n)``, made chunk by chunk as they are read (len, iteration, ``[i]`` and
+    ``[a:b]``, what the DataLoader reads of an epoch order), so a huge ``num_samples`` costs no memory up front.
+    Chunk c comes from its own generator seeded ``(seed, c)``: any position can be read again (resume)."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, seed, n, k):
+        self.seed, self.n, self.k, self._cached = seed, n, k, (None, None)
+
+    def __len__(self):
+        return self.k
+
+    def _chunk(self, c):
+        if self._cached[0] != c:
+            size = min(self.CHUNK, self.k - c * self.CHUNK)
+            self._cached = (c, np.random.default_rng([self.seed, c]).integers(0, self.n, size=size, dtype=np.int64))
+        return self._cached[1]
+
+    def __iter__(self):
+        for c in range(-(-self.k // self.CHUNK)):
+            yield from self._chunk(c).tolist()
+
+    def __getitem__(self, i):
+        C = self.CHUNK
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self.k)
+            if step != 1:
+                raise ValueError("RandomSampler: lazily drawn indices are read in contiguous slices only")
+            parts = [self._chunk(c)[max(start - c * C, 0):stop - c * C] for c in range(start // C, -(-stop // C))]
+            return np.concatenate(parts) if stop > start else np.zeros(0, dtype=np.int64)
+        i = int(i) + (self.k if int(i) < 0 else 0)
+        if not 0 <= i < self.k:
+            raise IndexError(f"RandomSampler: index {i} out of range for {self.k} samples")
+        return self._chunk(i // C)[i % C]
 
 
 class SubsetRandomSampler(_SeededSampler):

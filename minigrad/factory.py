@@ -103,8 +103,19 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _make(lambda xp, dt: xp.arange(start, end, step, dtype=dt), None, dtype, device, requires_grad, op="arange")
 
 
-def _host_random(shape, dtype, kind):
-    rng = _B.host_rng()
+def _rng(op, generator):
+    """The generator a draw uses: `generator=` (a NumPy Generator such as mg.Generator()) or the host one."""
+    if generator is None:
+        return _B.host_rng()
+    if not isinstance(generator, np.random.Generator):  # e.g. a torch.Generator: say what to pass instead
+        raise TypeError(f"{op}: generator must be an mg.Generator (or any numpy.random.Generator) or None for "
+                        f"minigrad's host generator (seeded by mg.manual_seed); got "
+                        f"{type(generator).__module__}.{type(generator).__name__}")
+    return generator
+
+
+def _host_random(shape, dtype, kind, generator=None):
+    rng = _rng("randn" if kind == "normal" else "rand", generator)
     dt = np.dtype(dtype)
     if dt.kind != "f":  # torch refuses too: integer "samples" would be silently truncated
         op = "randn" if kind == "normal" else "rand"
@@ -114,22 +125,22 @@ def _host_random(shape, dtype, kind):
     return draw(shape, dtype=gen_dtype).astype(dt, copy=False)
 
 
-def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples from the seeded host generator (same values on every device)."""
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the seeded host generator, or `generator` (same values on every device)."""
     shape = _shape(_size_arg("randn", sizes, size), "randn")
-    return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "normal")), shape, dtype, device, requires_grad,
-                 op="randn")
+    return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "normal", generator)), shape, dtype, device,
+                 requires_grad, op="randn")
 
 
-def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform [0, 1) samples from the seeded host generator."""
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform [0, 1) samples from the seeded host generator, or `generator`."""
     shape = _shape(_size_arg("rand", sizes, size), "rand")
-    return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "uniform")), shape, dtype, device, requires_grad,
-                 op="rand")
+    return _make(lambda xp, dt: xp.asarray(_host_random(shape, dt, "uniform", generator)), shape, dtype, device,
+                 requires_grad, op="rand")
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    """Integers in [low, high) (int64), from the seeded host generator.
+def randint(low, high=None, size=(), dtype=None, device=None, *, generator=None) -> Tensor:
+    """Integers in [low, high) (int64), from the seeded host generator or `generator`.
 
     As torch: `randint(high, size)` or `randint(low, high, size)`.
     """
@@ -141,7 +152,8 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
         raise ValueError(f"randint: expected low < high (values drawn from [low, high)), got low={low}, high={high}")
     shape = _shape((size,) if isinstance(size, numbers.Integral) else (size,), "randint")
     dtype = np.int64 if dtype is None else dtype
-    return _make(lambda xp, dt: xp.asarray(_B.host_rng().integers(low, high, shape).astype(dt)), shape, dtype,
+    rng = _rng("randint", generator)
+    return _make(lambda xp, dt: xp.asarray(rng.integers(low, high, shape).astype(dt)), shape, dtype,
                  device, False, op="randint")
 
 
@@ -265,14 +277,14 @@ def tril_indices(row, col, offset=0, dtype=None, device=None) -> Tensor:
     return _tri_indices("tril_indices", True, row, col, offset, dtype, device)
 
 
-def randperm(n, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """torch.randperm: a random permutation of 0 .. n-1 (int64) from the seeded host generator."""
+def randperm(n, dtype=None, device=None, requires_grad=False, *, generator=None) -> Tensor:
+    """torch.randperm: a random permutation of 0 .. n-1 (int64) from the seeded host generator or `generator`."""
     op = "randperm"
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{op}: n must be an int, got {n!r}")
     if n < 0:
         raise ValueError(f"{op}: n must be non-negative, got {n}")
-    perm = _B.host_rng().permutation(int(n))
+    perm = _rng(op, generator).permutation(int(n))
     dtype = np.int64 if dtype is None else dtype
     return _make(lambda xp, dt: xp.asarray(perm.astype(dt)), (n,), dtype, device, requires_grad, op=op)
 
@@ -298,7 +310,7 @@ def _float_input(op, t, what="input"):
         raise TypeError(f"{op}: {what} must be a floating-point tensor, got {t.dtype}{list(t.shape)} on {t.device}")
 
 
-def multinomial(input, num_samples, replacement=False) -> Tensor:  # noqa: A002 - torch's names
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:  # noqa: A002 - torch's names
     """torch.multinomial: int64 indices of categories drawn with probability proportional to the rows of input.
 
     input is (n,) or (rows, n) of non-negative weights (they need not sum to 1). Without
@@ -321,7 +333,7 @@ def multinomial(input, num_samples, replacement=False) -> Tensor:  # noqa: A002 
         raise ValueError(f"{op}: the weights must be finite and non-negative (got inf, nan or a value < 0)")
     if w.shape[0] and (w.sum(axis=1) <= 0).any():
         raise ValueError(f"{op}: every row of weights needs a positive sum (a row sums to 0)")
-    rng = _B.host_rng()
+    rng = _rng(op, generator)
     if replacement:  # inverse CDF: the first category whose cumulative weight exceeds u * total
         cdf = np.cumsum(w, axis=1)
         u = rng.random((w.shape[0], num_samples)) * cdf[:, -1:]

@@ -295,6 +295,10 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
 
+    def __reversed__(self):
+        """reversed(x) is a Tensor, as torch's: x.flip(0) (a 0-d tensor is returned as it is)."""
+        return self if self.data.ndim == 0 else self.flip(0)
+
     def __repr__(self):
         """torch's text (runtime.tensor_repr): values, then device, dtype when not implied, grad_fn."""
         if self.grad_fn is not None:
@@ -1040,11 +1044,13 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         return _ops.mean(self, dim, keepdim)
 
-    def var(self, dim=None, keepdim=False, correction=1):
-        return _ops.var(self, dim, keepdim, correction)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """torch's signatures: var(dim, unbiased=True, keepdim=False), var(unbiased), correction=c."""
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim=None, keepdim=False, correction=1):
-        return _ops.std(self, dim, keepdim, correction)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """torch's signatures: std(dim, unbiased=True, keepdim=False), std(unbiased), correction=c."""
+        return _ops.std(self, dim, unbiased, keepdim, correction=correction)
 
     def norm(self, p=2, dim=None, keepdim=False):
         return _ops.norm(self, p, dim, keepdim)
@@ -1316,7 +1322,7 @@ class Tensor:
         """Pearson's correlation coefficients of the rows (see ops.stats.corrcoef)."""
         return _ops.stats.corrcoef(self)
 
-    def histogram(self, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
+    def histogram(self, bins=100, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
         """(hist, bin_edges) of this floating-point tensor's values (see ops.stats.histogram)."""
         return _ops.stats.histogram(self, bins, range=range, weight=weight, density=density)
 
@@ -2134,9 +2140,9 @@ class Tensor:
             low = 0 if from_ is None else from_
         return self._fill_random("random_", low=low, high=to, **kwargs)
 
-    def multinomial(self, num_samples, replacement=False):
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
         """int64 category indices drawn in proportion to this tensor's weights (see mg.multinomial)."""
-        return _factory.multinomial(self, num_samples, replacement)
+        return _factory.multinomial(self, num_samples, replacement, generator=generator)
 
     def bernoulli(self, p=None):
         """1 with probability self (or p), else 0 (see mg.bernoulli)."""
@@ -2178,6 +2184,33 @@ class Tensor:
                             "for the result, which an in-place op cannot give; use the out-of-place clamp")
         _B.get_array_module(self.data).clip(self.data, lo, hi, out=self.data)
         return self._bump()
+
+
+# torch's reductions also take NumPy's keyword spellings, keepdims= for keepdim= and axis= for dim=
+# (`P.sum(1, keepdims=True)`), through its argument parser; minigrad renames them in a thin wrapper.
+# (torch.norm is a Python function without them, so it is not listed)
+REDUCTIONS_WITH_KEEPDIM = ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "logsumexp",
+                           "argmax", "argmin", "all", "any", "nansum", "nanmean", "aminmax", "median", "nanmedian",
+                           "quantile", "nanquantile", "mode", "kthvalue", "std_mean", "var_mean")
+
+
+def numpy_keyword_aliases(fn):
+    """`fn` that also accepts keepdims= (for keepdim=) and axis= (for dim=), as torch's reductions do."""
+    def wrapper(*args, **kwargs):
+        for alias, name in (("keepdims", "keepdim"), ("axis", "dim")) if kwargs else ():
+            if alias in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{fn.__name__}(): got both {name}= and its alias {alias}=")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    wrapper.__wrapped__ = fn  # inspect.signature shows fn's own
+    return wrapper
+
+
+for _name in REDUCTIONS_WITH_KEEPDIM:
+    if _name in Tensor.__dict__:
+        setattr(Tensor, _name, numpy_keyword_aliases(Tensor.__dict__[_name]))
 
 
 def is_tensor(x) -> bool:

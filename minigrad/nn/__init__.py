@@ -52,7 +52,7 @@ from .pool_more import (
 from .norm import BatchNorm1d, RMSNorm
 from .norm_more import (
     BatchNorm2d, BatchNorm3d, ChannelShuffle, GroupNorm, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LazyLinear,
-    LocalResponseNorm, UninitializedParameter,
+    LocalResponseNorm, UninitializedParameter, LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d,
 )
 from .transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
@@ -112,6 +112,7 @@ __all__ = [
     # nn/norm_more.py: more normalisation layers, ChannelShuffle, LazyLinear
     "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter",
+    "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
     # nn/buffer.py, nn/pool_more.py: Buffer, unpooling, power-average pooling, FeatureAlphaDropout, deprecated aliases
     "Buffer", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d", "FeatureAlphaDropout", "NLLLoss2d", "Container",
     "AdaptiveLogSoftmaxWithLoss",  # nn/adaptive.py

@@ -77,6 +77,9 @@ class Embedding(Module):
         embedding_dim: size of each vector (columns).
         padding_idx: this row starts at zero and never receives a gradient (e.g. the PAD token);
             negative values count from the end, as in torch.
+        max_norm, norm_type: if given, looked-up rows with a larger norm_type-norm are scaled in
+            place to norm max_norm at each forward, as torch's (see `F.embedding`).
+        scale_grad_by_freq: divide each row's gradient by its count in the mini-batch.
         sparse: ask `F.embedding` for a row-sparse gradient (only the looked-up rows), which saves
             memory and time for large vocabularies; optimizers must support it.
         device, dtype: where and in what float type to create the weight.
@@ -87,7 +90,8 @@ class Embedding(Module):
     Shape: integer input (*) -> output (*, embedding_dim).
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, sparse: bool = False,
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False,
                  device=None, dtype=None):
         super().__init__()
         self.num_embeddings = _check_positive_int("Embedding", "num_embeddings", num_embeddings)
@@ -98,6 +102,7 @@ class Embedding(Module):
                                  f"(within num_embeddings), got {padding_idx!r}")
             padding_idx = int(padding_idx) % num_embeddings
         self.padding_idx = padding_idx
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, bool(scale_grad_by_freq)
         self.sparse = bool(sparse)
         self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
         self.reset_parameters()
@@ -110,7 +115,8 @@ class Embedding(Module):
                 self.weight[self.padding_idx] = 0.0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, sparse: bool = False):
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False):
         """An Embedding whose weight is a copy of the 2-D tensor/array `embeddings`; frozen by default."""
         from ..tensor import tensor as _tensor
 
@@ -118,19 +124,27 @@ class Embedding(Module):
         w = _tensor(embeddings, device=getattr(embeddings, "device", None))
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
-        emb = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, sparse=sparse, device=w.device, dtype=w.dtype)
+        emb = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, device=w.device, dtype=w.dtype)
         with no_grad():
             emb.weight.copy_(w)
         emb.weight.requires_grad_(not freeze)
         return emb
 
     def forward(self, input):  # noqa: A002 - torch's name
-        return F.embedding(input, self.weight, padding_idx=self.padding_idx, sparse=self.sparse)
+        return F.embedding(input, self.weight, padding_idx=self.padding_idx, max_norm=self.max_norm,
+                           norm_type=self.norm_type, scale_grad_by_freq=self.scale_grad_by_freq, sparse=self.sparse)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
         if self.sparse:
             s += ", sparse=True"
         return s

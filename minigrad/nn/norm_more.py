@@ -1,5 +1,6 @@
 """More normalisation layers (torch's names, parameters, buffers and state) and a few extras:
-BatchNorm2d/3d, GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm, ChannelShuffle, LazyLinear."""
+BatchNorm2d/3d, GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm, ChannelShuffle, LazyLinear,
+LazyBatchNorm1d/2d/3d."""
 from __future__ import annotations
 
 import numbers
@@ -12,10 +13,11 @@ from ..tensor import Tensor
 from . import init
 from .layers import Linear, _check_positive_int
 from .module import Module, Parameter
-from .norm import _BatchNorm
+from .norm import BatchNorm1d, _BatchNorm
 
 __all__ = ["BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-           "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter"]
+           "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter", "LazyBatchNorm1d",
+           "LazyBatchNorm2d", "LazyBatchNorm3d"]
 
 
 # ---------------------------------------------------------------- batch normalisation of images and volumes
@@ -275,3 +277,72 @@ class LazyLinear(Linear):
         self.initialize_parameters(input)
         self.__class__ = self.cls_to_become  # a plain Linear from now on (as torch)
         return Linear.forward(self, input)
+
+
+class _LazyBatchNorm(_BatchNorm):
+    """A batch norm whose num_features (C = input.shape[1]) is inferred from the first input (torch's
+    nn.LazyBatchNorm1d/2d/3d), with LazyLinear's simplifications: until the first call `weight`/`bias` are
+    0-element `UninitializedParameter`s and `running_mean`/`running_var` 0-element buffers; the first
+    forward gives them C elements, initialises them as the batch norm does, and the module becomes
+    `cls_to_become` (BatchNorm1d/2d/3d).
+
+    Args: eps, momentum, affine, track_running_stats, device, dtype: as BatchNorm1d.
+    """
+
+    cls_to_become = None  # set by each subclass
+
+    def __init__(self, eps: float = 1e-5, momentum=0.1, affine: bool = True, track_running_stats: bool = True,
+                 device=None, dtype=None):
+        super().__init__(1, eps, momentum, affine, track_running_stats, device=device, dtype=dtype)
+        self.num_features = 0
+        for name in ("weight", "bias"):
+            if self._parameters.get(name) is not None:
+                setattr(self, name, UninitializedParameter(empty(0, dtype=dtype, device=device)))
+        for name in ("running_mean", "running_var"):
+            if self._buffers.get(name) is not None:
+                setattr(self, name, empty(0, dtype=dtype, device=device))
+
+    def has_uninitialized_params(self) -> bool:
+        return any(isinstance(p, UninitializedParameter) for p in self._parameters.values())
+
+    def reset_parameters(self):
+        if self.num_features:  # nothing to initialise before the first input
+            super().reset_parameters()
+
+    def initialize_parameters(self, input):  # noqa: A002 - torch's name
+        """Give weight, bias, running_mean and running_var C = input.shape[1] elements, then initialise them."""
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{type(self).__name__}: input must be a minigrad Tensor, got {type(input).__name__}")
+        self.cls_to_become._check_input_dim(self, input)  # the rank the batch norm accepts, before shape[1]
+        if not self.num_features:
+            if input.shape[1] == 0:
+                raise ValueError(f"{type(self).__name__}: cannot infer num_features from {describe(input)} (C = 0)")
+            self.num_features = int(input.shape[1])
+            for p in self._parameters.values():
+                if isinstance(p, UninitializedParameter):
+                    p.materialize((self.num_features,))
+            for name in ("running_mean", "running_var"):
+                buf = self._buffers.get(name)
+                if buf is not None:  # same dtype and device as the placeholder
+                    setattr(self, name, empty(self.num_features, dtype=buf.dtype, device=buf.device))
+            self.reset_parameters()
+
+    def forward(self, input):  # noqa: A002 - torch's name
+        self.initialize_parameters(input)
+        self.__class__ = self.cls_to_become  # a plain batch norm from now on (as torch)
+        return self.forward(input)
+
+
+class LazyBatchNorm1d(_LazyBatchNorm):
+    __doc__ = _LazyBatchNorm.__doc__
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm):
+    __doc__ = _LazyBatchNorm.__doc__
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyBatchNorm):
+    __doc__ = _LazyBatchNorm.__doc__
+    cls_to_become = BatchNorm3d

@@ -235,16 +235,17 @@ class BinaryCrossEntropy(Function):
 
 
 class Embedding(Function):
-    """y = W[idx];  dW = zeros with dy rows added at idx (repeats accumulate; padding_idx row stays 0)
+    """y = W[idx];  dW = zeros with dy rows added at idx (repeats accumulate; padding_idx row stays 0;
+    with scale_grad_by_freq each dy row is first divided by the count of its index in idx)
 
     With sparse=True and a leaf W, dW is a `RowSparseGrad` holding only the rows idx
     (O(len(idx) * dim) instead of O(num_embeddings * dim)); a non-leaf W gets the dense dW.
     """
 
     @staticmethod
-    def forward(ctx, w, idx, padding_idx, sparse=False):
+    def forward(ctx, w, idx, padding_idx, sparse=False, scale_grad_by_freq=False):
         ctx.save_for_backward(idx)
-        ctx.shape, ctx.padding_idx, ctx.sparse = w.shape, padding_idx, sparse
+        ctx.shape, ctx.padding_idx, ctx.sparse, ctx.scale = w.shape, padding_idx, sparse, scale_grad_by_freq
         return get_xp(w).take(w, idx, axis=0)  # = w[idx], about 2x faster in NumPy
 
     @staticmethod
@@ -252,6 +253,9 @@ class Embedding(Function):
         (idx,) = ctx.saved
         xp = get_xp(g)
         rows, grads = idx.reshape(-1), g.reshape(-1, ctx.shape[1])
+        if ctx.scale:  # torch's scale_grad_by_freq: each row's gradient / how often it was looked up here
+            counts = xp.bincount(rows, minlength=ctx.shape[0])
+            grads = grads / counts[rows].astype(g.dtype)[:, None]
         # Sparse only for a leaf table: upstream ops' backwards expect dense arrays.
         if ctx.sparse and ctx.inputs[0].grad_fn is None:
             if ctx.padding_idx is not None:
@@ -733,6 +737,13 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         return _amp.run('kl_div', kl_div, input=input, target=target, size_average=size_average, reduce=reduce,
                         reduction=reduction, log_target=log_target)
     op = "kl_div"
+    if reduction == "mean" and size_average is None and reduce is None:  # torch's advice, word for word
+        import warnings
+
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
     reduction = _reduction(op, reduction, size_average, reduce, allowed=_REDUCTIONS + ("batchmean",))
     _need_tensor(op, "input", input)
     check_float(op, input)
@@ -946,11 +957,16 @@ def one_hot(tensor, num_classes=-1):
     return _wrap((data[..., None] == xp.arange(num_classes)).astype(xp.int64))
 
 
-def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,  # noqa: A002
+              sparse=False):
     """Rows of `weight` (num_embeddings, dim) picked by integer `input` of any shape -> (*input.shape, dim).
 
-    Args:
+    Args (torch's, in torch's order):
         padding_idx: this row gets no gradient (e.g. the PAD token).
+        max_norm: before the lookup, each looked-up row whose `norm_type`-norm exceeds max_norm is
+            scaled IN PLACE (without a graph) to max_norm / (norm + 1e-7) of itself, as torch's.
+        norm_type: the p of that norm (default 2).
+        scale_grad_by_freq: divide each row's gradient by how many times it occurs in `input`.
         sparse: give a leaf `weight` a row-sparse gradient (`minigrad.sparse.RowSparseGrad`,
             only the looked-up rows) instead of a dense (num_embeddings, dim) one.
     """
@@ -961,7 +977,26 @@ def embedding(input, weight, padding_idx=None, *, sparse=False):  # noqa: A002
             raise ValueError(f"embedding: padding_idx must be an int in [{-n}, {n - 1}] (a row of weight "
                              f"{describe(weight)}), got {padding_idx!r}")
         padding_idx = int(padding_idx) % n
-    return Embedding.apply(weight, idx=idx, padding_idx=padding_idx, sparse=bool(sparse))
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, float(max_norm), float(norm_type))
+    return Embedding.apply(weight, idx=idx, padding_idx=padding_idx, sparse=bool(sparse),
+                           scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+def _embedding_renorm_(weight, idx, max_norm, norm_type):
+    """torch's embedding_renorm_: rows `idx` of weight with ||row||_p > max_norm become row * max_norm / (||row||_p + 1e-7).
+
+    A write without a graph (as torch's, under no_grad), through `weight[rows] = ...` so the
+    tensor's version counter moves."""
+    from ..autograd import no_grad
+
+    xp = get_xp(weight.data)
+    rows = xp.unique(idx.reshape(-1))
+    w = weight.data[rows]
+    norms = xp.linalg.norm(w, ord=norm_type, axis=1, keepdims=True).astype(w.dtype, copy=False)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype, copy=False)
+    with no_grad():
+        weight[_wrap(rows)] = _wrap(w * scale)
 
 
 def embedding_dot(input, weight, h, *, sparse=False):  # noqa: A002

@@ -264,12 +264,28 @@ def mean(x, dim=None, keepdim=False):
     return Mean.apply(x, dims=dims, keepdim=keepdim)
 
 
-def var(x, dim=None, keepdim=False, correction=1):
+def _torch_spread_args(op, dim, unbiased, correction):
+    """(dim, correction) from torch's spellings: var(dim, unbiased, keepdim), var(unbiased), correction=c."""
+    if isinstance(dim, bool):  # torch's legacy x.var(False): unbiased over every element
+        dim, unbiased = None, dim if unbiased is None else unbiased
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}: give unbiased or correction, not both")
+    if unbiased is not None:
+        if not isinstance(unbiased, bool):
+            raise TypeError(f"{op}: unbiased (the argument after dim, as in torch) must be True or False, got "
+                            f"{unbiased!r}; keepdim comes third, or pass it by name")
+        return dim, int(unbiased)
+    return dim, 1 if correction is None else correction
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over `dim`, divided by N - correction (torch's default: correction=1, unbiased).
 
-    N <= correction (e.g. one element, correction=1) leaves no degrees of freedom: an error
-    here, where torch returns NaN (minigrad never turns finite input into a silent NaN).
+    torch's signature: unbiased=False is correction=0; N <= correction (e.g. one element,
+    correction=1) leaves no degrees of freedom: an error here, where torch returns NaN
+    (minigrad never turns finite input into a silent NaN).
     """
+    dim, correction = _torch_spread_args("var", dim, unbiased, correction)
     dims, _ = _spread_dims("var", x, dim, correction)
     return Var.apply(x, dims=dims, keepdim=keepdim, correction=correction)
 
@@ -307,12 +323,13 @@ def norm(x, p=2, dim=None, keepdim=False):
     raise ValueError(f"norm: p must be 2 (or 'fro'), 1 or inf, got {p!r}")
 
 
-def std(x, dim=None, keepdim=False, correction=1):
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over `dim`: sqrt(var(x, dim, correction)) (torch's default correction=1).
 
-    Written as ||x - mean|| / sqrt(N - correction), so that where every element equals the
+    torch's signature, as `var`. Written as ||x - mean|| / sqrt(N - correction), so that where every element equals the
     mean the gradient is 0 (torch gives NaN there); N <= correction is an error, as for var.
     """
+    dim, correction = _torch_spread_args("std", dim, unbiased, correction)
     dims, n = _spread_dims("std", x, dim, correction)
     centered = x - mean(x, dim=dims, keepdim=True)
     return Norm.apply(centered, dims=dims, keepdim=keepdim) / float((n - correction) ** 0.5)
@@ -451,6 +468,7 @@ def _value_and_index(op, x, dim, keepdim):
     from ..tensor import Tensor
 
     extreme = Max if op == "max" else Min
+    _check_tensor_input(op, x)
     if isinstance(dim, Tensor):  # torch.max(input, other): the elementwise form
         from .elementwise import maximum, minimum
 
@@ -497,7 +515,18 @@ def logsumexp(x, dim=None, keepdim=False):
     return LogSumExp.apply(x, dims=dims, keepdim=keepdim)
 
 
+def _check_tensor_input(op, x):
+    """A TypeError for a non-Tensor input (e.g. torch's `torch.max(outputs.data, 1)`, where .data is a raw array here)."""
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__} (wrap data with mg.tensor(...); "
+                        "`t.data` is the raw array in minigrad, so write torch's `torch.max(out.data, 1)` "
+                        "as `mg.max(out.detach(), 1)`)")
+
+
 def _arg(op, x, dim, keepdim):
+    _check_tensor_input(op, x)
     xp = get_xp(x.data)
     d = None if dim is None else normalize_axis(op, dim, x.data.ndim or 1)
     if x.data.size == 0 and (d is None or x.data.ndim == 0 or x.data.shape[d] == 0):

@@ -167,7 +167,7 @@ def _spread_mean(op, spread, x, dim, unbiased, keepdim, correction):
         dim, unbiased = None, dim
     c = _correction(op, unbiased, correction)
     try:
-        return spread(x, dim, keepdim, c), mean(x, dim, keepdim)
+        return spread(x, dim, keepdim=keepdim, correction=c), mean(x, dim, keepdim)
     except (ValueError, TypeError, IndexError, RuntimeError) as e:  # std's/mean's errors, named as the op called
         raise type(e)(f"{op}: {e}") from None
 
@@ -936,10 +936,10 @@ def _histogram_range(op, x, range):  # noqa: A002 - torch's name
     return lo, hi
 
 
-def histogram(input, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
+def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002 - torch's names
     """torch.histogram: (hist, bin_edges), the counts (or summed weights) of input's elements in bins.
 
-    `bins` is an int (that many equal-width bins over `range`, default the data's min..max) or a 1-D
+    `bins` is an int (default 100, as torch: equal-width bins over `range`, default the data's min..max) or a 1-D
     tensor of increasing edges. Bin i holds edges[i] <= x < edges[i + 1], the last bin also x = its right
     edge; elements outside and NaN are not counted. density=True divides by sum(hist) * bin width.
     Floating-point input only (as torch); no gradient.

@@ -257,6 +257,9 @@ def _load_value(v, p: Tensor, key: str):
     """A saved state entry made ready for parameter p: arrays copied to p's device (floats to p's dtype)."""
     if isinstance(v, Tensor):
         v = v.data
+    elif hasattr(v, "detach") and hasattr(v, "cpu") and hasattr(v, "numpy"):  # torch's (as Module.load_state_dict)
+        v = v.detach().cpu()
+        v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
     if _B.is_array(v):
         if key == "step" and v.size == 1:  # a step count saved as an array (torch keeps a tensor)
             return int(_B.to_device(v, "cpu").reshape(()).item())

@@ -19,6 +19,8 @@ _sys.modules[__name__ + ".data"] = data
 # `...dataloader import default_collate`, `...distributed import DistributedSampler`): each is the one module
 for _sub in ("dataset", "sampler", "dataloader", "distributed"):
     _sys.modules[f"{__name__}.data.{_sub}"] = _sys.modules[f"{data.__name__}.{_sub}"] = data
+    # ... and as attributes, as torch's submodules are (`torch.utils.data.dataloader.DataLoader(...)`)
+    setattr(data, _sub, data)
 
 from . import checkpoint  # noqa: E402  (torch.utils.checkpoint: activation checkpointing)
 
