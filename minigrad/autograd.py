@@ -652,9 +652,21 @@ def record_inplace(x, op: str, fn):
     shadow, where they belong (`_resolve_inputs`). `retain_grad()` follows x to its new
     value; hooks stay with the old one (as in torch).
 
+    x may be a view (of a view ...) of a non-leaf base, as in d2l's `X.reshape(-1, n)[~mask] = v`.
+    Its bases change too, so, as torch does, step 3 is recorded as an in-place write into the
+    tensor that owns the memory (`root[where x lies] = fn's result`, torch's CopySlices), and x
+    and the views between become views of that root made after the write (their gradients flow
+    through it, so retain_grad() and hooks see torch's): all of them are then correct to use
+    afterwards. Any other view of that memory made
+    *before* the write, and used after it, still describes the old values: where the write
+    overlapped it, backward refuses (torch re-bases such views; see `_later_write`). Refused
+    at once, as in torch: a view of a leaf that requires grad, and (a view of) an output of a
+    multi-output view op (unbind, split, chunk).
+
     x may also be a plain tensor (no grad) that receives a value requiring grad, as in
     `out = mg.zeros(T, B, H); out[t] = h`: x then joins the graph the same way, its shadow
-    a constant.
+    a constant. If such an x is a view of another tensor the write is refused (nothing
+    links x to that tensor, which would change without a graph).
 
     Args:
         x: a non-leaf Tensor in a graph, or a tensor that does not require grad (a leaf that
@@ -665,38 +677,66 @@ def record_inplace(x, op: str, fn):
     refuse_overlapping_write(x, op)
     node = x.grad_fn
     xp = _B.get_array_module(x.data)
+    bases = []  # when x is a view in the graph: the tensors whose memory it views, nearest first
     if node is None:
         if x.data.base is not None:  # maybe a view of another tensor, which would change without its graph
             raise RuntimeError(
                 f"{op}: writing a value that requires grad into a {x.dtype}{list(x.shape)} tensor that may be a "
                 "view of another tensor is not supported (that tensor would change without a graph); clone() it "
                 "first, or build the result out of place (e.g. mg.stack)")
-    for parent in node.__dict__.get("inputs", ()) if node is not None else ():
-        if xp.may_share_memory(x.data, parent.data):  # a view: the write would change `parent` unseen
-            raise RuntimeError(
-                f"{op}: a {x.dtype}{list(x.shape)} tensor that shares memory with the input of "
-                f"{type(node).__name__} that made it (a view) cannot be changed in place in a recorded graph; "
-                f"use the out-of-place form, or clone() the view first")
+    elif node.is_view:
+        bases = _bases_for_write(x, op)
+    else:
+        for parent in node.__dict__.get("inputs", ()):
+            if xp.may_share_memory(x.data, parent.data):  # an op that returned its input's memory undeclared
+                raise RuntimeError(
+                    f"{op}: a {x.dtype}{list(x.shape)} tensor that shares memory with the input of "
+                    f"{type(node).__name__} that made it (without declaring it a view) cannot be changed in "
+                    "place in a recorded graph; use the out-of-place form, or clone() it first")
     old = _wrap(x.data.copy(), node is not None, node)  # step 1: x before the write, in x's old place
     old._oi = x._oi
-    y = fn(old)  # step 2
+    src = _stale_or(old, x, op) if bases else old  # what fn reads
+    y = fn(src)  # step 2
     if y.grad_fn is None and y.dtype == x.dtype:  # fn gave a constant (a fill, a random draw): link it to
         from .ops.elementwise import where  # old, whose gradient is then 0 (ops import this module)
 
-        y = where(_wrap(xp.ones((), dtype=bool)), y, old)
+        y = where(_wrap(xp.ones((), dtype=bool)), y, src)
     if y.shape != x.shape or y.dtype != x.dtype:
         raise ValueError(f"{op}: the result would be {y.dtype}{list(y.shape)}, but {x.dtype}{list(x.shape)} keeps "
                          "its shape and dtype in place (the other arguments must broadcast to it)")
+    olds = [(x, old)]  # the old values of x and of the tensors on its chain of views
+    for b in bases:
+        b_old = _wrap(b.data.copy(), True, b.grad_fn)
+        b_old._oi = b._oi
+        olds.append((b, b_old))
     try:  # step 3
         x.data[...] = y.data
     except ValueError as e:  # e.g. the read-only result of expand()
         raise RuntimeError(f"{op}: cannot write into a {x.dtype}{list(x.shape)} tensor in place ({e}); "
                            "use the out-of-place form") from None
     x._bump()
-    new = y.grad_fn
+    if not bases:
+        _take_over(x, y.grad_fn, old)
+        return x
+    # As torch: the tensor owning the memory records the write (root[where x lies] = y, CopySlices), and x
+    # and the views between become views of it made now, so their gradients all flow through it.
+    from .ops.shape import GetItem, SetItem
+
+    root, root_old = olds.pop()
+    written = SetItem.apply(root_old, y, index=_positions_in(root.data, x.data)).grad_fn
+    written.region = x.data  # the memory this write changed (for `_later_write`)
+    _take_over(root, written, root_old)
+    for t, t_old in olds:
+        _take_over(t, GetItem.apply(root, index=_positions_in(root.data, t.data), basic=True).grad_fn, t_old)
+    return x
+
+
+def _take_over(x, new, old):
+    """Make x (just written in place) the output of node `new`, with `old` standing for its value before."""
     new.out_vc, new.out_version = x._vc, x._vc[0]  # later writes to x are writes to this output
     new.inplace_from = x._vc[0] - 1  # nodes that used x at this version or earlier used the old value,
     new.shadow = old  # ... which is this tensor
+    node = x.grad_fn
     retained = node.__dict__.get("retained_output") if node is not None else None
     keeps_grad = bool(retained) and any(r() is x for r in retained)
     if keeps_grad:
@@ -704,7 +744,152 @@ def record_inplace(x, op: str, fn):
     x.grad_fn, x._oi, x.requires_grad = new, 0, True
     if keeps_grad:
         x.retain_grad()
-    return x
+
+
+def _stale_or(old, x, op):
+    """`old` (x's value before a write through it, x a view), or, where a recorded write through another
+    view changed x's memory since x's graph was made, a stand-in whose gradient backward refuses."""
+    w = _later_write(x.grad_fn, x.data, x._vc, x._vc[0])
+    if w is None:
+        return old
+    return _wrap(old.data, True, _StaleView(
+        f"{op} wrote through a view (made by {type(x.grad_fn).__name__}) after {type(w).__name__} had changed "
+        "the memory it shares with its base (through another view, or the base itself); the graph describes "
+        "the view's values from before that change, so its gradient would be wrong. Make the view again after "
+        "that change (torch re-bases such views; minigrad refuses rather than give a wrong gradient)"))
+
+
+class _StaleView(Function):
+    """Where record_inplace read a view whose graph no longer describes its values: backward refuses here.
+
+    It stands in for the old value of such a view (a write through another view changed it
+    first), so the write itself goes through and only a gradient that needs this edge is
+    refused (in backward's first pass, by `_check_view_not_stale`, before anything runs).
+    """
+
+    is_view = True  # (so that the first pass of backward looks at the edges to it)
+
+    def __init__(self, message: str):
+        self.message = message
+        self.inputs = self.versions = ()
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - refused before it could run
+        raise RuntimeError(f"backward: {ctx.message}")
+
+
+def _bases_for_write(x, op: str) -> list:
+    """The tensors whose memory the view x views (views of views, up to the one owning it), nearest first.
+
+    Empty when x owns its memory after all (a view op that had to copy, e.g. reshape of a
+    transpose) or the graph behind x was already freed by a backward (nothing left to keep
+    right). Refuses, as torch does, a view of a leaf that requires grad and (a view of) an
+    output of an op that returns several views.
+    """
+    bases, t, fn = [], x, x.grad_fn
+    xp = _B.get_array_module(x.data)
+    while True:
+        nd = fn.__dict__
+        if fn.n_out > 1 or "multi_view" in nd:
+            raise RuntimeError(
+                f"{op}: the {x.dtype}{list(x.shape)} tensor is {'an output' if t is x else 'a view of an output'} of "
+                f"{nd.get('multi_view') or type(fn).__name__}, an op that returns several views of its input; such "
+                "views cannot be modified in place in a recorded graph (as in torch). Use the out-of-place form, "
+                "or clone() the view first")
+        inputs = nd.get("inputs")
+        if not inputs:
+            return []
+        parent = inputs[0]
+        if parent._vc is not x._vc or not xp.may_share_memory(x.data, parent.data):
+            return bases  # the memory is t's own (the op copied)
+        bases.append(parent)
+        t, fn = parent, parent.grad_fn
+        if fn is None:
+            raise RuntimeError(
+                f"{op}: a view of a leaf tensor that requires grad cannot be modified in place while grad mode "
+                "is on (torch: a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation); wrap the update in `with mg.no_grad():`, or clone() the view first")
+        if not fn.is_view:
+            return bases
+
+
+def _positions_in(base, view):
+    """Where each element of the array `view` lies in the array `base` whose memory it views: a tuple
+    of index arrays of view's shape and `...` (for base[index]), or Ellipsis when base is 0-d.
+
+    Host-side bookkeeping from the addresses, shapes and strides only (not the data).
+    """
+    if base.ndim == 0:
+        return Ellipsis
+    np = _B.np
+
+    def offsets(a):  # the byte offset of each element of a from a's first element, in a's shape
+        out = np.zeros((), dtype=np.int64)
+        for n, s in zip(a.shape, a.strides):
+            out = out[..., None] + np.arange(n, dtype=np.int64) * s
+        return out
+
+    at = offsets(view) + (_B.data_address(view) - _B.data_address(base))
+    if base.flags.c_contiguous:
+        flat = at // base.itemsize
+    else:  # find each address among base's elements
+        where = offsets(base).ravel()
+        order = np.argsort(where, kind="stable")
+        flat = order[np.searchsorted(where[order], at)]
+    xp = _B.get_array_module(base)
+    # (the trailing `...` keeps base[index] an array when view is 0-d; NumPy would give a scalar)
+    return tuple(xp.asarray(i) for i in np.unravel_index(flat, base.shape)) + (Ellipsis,)
+
+
+def _view_root(fn, data, vc):
+    """The tensor whose memory `data` (an array made by the view node fn) is a view of, following views of views; None when it is not known (a freed graph, or data
+    is not a view of the memory counted by vc)."""
+    root = None
+    while True:
+        fd = fn.__dict__
+        if not fn.is_view:
+            return root
+        inputs = fd.get("inputs")
+        if not inputs:
+            return None
+        parent = inputs[0]
+        if parent._vc is not vc or not _B.get_array_module(data).may_share_memory(data, parent.data):
+            return root
+        root, fn = parent, parent.grad_fn
+        if fn is None:
+            return root
+
+
+def _later_write(fn, data, vc, v):
+    """The recorded in-place node that changed the view `data` (described by node fn) after fn made it
+    and before version v of the memory, or None.
+
+    Every recorded write into that memory is a write into the tensor owning it (record_inplace
+    records a write through a view as one into its base, with the `region` it changed), so the
+    writes are that tensor's chain of in-place nodes, newest first. A write counts when its
+    region overlaps data's memory (conservatively: may_share_memory's bounds).
+    """
+    made_at = fn.__dict__.get("out_version")
+    if made_at is None or v == made_at:
+        return None
+    root = _view_root(fn, data, vc)
+    if root is None:
+        return None
+    xp = _B.get_array_module(data)
+    w = root.grad_fn
+    while w is not None:
+        wd = w.__dict__
+        if wd.get("out_vc") is not vc or "inplace_from" not in wd:
+            return None
+        p = wd["inplace_from"]  # the version before this write
+        if p < made_at:
+            return None
+        region = wd.get("region")
+        if p < v and (region is None or xp.may_share_memory(region, data)):
+            return w
+        shadow = wd.get("shadow")
+        w = shadow.grad_fn if shadow is not None else None
+    return None
 
 
 def _resolve_inputs(node):
@@ -725,34 +910,46 @@ def _resolve_inputs(node):
             continue
         if _uses_memory_of(node, t.data):  # the node saved x's memory, which the write changed
             _check_versions(node)
-        fn = t.grad_fn
+        fn, data = t.grad_fn, t.data
         while _written_after(fn, vc, v):
             t = fn.shadow
             fn = t.grad_fn
+        if fn is not None and fn.is_view and fn.__dict__.get("out_vc") is vc:
+            # t is a view (its old value a copy now): was that value already stale at version v?
+            w = _later_write(fn, data, vc, v)
+            if w is not None:
+                _refuse_stale_view(node, fn, w)
         inputs[k], versions[k] = t, t._vc[0]
     nd["inputs"], nd["versions"] = tuple(inputs), tuple(versions)
 
 
 def _check_view_not_stale(node, t, v):
-    """Refuse when `node` used the view t after its base was changed in place by a recorded op.
+    """Refuse when `node` used the view t at version v after a recorded in-place op changed its memory.
 
-    t's graph edge still points at the base as it was when the view was made, so the gradient
-    would skip the in-place op (x = a * 1; v = x[0]; x.mul_(2); v.sum() would give a.grad 1, not 2).
-    torch re-bases such a view onto the new base; minigrad refuses. Writes made without a graph
-    (an optimizer step on a parameter) record nothing to skip, and views are linear in their
+    t's graph edge still describes t's values from when the view was made (or from t's own
+    last in-place write), so the gradient would skip the change: x = a * 1; v = x[0];
+    x.mul_(2); v.sum() would give a.grad 1, not 2. The change may come from the base itself
+    or from a write through another view of the same memory (`_later_write`). torch re-bases
+    such a view onto the new base; minigrad refuses. Writes made without a graph (an
+    optimizer step on a parameter) record nothing to skip, and views are linear in their
     base, so those stay allowed.
     """
-    vd = t.grad_fn.__dict__
-    made_at, view_inputs = vd.get("out_version"), vd.get("inputs")
-    if made_at is None or not view_inputs or v == made_at:
-        return
-    base = view_inputs[0]
-    if _written_after(base.grad_fn, base._vc, made_at):
-        raise RuntimeError(
-            f"backward: {type(node).__name__} used a view (made by {type(t.grad_fn).__name__}) of a tensor that was "
-            f"changed in place by {type(base.grad_fn).__name__} after the view was made; the view's gradient would "
-            "skip that change. Make the view again after the in-place op (torch re-bases such views; minigrad "
-            "refuses rather than give a wrong gradient)")
+    fn = t.grad_fn
+    if fn.__class__ is _StaleView:
+        raise RuntimeError(f"backward: {fn.message}")
+    if fn.__dict__.get("out_vc") is not t._vc:
+        return  # t is record_inplace's copy of a view's old value: checked at the write and in _resolve_inputs
+    w = _later_write(fn, t.data, t._vc, v)
+    if w is not None:
+        _refuse_stale_view(node, fn, w)
+
+
+def _refuse_stale_view(node, fn, w):
+    raise RuntimeError(
+        f"backward: {type(node).__name__} used a view (made by {type(fn).__name__}) of a tensor that was "
+        f"changed in place by {type(w).__name__} after the view was made (directly, or through another view of the "
+        "same memory); the view's gradient would skip that change. Make the view again after the in-place op "
+        "(torch re-bases such views; minigrad refuses rather than give a wrong gradient)")
 
 
 def _written_after(fn, vc, v) -> bool:

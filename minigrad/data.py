@@ -280,14 +280,13 @@ class DataLoader:
             (``__getitem__`` alone with a custom `sampler`), or an `IterableDataset`.
         batch_size: samples per batch (the last one may be smaller); None: no batching.
         shuffle: a new random order every epoch.
-        drop_last: drop the last batch when it is smaller than `batch_size`.
-        seed: seed of the loader's own generator (None: follow ``mg.manual_seed``).
-        collate_fn: turns a list of samples into a batch (default: `default_collate`).
         sampler: the index order, an iterable of indices (excludes `shuffle`).
         batch_sampler: an iterable of index lists, one per batch (excludes
             `batch_size`, `shuffle`, `sampler` and `drop_last`).
         num_workers: worker processes that load batches (0: load in the main process).
+        collate_fn: turns a list of samples into a batch (default: `default_collate`).
         pin_memory: accepted, no effect.
+        drop_last: drop the last batch when it is smaller than `batch_size`.
         timeout: seconds to wait for a batch from the workers (0: forever; needs num_workers > 0).
         worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after seeding.
         multiprocessing_context: how workers start: a start method's name ('fork',
@@ -299,12 +298,15 @@ class DataLoader:
         persistent_workers: keep the workers alive between epochs (needs num_workers > 0).
         pin_memory_device: accepted, no effect.
         in_order: with workers, yield batches in sampler order (True) or as they are ready.
+        seed: (keyword-only, minigrad's) seed of the loader's own generator (None: follow ``mg.manual_seed``).
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None, *,
-                 sampler=None, batch_sampler=None, num_workers=0, pin_memory=False, timeout=0,
-                 worker_init_fn=None, multiprocessing_context=None, generator=None, prefetch_factor=None,
-                 persistent_workers=False, pin_memory_device="", in_order=True):
+    # torch's positional order (DataLoader(ds, 32, False, sampler) must not read sampler as drop_last);
+    # seed, minigrad's own, is keyword-only
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True, seed=None):
         # worker options first, in torch's order and (where torch has one) with torch's text
         if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral):
             raise TypeError(f"DataLoader: num_workers must be an int, got {num_workers!r}")

@@ -23,6 +23,7 @@ from .ops.norm_more import (  # noqa: F401  group/instance/local-response norm, 
     channel_shuffle, group_norm, gumbel_softmax, instance_norm, local_response_norm,
 )
 from .ops import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh  # noqa: F401  activations
+from .ops import softplus as _softplus_op  # (F.softplus below adds torch's beta and threshold)
 from .ops.norm_more import log_softmax, softmax  # noqa: F401,F811  torch's signature: dim=None, dtype=
 from .ops.activation import (  # noqa: F401  more activations; a trailing _ = in place
     celu, celu_, elu, elu_, glu, hardsigmoid, hardswish, hardtanh, hardtanh_, leaky_relu, leaky_relu_, logsigmoid,
@@ -79,6 +80,19 @@ __all__ = [
     "lp_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_unpool1d", "max_unpool2d", "upsample",
     "upsample_bilinear", "upsample_nearest",
 ]
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002, F811  torch's signature
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (torch's F.softplus).
+
+    The defaults are the stable softplus op itself (above 20 the two differ by less than e^-20).
+    """
+    if beta == 1.0 and threshold >= 20.0:
+        return _softplus_op(input)
+    from .ops import where as _where  # (a function-level import: ops is loaded by now)
+
+    bx = input * beta
+    return _where(bx > threshold, input, _softplus_op(bx) / beta)
 
 
 def multi_head_attention_forward(*args, **kwargs):

@@ -416,6 +416,11 @@ class Tensor:
         `non_blocking` is accepted for torch code (``data.to(device, non_blocking=True)``) and has no
         effect: copies are synchronous. ``copy=True`` returns a new tensor even when nothing changes.
         """
+        k = next((i for i, a in enumerate(args) if isinstance(a, bool)), len(args))
+        if 0 < k < len(args) and len(args) - k <= 2 and all(isinstance(a, bool) for a in args[k:]):
+            # torch's positional forms to(dtype, non_blocking, copy) and to(device, dtype, non_blocking, copy):
+            # trailing flags after a dtype/device (a lone `to(True)` stays an error: True is not a dtype)
+            args, copy = args[:k], copy or args[k + 1:k + 2] == (True,)
         device, dtype = to_args(args, device, dtype)
         out = self
         if device is not None:
@@ -825,8 +830,8 @@ class Tensor:
     def equal(self, other) -> bool:
         return _ops.equal(self, other)
 
-    def gather(self, dim, index):
-        """torch.Tensor.gather: values of self along `dim` at the integer tensor `index`."""
+    def gather(self, dim, index, *, sparse_grad=False):
+        """torch.Tensor.gather: values of self along `dim` at the integer tensor `index` (gradient: dense)."""
         return _ops.gather(self, dim, index)
 
     def scatter(self, dim, index, src=None, value=None, *, reduce=None):
@@ -1038,11 +1043,11 @@ class Tensor:
         return _ops.matmul(self, other)
 
     # reductions
-    def sum(self, dim=None, keepdim=False):
-        return _ops.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.sum(self, dim, keepdim, dtype=dtype)
 
-    def mean(self, dim=None, keepdim=False):
-        return _ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.mean(self, dim, keepdim, dtype=dtype)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         """torch's signatures: var(dim, unbiased=True, keepdim=False), var(unbiased), correction=c."""
@@ -1058,17 +1063,17 @@ class Tensor:
     def t(self):
         return _ops.t(self)
 
-    def cumsum(self, dim):
-        return _ops.cumsum(self, dim)
+    def cumsum(self, dim, *, dtype=None):
+        return _ops.cumsum(self, dim, dtype=dtype)
 
-    def prod(self, dim=None, keepdim=False):
-        return _ops.prod(self, dim, keepdim)
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return _ops.prod(self, dim, keepdim, dtype=dtype)
 
-    def sort(self, dim=-1, descending=False):
-        """(values, indices) along dim; values are differentiable."""
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        """(values, indices) along dim; values are differentiable; always a stable sort."""
         return _ops.sort(self, dim, descending)
 
-    def argsort(self, dim=-1, descending=False):
+    def argsort(self, dim=-1, descending=False, *, stable=False):
         return _ops.argsort(self, dim, descending)
 
     def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
@@ -1912,7 +1917,7 @@ class Tensor:
         self.data.fill(_ops.common.scalar_value(value, "fill_"))  # (None would silently fill NaN)
         return self._bump()
 
-    def copy_(self, src):
+    def copy_(self, src, non_blocking=False):  # (non_blocking: torch's hint; minigrad's copies are synchronous)
         if self._records_inplace(src):
             return _ag.record_inplace(self, "copy_", lambda t: _ops.shape.setitem(t, Ellipsis, src))
         self._check_inplace("copy_")

@@ -179,7 +179,7 @@ class RecurrentCell(Module):
     _num_gates = 1
     _num_states = 1  # 2 for LSTM: (h, c)
 
-    def __init__(self, input_size, hidden_size, bias=True, *, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):  # torch's order
         super().__init__()
         name = type(self).__name__
         self.input_size = _check_size(name, "input_size", input_size)

@@ -57,7 +57,7 @@ class GRUCell(RecurrentCell):
     Args:
         input_size: features of x (I); hidden_size: features of h (H).
         bias: learn b_ih and b_hh.
-        reset_after: True (default): torch's formulation, r multiplies (W_hn h + b_hn);
+        reset_after (keyword-only): True (default): torch's formulation, r multiplies (W_hn h + b_hn);
             False: the classic one, r multiplies h before W_hn (no torch counterpart).
 
     Parameters (torch's names, shapes and gate order r, z, n): weight_ih (3H, I),
@@ -68,7 +68,8 @@ class GRUCell(RecurrentCell):
 
     _num_gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, *, device=None, dtype=None):
+    # torch's positional order (a 4th positional is device, as in torch); reset_after is keyword-only
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, reset_after=True):
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.reset_after = bool(reset_after)
 

@@ -67,7 +67,7 @@ class LSTMCell(RecurrentCell):
     _num_gates = 4
     _num_states = 2
 
-    def __init__(self, input_size, hidden_size, bias=True, *, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
     def forward(self, x, hx=None):

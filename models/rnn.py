@@ -54,7 +54,7 @@ class RNNCell(RecurrentCell):
 
     _num_gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, device=None, dtype=None):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.nonlinearity = _check_nonlinearity("RNNCell", nonlinearity)
 

@@ -188,10 +188,10 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path_factory, n, bs, dro
     stop = min(stop, total)
 
     mg.manual_seed(11)
-    reference = _run(DataLoader(ds, bs, shuffle, drop_last, seed), total)
+    reference = _run(DataLoader(ds, bs, shuffle, drop_last=drop_last, seed=seed), total)
 
     mg.manual_seed(11)
-    first = DataLoader(ds, bs, shuffle, drop_last, seed)
+    first = DataLoader(ds, bs, shuffle, drop_last=drop_last, seed=seed)
     before = _run(first, stop) if stop else []
     path = tmp_path_factory.mktemp("resume") / "ckpt.npz"
     mg.save({"loader": first.state_dict(), "rng": B.get_rng_state(), "seen": len(before)}, path)
@@ -199,7 +199,7 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path_factory, n, bs, dro
     mg.manual_seed(12345)  # a fresh process: nothing carried over except the checkpoint
     ckpt = mg.load(path)
     B.set_rng_state(ckpt["rng"])
-    resumed = DataLoader(TensorDataset(mg.arange(n)), bs, shuffle, drop_last, seed)
+    resumed = DataLoader(TensorDataset(mg.arange(n)), bs, shuffle, drop_last=drop_last, seed=seed)
     resumed.load_state_dict(ckpt["loader"])
     # the first loop after resuming yields exactly the rest of the interrupted epoch (or, when the
     # checkpoint fell between epochs, the next whole epoch) ...

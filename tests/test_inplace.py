@@ -138,9 +138,10 @@ def test_recorded_inplace_with_a_saved_output_or_a_view_is_refused(device):
     y.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified in place|changed in place|version"):
         y.sum().backward()
-    z = w * 1.0
-    with pytest.raises(RuntimeError, match="masked_fill_: .*view"):
-        z[:2].masked_fill_(mg.tensor([True, False], device=device), 0.0)
+    z = w * 1.0  # a write through a view of a non-leaf is recorded as a write into z (torch's CopySlices)
+    z[:2].masked_fill_(mg.tensor([True, False], device=device), 0.0)
+    z.sum().backward()
+    assert w.grad.tolist() == [0.0, 1.0, 1.0]
 
 
 def test_building_a_tensor_by_assignment_in_a_loop_tracks_the_gradient(device):

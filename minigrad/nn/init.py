@@ -67,6 +67,12 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 
 # ---------------------------------------------------------------- helpers
+def _rng(generator):
+    """The host generator to draw from: torch's generator= argument (an `mg.Generator` / NumPy Generator),
+    else the global one that `mg.manual_seed` seeds."""
+    return _B.host_rng() if generator is None else generator
+
+
 def _check(op: str, tensor) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init.{op}: expected a minigrad Tensor (e.g. a Parameter), got {type(tensor).__name__}")
@@ -106,20 +112,20 @@ def _fan(op: str, tensor: Tensor, mode: str) -> int:
 
 
 # ---------------------------------------------------------------- basic fills
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with samples of U(a, b)."""
     _check("uniform_", tensor)
     if not a <= b:
         raise ValueError(f"init.uniform_: need a <= b, got a={a}, b={b}")
-    return _fill(tensor, _B.host_rng().uniform(float(a), float(b), size=tensor.shape))
+    return _fill(tensor, _rng(generator).uniform(float(a), float(b), size=tensor.shape))
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
     _check("normal_", tensor)
     if std < 0:
         raise ValueError(f"init.normal_: std must be non-negative, got {std}")
-    return _fill(tensor, _B.host_rng().normal(float(mean), float(std), size=tensor.shape))
+    return _fill(tensor, _rng(generator).normal(float(mean), float(std), size=tensor.shape))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -149,23 +155,24 @@ def eye_(tensor: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- fan-scaled
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot & Bengio (2010): U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
     _check("xavier_uniform_", tensor)
     fan_in, fan_out = _fans("xavier_uniform_", tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return _fill(tensor, _B.host_rng().uniform(-bound, bound, size=tensor.shape))
+    return _fill(tensor, _rng(generator).uniform(-bound, bound, size=tensor.shape))
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot & Bengio (2010): N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     _check("xavier_normal_", tensor)
     fan_in, fan_out = _fans("xavier_normal_", tensor)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return _fill(tensor, _B.host_rng().normal(0.0, std, size=tensor.shape))
+    return _fill(tensor, _rng(generator).normal(0.0, std, size=tensor.shape))
 
 
-def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator=None) -> Tensor:
     """He et al. (2015): U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
 
     Args:
@@ -178,18 +185,19 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonli
     fan = _fan("kaiming_uniform_", tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
     bound = math.sqrt(3.0) * std  # U(-b, b) has std b / sqrt(3)
-    return _fill(tensor, _B.host_rng().uniform(-bound, bound, size=tensor.shape))
+    return _fill(tensor, _rng(generator).uniform(-bound, bound, size=tensor.shape))
 
 
-def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator=None) -> Tensor:
     """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     _check("kaiming_normal_", tensor)
     fan = _fan("kaiming_normal_", tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
-    return _fill(tensor, _B.host_rng().normal(0.0, std, size=tensor.shape))
+    return _fill(tensor, _rng(generator).normal(0.0, std, size=tensor.shape))
 
 
-def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Saxe et al. (2013): a (semi-)orthogonal matrix times `gain` (trailing dims are flattened).
 
     For shape (rows, cols): rows <= cols gives orthonormal rows (W W^T = I),
@@ -205,7 +213,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _B.host_rng().standard_normal((rows, cols))
+    flat = _rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -243,7 +251,8 @@ def _norm_cdf(x: float) -> float:
     return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
-def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2) conditioned on [a, b]: density ~ exp(-(x - mean)^2 / (2 std^2)) there.
 
     Sampled exactly by rejection, as torch 2.13 does: when [a, b] holds more than 30% of the
@@ -268,7 +277,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("init.trunc_normal_: mean is more than 2 std from [a, b]; the distribution of values may "
                       "be incorrect (as torch warns)", stacklevel=2)
-    rng, shape = _B.host_rng(), tuple(tensor.shape)
+    rng, shape = _rng(generator), tuple(tensor.shape)
     mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
     if mass > 0.3:
         out = rng.normal(mean, std, size=shape)
@@ -323,7 +332,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return _fill(tensor, values)
 
 
-def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
     """Fill a 2-D tensor with N(0, std^2) samples and zero ceil(sparsity * rows) random entries of every column.
 
     Martens (2010), "Deep learning via Hessian-free optimization": each column (unit) gets the
@@ -343,7 +352,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
         raise ValueError(f"init.sparse_: std must be a non-negative number, got {std!r}")
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)
-    rng = _B.host_rng()
+    rng = _rng(generator)
     values = rng.normal(0.0, float(std), size=(rows, cols))
     for col in range(cols):
         values[rng.permutation(rows)[:num_zeros], col] = 0.0

@@ -82,6 +82,8 @@ class Embedding(Module):
         scale_grad_by_freq: divide each row's gradient by its count in the mini-batch.
         sparse: ask `F.embedding` for a row-sparse gradient (only the looked-up rows), which saves
             memory and time for large vocabularies; optimizers must support it.
+        _weight, _freeze: torch's private arguments (kept for their position): a given
+            (num_embeddings, embedding_dim) table to use as the weight, and whether it is frozen.
         device, dtype: where and in what float type to create the weight.
 
     Attributes:
@@ -92,7 +94,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False,
-                 device=None, dtype=None):
+                 _weight=None, _freeze: bool = False, device=None, dtype=None):
         super().__init__()
         self.num_embeddings = _check_positive_int("Embedding", "num_embeddings", num_embeddings)
         self.embedding_dim = _check_positive_int("Embedding", "embedding_dim", embedding_dim)
@@ -104,8 +106,15 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, bool(scale_grad_by_freq)
         self.sparse = bool(sparse)
-        self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
-        self.reset_parameters()
+        if _weight is None:
+            self.weight = Parameter(empty(num_embeddings, embedding_dim, dtype=dtype, device=device),
+                                    requires_grad=not _freeze)
+            self.reset_parameters()
+        else:  # torch's (private) way in for a given table: used as it is, not re-initialised
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, expected "
+                                 f"({num_embeddings}, {embedding_dim}) (num_embeddings, embedding_dim)")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
 
     def reset_parameters(self):
         """N(0, 1) entries; the padding row (if any) set to zero."""

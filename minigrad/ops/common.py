@@ -49,7 +49,7 @@ def to_tensor(x, like: Tensor | None, op: str) -> Tensor:
     if like is not None:
         device = like.device
     else:  # Python data goes to the default device (`mg.set_default_device`), as mg.tensor would put it
-        device = "cpu" if _B.is_array(x) else _B.factory_device(None)
+        device = _B.device_of(x) if _B.is_array(x) else _B.factory_device(None)  # (an array keeps its device)
     dtype = None
     if like is not None and not _B.is_array(x) and like.data.dtype.kind in _FLOAT_KINDS:
         dtype = like.data.dtype  # Python data adopts the tensor's float dtype

@@ -915,11 +915,15 @@ def _tolerances(op, A, atol, rtol):
     return a, r
 
 
-def pinv(A, *, atol=None, rtol=None, hermitian=False):
+def pinv(A, rcond=None, hermitian=False, *, atol=None, rtol=None):
     """torch.linalg.pinv: the Moore-Penrose pseudo-inverse (n x m for m x n A), from the SVD (or eigh when
     hermitian) with singular values <= max(atol, rtol * s_max) dropped. The gradient (see `Pinv`) assumes
-    the rank does not change near A."""
+    the rank does not change near A. `rcond` is torch's older positional name for rtol."""
     op = "linalg.pinv"
+    if rcond is not None:
+        if rtol is not None:
+            raise TypeError(f"{op}: got both rcond= and rtol= (rcond is the old name of rtol)")
+        rtol = rcond
     _float_matrix(op, A)
     a, r = _tolerances(op, A, atol, rtol)
     if hermitian:
@@ -1133,7 +1137,7 @@ def cond(A, p=None):
     return where(singular, _wrap(xp.asarray(math.inf, dtype=A.data.dtype)), value)
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, tol=None):
+def matrix_rank(A, tol=None, hermitian=False, *, atol=None, rtol=None):  # (tol, hermitian: torch's positional form)
     """torch.linalg.matrix_rank: the number (int64) of singular values > max(atol, rtol * s_max)
     (|eigenvalues| when hermitian). Defaults as pinv. No gradient (an integer)."""
     op = "linalg.matrix_rank"

@@ -254,7 +254,11 @@ class Embedding(Function):
         xp = get_xp(g)
         rows, grads = idx.reshape(-1), g.reshape(-1, ctx.shape[1])
         if ctx.scale:  # torch's scale_grad_by_freq: each row's gradient / how often it was looked up here
-            counts = xp.bincount(rows, minlength=ctx.shape[0])
+            if xp is _B.np:
+                counts = xp.bincount(rows, minlength=ctx.shape[0])
+            else:  # CuPy's bincount reads max(rows) back (a sync every step; an error for no rows): atomic int adds
+                counts = xp.zeros(ctx.shape[0], dtype=_B.np.int32)
+                _B.scatter_add(counts, rows, xp.ones(rows.shape, dtype=_B.np.int32))  # (exact in any order)
             grads = grads / counts[rows].astype(g.dtype)[:, None]
         # Sparse only for a leaf table: upstream ops' backwards expect dense arrays.
         if ctx.sparse and ctx.inputs[0].grad_fn is None:

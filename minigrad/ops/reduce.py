@@ -242,6 +242,14 @@ class LogSumExp(Function):
 
 
 # ---------------------------------------------------------------- wrappers
+def _in_dtype(fn, x, dtype, **kw):
+    """torch's dtype= keyword of sum/mean/prod/cumsum: the input is cast to dtype before the reduction
+    and the result is in dtype (sum(int32_x, dtype=int32) stays int32, not the default int64)."""
+    if not hasattr(x, "to"):
+        raise TypeError(f"{fn.__name__}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    return fn(x.to(dtype), **kw).to(dtype)  # (.to of the same dtype returns the tensor itself)
+
+
 def _dims(op, x, dim):
     # dim=() (or []) reduces every dim, as in torch (NumPy's axis=() would reduce none)
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
@@ -249,15 +257,20 @@ def _dims(op, x, dim):
     return normalize_dim(op, dim, x.data.ndim)
 
 
-def sum(x, dim=None, keepdim=False):  # noqa: A001 - torch's name
-    """Sum over `dim` (None: all)."""
+def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - torch's name
+    """Sum over `dim` (None: all); `dtype` (torch's keyword): x is cast to it first, the sum is in it."""
+    if dtype is not None:
+        return _in_dtype(sum, x, dtype, dim=dim, keepdim=keepdim)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
         return _amp.run('sum', sum, x=x, dim=dim, keepdim=keepdim)
     return Sum.apply(x, dims=_dims("sum", x, dim), keepdim=keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
-    """Mean over `dim` (None: all). The mean of nothing (an empty dim) is an error, not NaN."""
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    """Mean over `dim` (None: all). The mean of nothing (an empty dim) is an error, not NaN.
+    `dtype` (torch's keyword): x is cast to it first (mean(int_x, dtype=float32) is allowed)."""
+    if dtype is not None:
+        return _in_dtype(mean, x, dtype, dim=dim, keepdim=keepdim)
     check_float("mean", x)
     dims = _dims("mean", x, dim)
     _check_nonempty("mean", x, dims)
@@ -346,8 +359,11 @@ def _scan(op, cls, x, dim):
     return cls.apply(x, dim=d)
 
 
-def cumsum(x, dim):
-    """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch)."""
+def cumsum(x, dim, *, dtype=None):
+    """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch);
+    `dtype` (torch's keyword): x is cast to it first, the sums are in it."""
+    if dtype is not None:
+        return _in_dtype(cumsum, x, dtype, dim=dim)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
         return _amp.run('cumsum', cumsum, x=x, dim=dim)
     return _scan("cumsum", CumSum, x, dim)
@@ -365,8 +381,10 @@ def cumprod(x, dim, dtype=None):
     return _scan("cumprod", CumProd, x, dim)
 
 
-def prod(x, dim=None, keepdim=False):
-    """torch.prod: the product over one `dim`, or over every element (dim=None)."""
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    """torch.prod: the product over one `dim`, or over every element (dim=None); `dtype` as in sum."""
+    if dtype is not None:
+        return _in_dtype(prod, x, dtype, dim=dim, keepdim=keepdim)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
         return _amp.run('prod', prod, x=x, dim=dim, keepdim=keepdim)
     if dim is None:
@@ -386,28 +404,32 @@ SortResult = ValuesIndices  # (the older name)
 
 
 def _order(op, x, dim, descending):
-    """The int64 indices that sort x along `dim` (stable ascending; descending reverses it)."""
+    """The int64 indices that sort x along `dim`, stable both ways as torch's CPU sort: ties keep their order."""
     xp = get_xp(x.data)
     if x.data.ndim == 0:
         normalize_axis(op, dim, 1)
         return _wrap(xp.zeros((), dtype=xp.int64))
     d = normalize_axis(op, dim, x.data.ndim)
-    idx = xp.argsort(x.data, axis=d, kind="stable")
-    if descending:
-        idx = xp.flip(idx, axis=d)
+    if descending:  # stable ascending sort of the reversed x, reversed back: ties stay in their order
+        n = x.data.shape[d]
+        idx = (n - 1) - xp.flip(xp.argsort(xp.flip(x.data, axis=d), axis=d, kind="stable"), axis=d)
+    else:
+        idx = xp.argsort(x.data, axis=d, kind="stable")
     return _wrap(idx.astype(xp.int64, copy=False))
 
 
-def argsort(x, dim=-1, descending=False):
-    """Indices (int64) that sort x along `dim`; ties keep their order ascending (a stable sort).
+def argsort(x, dim=-1, descending=False, *, stable=False):
+    """Indices (int64) that sort x along `dim`; ties keep their order ascending (a stable sort:
+    torch's `stable=True` asks for what every minigrad sort already is).
 
     NaN counts as the largest value, as in torch: last in ascending order, first in descending.
     """
     return _order("argsort", x, dim, descending)
 
 
-def sort(x, dim=-1, descending=False):
-    """torch.sort: (values, indices) along `dim`; the values are differentiable (a gather of x)."""
+def sort(x, dim=-1, descending=False, *, stable=False):
+    """torch.sort: (values, indices) along `dim`; the values are differentiable (a gather of x).
+    The sort is always stable (ties keep their order), so torch's `stable=True` changes nothing."""
     idx = _order("sort", x, dim, descending)
     if x.data.ndim == 0:
         return SortResult(clone(x), idx)

@@ -110,7 +110,7 @@ class SetItem(Function):
         need = ctx.needs_input_grad
         gx = gv = None
         if need[0]:
-            gx = g.copy()
+            gx = get_xp(g).array(g)  # a copy, and an array even for a NumPy scalar (0-d arithmetic gives those)
             gx[ctx.index] = 0
         if need[1]:
             gv = g[ctx.index]
@@ -690,8 +690,9 @@ class Gather(Function):
         return gx
 
 
-def gather(x, dim, index):
+def gather(x, dim, index, *, sparse_grad=False):
     """torch.gather: out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (likewise for other dims).
+    (sparse_grad: torch's request for a sparse gradient; minigrad's is dense, with the same values.)
 
     `index` is an integer tensor with x's number of dimensions; along `dim` it may be any
     size (it is the output's size), along every other dim at most x's size there. As in
@@ -968,7 +969,10 @@ def split(x, split_size_or_sections, dim=0):
     lead = (slice(None),) * d
     out, start = [], 0
     for s in sizes:
-        out.append(GetItem.apply(x, index=lead + (slice(start, start + s),), basic=True))
+        piece = GetItem.apply(x, index=lead + (slice(start, start + s),), basic=True)
+        if piece.grad_fn is not None:  # torch's split returns several views: in place on them is refused in a graph
+            piece.grad_fn.multi_view = "split"
+        out.append(piece)
         start += s
     return tuple(out)
 

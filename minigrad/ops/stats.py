@@ -982,7 +982,10 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     pos = xp.searchsorted(edges, flat[keep], side="right") - 1
     pos = xp.minimum(pos, nbins - 1)  # x = the last edge: the last bin
     w = None if weight is None else weight.data.reshape(-1)[keep]
-    hist = xp.bincount(pos, weights=w, minlength=nbins).astype(dt)
+    if pos.size:
+        hist = xp.bincount(pos, weights=w, minlength=nbins).astype(dt)
+    else:  # nothing in range: zeros (CuPy's bincount would fail reading the max of no positions)
+        hist = xp.zeros(nbins, dtype=dt)
     if density:
         from .elementwise import _quiet
 
