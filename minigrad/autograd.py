@@ -270,6 +270,8 @@ class Function:
         super().__init_subclass__(**kwargs)
         if "check_alias" not in cls.__dict__:
             cls.check_alias = not cls.__module__.startswith("minigrad.")
+        if not cls.__module__.startswith("minigrad.") and "apply" not in cls.__dict__:
+            cls.apply = classmethod(_apply_user_function)  # (minigrad's own ops keep the fast apply)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -467,6 +469,17 @@ def _oom(cls, phase: str, inputs, err):
         return err
     shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in inputs)
     return _B.out_of_memory(cls.__name__, f"its {phase} on {shapes or 'no inputs'}", err)
+
+
+def _apply_user_function(cls, *inputs, **kwargs):
+    """`Function.apply` for Functions written outside minigrad: every argument that is not a Tensor
+    (a NumPy/CuPy array, a number, None) becomes a constant whose `.data` is the object itself, so
+    forward receives it as it is, as in torch (an array's own `.data` attribute is a memoryview)."""
+    for t in inputs:
+        if not isinstance(t, _Tensor):
+            inputs = tuple([a if isinstance(a, _Tensor) else _wrap(a, False, None) for a in inputs])
+            break
+    return Function.apply.__func__(cls, *inputs, **kwargs)
 
 
 def _apply_multi(ctx, inputs, outs):

@@ -153,3 +153,45 @@ def test_python_data_follows_a_cuda_default_device():
         assert to_tensor([True, False], None, "where").device.startswith("cuda")
         x = mg.tensor([1.0, 2.0])
         assert mg.where([True, False], x, -x).device == x.device
+
+
+# ---------------------------------------------------------------- custom Functions given arrays
+def test_custom_function_receives_a_numpy_array_argument_as_it_is():
+    """torch passes non-Tensor arguments to forward unchanged; a NumPy array (whose own `.data` is a
+    memoryview) reached forward as that memoryview and failed with "'numpy.ndarray' has no '_vc'"."""
+    seen = []
+
+    class Scale(mg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, s):
+            seen.append(type(s))
+            ctx.s = s
+            return x * s
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.s, None
+
+    s = np.array([2.0, 3.0], dtype=np.float32)
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = Scale.apply(x, s)
+    y.sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), [2.0, 6.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0])
+    with mg.no_grad():
+        np.testing.assert_array_equal(Scale.apply(x, s).numpy(), [2.0, 6.0])
+    assert seen == [np.ndarray, np.ndarray]
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+
+    class TScale(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, s):
+            ctx.s = torch.from_numpy(s)
+            return x * ctx.s
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.s, None
+
+    TScale.apply(tx, s).sum().backward()
+    np.testing.assert_array_equal(tx.grad.numpy(), x.grad.numpy())

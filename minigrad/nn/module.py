@@ -44,6 +44,16 @@ class Parameter(Tensor):
         if requires_grad:
             self.requires_grad_(True)
 
+    def __setattr__(self, name, value):
+        # torch's `p.data = t` (HF's `bias.data = F.pad(...)`, `param.data = new`) puts t's values in p; here
+        # `.data` is the raw array, and a Tensor stored there only failed later, deep in an op or backward.
+        # Parameters only: plain Tensors keep their fast constructor (ops.common.refuse_tensor_data).
+        if name == "data" and not _B.is_array(value):
+            raise TypeError(f"Parameter.data must be a backend array, got {type(value).__name__}: `.data` is the "
+                            "raw array in minigrad, so torch's `p.data = t` ports as `p.data = t.data` (t's "
+                            "memory) or `with mg.no_grad(): p.copy_(t)` (same shape)")
+        object.__setattr__(self, name, value)
+
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 

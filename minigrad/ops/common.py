@@ -17,6 +17,19 @@ def describe(t) -> str:
     return f"{t.data.dtype}{list(t.data.shape)} on {t.device}"
 
 
+def refuse_tensor_data(op: str, *tensors) -> None:
+    """TypeError for a tensor whose `.data` holds a Tensor: torch's `delta.data = expr` stored one there.
+
+    `.data` is the raw array in minigrad, so the assignment is not refused when it happens; the
+    first op that meets such a tensor explains it (instead of a device mismatch between two 'cpu's).
+    """
+    for t in tensors:
+        if isinstance(t, Tensor) and isinstance(t.data, Tensor):
+            raise TypeError(f"{op}: an operand's .data holds a Tensor ({describe(t.data)}), not an array: "
+                            "`.data` is the raw array in minigrad, so torch's `t.data = value` ports as "
+                            "`with mg.no_grad(): t.copy_(value)` (or `t.data = value.data`)")
+
+
 def refuse_text(x, op: str) -> None:
     """TypeError for str/bytes operands and lists or tuples holding them.
 
@@ -99,6 +112,7 @@ def check_pair(op: str, a: Tensor, b: Tensor):
     """
     da, db = a.data, b.data
     if da.__class__ is not db.__class__ or (_B.cupy is not None and a.device != b.device):
+        refuse_tensor_data(op, a, b)
         raise RuntimeError(f"{op}: expected both tensors on the same device, got {describe(a)} and {describe(b)}; "
                            "move one with .to(device)")
     ta, tb = da.dtype, db.dtype

@@ -655,11 +655,12 @@ def cos(x):
 
 
 def abs(x):  # noqa: A001 - torch's name
-    return Abs.apply(x)
+    return Abs.apply(_tensor_arg("abs", x))  # (a raw array, e.g. torch's `torch.abs(x.grad.data)`, is refused)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002 - torch's names
     """Limit x to [min, max]; either bound may be None."""
+    x = _tensor_arg("clamp", x)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):

@@ -674,6 +674,14 @@ def huber_loss(input, target, reduction="mean", delta=1.0):  # noqa: A002
     return _reduce("huber_loss", loss, reduction)
 
 
+def _float_target(op, input, target):  # noqa: A002
+    """The binary losses take probabilities: an integer/bool target (0/1 labels) is refused, as in torch."""
+    if target.data.dtype.kind not in "fc":
+        raise TypeError(f"{op}: target must be a floating-point tensor of probabilities, got {describe(target)} "
+                        f"for input {describe(input)}; convert the labels with .float() / .to(input.dtype) "
+                        "(torch refuses integer targets here too)")
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                                      reduction="mean", pos_weight=None):
     """-w [p y log s(x) + (1 - y) log(1 - s(x))] from logits x, computed without forming s(x).
@@ -694,6 +702,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _need_tensor(op, "input", input)
     check_float(op, input)
     target = to_tensor(target, input, op)
+    _float_target(op, input, target)
     if input.data.shape != target.data.shape:
         raise ValueError(f"{op}: input {describe(input)} and target {describe(target)} must have the same shape")
     input, target = check_pair(op, input, target)
@@ -719,6 +728,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         return _amp.run('binary_cross_entropy', binary_cross_entropy, input=input, target=target, weight=weight,
                         size_average=size_average, reduce=reduce, reduction=reduction)
     op = "binary_cross_entropy"
+    _need_tensor(op, "input", input)
+    check_float(op, input)
+    _float_target(op, input, to_tensor(target, input, op))
     input, target = _pair_loss(op, input, target)
     reduction = _reduction(op, reduction, size_average, reduce)
     x = input.data
