@@ -92,6 +92,7 @@ from . import jit  # noqa: E402  (torch.jit: script/trace refuse clearly, no Tor
 from .jit import compile  # noqa: E402,A004  (torch.compile: a documented no-op, returns the model)
 from . import testing  # noqa: E402  (torch.testing: mg.testing.assert_close, make_tensor; and gradcheck)
 from . import distributions  # noqa: E402  (torch.distributions: Normal, Categorical, kl_divergence, ...)
+from . import distributed  # noqa: E402  (torch.distributed: single-process stand-ins, see its docstring)
 from .amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402
 from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print options and determinism switch)
     are_deterministic_algorithms_enabled, finfo, get_num_interop_threads, get_num_threads, iinfo,

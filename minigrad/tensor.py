@@ -169,8 +169,10 @@ class Tensor:
         device: 'cpu' (NumPy), 'cuda' or 'cuda:N' (CuPy).
     """
 
-    # _vc: version counter (a list shared by views); _oi: which output of grad_fn this is
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_oi", "__weakref__")
+    # _vc: version counter (a list shared by views); _oi: which output of grad_fn this is.
+    # __dict__: user attributes, as torch tensors take them (fastai's `p.grad_avg = ...` on a parameter,
+    # `out.g = ...` in a hand-written backward); created only when one is set.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_oi", "__weakref__", "__dict__")
     # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -1772,8 +1774,9 @@ class Tensor:
         """self broadcast to `shape` (as expand: -1 keeps a dim's size)."""
         return _ops.compose.broadcast_to(self, shape)
 
-    def split(self, split_size_or_sections, dim=0):
-        return _ops.split(self, split_size_or_sections, dim)
+    def split(self, split_size, dim=0):
+        # torch's Tensor.split names it `split_size` (torch.split: `split_size_or_sections`)
+        return _ops.split(self, split_size, dim)
 
     def chunk(self, chunks, dim=0):
         return _ops.chunk(self, chunks, dim)
@@ -1824,10 +1827,16 @@ class Tensor:
             _ag.record_inplace(self, "__setitem__", lambda t: _ops.shape.setitem(t, index, value))
             return
         self._check_inplace("__setitem__")
-        idx = _ops.normalize_index(index, self)
+        target = self.data
+        xp = _B.get_array_module(target)
+        expanded = _ops.shape.expand_0d_masks(target.shape, index, xp)
+        if expanded is not None:  # a 0-d mask (`v[v > 0.3] = c`): write through a view with a new size-1 dim
+            target, index = xp.expand_dims(target, expanded[1]), expanded[2]  # (expand_dims: always a view)
+        idx = _ops.normalize_index(index, _wrap(target) if expanded is not None else self)
         v = self._operand(value, "__setitem__")
+        target, idx = _ops.shape.split_index(target, idx)  # (ints before index arrays, as torch: a view)
         try:
-            self.data[idx] = v
+            target[idx] = v
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensor
             kind = ValueError if isinstance(e, ValueError) else TypeError
             what = f"{value.dtype}{list(value.shape)}" if isinstance(value, Tensor) else repr(value)

@@ -404,8 +404,6 @@ ALLOWED: dict[str, str] = {
                          "a keyword call with torch's name differs, and it fails loudly"),
     "Tensor.resize_as_:0": ("a: renamed, same meaning at this position (minigrad 'other', torch ['the_template']); "
                             "only a keyword call with torch's name differs, and it fails loudly"),
-    "Tensor.split:0": ("a: renamed, same meaning at this position (minigrad 'split_size_or_sections', torch "
-                       "['split_size']); only a keyword call with torch's name differs, and it fails loudly"),
     "Tensor.swapdims:0": ("a: renamed, same meaning at this position (minigrad 'axis0', torch ['dim0']); only a "
                           "keyword call with torch's name differs, and it fails loudly"),
     "Tensor.swapdims:1": ("a: renamed, same meaning at this position (minigrad 'axis1', torch ['dim1']); only a "

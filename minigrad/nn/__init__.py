@@ -44,6 +44,8 @@ from .extra import (
     Softshrink, Threshold, TripletMarginLoss, TripletMarginWithDistanceLoss, ZeroPad1d, ZeroPad2d, ZeroPad3d,
 )
 from .module import Module, Parameter
+from . import parallel  # torch.nn.parallel: DataParallel, DistributedDataParallel (one process)
+from .parallel import DataParallel
 from .adaptive import AdaptiveLogSoftmaxWithLoss
 from .buffer import Buffer
 from .pool_more import (
@@ -116,5 +118,6 @@ __all__ = [
     # nn/buffer.py, nn/pool_more.py: Buffer, unpooling, power-average pooling, FeatureAlphaDropout, deprecated aliases
     "Buffer", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d", "FeatureAlphaDropout", "NLLLoss2d", "Container",
     "AdaptiveLogSoftmaxWithLoss",  # nn/adaptive.py
+    "parallel", "DataParallel",  # nn/parallel.py
 ]
 __all__ += list(_RECURRENT)  # resolved lazily by __getattr__ above (a star-import loads models)

@@ -7,7 +7,7 @@ from collections import OrderedDict, namedtuple
 from .. import backend as _B
 from ..autograd import RemovableHandle, _user_stacklevel, is_grad_enabled, no_grad
 from ..ops.hooks import backward_hook_identity
-from ..tensor import Tensor, _wrap, to_args, type_name_args
+from ..tensor import Tensor, _wrap, check_dtype, to_args, type_name_args
 from .buffer import Buffer
 
 np = _B.np  # dtype handling only
@@ -52,6 +52,8 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter.data must be a backend array, got {type(value).__name__}: `.data` is the "
                             "raw array in minigrad, so torch's `p.data = t` ports as `p.data = t.data` (t's "
                             "memory) or `with mg.no_grad(): p.copy_(t)` (same shape)")
+        if name == "data" and value.dtype.kind not in "biuf":  # complex (or text) data: refused, as everywhere
+            check_dtype(value.dtype, "Parameter.data")
         object.__setattr__(self, name, value)
 
     def __repr__(self):

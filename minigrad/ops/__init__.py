@@ -43,7 +43,7 @@ from .shape import (
     Cast, Cat, Clone, Expand, Gather, GetItem, Permute, Reshape, Scatter, Stack, ToDevice, _check_index_bounds,
     broadcast_to, cast, cat, chunk, clone, expand, flatten, flip, gather, getitem, index_add, index_select, masked_select,
     nonzero, normalize_index as _normalize_index, pad, permute, repeat, reshape, roll, scatter, scatter_add, split,
-    squeeze, stack, t, to_device, transpose, tril, triu, unsqueeze, view,
+    squeeze, torch_order as _torch_order, stack, t, to_device, transpose, tril, triu, unsqueeze, view,
 )
 from .shape import (  # more views, copies and index writes (torch's names)
     MaskedScatter, Unbind, diag, diagonal, diff, expand_as, index_copy, index_fill, masked_scatter, movedim, moveaxis,
@@ -79,4 +79,4 @@ def normalize_index(index, x):
     """The backend form of a user index (used by Tensor.__setitem__), checked against x's shape."""
     idx, _ = _normalize_index(index, x, op="__setitem__")
     _check_index_bounds(x, idx, op="__setitem__")
-    return idx if len(idx) != 1 else idx[0]
+    return _torch_order(idx)  # (a TorchOrder, written through `split_index`, where NumPy's order differs)

@@ -30,6 +30,20 @@ def refuse_tensor_data(op: str, *tensors) -> None:
                             "`with mg.no_grad(): t.copy_(value)` (or `t.data = value.data`)")
 
 
+def require_tensor(op: str, x, what: str = "input") -> None:
+    """TypeError unless `x` is a Tensor, naming `op` and the port of torch's `torch.<op>(t.data, ...)`.
+
+    `.data` is the raw backend array in minigrad, so torch code that passes `t.data` to an op
+    hands it an array; without this check the op fails deep inside with NumPy's words
+    ("memoryview: invalid slice key").
+    """
+    if not isinstance(x, Tensor):
+        port = (f"; `t.data` is the raw array in minigrad, so write torch's `torch.{op}(t.data, ...)` as "
+                f"`mg.{op}(t.detach(), ...)`" if _B.is_array(x) else "")
+        raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__} (wrap data with mg.tensor(...)"
+                        f"{port})")
+
+
 def refuse_text(x, op: str) -> None:
     """TypeError for str/bytes operands and lists or tuples holding them.
 

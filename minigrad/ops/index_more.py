@@ -307,7 +307,7 @@ def _index_tuple(op, x, indices):
     width = sum(i.data.ndim if i.data.dtype.kind == "b" else 1 for i in indices)
     if width > x.data.ndim:
         raise IndexError(f"{op}: too many indices for {describe(x)}: they cover {width} dims")
-    idx, _ = normalize_index(tuple(indices), x, op=op)
+    idx, _ = normalize_index(tuple(indices), x, op=op, select_0d=False)
     _check_index_bounds(x, idx, op=op)
     try:
         lead = np.broadcast_shapes(*[i.shape for i in idx])

@@ -11,7 +11,7 @@ from collections import namedtuple
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import _wrap
-from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim
+from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim, require_tensor
 from .common import quiet as _quiet
 from .shape import clone, gather
 from .. import amp as _amp
@@ -362,6 +362,7 @@ def _scan(op, cls, x, dim):
 def cumsum(x, dim, *, dtype=None):
     """torch.cumsum: running sums along `dim` (integers and bools sum as int64, as in torch);
     `dtype` (torch's keyword): x is cast to it first, the sums are in it."""
+    require_tensor("cumsum", x)
     if dtype is not None:
         return _in_dtype(cumsum, x, dtype, dim=dim)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
@@ -374,6 +375,7 @@ def cumprod(x, dim, dtype=None):
 
     `dtype` casts x first (torch's keyword). The gradient is exact with zeros in x (see CumProd).
     """
+    require_tensor("cumprod", x)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
         return _amp.run('cumprod', cumprod, x=x, dim=dim, dtype=dtype)
     if dtype is not None:
@@ -405,6 +407,7 @@ SortResult = ValuesIndices  # (the older name)
 
 def _order(op, x, dim, descending):
     """The int64 indices that sort x along `dim`, stable both ways as torch's CPU sort: ties keep their order."""
+    require_tensor(op, x)
     xp = get_xp(x.data)
     if x.data.ndim == 0:
         normalize_axis(op, dim, 1)

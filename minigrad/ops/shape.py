@@ -11,7 +11,7 @@ import warnings
 from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
-from .common import describe, normalize_axis, normalize_dim, to_tensor
+from .common import describe, normalize_axis, normalize_dim, require_tensor, to_tensor
 from .elementwise import _masked_fill, masked_fill, where
 from .. import amp as _amp
 
@@ -67,6 +67,54 @@ class Expand(Function):
         return sum_to(g, ctx.shape)
 
 
+class TorchOrder:
+    """An index mixing integers with index arrays, in torch's order: `basic` (the integers, slices,
+    None and ..., each index array kept as a full slice `:`) first, as a view, then `advanced` (the
+    index arrays, with `:` for every other dim left) on that view.
+
+    NumPy counts an integer next to index arrays as one more index array, so `x[0, :, [0, 1]]` on
+    a (2, 3, 4) x broadcasts (0, [0, 1]) to (2,) and, the two being apart, puts that dim first:
+    (2, 3). torch selects the integers first (a view of shape (3, 4)), then indexes: (3, 2).
+    """
+
+    __slots__ = ("basic", "advanced")
+
+    def __init__(self, basic, advanced):
+        self.basic, self.advanced = basic, advanced
+
+    def __repr__(self):
+        return f"TorchOrder({self.basic!r}, then {self.advanced!r})"
+
+
+def torch_order(idx):
+    """The backend index for a normalized index tuple: a `TorchOrder` where NumPy would place the
+    result's dims differently from torch, else the tuple itself (its one entry when it has one).
+
+    They agree unless the integers and index arrays are apart (a slice or None between them;
+    normalize_index has written any `...` as slices): an unbroken run of both puts the broadcast
+    dims where the run stands in either rule.
+    """
+    if len(idx) == 1:
+        return idx[0]
+    if int not in map(type, idx):  # (the common case, checked fast: no integers)
+        return idx
+    ints = [k for k, i in enumerate(idx) if type(i) is int]
+    arrays = [k for k, i in enumerate(idx) if _B.is_array(i)]
+    if not ints or not arrays or max(ints + arrays) - min(ints + arrays) + 1 == len(ints) + len(arrays):
+        return idx
+    basic = tuple(slice(None) if _B.is_array(i) else i for i in idx)
+    # (the view keeps a dim for every slice and None, whole: `:` there)
+    advanced = tuple(i if i is Ellipsis or _B.is_array(i) else slice(None) for i in idx if type(i) is not int)
+    return TorchOrder(basic, advanced)
+
+
+def split_index(arr, index):
+    """(arr, index) to read or write arr[index] with; for a `TorchOrder`, (the view arr[basic], advanced)."""
+    if type(index) is TorchOrder:
+        return arr[index.basic], index.advanced
+    return arr, index
+
+
 class GetItem(Function):
     """y = x[index];  dx = zeros with dy scattered back (repeated indices accumulate)"""
 
@@ -75,7 +123,8 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index, basic):
         ctx.shape, ctx.index, ctx.basic = x.shape, index, basic
-        y = x[index]
+        target, index = split_index(x, index)
+        y = target[index]
         if basic and not _B.is_array(y):  # an int for every dim: NumPy gives a scalar (a copy); with `...`
             y = x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]  # a 0-d view, as torch's x[i]
         return y
@@ -87,7 +136,8 @@ class GetItem(Function):
         if ctx.basic:  # slices and ints never repeat an element: plain assignment
             gx[ctx.index] = g
         else:
-            _B.scatter_add(gx, ctx.index, g)
+            target, index = split_index(gx, ctx.index)  # (a view of gx: the scatter lands in gx)
+            _B.scatter_add(target, index, g)
         return gx
 
 
@@ -102,7 +152,8 @@ class SetItem(Function):
     def forward(ctx, x, v, index):
         ctx.index, ctx.v_ndim = index, v.ndim
         y = x.copy()
-        y[index] = v
+        target, index = split_index(y, index)
+        target[index] = v
         return y
 
     @staticmethod
@@ -111,9 +162,11 @@ class SetItem(Function):
         gx = gv = None
         if need[0]:
             gx = get_xp(g).array(g)  # a copy, and an array even for a NumPy scalar (0-d arithmetic gives those)
-            gx[ctx.index] = 0
+            target, index = split_index(gx, ctx.index)
+            target[index] = 0
         if need[1]:
-            gv = g[ctx.index]
+            target, index = split_index(g, ctx.index)
+            gv = target[index]
             if gv.ndim < ctx.v_ndim:  # v had extra leading 1s (NumPy drops them when assigning)
                 gv = gv.reshape((1,) * (ctx.v_ndim - gv.ndim) + gv.shape)
         return gx, gv
@@ -121,6 +174,9 @@ class SetItem(Function):
 
 def setitem(x, index, value):
     """x with x[index] = value, out of place (what `x[index] = value` records in a graph)."""
+    expanded = expand_0d_masks(x.data.shape, index, get_xp(x.data))
+    if expanded is not None:  # a 0-d mask: write through a new size-1 dim (see expand_0d_masks)
+        return reshape(setitem(reshape(x, expanded[0]), expanded[2], value), x.data.shape)
     idx, _ = normalize_index(index, x, op="__setitem__")
     _check_index_bounds(x, idx, op="__setitem__")
     v = value if isinstance(value, Tensor) else to_tensor(value, x, "__setitem__")
@@ -132,7 +188,7 @@ def setitem(x, index, value):
         raise TypeError(f"__setitem__: cannot write {describe(v)} into {describe(x)} in a recorded graph "
                         "(the dtypes differ); convert the value first")
     try:
-        return SetItem.apply(x, v, index=idx if len(idx) != 1 else idx[0])
+        return SetItem.apply(x, v, index=torch_order(idx))
     except (IndexError, ValueError) as e:
         raise type(e)(f"__setitem__: cannot assign {describe(v)} to {describe(x)} at index {index!r} ({e})") from None
 
@@ -331,6 +387,7 @@ def t(x):
 
 def flip(x, dims):
     """torch.flip: reverse the order of elements along `dims` (an int or a tuple); a reversing slice."""
+    require_tensor("flip", x)
     ds = normalize_dim("flip", dims, x.data.ndim)
     if not ds:
         return x
@@ -366,6 +423,7 @@ def roll(x, shifts, dims=None):
 def index_select(x, dim, index):
     """torch.index_select: the entries of x at the 1-D integer tensor `index` along `dim` (repeats allowed)."""
     op = "index_select"
+    require_tensor(op, x)
     _check_vector_index(op, index)
     d = normalize_axis(op, dim, max(x.data.ndim, 1))
     _check_positions(op, x, d, index)
@@ -515,6 +573,7 @@ def masked_select(x, mask):
 
 
 def _tri(op, x, diagonal, lower):
+    require_tensor(op, x)
     if x.data.ndim < 2:
         raise ValueError(f"{op}: expects a tensor with at least 2 dimensions (..., rows, cols), got {describe(x)}")
     if not isinstance(diagonal, numbers.Integral):
@@ -607,11 +666,58 @@ def _mask_start(index, k, ndim) -> int:
     return sum(_index_width(i) for i in index[:k])
 
 
-def normalize_index(index, x, op="getitem"):
+_PLAIN_INDEX = (int, slice, type(None), type(Ellipsis))  # entries that are never 0-d masks (checked first: fast)
+
+
+def _is_0d_mask(i) -> bool:
+    """Is this index entry a 0-d boolean mask (True, np.True_, or a 0-d bool tensor or array such as `v > 0.3`)?"""
+    if i.__class__ in _PLAIN_INDEX:
+        return False
+    if isinstance(i, (bool, np.bool_)):
+        return True
+    a = i.data if isinstance(i, Tensor) else i
+    return _B.is_array(a) and a.ndim == 0 and a.dtype.kind == "b"
+
+
+def expand_0d_masks(shape, index, xp):
+    """(new_shape, new_axes, new_index): each 0-d boolean mask made an integer index of a new size-1 dim
+    (at the positions `new_axes` of `new_shape`); None when the index holds no 0-d mask.
+
+    A 0-d mask covers no dim of x (torch's and NumPy's rule): it adds a dim of size 1 (True) or
+    0 (False) where it stands, `x[True]` being x[None] and `x[False]` an empty copy. Inserting a
+    size-1 dim into x there (a reshape, so a view) and indexing it at the positions [0] (True) or
+    [] (False) is the same index written with integer positions, which the rest of indexing (its
+    bounds check, which walks x's dims, and the backward scatter) already handles.
+    """
+    entries = index if index.__class__ is tuple else (index,)
+    for i in entries:  # (a plain loop: this runs on every x[...], and ints/slices are never masks)
+        if i.__class__ not in _PLAIN_INDEX and _is_0d_mask(i):
+            break
+    else:
+        return None
+    widths = [0 if _is_0d_mask(i) else _index_width(i) for i in entries]
+    new_shape, new_axes, new_index, dim = list(shape), [], [], 0
+    for i, w in zip(entries, widths):
+        if i is Ellipsis:
+            dim += max(len(shape) - sum(widths), 0)
+        if _is_0d_mask(i):
+            keep = bool(i.data if isinstance(i, Tensor) else i)
+            at = min(dim, len(shape)) + (len(new_shape) - len(shape))  # earlier masks' new dims come before
+            new_shape.insert(at, 1)
+            new_axes.append(at)  # (later masks stand further right, so earlier positions stay valid)
+            i = xp.zeros(1 if keep else 0, dtype=np.int64)  # positions in the new dim: [0] or none
+        dim += w
+        new_index.append(i)
+    return tuple(new_shape), tuple(new_axes), tuple(new_index)
+
+
+def normalize_index(index, x, op="getitem", select_0d=True):
     """Turn a user index into one the backend understands; report whether it is basic.
 
     Tensors and lists become arrays on x's device; boolean masks become integer
-    index arrays (so the backward scatter sees explicit positions).
+    index arrays (so the backward scatter sees explicit positions); a 0-d integer tensor
+    becomes a Python int (`select_0d`: torch's indexing reads it so; index_put's indices stay
+    tensors). `torch_order` then fixes where the result's dims go.
     """
     if not isinstance(index, tuple):
         index = (index,)
@@ -646,11 +752,20 @@ def normalize_index(index, x, op="getitem"):
                                  f"{list(covered)} of the dims it indexes (from dim {start}) of {describe(x)}")
             out.extend(xp.asarray(a) for a in arr.nonzero())
         elif arr.dtype.kind in "iu":
+            if arr.ndim == 0 and select_0d:  # torch reads a 0-d integer tensor as a plain integer (a select)
+                out.append(int(arr))
+                continue
             out.append(xp.asarray(arr))
         else:
             raise IndexError(f"{op}: indices must be integers, slices, None, ..., or integer/bool "
                              f"tensors; got {arr.dtype}")
         basic = False
+    if not basic and any(i is Ellipsis for i in out):
+        # `...` as the `:`s it stands for: NumPy counts even an empty `...` as parting the index arrays
+        # around it (their dims then go first); torch looks only at the dims (x[:, [0], ..., [0]]).
+        k = next(k for k, i in enumerate(out) if i is Ellipsis)
+        width = x.data.ndim - sum(1 for i in out if i is not None and i is not Ellipsis)
+        out[k:k + 1] = [slice(None)] * max(width, 0)
     return tuple(out), basic
 
 
@@ -888,11 +1003,16 @@ def _check_positions(op, x, d, index):
 
 
 def getitem(x, index):
-    """x[index]: basic slicing, integer-array and boolean indexing, as NumPy."""
+    """x[index]: basic slicing, integer-array and boolean indexing, as torch (NumPy's rules, except that
+    integers and 0-d integer tensors select first, before the index arrays: see `TorchOrder`)."""
+    if index.__class__ is not int:  # (x[t] in a loop: the common case, no mask to look for)
+        expanded = expand_0d_masks(x.data.shape, index, get_xp(x.data))
+        if expanded is not None:  # a 0-d mask (`v[v > 0.3]` on a 0-d v): index a new size-1 dim instead
+            return getitem(reshape(x, expanded[0]), expanded[2])
     idx, basic = normalize_index(index, x)
     _check_index_bounds(x, idx)
     try:
-        return GetItem.apply(x, index=idx if len(idx) != 1 else idx[0], basic=basic)
+        return GetItem.apply(x, index=torch_order(idx) if not basic or len(idx) == 1 else idx, basic=basic)
     except IndexError as e:
         raise IndexError(f"getitem: {e} (indexing {describe(x)})") from None
 
@@ -960,6 +1080,7 @@ def stack(tensors, dim=0):
 
 def split(x, split_size_or_sections, dim=0):
     """Split into pieces of `split_size` (the last may be smaller) or of the given section sizes."""
+    require_tensor("split", x)
     nd = x.data.ndim
     d = normalize_axis("split", dim, nd)
     n = x.data.shape[d]
@@ -987,6 +1108,7 @@ def split(x, split_size_or_sections, dim=0):
 
 def chunk(x, chunks, dim=0):
     """Split into `chunks` pieces of ceil(n / chunks) (torch.chunk)."""
+    require_tensor("chunk", x)
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     d = normalize_axis("chunk", dim, x.data.ndim)
@@ -1055,6 +1177,7 @@ def unbind(x, dim=0):
     through one changes x; in a graph it is refused (torch: a multi-output view cannot be
     modified in place), and so is backward through them after x itself was changed in place.
     """
+    require_tensor("unbind", x)
     if x.data.ndim == 0:
         raise IndexError(f"unbind: cannot unbind the 0-d {describe(x)}: it has no dimension {dim}")
     d = normalize_axis("unbind", dim, x.data.ndim)
@@ -1075,6 +1198,7 @@ def _int_arg(op, name, value):
 def narrow(x, dim, start, length):
     """torch.narrow: x[..., start:start + length, ...] along `dim` (a view); a negative start counts from the end."""
     op = "narrow"
+    require_tensor(op, x)
     if x.data.ndim == 0:
         raise IndexError(f"{op}: cannot be applied to the 0-d {describe(x)}")
     d = normalize_axis(op, dim, x.data.ndim)
@@ -1096,6 +1220,7 @@ def narrow(x, dim, start, length):
 def select(x, dim, index):
     """torch.select: x[..., index, ...] along `dim`, that dim removed (a view); a negative index counts from the end."""
     op = "select"
+    require_tensor(op, x)
     if x.data.ndim == 0:
         raise IndexError(f"{op}: cannot be applied to the 0-d {describe(x)}")
     d = normalize_axis(op, dim, x.data.ndim)
@@ -1177,6 +1302,7 @@ def reshape_as(x, other):
 def unflatten(x, dim, sizes):
     """torch.unflatten: split dim `dim` into `sizes` (their product is its size; one entry may be -1)."""
     op = "unflatten"
+    require_tensor(op, x)
     if x.data.ndim == 0:
         raise IndexError(f"{op}: the 0-d {describe(x)} has no dimension {dim} to unflatten")
     d = normalize_axis(op, dim, x.data.ndim)
@@ -1205,6 +1331,7 @@ def unflatten(x, dim, sizes):
 
 def tile(x, dims):
     """torch.tile: repeat x dims[i] times along dim i; fewer dims than x has: ones are prepended."""
+    require_tensor("tile", x)
     dims = _shape_arg(dims)
     if any(r < 0 for r in dims):
         raise ValueError(f"tile: dims must be non-negative ints, got {dims}")
@@ -1220,6 +1347,7 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
     arange(len(x)) repeated x[i] times.
     """
     op = "repeat_interleave"
+    require_tensor(op, x)
     if repeats is None:  # torch.repeat_interleave(counts)
         if not isinstance(x, Tensor) or x.data.dtype.kind not in "iu" or x.data.ndim > 1:
             raise TypeError(f"{op}: with one argument it takes a 0-d or 1-D integer tensor of counts, got "
@@ -1303,6 +1431,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
     The gradient lands on the diagonal, zeros elsewhere.
     """
     op = "diagonal"
+    require_tensor(op, x)
     offset = _int_arg(op, "offset", offset)
     nd = x.data.ndim
     a, b = normalize_axis(op, dim1, nd), normalize_axis(op, dim2, nd)
@@ -1317,6 +1446,7 @@ _diagonal = diagonal  # diag's argument is called `diagonal` (torch's name)
 def diag(x, diagonal=0):
     """torch.diag: a 1-D x -> the square matrix with x on diagonal `diagonal`; a 2-D x -> that diagonal, 1-D."""
     op = "diag"
+    require_tensor(op, x)
     k = _int_arg(op, "diagonal", diagonal)
     if x.data.ndim == 2:
         return clone(_diagonal(x, k))  # new memory, as torch.diag (x.diagonal() is the view)
@@ -1333,6 +1463,7 @@ def diag(x, diagonal=0):
 
 def trace(x):
     """torch.trace: the sum of a matrix's main diagonal (integers sum as int64, as torch)."""
+    require_tensor("trace", x)
     if _amp.active:  # inside autocast: torch's cast policy for this op (minigrad/amp.py)
         return _amp.run('trace', trace, x=x)
     op = "trace"
@@ -1352,6 +1483,7 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
     with n=0 x comes back as it is (as torch).
     """
     op = "diff"
+    require_tensor(op, x)
     if x.data.ndim == 0:
         raise ValueError(f"{op}: expects a tensor with at least one dimension, got {describe(x)}")
     d = normalize_axis(op, dim, x.data.ndim)

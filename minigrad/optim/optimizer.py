@@ -95,9 +95,11 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
-        group = dict(self.defaults)
-        group.update(param_group)
+        # torch's key order: the group's own keys ('params' first), then the defaults it left out
+        group = dict(param_group)
         group["params"] = params
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
         # Extra keys are kept (torch allows annotations such as a group "name").
         self._check_group(group)
         self.param_groups.append(group)
