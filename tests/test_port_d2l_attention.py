@@ -37,6 +37,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn as mnn
+from porting import closer, to_numpy
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -65,19 +66,8 @@ def float32_defaults(_float64_defaults):
 
 
 # ---------------------------------------------------------------- helpers
-def _np(x):
-    if isinstance(x, mg.Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    return np.asarray(x)
-
-
-def _close(name, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype, f"{name}: dtype {a.dtype} vs torch {b.dtype}"
-    np.testing.assert_allclose(a, b, err_msg=name, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL)
 
 
 def _copy_weights(theirs, ours):

@@ -42,6 +42,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn.functional as mF
+from porting import to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -70,12 +71,7 @@ def _float64():
     mg.set_default_dtype(old_m)
 
 
-def _np(t):
-    if isinstance(t, mg.Tensor):
-        return t.numpy()
-    if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
-    return np.asarray(t)
+_np = to_numpy
 
 
 def _close(what, ours, theirs, **tol):

@@ -51,6 +51,7 @@ import minigrad.utils.data as mdata
 
 torch = pytest.importorskip("torch")
 import torch.utils.data as tdata  # noqa: E402
+from porting import closer, to_numpy
 
 TOL = dict(rtol=1e-7, atol=1e-10)
 TOL32 = dict(rtol=2e-5, atol=1e-6)
@@ -70,19 +71,8 @@ def _float64():
     mg.set_default_dtype(old_m)
 
 
-def _np(t):
-    if isinstance(t, mg.Tensor):
-        return t.numpy()
-    if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
-    return np.asarray(t)
-
-
-def _close(what, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs torch {b.dtype}"
-    np.testing.assert_allclose(a, b, err_msg=what, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL)
 
 
 def _copy_weights(theirs, ours):

@@ -64,6 +64,7 @@ from minigrad.testing import strategies as mst
 
 torch = pytest.importorskip("torch")
 import torch.utils.data as tdata  # noqa: E402
+from porting import closer, to_numpy
 
 TOL = dict(rtol=1e-7, atol=1e-10)
 
@@ -72,19 +73,8 @@ MG = SimpleNamespace(torch=mg, nn=mg.nn, F=mF, optim=mg.optim, data=mdata, name=
 
 
 # ---------------------------------------------------------------- helpers
-def _np(t):
-    if isinstance(t, mg.Tensor):
-        return t.numpy()
-    if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
-    return np.asarray(t)
-
-
-def _close(what, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs torch {b.dtype}"
-    np.testing.assert_allclose(a, b, err_msg=what, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL)
 
 
 def _copy_weights(theirs, ours):

@@ -53,6 +53,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from porting import to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -72,12 +73,7 @@ def f64():
     mg.set_default_dtype(mg.float32)
 
 
-def _np(x):
-    if isinstance(x, mg.Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    return np.asarray(x)
+_np = to_numpy
 
 
 def _same(ours, theirs, name="", **tol):

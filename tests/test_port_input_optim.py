@@ -46,6 +46,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from porting import closer, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -67,19 +68,8 @@ def default_dtype():
     mg.set_default_dtype("float32")
 
 
-def _np(x):
-    if isinstance(x, mg.Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    return np.asarray(x)
-
-
-def _close(name, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype, f"{name}: dtype {a.dtype} vs torch {b.dtype}"
-    np.testing.assert_allclose(a, b, err_msg=name, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL)
 
 
 def _weights(module):
@@ -394,7 +384,7 @@ def test_deep_dream_data_spellings_port():
             if lib is torch:
                 img.data = torch.roll(img.data, shifts=(ox, oy), dims=(-1, -2))
             else:  # torch.roll(img.data) -> a clear TypeError here; roll the detached tensor, store its array
-                with pytest.raises(TypeError, match="roll: input must be a Tensor.*img.detach"):
+                with pytest.raises(TypeError, match=r"roll: input must be a Tensor.*mg\.roll\(t\.detach\(\)"):
                     mg.roll(img.data, shifts=(ox, oy), dims=(-1, -2))
                 img.data = mg.roll(img.detach(), shifts=(ox, oy), dims=(-1, -2)).data
             model(img).norm().backward()

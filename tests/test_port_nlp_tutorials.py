@@ -48,6 +48,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn.functional as mF
+from porting import closer, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -68,19 +69,8 @@ def _float64():
     mg.set_default_dtype(old_m)
 
 
-def _np(t):
-    if isinstance(t, mg.Tensor):
-        return t.numpy()
-    if isinstance(t, torch.Tensor):
-        return t.detach().numpy()
-    return np.asarray(t)
-
-
-def _close(what, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} vs torch {b.shape}"
-    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs torch {b.dtype}"
-    np.testing.assert_allclose(a, b, err_msg=what, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL)
 
 
 def _copy_weights(theirs, ours):

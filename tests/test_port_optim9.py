@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from porting import closer, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -53,18 +54,8 @@ def _torch_float64_one_thread():
     torch.set_default_dtype(dtype)
 
 
-def _np(x):
-    if isinstance(x, mg.Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    return np.asarray(x)
-
-
-def _close(name, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
-    np.testing.assert_allclose(a, b, err_msg=name, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL, check_dtype=False)
 
 
 # ---------------------------------------------------------------- the program, written once for both libraries

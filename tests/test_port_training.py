@@ -27,6 +27,7 @@ import minigrad.nn as mnn
 import minigrad.nn.functional as MF
 import minigrad.optim as moptim
 from minigrad.utils import data as mdata
+from porting import closer, to_numpy
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -36,18 +37,8 @@ TOL = dict(rtol=1e-7, atol=1e-10)
 
 
 # ---------------------------------------------------------------- helpers
-def _np(x):
-    if isinstance(x, mg.Tensor):
-        return x.numpy()
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    return np.asarray(x)
-
-
-def _close(name, ours, theirs, **tol):
-    a, b = _np(ours), _np(theirs)
-    assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
-    np.testing.assert_allclose(a, b, err_msg=name, **(tol or TOL))
+_np = to_numpy
+_close = closer(TOL, check_dtype=False)
 
 
 def _copy_weights(theirs, ours):

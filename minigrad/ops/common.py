@@ -38,6 +38,8 @@ def require_tensor(op: str, x, what: str = "input") -> None:
     ("memoryview: invalid slice key").
     """
     if not isinstance(x, Tensor):
+        if x is None:
+            raise TypeError(f"{op}: {what} must be a Tensor, got NoneType")
         port = (f"; `t.data` is the raw array in minigrad, so write torch's `torch.{op}(t.data, ...)` as "
                 f"`mg.{op}(t.detach(), ...)`" if _B.is_array(x) else "")
         raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__} (wrap data with mg.tensor(...)"

@@ -14,7 +14,8 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_float, check_pair, describe, is_scalar, refuse_text, scalar_value, to_tensor
+from .common import (check_float, check_pair, describe, is_scalar, refuse_text, require_tensor, scalar_value,
+                     to_tensor)
 from .common import quiet as _quiet
 from .. import amp as _amp
 
@@ -1276,8 +1277,7 @@ def _tensor_arg(op: str, x, what: str = "input") -> Tensor:
     if isinstance(x, Tensor):
         return x
     refuse_text(x, op)
-    raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__}"
-                    + (" (wrap data with mg.tensor(...))" if x is not None else ""))
+    require_tensor(op, x, what)
 
 
 def _float_unary(op, fn, x):

@@ -12,7 +12,7 @@ from .. import backend as _B
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from .activation import stable_sigmoid, stable_softplus
-from .common import check_float, check_pair, describe, normalize_axis, to_tensor
+from .common import check_float, check_pair, describe, normalize_axis, require_tensor, to_tensor
 from .elementwise import clamp, where
 from .reduce import amin, norm
 from ..sparse import RowSparseGrad
@@ -788,8 +788,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
 
 def _need_tensor(op, name, x):
     """A TypeError naming op unless x is a Tensor (a NumPy scalar has no .data array to check)."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(x).__name__}")
+    require_tensor(op, x, name)
 
 
 def _vector_dim(op, dim, ndim):

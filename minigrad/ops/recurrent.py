@@ -227,6 +227,23 @@ def _input_grads(dG, x1, has_bias, need_w, need_b):
     return dw[:, :-1], dw[:, -1]
 
 
+def _lstm_cell_update(xp, gt, rec, scale, add, i, f, g, c_prev, c, tc, ig):
+    """One LSTM step's gates and cell state, into preallocated buffers (the CPU loops of both LSTM kernels).
+
+    gt (B, 4H) holds the step's input projection (sigmoid rows halved) and becomes the activations
+    [i, f, g, o] (i, f, g are its column views); then c_t = f * c_{t-1} + i * g (ig: an i * g buffer)
+    and tc = tanh(c_t).
+    """
+    gt += rec
+    xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
+    gt *= scale                          # ... then sigmoid = 0.5 tanh(a/2) + 0.5
+    gt += add
+    xp.multiply(f, c_prev, out=c)        # c_t = f * c_{t-1} + i * g
+    xp.multiply(i, g, out=ig)
+    c += ig
+    xp.tanh(c, out=tc)
+
+
 # ---------------------------------------------------------------- RNN
 class RNNSequence(Function):
     """Elman RNN over a sequence: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu.
@@ -419,14 +436,7 @@ class LSTMSequence(Function):
                 kernels.forward(rec, gt, c_prev, c, tc, h)
                 h_prev, c_prev = h, c
                 continue
-            gt += rec
-            xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
-            gt *= scale_b                        # ... then sigmoid = 0.5 tanh(a/2) + 0.5
-            gt += add_b
-            xp.multiply(f, c_prev, out=c)        # c_t = f * c_{t-1} + i * g
-            xp.multiply(i, g, out=ig)
-            c += ig
-            xp.tanh(c, out=tc)
+            _lstm_cell_update(xp, gt, rec, scale_b, add_b, i, f, g, c_prev, c, tc, ig)
             xp.multiply(o, tc, out=h)            # h_t = o * tanh(c_t)
             if frozen is not None:               # finished (or not yet started) rows keep their state
                 xp.copyto(h, h_prev, where=frozen)
@@ -583,17 +593,12 @@ class LSTMProjSequence(Function):
         c_prev[...] = c0
         G_i, G_f, G_g, G_o = G[..., :H], G[..., H:2 * H], G[..., 2 * H:3 * H], G[..., 3 * H:]
         rec = xp.empty((B, 4 * H), dtype=dt)
+        ig = xp.empty((B, H), dtype=dt)
         frozen_t = masks[1] if masks is not None else [None] * T
         for gt, i, f, g, o, c, h, tc, m, frozen in _in_order(reverse, G, G_i, G_f, G_g, G_o, cs[dc:dc + T],
                                                              hs[dc:dc + T], tcs, ms, frozen_t):
             xp.matmul(h_prev, whhT, out=rec)
-            gt += rec
-            xp.tanh(gt, out=gt)                  # one tanh for all four gates ...
-            gt *= scale                          # ... then sigmoid = 0.5 tanh(a/2) + 0.5
-            gt += add
-            xp.multiply(f, c_prev, out=c)        # c_t = f * c_{t-1} + i * g
-            c += i * g
-            xp.tanh(c, out=tc)
+            _lstm_cell_update(xp, gt, rec, scale, add, i, f, g, c_prev, c, tc, ig)
             xp.multiply(o, tc, out=m)            # m_t = o * tanh(c_t)
             xp.matmul(m, whrT, out=h)            # h_t = m_t W_hr^T
             if frozen is not None:               # finished (or not yet started) rows keep their state

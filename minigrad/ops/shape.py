@@ -396,10 +396,7 @@ def flip(x, dims):
 
 def roll(x, shifts, dims=None):
     """torch.roll: shift elements along `dims` cyclically (dims=None: over the flattened tensor)."""
-    if not isinstance(x, Tensor):  # e.g. DeepDream's torch.roll(img.data, ...): .data is the raw array here
-        raise TypeError(f"roll: input must be a Tensor, got {type(x).__name__} (wrap data with mg.tensor(...); "
-                        "`t.data` is the raw array in minigrad, so write torch's `torch.roll(img.data, s, d)` "
-                        "as `mg.roll(img.detach(), s, d)`)")
+    require_tensor("roll", x)  # e.g. DeepDream's torch.roll(img.data, ...): .data is the raw array here
     if dims is None:
         if not isinstance(shifts, numbers.Integral):
             raise TypeError(f"roll: without dims, shifts must be one int, got {shifts!r}")
@@ -476,10 +473,7 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
     selection, so the gradient of every copy sums back into the value it came from.
     """
     op = "pad"
-    if not isinstance(x, Tensor):  # e.g. HF's F.pad(bias.data, ...): .data is the raw array here
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__} (`t.data` is the raw array in "
-                        "minigrad: pad the tensor itself, e.g. `with mg.no_grad(): b.copy_(F.pad(b, ...))` or "
-                        "`F.pad(b.detach(), ...)`)")
+    require_tensor(op, x)  # e.g. HF's F.pad(bias.data, ...): .data is the raw array here
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise ValueError(f"{op}: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     pad = tuple(pad)
