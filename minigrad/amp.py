@@ -70,7 +70,7 @@ _cache: dict = {}  # id(float32 leaf) -> (leaf, version, grad mode, its cast): c
 _CUDA_LOWER = (
     "matmul", "mm", "bmm", "addmm", "addmv", "addr", "addbmm", "baddbmm", "mv", "einsum", "linear", "conv1d",
     "conv2d", "conv_transpose1d", "conv_transpose2d", "prelu", "scaled_dot_product_attention", "chain_matmul",
-    "multi_dot", "vecdot")
+    "multi_dot", "vecdot", "conv3d", "conv_transpose3d")
 _CUDA_FP32 = (
     "acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt",
     "sinh", "tan", "pow", "softplus", "layer_norm", "group_norm", "rms_norm", "norm", "cosine_similarity",
@@ -86,7 +86,7 @@ _CUDA_PROMOTE = ("addcdiv", "addcmul", "atan2", "bilinear", "cross", "dot", "vdo
 
 _CPU_LOWER = (
     "conv1d", "conv2d", "bmm", "mm", "vecdot", "baddbmm", "addmm", "addbmm", "linear", "matmul",
-    "conv_transpose1d", "conv_transpose2d", "prelu", "scaled_dot_product_attention",
+    "conv_transpose1d", "conv_transpose2d", "prelu", "scaled_dot_product_attention", "conv3d", "conv_transpose3d",
     "einsum", "tensordot", "chain_matmul", "multi_dot")  # (these four: torch's run bmm/mm inside, both listed)
 _CPU_FP32 = (
     "prod", "cdist", "trace", "inverse", "pinverse", "mse_loss", "cosine_embedding_loss", "nll_loss",

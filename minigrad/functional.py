@@ -16,6 +16,10 @@ from .ops.conv2d import (  # noqa: F401  2-D convolution, transposed convolution
     adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool2d, conv2d, conv_transpose1d,
     conv_transpose2d, fold, interpolate, max_pool2d, pixel_shuffle, pixel_unshuffle, unfold,
 )
+from .ops.conv3d import (  # noqa: F401  3-D convolution, transposed convolution, pooling
+    adaptive_avg_pool3d, adaptive_max_pool3d, adaptive_max_pool3d_with_indices, avg_pool3d, conv3d,
+    conv_transpose3d, max_pool3d, max_pool3d_with_indices,
+)
 from .ops.ctc import ctc_loss  # noqa: F401  connectionist temporal classification
 from .ops.grid_sample import affine_grid, grid_sample  # noqa: F401  spatial transformers
 from .ops.norm import rms_norm  # noqa: F401
@@ -69,6 +73,9 @@ __all__ = [
     # 2-D convolution and pooling, transposed convolution, fold/unfold, resampling (ops/conv2d.py)
     "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "conv_transpose1d",
     "conv_transpose2d", "fold", "interpolate", "max_pool2d", "pixel_shuffle", "pixel_unshuffle", "unfold",
+    # 3-D convolution and pooling, transposed convolution (ops/conv3d.py)
+    "adaptive_avg_pool3d", "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "avg_pool3d", "conv3d",
+    "conv_transpose3d", "max_pool3d", "max_pool3d_with_indices",
     # more losses, distances, shrink activations, small layers (ops/loss_extra.py)
     "alpha_dropout", "bilinear", "dropout1d", "embedding_bag", "gaussian_nll_loss", "hardshrink",
     "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",

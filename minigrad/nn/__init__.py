@@ -28,6 +28,9 @@ from .conv2d import (
     AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose1d, ConvTranspose2d, Fold,
     MaxPool2d, PixelShuffle, PixelUnshuffle, Unfold, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
 )
+from .conv3d import (
+    AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, Conv3d, ConvTranspose3d, MaxPool3d,
+)
 from .layers import (
     Dropout, Embedding, Flatten, GELU, Identity, LayerNorm, Linear, LogSoftmax, ModuleDict, ModuleList, ReLU,
     Sequential, Sigmoid, Softmax, Softplus, Tanh, Unflatten,
@@ -111,6 +114,8 @@ __all__ = [
     "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle", "Upsample",
     "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    # nn/conv3d.py: 3-D convolution and pooling, transposed convolution
+    "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d",
     # nn/norm_more.py: more normalisation layers, ChannelShuffle, LazyLinear
     "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "LocalResponseNorm", "ChannelShuffle", "LazyLinear", "UninitializedParameter",

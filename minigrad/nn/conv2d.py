@@ -52,7 +52,53 @@ def _channels(op, in_channels, out_channels, groups):
     return in_c, out_c, g
 
 
-class Conv2d(Module):
+class _ConvNd(Module):
+    """Shared by Conv2d / Conv3d: `_dims` spatial dims, the layer calls F.conv{_dims}d (see Conv2d's docstring)."""
+
+    _dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        op, n = type(self).__name__, self._dims
+        self.in_channels, self.out_channels, self.groups = _channels(op, in_channels, out_channels, groups)
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{op}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
+        self.kernel_size = _pair(op, "kernel_size", kernel_size, 1, n=n)
+        self.stride = _pair(op, "stride", stride, 1, n=n)
+        self.dilation = _pair(op, "dilation", dilation, 1, n=n)
+        self.padding_mode = padding_mode
+        pads = conv2d_padding(op, padding, self.kernel_size, self.stride, self.dilation, n=n)
+        self.padding = padding if isinstance(padding, str) else tuple(before for before, _ in pads)
+        # F.pad's (left, right, top, bottom, ...) for the non-zero padding modes: last axis first (torch's name)
+        self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pads) for v in pair)
+        self.weight = Parameter(empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
+                                      dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(empty(self.out_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """torch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), same bound for bias."""
+        init._default_linear_init_(self.weight, self.bias)
+
+    def forward(self, input):  # noqa: A002 - torch's name
+        conv = getattr(F, f"conv{self._dims}d")
+        if self.padding_mode != "zeros":
+            try:
+                x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            except (ValueError, TypeError, IndexError, RuntimeError) as e:  # name the layer, not only F.pad
+                raise type(e)(f"{type(self).__name__} (padding_mode={self.padding_mode!r}): {e}") from None
+            return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return _conv_repr(self)
+
+
+class Conv2d(_ConvNd):
     """A 2-D convolution (cross-correlation): (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
     Args:
@@ -76,48 +122,11 @@ class Conv2d(Module):
         H_out = (H + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1 (W alike).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
-        super().__init__()
-        op = "Conv2d"
-        self.in_channels, self.out_channels, self.groups = _channels(op, in_channels, out_channels, groups)
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{op}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
-        self.kernel_size = _pair(op, "kernel_size", kernel_size, 1)
-        self.stride = _pair(op, "stride", stride, 1)
-        self.dilation = _pair(op, "dilation", dilation, 1)
-        self.padding_mode = padding_mode
-        (top, bottom), (left, right) = conv2d_padding(op, padding, self.kernel_size, self.stride, self.dilation)
-        self.padding = padding if isinstance(padding, str) else (top, left)
-        # F.pad's (left, right, top, bottom) for the non-zero padding modes (torch's attribute name)
-        self._reversed_padding_repeated_twice = (left, right, top, bottom)
-        self.weight = Parameter(empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
-                                      dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(empty(self.out_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        """torch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), same bound for bias."""
-        init._default_linear_init_(self.weight, self.bias)
-
-    def forward(self, input):  # noqa: A002 - torch's name
-        if self.padding_mode != "zeros":
-            try:
-                x = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            except (ValueError, TypeError, IndexError, RuntimeError) as e:  # name the layer, not only F.pad
-                raise type(e)(f"Conv2d (padding_mode={self.padding_mode!r}): {e}") from None
-            return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def extra_repr(self) -> str:
-        return _conv_repr(self)
+    _dims = 2
 
 
 class _ConvTransposeNd(Module):
-    """Shared by ConvTranspose1d / ConvTranspose2d (torch's layout: weight (in, out / groups, *kernel))."""
+    """Shared by ConvTranspose1d / 2d / 3d (torch's layout: weight (in, out / groups, *kernel))."""
 
     _dims = 2
     _name = "ConvTranspose2d"
@@ -171,7 +180,7 @@ class _ConvTransposeNd(Module):
         return tuple(size[d] - lo[d] for d in range(n))
 
     def forward(self, input, output_size=None):  # noqa: A002
-        fn = F.conv_transpose1d if self._dims == 1 else F.conv_transpose2d
+        fn = getattr(F, f"conv_transpose{self._dims}d")
         return fn(input, self.weight, self.bias, self.stride, self.padding, self._output_padding(input, output_size),
                   self.groups, self.dilation)
 
@@ -222,17 +231,10 @@ class MaxPool2d(_MaxPoolNd):
     _pool = "max_pool2d"
 
 
-class AvgPool2d(Module):
-    """The mean over (kH, kW) windows (see `F.avg_pool2d`).
+class _AvgPoolNd(Module):
+    """AvgPool2d / AvgPool3d: the arguments kept for `F.<_pool>` (torch's attribute names and repr)."""
 
-    Args:
-        kernel_size: window size (int or pair).
-        stride: step between windows (default: kernel_size).
-        padding: implicit zero padding on both sides (at most kernel_size / 2).
-        ceil_mode: round the output size up, as torch.
-        count_include_pad: count the zero padding in each window's divisor (default True).
-        divisor_override: divide every window's sum by this int instead.
-    """
+    _pool = ""  # the F function's name
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override=None):
@@ -244,11 +246,26 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):  # noqa: A002
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+        return getattr(F, self._pool)(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                      self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """The mean over (kH, kW) windows (see `F.avg_pool2d`).
+
+    Args:
+        kernel_size: window size (int or pair).
+        stride: step between windows (default: kernel_size).
+        padding: implicit zero padding on both sides (at most kernel_size / 2).
+        ceil_mode: round the output size up, as torch.
+        count_include_pad: count the zero padding in each window's divisor (default True).
+        divisor_override: divide every window's sum by this int instead.
+    """
+
+    _pool = "avg_pool2d"
 
 
 class AdaptiveAvgPool2d(_AdaptivePoolNd):
@@ -330,12 +347,12 @@ class PixelUnshuffle(Module):
 
 
 class Upsample(Module):
-    """Resamples 1-D or 2-D spatial inputs to `size` or by `scale_factor` (see `F.interpolate`).
+    """Resamples 1-D, 2-D or 3-D spatial inputs to `size` or by `scale_factor` (see `F.interpolate`).
 
     Args:
         size: output spatial size (int or one per dim).
         scale_factor: multiplier(s) of the spatial size (stored as floats, as torch).
-        mode: 'nearest' (default), 'nearest-exact', 'linear', 'bilinear', 'bicubic' or 'area'.
+        mode: 'nearest' (default), 'nearest-exact', 'linear', 'bilinear', 'bicubic', 'trilinear' or 'area'.
         align_corners: for the interpolating modes.
         recompute_scale_factor: map positions from the sizes rather than from scale_factor.
     """

@@ -19,6 +19,7 @@ ones on a height-1 image. `interpolate` resamples one spatial axis at a time wit
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections import namedtuple
@@ -234,12 +235,16 @@ class MaxPool2d(Function):
 
 def _avg_divisor(xp, hw, kernel, stride, padding, out, count_include_pad, divisor_override, dtype):
     """(H_out, W_out) divisors: torch's window area, clipped to the padded (or, without count_include_pad, the
-    unpadded) input, the product of the two 1-D rules; or the constant divisor_override."""
+    unpadded) input, the product of the two 1-D rules; or the constant divisor_override.
+    (For 3-D pooling: (D_out, H_out, W_out), the product of three 1-D rules.)"""
     if divisor_override is not None:
         return xp.full(tuple(out), divisor_override, dtype=dtype)
-    dh, dw = (AvgPool1d._divisor(xp, hw[a], kernel[a], stride[a], padding[a], out[a], count_include_pad, dtype)
-              for a in range(2))
-    return dh[:, None] * dw[None, :]
+    div = None
+    for a in range(len(out)):  # one 1-D rule per axis, broadcast along its own output axis
+        da = AvgPool1d._divisor(xp, hw[a], kernel[a], stride[a], padding[a], out[a], count_include_pad, dtype)
+        da = da.reshape((-1,) + (1,) * (len(out) - 1 - a))
+        div = da if div is None else div * da
+    return div
 
 
 class AvgPool2d(Function):
@@ -273,29 +278,32 @@ class AvgPool2d(Function):
 
 
 def _adaptive_max(xp, x, out):
-    """(max over torch's adaptive windows, flat index h*W + w of the winner) for (N, C, H, W) x.
+    """(max over torch's adaptive windows, flat index h*W + w of the winner) for (N, C, H, W) x
+    (and likewise for any number of spatial dims: (N, C, D, H, W) gives d*H*W + h*W + w).
 
     Tap (a, b) of window (i, j) reads row min(start_i + a, end_i - 1) (the clamp repeats the last
     row of a shorter window, which can never beat the earlier copy), so the loop runs over the
     largest window's taps with one gather each. Winner rule as max_pool2d: first maximum, NaN wins.
     """
-    h, w = x.shape[2:]
-    (sh, eh), (sw, ew) = _adaptive_windows(xp, h, out[0]), _adaptive_windows(xp, w, out[1])
-    kh = -(-h // out[0]) + 1 if out[0] else 0  # an upper bound on the window height (ceil(H/out) + 1)
-    kw = -(-w // out[1]) + 1 if out[1] else 0
+    size = x.shape[2:]
+    wins = [_adaptive_windows(xp, size[a], out[a]) for a in range(len(size))]
+    # an upper bound on each window side (ceil(size/out) + 1)
+    ks = [-(-size[a] // out[a]) + 1 if out[a] else 0 for a in range(len(size))]
     best = arg = None
-    for a in range(kh):
-        rows = xp.minimum(sh + a, eh - 1)[:, None]
-        for b in range(kw):
-            cols = xp.minimum(sw + b, ew - 1)[None, :]
-            v = x[:, :, rows, cols]
-            pos = xp.broadcast_to(rows * w + cols, v.shape)
-            if best is None:
-                best, arg = v, pos.astype(xp.int64)
-                continue
-            take = (v > best) | (v != v)
-            best = xp.where(take, v, best)
-            arg = xp.where(take, pos, arg)
+    for taps in itertools.product(*(range(k) for k in ks)):  # row-major: the scan's order
+        idx, pos = [], 0
+        for a, (t, (start, end)) in enumerate(zip(taps, wins)):
+            i = xp.minimum(start + t, end - 1).reshape((-1,) + (1,) * (len(size) - 1 - a))
+            idx.append(i)
+            pos = pos * size[a] + i
+        v = x[(slice(None), slice(None)) + tuple(idx)]  # one gather per tap of the largest window
+        pos = xp.broadcast_to(pos, v.shape)
+        if best is None:
+            best, arg = v, pos.astype(xp.int64)
+            continue
+        take = (v > best) | (v != v)
+        best = xp.where(take, v, best)
+        arg = xp.where(take, pos, arg)
     if best is None:  # an empty output
         best = xp.zeros(x.shape[:2] + tuple(out), dtype=x.dtype)
         arg = xp.zeros(best.shape, dtype=xp.int64)
@@ -315,11 +323,12 @@ class AdaptiveMaxPool2d(Function):
     @staticmethod
     def backward(ctx, g):
         (arg,) = ctx.saved
-        n, c, h, w = ctx.shape
+        n, c = ctx.shape[:2]
+        area = math.prod(ctx.shape[2:])  # (H*W, or D*H*W for the 3-D subclass)
         xp = get_xp(g)
         # one flat index per output into the flattened input; overlapping windows may repeat one
-        flat = (xp.arange(n * c, dtype=xp.int64)[:, None] * (h * w) + arg.reshape(n * c, -1)).reshape(-1)
-        gx = xp.zeros(n * c * h * w, dtype=g.dtype)
+        flat = (xp.arange(n * c, dtype=xp.int64)[:, None] * area + arg.reshape(n * c, -1)).reshape(-1)
+        gx = xp.zeros(n * c * area, dtype=g.dtype)
         _B.scatter_add(gx, flat, g.reshape(-1))
         return gx.reshape(ctx.shape)
 
@@ -453,19 +462,39 @@ def _check_bias(op, x, bias, channels):
     _same_device_dtype(op, x, "bias", bias)
 
 
-def conv2d_padding(op, padding, kernel, stride, dilation):
-    """((top, bottom), (left, right)) for an int/pair, 'valid' or 'same' (total d*(k-1) per axis, odd one after)."""
+def conv2d_padding(op, padding, kernel, stride, dilation, n=2):
+    """((top, bottom), (left, right)) for an int/pair, 'valid' or 'same' (total d*(k-1) per axis, odd one after);
+    one (before, after) pair per axis for n spatial axes (conv3d: n=3)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0), (0, 0)
+            return ((0, 0),) * n
         if padding == "same":
             if any(s != 1 for s in stride):
                 raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
-            totals = [dilation[a] * (kernel[a] - 1) for a in range(2)]
+            totals = [dilation[a] * (kernel[a] - 1) for a in range(n)]
             return tuple((t // 2, t - t // 2) for t in totals)
-        raise ValueError(f"{op}: invalid padding string {padding!r}; expected 'valid', 'same' or an int / pair")
-    ph, pw = _pair(op, "padding", padding, 0)
-    return (ph, ph), (pw, pw)
+        raise ValueError(f"{op}: invalid padding string {padding!r}; expected 'valid', 'same' or an int / tuple")
+    return tuple((p, p) for p in _pair(op, "padding", padding, 0, n=n))
+
+
+def _conv_shapes(op, input, x, weight, padding, stride, dilation, groups, names):  # noqa: A002
+    """The checks of conv2d / conv3d that need the weight's shape; gives the (before, after) padding per axis."""
+    o, cg = weight.data.shape[:2]
+    kernel = weight.data.shape[2:]
+    c = x.data.shape[1]
+    if o % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the out_channels of weight {describe(weight)} ({o})")
+    if cg * groups != c:
+        raise ValueError(f"{op}: weight {describe(weight)} with groups={groups} expects input with {cg * groups} "
+                         f"channels, but input {describe(input)} has {c}")
+    pad = conv2d_padding(op, padding, kernel, stride, dilation, n=len(kernel))
+    for a, name in enumerate(names):
+        size = x.data.shape[2 + a] + sum(pad[a])
+        k_eff = dilation[a] * (kernel[a] - 1) + 1
+        if size < k_eff:
+            raise ValueError(f"{op}: the padded input {name} ({size}) is smaller than the dilated kernel ({k_eff}) "
+                             f"for input {describe(input)} and weight {describe(weight)}")
+    return pad
 
 
 # ---------------------------------------------------------------- convolution wrappers
@@ -494,19 +523,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dilation = _pair(op, "dilation", dilation, 1)
     groups = _pair(op, "groups", groups, 1, n=1)[0]
     o, cg, kh, kw = weight.data.shape
-    c = x.data.shape[1]
-    if o % groups:
-        raise ValueError(f"{op}: groups={groups} must divide the out_channels of weight {describe(weight)} ({o})")
-    if cg * groups != c:
-        raise ValueError(f"{op}: weight {describe(weight)} with groups={groups} expects input with {cg * groups} "
-                         f"channels, but input {describe(input)} has {c}")
-    pad = conv2d_padding(op, padding, (kh, kw), stride, dilation)
-    for a, name in enumerate(("height", "width")):
-        size = x.data.shape[2 + a] + sum(pad[a])
-        k_eff = dilation[a] * ((kh, kw)[a] - 1) + 1
-        if size < k_eff:
-            raise ValueError(f"{op}: the padded input {name} ({size}) is smaller than the dilated kernel ({k_eff}) "
-                             f"for input {describe(input)} and weight {describe(weight)}")
+    pad = _conv_shapes(op, input, x, weight, padding, stride, dilation, groups, ("height", "width"))
     args = [x, weight]
     if bias is not None:
         _check_bias(op, x, bias, o)
@@ -517,6 +534,19 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv_transpose(op, x, weight, bias, stride, padding, output_padding, groups, dilation, dims):
     """The shared checks and the call of ConvTranspose2d for a batched (N, C, H, W) x (1-D: H = kH = 1)."""
+    stride, padding, dilation, groups, out = _conv_transpose_conf(op, x, weight, stride, padding, output_padding,
+                                                                  groups, dilation, dims)
+    args = [x, weight]
+    if bias is not None:
+        _check_bias(op, x, bias, weight.data.shape[1] * groups)
+        args.append(bias)
+    return ConvTranspose2d.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                 out_hw=out)
+
+
+def _conv_transpose_conf(op, x, weight, stride, padding, output_padding, groups, dilation, dims):
+    """The checked (stride, padding, dilation, groups, output size) of a transposed convolution of a batched
+    x (N, C, *spatial) by weight (C, C_out / groups, *kernel); 1-D runs as 2-D (H = kH = 1), 3-D on its own."""
     stride = _pair(op, "stride", stride, 1, n=dims)
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a tuple of ints (no 'same' / 'valid' for transposed "
@@ -528,28 +558,24 @@ def _conv_transpose(op, x, weight, bias, stride, padding, output_padding, groups
     if dims == 1:  # the 1-D case as a height-1 image with a height-1 kernel
         stride, padding, output_padding, dilation = ((1,) + stride, (0,) + padding, (0,) + output_padding,
                                                      (1,) + dilation)
-    c, og, kh, kw = weight.data.shape
+    c, og = weight.data.shape[:2]
+    kernel, sp = weight.data.shape[2:], len(stride)  # (sp spatial dims: 2 for 1-D and 2-D, 3 for 3-D)
     if x.data.shape[1] != c:
         raise ValueError(f"{op}: weight {describe(weight)} expects input with {c} channels (weight is "
                          f"(in_channels, out_channels / groups, ...)), but input has {x.data.shape[1]}")
     if c % groups:
         raise ValueError(f"{op}: groups={groups} must divide the in_channels of weight {describe(weight)} ({c})")
-    for a in range(2):
+    for a in range(sp):
         if output_padding[a] >= stride[a] and output_padding[a] >= dilation[a]:
             raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, got "
-                             f"output_padding={output_padding[2 - dims:]}, stride={stride[2 - dims:]}, "
-                             f"dilation={dilation[2 - dims:]}")
-    out = tuple((x.data.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * ((kh, kw)[a] - 1)
-                + output_padding[a] + 1 for a in range(2))
+                             f"output_padding={output_padding[sp - dims:]}, stride={stride[sp - dims:]}, "
+                             f"dilation={dilation[sp - dims:]}")
+    out = tuple((x.data.shape[2 + a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (kernel[a] - 1)
+                + output_padding[a] + 1 for a in range(sp))
     if min(out) <= 0:
-        raise ValueError(f"{op}: the output size {out[2 - dims:]} is not positive for input {describe(x)}, weight "
-                         f"{describe(weight)}, stride={stride[2 - dims:]}, padding={padding[2 - dims:]}")
-    args = [x, weight]
-    if bias is not None:
-        _check_bias(op, x, bias, og * groups)
-        args.append(bias)
-    return ConvTranspose2d.apply(*args, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                                 out_hw=out)
+        raise ValueError(f"{op}: the output size {out[sp - dims:]} is not positive for input {describe(x)}, weight "
+                         f"{describe(weight)}, stride={stride[sp - dims:]}, padding={padding[sp - dims:]}")
+    return stride, padding, dilation, groups, out
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
@@ -601,13 +627,14 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # ---------------------------------------------------------------- pooling wrappers
-def _pool2d_args(op, kernel_size, stride, padding, dilation=1):
-    k = _pair(op, "kernel_size", kernel_size, 1)
+def _pool2d_args(op, kernel_size, stride, padding, dilation=1, n=2):
+    """Checked (kernel, stride, padding, dilation) n-tuples of a pooling (stride None: the kernel size)."""
+    k = _pair(op, "kernel_size", kernel_size, 1, n=n)
     no_stride = stride is None or (isinstance(stride, (tuple, list)) and not stride)
-    s = k if no_stride else _pair(op, "stride", stride, 1)
-    p = _pair(op, "padding", padding, 0)
-    d = _pair(op, "dilation", dilation, 1)
-    if any(2 * p[a] > k[a] for a in range(2)):
+    s = k if no_stride else _pair(op, "stride", stride, 1, n=n)
+    p = _pair(op, "padding", padding, 0, n=n)
+    d = _pair(op, "dilation", dilation, 1, n=n)
+    if any(2 * p[a] > k[a] for a in range(n)):
         raise ValueError(f"{op}: padding should be at most half of the kernel size, got padding={p} and "
                          f"kernel_size={k}")
     return k, s, p, d
@@ -615,7 +642,7 @@ def _pool2d_args(op, kernel_size, stride, padding, dilation=1):
 
 def _pool_out(op, x, k, s, p, d, ceil_mode):
     return tuple(_pool_len(op, x.data.shape[2 + a], d[a] * (k[a] - 1) + 1, s[a], p[a], bool(ceil_mode), x)
-                 for a in range(2))
+                 for a in range(len(k)))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
@@ -635,25 +662,42 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """
     op = "max_pool2d"
     x, added = _batched2d(op, input)
-    k, s, p, d = _pool2d_args(op, kernel_size, stride, padding, dilation)
+    return _max_pool(op, MaxPool2d, x, added, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _max_pool(op, fn, x, added, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    """max_pool2d / 3d on a batched x (N, C, *spatial): the checks, the Function `fn`, the indices if asked."""
+    k, s, p, d = _pool2d_args(op, kernel_size, stride, padding, dilation, n=x.data.ndim - 2)
     out = _pool_out(op, x, k, s, p, d, ceil_mode)
-    y = _unbatch(MaxPool2d.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, out=out), added)
+    y = _unbatch(fn.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, out=out), added)
     if not return_indices:
         return y
-    xp = get_xp(x.data)
+    where = _max_pool_indices(x.data, k, s, p, d, out)
+    return MaxPoolResult(y, _wrap(where[0] if added else where))
+
+
+def _max_pool_indices(x, k, s, p, d, out):
+    """torch's return_indices of a max pool of (N, C, *spatial) x: the int64 flat position (h*W + w in 2-D,
+    d*H*W + h*W + w in 3-D) of each window's winner in the unpadded input."""
+    xp = get_xp(x)
     # recomputed here: the op's node (where the forward's maximum lives) is not kept without a graph
-    win = PoolWindows(xp, x.data, k, s, p, d, out)
+    win = PoolWindows(xp, x, k, s, p, d, out)
     arg = win.valid(win.winners(win.maximum()))
-    rows = (arg // k[1]) * d[0] + xp.arange(out[0])[:, None] * s[0] - p[0]
-    cols = (arg % k[1]) * d[1] + xp.arange(out[1])[None, :] * s[1] - p[1]
     # a window of padding only (dilation can step over the input; its value is -inf) gets torch's index
     # r0 * W + c0 from its first row and column >= 0: past the end, or even a position of another window
     # (a placeholder, not a winner: such a window gets no gradient, unlike torch's backward)
-    r0, c0 = (_first_tap_at_or_after_0(xp, out[a], s[a], p[a], d[a]) for a in range(2))
-    empty = (r0 >= x.data.shape[2])[:, None] | (c0 >= x.data.shape[3])[None, :]
-    rows, cols = xp.where(empty, r0[:, None], rows), xp.where(empty, c0[None, :], cols)
-    where = (rows * x.data.shape[3] + cols).astype(xp.int64)
-    return MaxPoolResult(y, _wrap(where[0] if added else where))
+    nd, size = len(k), x.shape[2:]
+    pos, first, empty = [], [], False
+    for a in range(nd):
+        along = (-1,) + (1,) * (nd - 1 - a)  # broadcast over the output axis a
+        tap = (arg // math.prod(k[a + 1:])) % k[a]
+        pos.append(tap * d[a] + (xp.arange(out[a]) * s[a] - p[a]).reshape(along))
+        first.append(_first_tap_at_or_after_0(xp, out[a], s[a], p[a], d[a]).reshape(along))
+        empty = empty | (first[a] >= size[a])
+    where = 0
+    for a in range(nd):
+        where = where * size[a] + xp.where(empty, first[a], pos[a])
+    return where.astype(xp.int64)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,  # noqa: A002
@@ -672,16 +716,22 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     op = "avg_pool2d"
     x, added = _batched2d(op, input)
     k, s, p, _ = _pool2d_args(op, kernel_size, stride, padding)
-    if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-            raise TypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
-        if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be non-zero")
-        divisor_override = int(divisor_override)
+    divisor_override = _divisor_override(op, divisor_override)
     out = _pool_out(op, x, k, s, p, (1, 1), ceil_mode)
     y = AvgPool2d.apply(x, kernel_size=k, stride=s, padding=p, out=out, count_include_pad=bool(count_include_pad),
                         divisor_override=divisor_override)
     return _unbatch(y, added)
+
+
+def _divisor_override(op, value):
+    """avg_pool's divisor_override: None or a non-zero int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: divisor_override must be an int or None, got {value!r}")
+    if value == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero")
+    return int(value)
 
 
 def _adaptive_size(op, output_size, hw):
@@ -747,9 +797,14 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):  # noqa: A002
     """
     op = "adaptive_max_pool2d"
     x, added = _batched2d(op, input)
+    return _adaptive_max_pool(op, AdaptiveMaxPool2d, x, added, output_size, return_indices)
+
+
+def _adaptive_max_pool(op, fn, x, added, output_size, return_indices):
+    """adaptive_max_pool2d / 3d on a batched x: the checks, the Function `fn`, the indices if asked."""
     _check_nonempty(op, x, added)
     out = _adaptive_size(op, output_size, x.data.shape[2:])
-    y = _unbatch(AdaptiveMaxPool2d.apply(x, out=out), added)
+    y = _unbatch(fn.apply(x, out=out), added)
     if not return_indices:
         return y
     _, arg = _adaptive_max(get_xp(x.data), x.data, out)
@@ -918,16 +973,16 @@ def _resample_plan(mode, in_size, out_size, align_corners, scale_factor, dtype):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,  # noqa: A002
                 recompute_scale_factor=None, antialias=False):
-    """torch.nn.functional.interpolate for 1-D (N, C, L) and 2-D (N, C, H, W) inputs.
+    """torch.nn.functional.interpolate for 1-D (N, C, L), 2-D (N, C, H, W) and 3-D (N, C, D, H, W) inputs.
 
     Args:
         size: the output spatial size (an int for every spatial dim, or one per dim).
         scale_factor: multiplier(s) of the spatial size instead (output = floor(in * scale)); unless
             recompute_scale_factor=True, the kernel then maps positions with 1 / scale_factor, as torch.
         mode: 'nearest' (torch's legacy floor rule), 'nearest-exact', 'linear' (3-D input),
-            'bilinear' or 'bicubic' (4-D input; cubic convolution with a = -0.75, edge-clamped),
+            'bilinear' or 'bicubic' (4-D input; cubic convolution with a = -0.75, edge-clamped), 'trilinear' (5-D),
             'area' (adaptive average pooling).
-        align_corners: for linear/bilinear/bicubic: map the corner pixels' centres onto each other
+        align_corners: for linear/bilinear/bicubic/trilinear: map the corner pixels' centres onto each other
             (default False); must stay None for the other modes.
         recompute_scale_factor: compute the mapping from the sizes rather than from scale_factor.
         antialias: not supported (False only).
@@ -945,11 +1000,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     check_float(op, input)
     if mode not in _MODES + ("trilinear",):
         raise ValueError(f"{op}: mode must be one of {_MODES}, got {mode!r}")
-    if input.data.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input (torch has no unbatched form "
-                         f"here), got {describe(input)}")
+    if input.data.ndim not in (3, 4, 5):
+        raise ValueError(f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) or 5-D (N, C, D, H, W) input (torch "
+                         f"has no unbatched form here), got {describe(input)}")
     dims = input.data.ndim - 2
-    if (mode == "linear" and dims != 1) or (mode in ("bilinear", "bicubic") and dims != 2) or mode == "trilinear":
+    if ((mode == "linear" and dims != 1) or (mode in ("bilinear", "bicubic") and dims != 2)
+            or (mode == "trilinear" and dims != 3)):
         raise ValueError(f"{op}: mode {mode!r} needs a {({'linear': 3, 'trilinear': 5}).get(mode, 4)}-D input, "
                          f"got {describe(input)}")
     if antialias:
@@ -957,7 +1013,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode in ("nearest", "nearest-exact", "area"):
         if align_corners is not None:
             raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: "
-                             f"linear | bilinear | bicubic (got mode={mode!r})")
+                             f"linear | bilinear | bicubic | trilinear (got mode={mode!r})")
     elif align_corners is None:
         align_corners = False
     in_hw = input.data.shape[2:]
@@ -995,10 +1051,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             return adaptive_avg_pool1d(input, sizes[0])
         if input.data.shape[1] == 0:  # (adaptive_avg_pool2d's refusal, under this op's name: found by fuzzing)
             raise ValueError(f"{op}: mode 'area' needs a non-empty channel dimension, got {describe(input)}")
+        if dims == 3:
+            from .conv3d import adaptive_avg_pool3d  # (a local import: conv3d imports this module)
+            return adaptive_avg_pool3d(input, sizes)
         return adaptive_avg_pool2d(input, sizes)
     xp = get_xp(input.data)
     y = input
-    for axis in reversed(range(dims)):  # width first, then height: torch's order of the weighted sums
+    for axis in reversed(range(dims)):  # width first, then height (then depth): torch's order of the weighted sums
         idx, w = _resample_plan(mode, in_hw[axis], sizes[axis], align_corners, scales[axis], input.data.dtype)
         idx = _B.to_device(idx, input.device)
         w = None if w is None else _B.to_device(w, input.device)
