@@ -100,7 +100,15 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = np.int64 if ints else _B.get_default_dtype()
-    return _make(lambda xp, dt: xp.arange(start, end, step, dtype=dt), None, dtype, device, requires_grad, op="arange")
+    def values(xp, dt):
+        if np.dtype(dt).kind != "f":
+            return xp.arange(start, end, step, dtype=dt)
+        # As torch: start + i * step in float64, rounded once to dt. NumPy's float32 arange steps in float32
+        # (up to 1.5e-5 off in arange(-8, 8, 0.1)) and its float64 one by (start + step) - start.
+        n = max(0, math.ceil((end - start) / step))
+        return (start + step * xp.arange(n, dtype=np.float64)).astype(dt, copy=False)
+
+    return _make(values, None, dtype, device, requires_grad, op="arange")
 
 
 def _rng(op, generator):
