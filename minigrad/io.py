@@ -236,11 +236,20 @@ def save(obj, path) -> None:
 
 
 # ---------------------------------------------------------------- load
+class _MapLocationTypeError(TypeError):
+    """A map_location callable's fault (not the file's): raised as is, not as a CheckpointError."""
+
+
+class _MapLocationValueError(ValueError):
+    """As _MapLocationTypeError, for a returned array of another shape or dtype."""
+
+
 class _Decoder:
-    def __init__(self, archive, path: str, device):
+    def __init__(self, archive, path: str, device, remap=None):
         self.z = archive
         self.path = path
         self.device = device  # canonical device string or None
+        self.remap = remap    # torch's map_location as a dict {saved: target} or a callable, or None
 
     def fail(self, what: str):
         raise CheckpointError(f"load: {self.path}: {what}")
@@ -266,12 +275,40 @@ class _Decoder:
             return self.device
         if not isinstance(saved_device, str):
             self.fail(f"bad device entry {saved_device!r} at {where}")
+        if isinstance(self.remap, dict) and saved_device in self.remap:  # torch's {'cuda:1': 'cuda:0'}
+            return _B.parse_device(self.remap[saved_device])
         if saved_device == "cpu" or not _B.cuda_available():
             return "cpu"
         try:
             return _B.parse_device(saved_device)
         except (RuntimeError, ValueError):  # e.g. saved on cuda:1, this machine has one GPU
             return "cpu"
+
+    def _place(self, arr, saved_device, where: str):
+        """The host array `arr` read from the file, on its target device.
+
+        A callable map_location is torch's ``fn(storage, location)``: here it receives the NumPy
+        array and the saved device name, and returns the array to use (its device decides), a
+        Tensor, or None for the default placement; ``lambda storage, loc: storage`` loads on the CPU.
+        """
+        if callable(self.remap):
+            try:
+                out = self.remap(arr, saved_device)
+            except AttributeError as e:  # e.g. storage.cuda(): a NumPy array has no such method
+                raise _MapLocationTypeError(f"load: the map_location callable failed on the array at {where} ({e}); it "
+                                "receives a NumPy array and the saved device name and must return an array "
+                                "(NumPy or CuPy), a Tensor or None; for a device, pass map_location='cuda'") from e
+            if isinstance(out, Tensor):
+                out = out.data
+            if out is not None:
+                if not _B.is_array(out):
+                    raise _MapLocationTypeError(f"load: the map_location callable returned {type(out).__name__} for the "
+                                    f"array at {where}; expected an array (NumPy or CuPy), a Tensor or None")
+                if tuple(out.shape) != tuple(arr.shape) or out.dtype != arr.dtype:
+                    raise _MapLocationValueError(f"load: the map_location callable changed the array at {where} from "
+                                     f"{arr.dtype}{tuple(arr.shape)} to {out.dtype}{tuple(out.shape)}")
+                return out
+        return _B.to_device(arr, self._target(saved_device, where))
 
     def decode(self, node, where: str):
         if node is None or isinstance(node, (bool, int, float, str)):
@@ -291,13 +328,12 @@ class _Decoder:
                 items = [self.decode(v, f"{where}[{i}]") for i, v in enumerate(node["items"])]
                 return tuple(items) if t == "tuple" else items
             if t == "tensor":
-                arr = self._array(node, where)
-                return Tensor(_B.to_device(arr, self._target(node.get("device"), where)))
+                return Tensor(self._place(self._array(node, where), node.get("device"), where))
             if t == "ndarray":
                 arr = self._array(node, where)
                 if node.get("device") == "cpu":
                     return arr  # NumPy arrays stay NumPy arrays
-                return _B.to_device(arr, self._target(node.get("device"), where))
+                return self._place(arr, node.get("device"), where)
             if t == "scalar":
                 arr = self._array(node, where)
                 if arr.ndim != 0:
@@ -309,7 +345,7 @@ class _Decoder:
                 return int(node["hex"], 16)
             if t == "float":
                 return struct.unpack("<d", struct.pack("<q", node["bits"]))[0]
-        except CheckpointError:
+        except (CheckpointError, _MapLocationTypeError, _MapLocationValueError):
             raise
         except (KeyError, TypeError, ValueError, struct.error) as e:
             raise CheckpointError(f"load: {self.path}: malformed {t!r} node at {where}: {e!r}") from e
@@ -327,8 +363,11 @@ def load(path, device=None, *, map_location=None, weights_only=None):
             on this device ('cpu', 'cuda', 'cuda:N'). Default: the device it was saved
             from when that device exists here, else 'cpu'. NumPy arrays always come
             back as NumPy arrays.
-        map_location: torch's name for `device` (a device name; torch's dict and
-            callable forms are refused), so ``torch.load(p, map_location="cpu")`` ports.
+        map_location: torch's name for `device` (``torch.load(p, map_location="cpu")`` ports), or
+            torch's other forms: a dict from saved device names to device names
+            (``{"cuda:1": "cuda:0"}``; other devices as by default), or a callable
+            ``fn(array, saved_device)`` returning the array to use (its device decides), a Tensor,
+            or None for the default (``lambda storage, loc: storage`` loads on the CPU).
         weights_only: accepted for torch code and ignored: loading never runs code
             (no pickle), which is what torch's ``weights_only=True`` guards.
 
@@ -348,21 +387,29 @@ def load(path, device=None, *, map_location=None, weights_only=None):
     from_file = _is_file_object(path, "read")
     if not from_file:
         path = _fspath("load", path)
+    remap = None
+    if isinstance(map_location, dict) or callable(map_location):  # torch's other two forms
+        if device is not None:
+            raise ValueError("load: pass device= or a dict/callable map_location, not both")
+        if isinstance(map_location, dict):
+            for k, v in map_location.items():
+                if not isinstance(k, str) or not isinstance(v, str):
+                    raise TypeError(f"load: a map_location dict maps saved device names to device names "
+                                    f"(str -> str), got {k!r}: {v!r}")
+                _B.parse_device(v)  # a bad target fails here, naming it
+        remap, map_location = map_location, None
     if map_location is not None:
-        if isinstance(map_location, dict) or callable(map_location):
-            raise TypeError(f"load: map_location must be a device name ('cpu', 'cuda', 'cuda:N'), got "
-                            f"{type(map_location).__name__}; torch's dict and callable forms are not supported")
         if device is not None and _B.parse_device(device) != _B.parse_device(map_location):
             raise ValueError(f"load: device={device!r} and map_location={map_location!r} disagree; pass one")
         device = map_location
     dev = None if device is None else _B.parse_device(device)
     if from_file:
-        return _load_from(path, _file_name(path), dev)
+        return _load_from(path, _file_name(path), dev, remap)
     with open(path, "rb") as f:
-        return _load_from(f, path, dev)
+        return _load_from(f, path, dev, remap)
 
 
-def _load_from(f, path: str, dev):
+def _load_from(f, path: str, dev, remap=None):
     """load() on an open binary file `f`, from its current position (`path` names it in messages)."""
     if isinstance(f, io.TextIOBase):
         raise TypeError(f"load: {path} is a text-mode file; open it in binary mode ('rb')")
@@ -385,9 +432,14 @@ def _load_from(f, path: str, dev):
     try:
         with np.load(f, allow_pickle=False) as z:
             if _STRUCT_KEY not in z.files:
+                # torch.save writes a zip holding a pickle (<name>/data.pkl): say so, and how to bring it over
+                torch_hint = ("; it looks like a torch.save file (a pickle, which minigrad never loads): load it "
+                              "with torch.load and pass the state dict to load_state_dict (torch tensors are "
+                              "accepted), or re-save it with mg.save") if any(
+                    n.endswith("data.pkl") for n in z.files) else ""
                 raise CheckpointError(
                     f"load: {path}: not a minigrad checkpoint: the .npz archive has no {_STRUCT_KEY!r} entry "
-                    f"(entries: {sorted(z.files)[:10]}); it was not written by minigrad.save")
+                    f"(entries: {sorted(z.files)[:10]}); it was not written by minigrad.save{torch_hint}")
             raw = z[_STRUCT_KEY]
             try:
                 header = json.loads(raw.tobytes().decode("utf-8"))
@@ -403,8 +455,8 @@ def _load_from(f, path: str, dev):
                                       f"minigrad; this one reads up to version {FORMAT_VERSION}")
             if "tree" not in header:
                 raise CheckpointError(f"load: {path}: the structure entry has no 'tree'")
-            return _Decoder(z, path, dev).decode(header["tree"], "obj")
-    except CheckpointError:
+            return _Decoder(z, path, dev, remap).decode(header["tree"], "obj")
+    except (CheckpointError, _MapLocationTypeError, _MapLocationValueError):
         raise
     except Exception as e:  # noqa: BLE001
         # Whatever zipfile/numpy raise on damaged bytes (BadZipFile for a lost central directory,

@@ -475,12 +475,29 @@ def test_load_accepts_torch_keywords(tmp_path):
     for k, v in fresh.state_dict().items():
         assert np.array_equal(v.numpy(), model.state_dict()[k].numpy())
     assert list(mg.load(path, weights_only=False)) == list(model.state_dict())
-    with pytest.raises(TypeError, match="map_location must be a device name"):
-        mg.load(path, map_location={"cuda:0": "cpu"})
-    with pytest.raises(TypeError, match="map_location"):
-        mg.load(path, map_location=lambda storage, loc: storage)
+    # torch's dict and callable forms: saved cpu tensors stay on the cpu, values unchanged
+    for form in ({"cuda:0": "cpu"}, {"cpu": "cpu"}, lambda storage, loc: storage, lambda storage, loc: None):
+        loaded = mg.load(path, map_location=form)
+        assert list(loaded) == list(model.state_dict())
+        for k, v in loaded.items():
+            assert v.device == "cpu" and np.array_equal(v.numpy(), model.state_dict()[k].numpy())
+    seen = []
+    mg.load(path, map_location=lambda storage, loc: seen.append(loc))
+    assert seen == ["cpu"] * len(model.state_dict())  # called once per tensor with its saved device
+    with pytest.raises(TypeError, match="map_location callable failed.*NumPy array"):
+        mg.load(path, map_location=lambda storage, loc: storage.cuda())
+    with pytest.raises(TypeError, match="map_location callable returned list"):
+        mg.load(path, map_location=lambda storage, loc: [1])
+    with pytest.raises(ValueError, match="changed the array"):
+        mg.load(path, map_location=lambda storage, loc: storage[:1])
+    with pytest.raises(TypeError, match="str -> str"):
+        mg.load(path, map_location={0: "cpu"})
+    with pytest.raises(ValueError, match="not both"):
+        mg.load(path, "cpu", map_location={"cpu": "cpu"})
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         mg.load(path, map_location="tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.load(path, map_location={"cpu": "tpu"})
 
 
 # ---------------------------------------------------------------- 5. data, modes, init, freezing
