@@ -451,8 +451,12 @@ def _check_target(op, scores, target, ignore_index):
     if scores.data.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension (last), got a 0-d tensor")
     if target.data.shape != scores.data.shape[:-1]:
+        s = tuple(scores.data.shape)
+        # torch's layout (N, C, d1, ...) with target (N, d1, ...): say how to port it
+        hint = ("; this is torch's (N, C, d1, ...) layout: move the classes last with input.movedim(1, -1)"
+                if len(s) >= 3 and target.data.shape == s[:1] + s[2:] else "")
         raise ValueError(f"{op}: the class dimension is last: input (..., C) = {describe(scores)} needs target of "
-                         f"shape {tuple(scores.data.shape[:-1])}, got {describe(target)}")
+                         f"shape {tuple(scores.data.shape[:-1])}, got {describe(target)}{hint}")
     if target.device != scores.device:
         raise RuntimeError(f"{op}: input is on {scores.device} but target is on {target.device}")
     C = scores.data.shape[-1]
