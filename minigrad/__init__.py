@@ -110,7 +110,8 @@ from .sparse import mm as spmm  # noqa: E402  (torch.spmm on dense matrices: min
 from .ops import out as _out  # noqa: E402
 _out.install(globals())  # torch's out= keyword on the top-level functions that take it (ops/out.py)
 from .tensor import REDUCTIONS_WITH_KEEPDIM as _KEEPDIM, numpy_keyword_aliases as _np_kw  # noqa: E402
-for _name in _KEEPDIM:  # keepdims= / axis= as torch's reductions take them (tensor.py)
+from .tensor import DIM_FUNCTIONS_WITH_AXIS as _AXIS  # noqa: E402
+for _name in _KEEPDIM + _AXIS:  # keepdims= / axis= as torch's functions take them (tensor.py)
     globals()[_name] = _np_kw(globals()[_name])
 
 # numpy dtypes under torch's names, so `dtype=mg.float32` reads as in torch
@@ -125,6 +126,9 @@ int64 = backend.np.dtype("int64")
 bool_ = backend.np.dtype("bool")
 # torch's other dtype names: `dtype=mg.long`, `x.to(mg.double)` port as they are
 long, double, half, short = int64, float64, float16, int16
+# torch's math constants (Python floats, as torch's: `torch.sqrt(torch.tensor(2.0 / torch.pi))`, `-torch.inf`)
+pi, e, inf, nan = 3.141592653589793, 2.718281828459045, float("inf"), float("nan")
+newaxis = None  # torch.newaxis: x[:, torch.newaxis]
 _BUILTIN_NAMED_DTYPES = {"float": float32, "int": int32, "bool": bool_}
 
 
@@ -142,6 +146,11 @@ def __getattr__(name):
         raise AttributeError(
             "module 'minigrad' has no attribute 'bfloat16': minigrad has no bfloat16 dtype (NumPy has none); "
             "use mg.float16 (e.g. with mg.autocast) or mg.float32, and leave bfloat16 out of dtype tables")
+    if name in ("func", "vmap"):  # torch.func (functorch) / torch.vmap: function transforms
+        raise AttributeError(
+            f"module 'minigrad' has no attribute {name!r}: minigrad has no torch.func transforms (vmap, grad, "
+            "functional_call, stack_module_state); loop over the batch or the models instead, and take "
+            "gradients with mg.autograd.grad(loss, params) (per-sample gradients: one grad call per sample)")
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

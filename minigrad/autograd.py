@@ -338,7 +338,7 @@ class Function:
             _check_finite(out, f"forward output of {cls.__name__}")
         if _grad_enabled:
             for t in inputs:
-                if t.requires_grad:
+                if t._rg:  # (the requires_grad slot, read directly: the hottest read in minigrad)
                     break
             else:
                 return _wrap(out, False, None, _view_vc(cls, inputs, out))
@@ -366,7 +366,7 @@ class Function:
     @property
     def needs_input_grad(self):
         """One bool per input: does it need a gradient? (lets backward skip work)"""
-        return tuple([t.requires_grad for t in self.inputs])
+        return tuple([t._rg for t in self.inputs])
 
     out_version = 0
     saves_output = False  # True for ops whose backward reads their own output (exp, tanh, ...)
@@ -408,11 +408,26 @@ class Function:
             if fn is not None:
                 out.append((fn, t._oi))
             else:
-                out.append((AccumulateGrad(t) if t.requires_grad else None, 0))
+                out.append((AccumulateGrad(t) if t._rg else None, 0))
         return tuple(out)
+
+    def register_hook(self, hook):
+        """torch's `grad_fn.register_hook(fn(grad_inputs, grad_outputs))`: not available (refused clearly)."""
+        raise NotImplementedError(_NODE_HOOK_HINT.format(f"{self.name()}.register_hook"))
+
+    def register_prehook(self, hook):
+        """torch's `grad_fn.register_prehook(fn(grad_outputs))`: not available (refused clearly)."""
+        raise NotImplementedError(_NODE_HOOK_HINT.format(f"{self.name()}.register_prehook"))
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+# Graph nodes take no hooks: a node's inputs are not always torch's edges (MulScalar has one, torch's
+# MulBackward0 two), so torch's grad_inputs could not be reproduced entry by entry.
+_NODE_HOOK_HINT = ("{}: hooks on graph nodes (grad_fn) are not supported in minigrad; use "
+                   "tensor.register_hook(fn(grad)) on the node's output (what register_prehook sees) or on its "
+                   "inputs, or a module's register_full_backward_hook / register_full_backward_pre_hook")
 
 
 class AccumulateGrad:
@@ -489,7 +504,7 @@ def _apply_multi(ctx, inputs, outs):
         for k, o in enumerate(outs):
             _check_finite(o, f"forward output {k} of {type(ctx).__name__}")
     cls = type(ctx)
-    if not (_grad_enabled and any(t.requires_grad for t in inputs)):
+    if not (_grad_enabled and any(t._rg for t in inputs)):
         return tuple(_wrap(o, False, None, _view_vc(cls, inputs, o)) for o in outs)
     ctx.inputs = inputs
     ctx.versions = tuple([t._vc[0] for t in inputs])
@@ -501,7 +516,7 @@ def _apply_multi(ctx, inputs, outs):
     for k, o in enumerate(outs):
         # As in torch, outputs marked non-differentiable and integer/bool outputs do not require grad.
         t = _wrap(o, o.dtype.kind == "f" and not any(o is a for a in marked), ctx, _view_vc(cls, inputs, o))
-        if not t.requires_grad:
+        if not t._rg:
             t.grad_fn = None
         t._oi = k
         results.append(t)
@@ -754,7 +769,7 @@ def _take_over(x, new, old):
     keeps_grad = bool(retained) and any(r() is x for r in retained)
     if keeps_grad:
         retained[:] = [r for r in retained if r() is not x]
-    x.grad_fn, x._oi, x.requires_grad = new, 0, True
+    x.grad_fn, x._oi, x._rg = new, 0, True
     if keeps_grad:
         x.retain_grad()
 
@@ -1007,6 +1022,12 @@ class RemovableHandle:
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+
+    def __enter__(self):  # `with module.register_forward_hook(fn):` removes the hook at the end, as torch
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 # Hooks of leaf tensors: id(tensor) -> (weak reference, {handle id: hook}). Keyed by id, not by

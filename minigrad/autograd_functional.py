@@ -39,6 +39,8 @@ def _no_double_backward(what: str):
 def _tensors(x, fn: str, what: str) -> tuple:
     """A Tensor or a sequence of Tensors, as a tuple (TypeError naming `fn` otherwise)."""
     seq = (x,) if isinstance(x, Tensor) else x
+    if not isinstance(seq, (tuple, list, str, bytes)) and hasattr(seq, "__iter__"):
+        seq = tuple(seq)  # any iterable, as torch: autograd.grad(loss, model.parameters())
     if not isinstance(seq, (tuple, list)):
         raise TypeError(f"{fn}: {what} must be a Tensor or a sequence of Tensors, got {type(x).__name__}")
     for i, t in enumerate(seq):

@@ -165,35 +165,39 @@ def randint(low, high=None, size=(), dtype=None, device=None, *, generator=None)
                  device, False, op="randint")
 
 
-def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return zeros(*t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device,
+def zeros_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
+    return zeros(*input.shape, dtype=input.dtype if dtype is None else dtype,
+                 device=input.device if device is None else device,
                  requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return ones(*t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device,
+def ones_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
+    return ones(*input.shape, dtype=input.dtype if dtype is None else dtype,
+                device=input.device if device is None else device,
                 requires_grad=requires_grad)
 
 
-def full_like(t, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
-                device=t.device if device is None else device, requires_grad=requires_grad)
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
+    return full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
+                device=input.device if device is None else device, requires_grad=requires_grad)
 
 
-def randn_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return randn(*t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device,
+def randn_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
+    return randn(*input.shape, dtype=input.dtype if dtype is None else dtype,
+                 device=input.device if device is None else device,
                  requires_grad=requires_grad)
 
 
-def rand_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return rand(*t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device,
+def rand_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
+    return rand(*input.shape, dtype=input.dtype if dtype is None else dtype,
+                device=input.device if device is None else device,
                 requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------------- ranges, index grids, permutations
-def empty_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty_like(input, dtype=None, device=None, requires_grad=False) -> Tensor:  # noqa: A002 (torch's name)
     """torch.empty_like: minigrad has no uninitialised memory, so zeros_like."""
-    return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _steps(op, steps):

@@ -127,8 +127,12 @@ class _Encoder:
                 return {"t": tag, "items": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]}
             finally:
                 self._active.discard(id(obj))
+        # torch.save(model, f) pickles the whole module; minigrad never pickles, so say what to save instead
+        hint = ("; save its state_dict() (a torch.save(model, f) / model = torch.load(f) port becomes "
+                "mg.save(model.state_dict(), f), then build the model and model.load_state_dict(mg.load(f)))"
+                if callable(getattr(obj, "state_dict", None)) else "")
         raise TypeError(
-            f"save: cannot store {type(obj).__name__} at {path}; supported are dict/list/tuple, "
+            f"save: cannot store {type(obj).__name__} at {path}{hint}; supported are dict/list/tuple, "
             "Tensor, NumPy/CuPy arrays and scalars, int, float, bool, None, str and bytes")
 
 
@@ -172,7 +176,19 @@ def _file_name(f) -> str:
     return repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"
 
 
-def save(obj, path) -> None:
+def _path_or_f(op, f, path):
+    """The file argument: torch's `f` (`torch.save(obj=sd, f=path)`, `torch.load(f=path)`), or minigrad's older
+    keyword `path=`; exactly one of them."""
+    if path is not None:
+        if f is not None:
+            raise TypeError(f"{op}: pass the file once, as `f` (torch's name) or `path=`, not both")
+        return path
+    if f is None:
+        raise TypeError(f"{op}: missing the file argument `f`")
+    return f
+
+
+def save(obj, f=None, *, path=None) -> None:
     """Write a nested structure of tensors, arrays and Python values to `path`, atomically.
 
     Args:
@@ -184,6 +200,8 @@ def save(obj, path) -> None:
             ``write`` method (io.BytesIO, a file opened with ``'wb'``). A file object gets
             the same bytes written directly from its current position, and is not closed;
             that write is NOT atomic (an error mid-write leaves part of the archive in it).
+        f: the same as `path`, under torch's name (``torch.save(obj=model.state_dict(), f=path)`` ports);
+            `path` is keyword-only, for older minigrad code.
 
     Raises:
         TypeError: an unsupported object; the message names its key path, e.g.
@@ -197,6 +215,7 @@ def save(obj, path) -> None:
         twice and loads as two independent copies. Tuple subclasses (namedtuples)
         load as plain tuples; dict subclasses other than OrderedDict as dicts.
     """
+    path = _path_or_f("save", f, path)
     to_file = _is_file_object(path, "write")
     if not to_file:
         path = _fspath("save", path)
@@ -352,13 +371,14 @@ class _Decoder:
         self.fail(f"unknown node type {t!r} at {where} (written by a newer minigrad?)")
 
 
-def load(path, device=None, *, map_location=None, weights_only=None):
+def load(f=None, device=None, *, path=None, map_location=None, weights_only=None, mmap=None):
     """Read a checkpoint written by `save`.
 
     Args:
         path: file name (str or os.PathLike); or, as torch, a seekable binary file object
             (io.BytesIO, a file opened with ``'rb'``), read from its current position (after
             ``mg.save(obj, buf)`` call ``buf.seek(0)`` first, as with torch). Not closed.
+        f: the same as `path`, under torch's name (``torch.load(f=path)`` ports); `path` is keyword-only.
         device: put every Tensor (and every array that was a CuPy array when saved)
             on this device ('cpu', 'cuda', 'cuda:N'). Default: the device it was saved
             from when that device exists here, else 'cpu'. NumPy arrays always come
@@ -370,6 +390,8 @@ def load(path, device=None, *, map_location=None, weights_only=None):
             or None for the default (``lambda storage, loc: storage`` loads on the CPU).
         weights_only: accepted for torch code and ignored: loading never runs code
             (no pickle), which is what torch's ``weights_only=True`` guards.
+        mmap: torch's keyword (``torch.load(p, mmap=True, weights_only=True)`` ports): the file is
+            read into memory all the same (same values); as torch, mmap=True needs a file path.
 
     Returns:
         The saved structure: Tensors as Tensors (with ``requires_grad=False``: it is
@@ -384,7 +406,10 @@ def load(path, device=None, *, map_location=None, weights_only=None):
             (as torch: read it into an io.BytesIO first).
         TypeError: a text-mode file object.
     """
+    path = _path_or_f("load", f, path)
     from_file = _is_file_object(path, "read")
+    if mmap and from_file:  # torch's refusal: mapping needs a file name
+        raise ValueError("load: f must be a file path in order to use the mmap argument (got a file object)")
     if not from_file:
         path = _fspath("load", path)
     remap = None

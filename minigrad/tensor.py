@@ -60,7 +60,7 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
     t = _new(Tensor)
     t.data = data
     t.grad = None
-    t.requires_grad = requires_grad
+    t._rg = requires_grad
     t.grad_fn = grad_fn
     t._vc = [0] if vc is None else vc
     t._oi = 0
@@ -172,7 +172,7 @@ class Tensor:
     # _vc: version counter (a list shared by views); _oi: which output of grad_fn this is.
     # __dict__: user attributes, as torch tensors take them (fastai's `p.grad_avg = ...` on a parameter,
     # `out.g = ...` in a hand-written backward); created only when one is set.
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_vc", "_oi", "__weakref__", "__dict__")
+    __slots__ = ("data", "grad", "_rg", "grad_fn", "_vc", "_oi", "__weakref__", "__dict__")
     # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -195,7 +195,7 @@ class Tensor:
         arr = _host_data_to_array(data, None if dtype is None else check_dtype(dtype, "tensor"), dev)
         self.data = arr
         self.grad = None
-        self.requires_grad = False
+        self._rg = False  # (the `requires_grad` property's slot)
         self.grad_fn = None
         self._vc = [0]
         self._oi = 0
@@ -259,8 +259,12 @@ class Tensor:
         return self.data.shape[0]
 
     # ------------------------------------------------------------ conversion
-    def numpy(self):
-        """The values as a host NumPy array (shares memory on 'cpu'; a copy from 'cuda')."""
+    def numpy(self, *, force=False):
+        """The values as a host NumPy array (shares memory on 'cpu'; a copy from 'cuda').
+
+        `force` is torch's keyword (``t.numpy(force=True)`` = ``t.detach().cpu().numpy()``); accepted, and
+        changes nothing here: minigrad already converts a tensor that requires grad, or one on 'cuda'.
+        """
         return _B.to_device(self.data, "cpu")
 
     def item(self):
@@ -342,6 +346,24 @@ class Tensor:
         """A new leaf sharing this tensor's memory, cut from the graph."""
         return _wrap(self.data, False, None, self._vc)
 
+    @property
+    def requires_grad(self) -> bool:
+        """Whether operations on this tensor are recorded so that backward() reaches it.
+
+        Assigning it is checked, as torch's setter: only a leaf's flag can change (a non-leaf's comes from
+        its history: `y.requires_grad = False` would silently cut the graph), and only floating-point
+        tensors can require grad (as requires_grad_()).
+        """
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(f"requires_grad = {value!r}: you can only change requires_grad flags of leaf tensors "
+                               f"(this one has grad_fn={type(self.grad_fn).__name__}); for a tensor cut from the "
+                               "graph use y.detach(), or y.detach().requires_grad_() for a new leaf")
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if requires_grad and self.data.dtype.kind not in "fc":
             raise TypeError(
@@ -349,7 +371,7 @@ class Tensor:
                 "convert it with .float() first")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False): only leaf tensors can stop requiring grad; use detach()")
-        self.requires_grad = bool(requires_grad)
+        self._rg = bool(requires_grad)
         return self
 
     def retain_grad(self) -> "Tensor":
@@ -405,7 +427,7 @@ class Tensor:
                 "of another tensor's memory. Use detach() instead")
         if node is not None and "retained_output" in node.__dict__:  # it no longer is that node's output
             node.__dict__["retained_output"][:] = [r for r in node.__dict__["retained_output"] if r() is not self]
-        self.grad_fn, self._oi, self.requires_grad = None, 0, False
+        self.grad_fn, self._oi, self._rg = None, 0, False
         return self
 
     def zero_grad_(self):
@@ -559,9 +581,15 @@ class Tensor:
         return _ops.ge(self, other)
 
     def __eq__(self, other):
+        # `t == None` / `t == 'text'` is False as in torch (Python's identity fallback), not an error:
+        # LLMs-from-scratch's generate() tests `if idx_next == eos_id` with eos_id=None
+        if other is None or isinstance(other, (str, bytes)):
+            return NotImplemented
         return _ops.eq(self, other)
 
     def __ne__(self, other):
+        if other is None or isinstance(other, (str, bytes)):
+            return NotImplemented  # True, as torch's
         return _ops.ne(self, other)
 
     # bitwise on integer tensors, logical on bool tensors, refused on floats (as torch; ops/special.py)
@@ -1806,6 +1834,8 @@ class Tensor:
             return False
         if self.requires_grad:
             return self.grad_fn is not None
+        if self.data.dtype.kind != "f":  # an integer/bool tensor never joins a graph: the values are written (torch)
+            return False
         return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
 
     def _bump(self):
@@ -1827,6 +1857,8 @@ class Tensor:
             _ag.record_inplace(self, "__setitem__", lambda t: _ops.shape.setitem(t, index, value))
             return
         self._check_inplace("__setitem__")
+        if isinstance(value, Tensor) and value.dtype != self.dtype:  # cast (by NumPy below) where torch casts
+            _ops.shape.check_write_dtype("__setitem__", self, index, value)
         target = self.data
         xp = _B.get_array_module(target)
         expanded = _ops.shape.expand_0d_masks(target.shape, index, xp)
@@ -1836,7 +1868,7 @@ class Tensor:
         v = self._operand(value, "__setitem__")
         target, idx = _ops.shape.split_index(target, idx)  # (ints before index arrays, as torch: a view)
         try:
-            target[idx] = v
+            target[_ops.shape.scalar_position_as_view(idx)] = v
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensor
             kind = ValueError if isinstance(e, ValueError) else TypeError
             what = f"{value.dtype}{list(value.shape)}" if isinstance(value, Tensor) else repr(value)
@@ -1849,7 +1881,8 @@ class Tensor:
         if self._records_inplace(other):
             if alpha != 1:
                 other = other * _ops.common.scalar_value(alpha, f"{op} (alpha)")
-            return _ag.record_inplace(self, op, lambda t: _OUT_OF_PLACE[op](t, other))
+            # (through ops.special.inplace: computed in torch's promoted dtype, written back in self's)
+            return _ops.special.inplace(op, self, lambda t: _OUT_OF_PLACE[op](t, other), other)
         self._check_inplace(op)
         o = self._operand(other, op)
         if op == "sub_":
@@ -2183,10 +2216,10 @@ class Tensor:
 
     def clamp_(self, min=None, max=None):
         op = "clamp_"
-        if self._records_inplace():
-            return _ag.record_inplace(self, op, lambda t: t.clamp(min, max))
-        if isinstance(min, Tensor) or isinstance(max, Tensor):  # tensor bounds: the out-of-place clamp, written back
-            return self._write_in_place(op, lambda t: t.clamp(min, max), *[b for b in (min, max) if b is not None])
+        if self._records_inplace() or isinstance(min, Tensor) or isinstance(max, Tensor):
+            # recorded, or tensor bounds: the out-of-place clamp (in torch's promoted dtype), written back
+            bounds = [b for b in (min, max) if b is not None]
+            return _ops.special.inplace(op, self, lambda t: t.clamp(min, max), *bounds)
         self._check_inplace(op)
         if min is None and max is None:
             raise ValueError(f"{op}: at least one of min and max must be given")
@@ -2206,6 +2239,11 @@ class Tensor:
 REDUCTIONS_WITH_KEEPDIM = ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "logsumexp",
                            "argmax", "argmin", "all", "any", "nansum", "nanmean", "aminmax", "median", "nanmedian",
                            "quantile", "nanquantile", "mode", "kthvalue", "std_mean", "var_mean")
+# torch's argument parser maps axis= to dim= on every native function, not only reductions
+# (`torch.cat([A, B], axis=0)`, `torch.stack(..., axis=1)` in Raschka's book); these take axis= too.
+DIM_FUNCTIONS_WITH_AXIS = ("cat", "concat", "stack", "cumsum", "cumprod", "squeeze", "unsqueeze", "chunk", "unbind",
+                           "softmax", "log_softmax", "sort", "argsort", "topk", "diff", "count_nonzero", "narrow",
+                           "index_select")
 
 
 def numpy_keyword_aliases(fn):
@@ -2222,7 +2260,7 @@ def numpy_keyword_aliases(fn):
     return wrapper
 
 
-for _name in REDUCTIONS_WITH_KEEPDIM:
+for _name in REDUCTIONS_WITH_KEEPDIM + DIM_FUNCTIONS_WITH_AXIS:
     if _name in Tensor.__dict__:
         setattr(Tensor, _name, numpy_keyword_aliases(Tensor.__dict__[_name]))
 

@@ -342,6 +342,8 @@ def test_cuda_table_names_are_torch_cuda_registrations():
     """Every op minigrad lists for CUDA autocast is one torch 2.13 registers for AutocastCUDA (or, for the
     entries marked in amp.py, one whose torch implementation runs registered ops or promotes natively)."""
     torch = _torch()
+    if not torch.__version__.startswith("2.13"):  # (e.g. rms_norm joined the CUDA table after 2.11)
+        pytest.skip(f"the autocast tables follow torch 2.13's registrations; this is torch {torch.__version__}")
     registered = torch._C._dispatch_get_registrations_for_dispatch_key
     regs = {r.split("::")[1].split(".")[0] for r in registered("AutocastCUDA")}
     aten = {"vector_norm": "linalg_vector_norm", "matrix_norm": "linalg_matrix_norm", "multi_dot": "linalg_multi_dot",

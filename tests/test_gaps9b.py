@@ -169,7 +169,9 @@ def test_data_parallel_on_cpu_is_torchs_wrapper(device):
     tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     tdp = torch.nn.DataParallel(tm)  # torch on a CPU build: a plain wrapper
     ours = DataParallel(mg.nn.Sequential(mg.nn.Linear(3, 4), mg.nn.Tanh(), mg.nn.Linear(4, 2)))
-    assert ours.device_ids == tdp.device_ids == []
+    # every visible GPU, as torch's (none on a CPU-only machine)
+    assert ours.device_ids == (list(range(mg.cuda.device_count())) if mg.cuda.is_available() else [])
+    assert tdp.device_ids == (list(range(torch.cuda.device_count())) if torch.cuda.is_available() else [])
     assert list(ours.state_dict()) == list(tdp.state_dict())  # 'module.0.weight', ...
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in tdp.named_parameters()]
     assert repr(ours).startswith("DataParallel(\n  (module): Sequential(")

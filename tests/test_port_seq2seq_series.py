@@ -1388,19 +1388,21 @@ def test_transformer_masks_match_torch():
     assert (m_model.make_src_mask(m_src.t()).numpy() == t_model.make_src_mask(t_src.t()).numpy()).all()
 
 
-def test_model_double_with_float32_outputs_buffer_is_a_clear_error():
+def test_model_double_with_float32_outputs_buffer_casts_as_torch():
     """`model.double()` on the tutorial: `outputs = torch.zeros(...)` is still float32. torch casts each
-    `outputs[t] = output` down to float32 silently (and returns float32 predictions from a float64
-    model); minigrad refuses a dtype-changing write in a recorded graph, naming both dtypes."""
+    `outputs[t] = output` down to float32 (and returns float32 predictions from a float64 model), in a
+    recorded graph too, and the float64 parameters get float64 gradients; so does minigrad (audit 10)."""
     torch.manual_seed(0)
     theirs = make_seq2seq_lstm(TH)(TH).double()
     ours = make_seq2seq_lstm(MG)(MG).double()
     (t_src, _, t_trg), = make_batches(TH, make_corpus()[:4])
     (m_src, _, m_trg), = make_batches(MG, make_corpus()[:4])
-    assert theirs(t_src, t_trg, 0).dtype == torch.float32
-    with pytest.raises(TypeError, match=r"__setitem__: cannot write float64\[4, 12\].* into float32\[8, 4, 12\]"):
-        ours(m_src, m_trg, 0)
-    with mg.no_grad():  # without a graph the write casts, as NumPy's and torch's do
+    for model, src, trg, lib in ((theirs, t_src, t_trg, torch), (ours, m_src, m_trg, mg)):
+        out = model(src, trg, 0)
+        assert out.dtype == lib.float32 and out.requires_grad
+        out.sum().backward()
+        assert all(p.grad.dtype == lib.float64 for p in model.parameters() if p.grad is not None)
+    with mg.no_grad():  # without a graph the write casts too
         assert ours(m_src, m_trg, 0).dtype == mg.float32
 
 

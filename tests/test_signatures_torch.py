@@ -448,8 +448,6 @@ ALLOWED: dict[str, str] = {
                        "with torch's name differs, and it fails loudly"),
     "linalg.matmul:1": ("a: renamed, same meaning at this position (minigrad 'b', torch ['other']); only a keyword "
                         "call with torch's name differs, and it fails loudly"),
-    "load:0": ("a: renamed, same meaning at this position (minigrad 'path', torch ['f']); only a keyword call with "
-               "torch's name differs, and it fails loudly"),
     "load:1": ("a: renamed, same meaning at this position (minigrad 'device', torch ['map_location']); only a "
                "keyword call with torch's name differs, and it fails loudly"),
     "logical_and:1": ("a: renamed, same meaning at this position (minigrad 'b', torch ['other']); only a keyword "
@@ -490,8 +488,6 @@ ALLOWED: dict[str, str] = {
                          "(RNNCell/LSTMCell/GRUCell) match torch"),
     "not_equal:1": ("a: renamed, same meaning at this position (minigrad 'b', torch ['other']); only a keyword call "
                     "with torch's name differs, and it fails loudly"),
-    "save:1": ("a: renamed, same meaning at this position (minigrad 'path', torch ['f']); only a keyword call with "
-               "torch's name differs, and it fails loudly"),
     "searchsorted:1": ("a: renamed, same meaning at this position (minigrad 'values', torch ['input']); only a "
                        "keyword call with torch's name differs, and it fails loudly"),
     "set_default_dtype:0": ("a: renamed, same meaning at this position (minigrad 'dtype', torch ['d']); only a "
@@ -506,10 +502,6 @@ ALLOWED: dict[str, str] = {
                        "same meaning; a keyword call fails loudly"),
     "vsplit:1": ("a: renamed, same meaning at this position (minigrad 'indices_or_sections', torch ['indices', "
                  "'sections']); only a keyword call with torch's name differs, and it fails loudly"),
-    "where:1": ("a: renamed, same meaning at this position (minigrad 'a', torch ['input']); only a keyword call "
-                "with torch's name differs, and it fails loudly"),
-    "where:2": ("a: renamed, same meaning at this position (minigrad 'b', torch ['other']); only a keyword call "
-                "with torch's name differs, and it fails loudly"),
     "F.pad:value": "b: None means 0 in torch: the same padding value",
     "Tensor.is_contiguous:memory_format": "b: the layout argument is ignored (minigrad has one layout)",
     "Tensor.norm:p": ("b: p=2 over the given dims equals torch's default 'fro' (checked in "
@@ -604,7 +596,6 @@ ALLOWED: dict[str, str] = {
     "linalg.pinv:out": "d: out= is installed only on the top-level functions of ops/out.py OUT_RULES; rare here",
     "linalg.svd:driver": "d: LAPACK/cuSOLVER driver choice; minigrad has one SVD",
     "linalg.svdvals:driver": "d: LAPACK/cuSOLVER driver choice; minigrad has one SVD",
-    "load:mmap": "d: pickle/zipfile/mmap options of torch's serializer; minigrad's format is npz",
     "load:pickle_module": "d: pickle/zipfile/mmap options of torch's serializer; minigrad's format is npz",
     "mm:out_dtype": "d: torch 2.x mixed-precision output dtype for matmuls; not modelled",
     "nn.Hardtanh:max_value": "d: torch's deprecated aliases of min_val/max_val",

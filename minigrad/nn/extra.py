@@ -464,10 +464,11 @@ class EmbeddingBag(Module):
 
         As torch's, the padding row keeps its pretrained values (it is left out of the bags).
         """
-        from ..tensor import tensor as _tensor
+        from ..tensor import Tensor, tensor as _tensor
 
-        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`)
-        w = _tensor(embeddings, device=getattr(embeddings, "device", None))
+        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`; host data follows
+        # the default device, as mg.tensor: a NumPy 2 array's own .device is always 'cpu', so it is not asked)
+        w = _tensor(embeddings, device=embeddings.device if isinstance(embeddings, Tensor) else None)
         if w.ndim != 2:
             raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         bag = cls(w.shape[0], w.shape[1], max_norm=max_norm, norm_type=norm_type,

@@ -127,10 +127,11 @@ class Embedding(Module):
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
                         norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False):
         """An Embedding whose weight is a copy of the 2-D tensor/array `embeddings`; frozen by default."""
-        from ..tensor import tensor as _tensor
+        from ..tensor import Tensor, tensor as _tensor
 
-        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`)
-        w = _tensor(embeddings, device=getattr(embeddings, "device", None))
+        # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`; host data follows
+        # the default device, as mg.tensor: a NumPy 2 array's own .device is always 'cpu', so it is not asked)
+        w = _tensor(embeddings, device=embeddings.device if isinstance(embeddings, Tensor) else None)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         emb = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,

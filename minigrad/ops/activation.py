@@ -13,7 +13,7 @@ import warnings
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import check_float, check_pair, describe, normalize_axis
+from .common import c_order, check_float, check_pair, describe, normalize_axis
 from .elementwise import _number
 from .. import amp as _amp
 
@@ -374,7 +374,7 @@ class LogSigmoid(Function):
         xp = get_xp(x)
         e = xp.exp(-xp.abs(x))  # never overflows; log1p keeps the tiny values of x >> 0
         ctx.save_for_backward(x, e)
-        return xp.minimum(x, 0) - xp.log1p(e)
+        return c_order(xp.minimum(x, 0) - xp.log1p(e))  # C order, as torch's (x may be permuted)
 
     @staticmethod
     def backward(ctx, g):

@@ -145,6 +145,9 @@ def check_pair(op: str, a: Tensor, b: Tensor):
             pair = _amp.promote_pair(a, b)
             if pair is not None:
                 return pair
+        if _inplace_depth:  # an in-place op's computation: torch's promotion (its result is cast back to self's)
+            wide = promoted_float(ta, tb)
+            return (a if ta == wide else _cast_like(a, wide)), (b if tb == wide else _cast_like(b, wide))
         raise TypeError(f"{op}: dtype mismatch: {describe(a)} and {describe(b)}; convert one with "
                         ".float() or .double() (minigrad never upcasts float32 silently)")
     if fa:
@@ -152,6 +155,29 @@ def check_pair(op: str, a: Tensor, b: Tensor):
     if fb:
         return _wrap(da.astype(tb)), b
     return a, b  # both integer/bool: NumPy's promotion, which is torch's here; no gradients involved
+
+
+# How many in-place ops are computing now (`ops.special.inplace`). As torch, `x32.add_(y64)` computes in the
+# promoted dtype (float64) and writes the result back as float32; the gradient reaching y is float64 again
+# (the casts are differentiable). Out of place, float32 with float64 stays a TypeError (no silent upcast).
+_inplace_depth = 0
+
+
+class promoting_floats:
+    """Context manager: binary ops inside promote two float dtypes as torch does (for in-place ops only)."""
+
+    def __enter__(self):
+        global _inplace_depth
+        _inplace_depth += 1
+
+    def __exit__(self, *exc):
+        global _inplace_depth
+        _inplace_depth -= 1
+
+
+def promoted_float(*dtypes):
+    """torch's promotion among float dtypes: the widest (float16 with float32 is float32)."""
+    return max(dtypes, key=lambda d: d.itemsize)
 
 
 def _cast_like(x: Tensor, dtype):
@@ -215,6 +241,13 @@ def keepdim_shape(shape, dims):
     if dims is None:
         return (1,) * len(shape)
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def c_order(y):
+    """y in C order, copied only when it is not already. NumPy lays many results out like their
+    (permuted, sliced, expanded) input; torch returns such ops' results contiguous, so a port's
+    `.view(...)` of them must work here too."""
+    return y if y.flags.c_contiguous else y.copy()
 
 
 def arg_extreme(a, op: str, axis=None, keepdims=False):

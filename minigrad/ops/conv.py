@@ -19,7 +19,7 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_float, describe
+from .common import c_order, check_float, describe
 from .shape import reshape
 from .. import amp as _amp
 
@@ -77,7 +77,7 @@ class Conv1d(Function):
         # the windows are kept for dw (k times x's size) rather than gathered again in backward
         ctx.save_for_backward(w, cols)
         ctx.conf = (x.shape, stride, padding, dilation, groups)
-        return y
+        return c_order(y)  # (the reshape above keeps a permuted x's layout in some shapes; torch's y is C order)
 
     @staticmethod
     def _cols(xp, x, wshape, stride, padding, dilation, groups):
@@ -320,7 +320,7 @@ class AvgPool1d(Function):
         div = AvgPool1d._divisor(xp, length, k, stride, padding, l_out, count_include_pad, x.dtype)
         ctx.save_for_backward(div)
         ctx.conf = (length, k, stride, padding, length + padding + right)
-        return cols.sum(axis=-1) / div
+        return c_order(cols.sum(axis=-1) / div)  # (C order, as torch's, whatever x's layout)
 
     @staticmethod
     def _divisor(xp, length, k, stride, padding, l_out, count_include_pad, dtype):

@@ -17,6 +17,7 @@ from ..tensor import Tensor, _wrap
 from .common import (check_float, check_pair, describe, is_scalar, refuse_text, require_tensor, scalar_value,
                      to_tensor)
 from .common import quiet as _quiet
+from . import common as _common
 from .. import amp as _amp
 
 get_xp = _B.get_array_module
@@ -711,18 +712,34 @@ def minimum(a, b):
         raise _operand_error("minimum", e, a, b) from None
 
 
-def where(condition, a=None, b=None):
-    """Pick a where `condition` is true, else b (all three broadcast together).
+def where(condition, input=None, other=None):  # noqa: A002  (torch's keyword names: where(condition=, input=, other=))
+    """Pick input where `condition` is true, else other (all three broadcast together).
 
     With the condition alone, torch's `where(condition)`: `nonzero(condition, as_tuple=True)`.
     """
+    a, b = input, other
+    for name, v in (("condition", condition), ("input", a), ("other", b)):
+        if _B.is_array(v):  # torch's `torch.where(t.data, ...)` ported verbatim: a raw array, which torch refuses
+            require_tensor("where", v, name)  # (a TypeError naming the port; Python data stays accepted)
     if a is None and b is None:
         from .shape import nonzero  # (shape imports this module)
 
         return nonzero(to_tensor(condition, None, "where"), as_tuple=True)
     if a is None or b is None:
         raise TypeError("where: give both values (where(condition, a, b)) or neither (where(condition))")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: torch's dtypes for them
+        a, b = _number_tensor(a, condition), _number_tensor(b, condition)
     return _where("where", condition, a, b)
+
+
+def _number_tensor(v, like):
+    """A Python/NumPy number as a 0-d tensor on like's device, in torch's dtype for it: bool, int64, or the
+    default float dtype (not float64, as NumPy would have it)."""
+    np = _B.np
+    dtype = (np.bool_ if isinstance(v, (bool, np.bool_)) else np.int64 if isinstance(v, numbers.Integral)
+             else _B.get_default_dtype())
+    device = like.device if isinstance(like, Tensor) else _B.factory_device(None)  # (Python data: the default)
+    return _wrap(_B.as_array(v, dtype=dtype, device=device))
 
 
 def _where(op, condition, a, b):
@@ -751,7 +768,9 @@ def masked_fill(x, mask, value):
     tensor with 1). It is `where(mask, value, x)`, so the gradient reaches x where the mask
     is false and a tensor `value` gets the sum of the rest.
     """
-    return _masked_fill("masked_fill", x, mask, value)
+    out = _masked_fill("masked_fill", x, mask, value)
+    # torch's result is contiguous even for a permuted x (NumPy's where keeps x's layout)
+    return out if out.data.flags.c_contiguous else out.contiguous()
 
 
 def _check_fill_value(op: str, value, x: Tensor) -> None:
@@ -1601,6 +1620,9 @@ def _common_dtype(op, ts):
     """The tensors cast to their common dtype, as torch promotes (a float dtype wins over integers; a
     0-d tensor yields to tensors with dimensions of its kind); float32 with float64 stays an error."""
     floats = {t.data.dtype for t in ts if t.data.dtype.kind == "f"}
+    if len(floats) > 1 and _common._inplace_depth:  # an in-place op: torch's promotion (see common.promoting_floats)
+        dtype = _common.promoted_float(*floats)
+        return [t if t.data.dtype == dtype else _common._cast_like(t, dtype) for t in ts]
     if len(floats) > 1:
         raise TypeError(f"{op}: dtype mismatch: {', '.join(describe(t) for t in ts)}; convert with .float() or "
                         ".double() (minigrad never upcasts float32 silently)")

@@ -12,6 +12,7 @@ the *_scatter ops and narrow_copy return new memory.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from .. import autograd as _ag
 from .. import backend as _B
@@ -20,8 +21,8 @@ from ..tensor import Tensor, _wrap
 from .common import describe, normalize_axis
 from .shape import (
     SetItem, _along, _check_covered, _check_index_bounds, _check_index_tensor, _check_positions, _int_arg,
-    _shape_arg, _strided_view, _tri, cast, clone, getitem, narrow, normalize_index, permute, reshape,
-    setitem, split,
+    _shape_arg, _strided_view, _tri, cast, clone, expand_0d_masks, getitem, narrow, normalize_index, permute,
+    reshape, setitem, split,
 )
 
 get_xp = _B.get_array_module
@@ -291,8 +292,9 @@ class IndexPutAccumulate(Function):
         return (g if need_x else None), (g[ctx.index] if need_v else None)
 
 
-def _index_tuple(op, x, indices):
-    """torch's `indices` (a tuple or list of integer or bool tensors) as a checked backend index."""
+def _check_indices(op, x, indices):
+    """TypeError/RuntimeError/IndexError unless `indices` is a tuple or list of integer, bool or uint8
+    tensors on x's device, covering at most x's dims."""
     if isinstance(indices, Tensor) or not isinstance(indices, (tuple, list)):
         raise TypeError(f"{op}: indices must be a tuple of Tensors, got {type(indices).__name__}")
     if not indices:
@@ -300,13 +302,21 @@ def _index_tuple(op, x, indices):
     for k, i in enumerate(indices):
         if not isinstance(i, Tensor):
             raise TypeError(f"{op}: indices[{k}] must be a Tensor, got {type(i).__name__}")
-        if i.data.dtype not in (np.int64, np.int32) and i.data.dtype.kind != "b":
-            raise TypeError(f"{op}: indices[{k}] must be an int64, int32 or bool tensor, got {describe(i)}")
+        if i.data.dtype not in (np.int64, np.int32, np.uint8) and i.data.dtype.kind != "b":
+            raise TypeError(f"{op}: indices[{k}] must be an int64, int32, bool or uint8 tensor, got {describe(i)}")
         if i.device != x.device:
             raise RuntimeError(f"{op}: x is {describe(x)} but indices[{k}] is {describe(i)}")
-    width = sum(i.data.ndim if i.data.dtype.kind == "b" else 1 for i in indices)
+        if i.data.dtype == np.uint8 and i.data.ndim == 0:  # (normalize_index warns for the others)
+            warnings.warn(f"{op}: indexing with dtype uint8 is deprecated, please use a dtype bool instead "
+                          "(a uint8 index is read as a boolean mask, as torch does)", UserWarning, stacklevel=4)
+    width = sum(i.data.ndim if i.data.dtype.kind == "b" or i.data.dtype == np.uint8 else 1 for i in indices)
     if width > x.data.ndim:
         raise IndexError(f"{op}: too many indices for {describe(x)}: they cover {width} dims")
+
+
+def _index_tuple(op, x, indices):
+    """torch's `indices` (a tuple or list of integer, bool or uint8 tensors) as a checked backend index."""
+    _check_indices(op, x, indices)
     idx, _ = normalize_index(tuple(indices), x, op=op, select_0d=False)
     _check_index_bounds(x, idx, op=op)
     try:
@@ -332,7 +342,18 @@ def index_put(x, indices, values, accumulate=False):
     if values.device != x.device:
         raise RuntimeError(f"{op}: x is {describe(x)} but values is {describe(values)}")
     if values.dtype != x.dtype:
-        raise TypeError(f"{op}: values must have x's dtype: x is {describe(x)}, values is {describe(values)}")
+        # torch hands one boolean mask with a one-element value on the CPU to masked_fill_, which casts
+        one_mask = (isinstance(indices, (tuple, list)) and len(indices) == 1 and isinstance(indices[0], Tensor)
+                    and indices[0].data.dtype.kind == "b")
+        if accumulate or not one_mask or values.data.size != 1 or values.device != "cpu":
+            raise TypeError(f"{op}: values must have x's dtype: x is {describe(x)}, values is {describe(values)}")
+        values = cast(values, x.data.dtype)  # (differentiable between float dtypes)
+    if isinstance(indices, (tuple, list)):
+        expanded = expand_0d_masks(x.data.shape, tuple(indices), get_xp(x.data))
+        if expanded is not None:  # a 0-d mask: write into a new size-1 dim where it stands (as x[...] = values)
+            _check_indices(op, x, indices)
+            new = tuple(i if isinstance(i, Tensor) else _wrap(i) for i in expanded[2])
+            return reshape(index_put(reshape(x, expanded[0]), new, values, accumulate), x.data.shape)
     idx, shape = _index_tuple(op, x, indices)
     try:
         ok = np.broadcast_shapes(values.data.shape, shape) == shape

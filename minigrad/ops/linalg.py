@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_pair, describe, to_tensor
+from .common import c_order, check_pair, describe, to_tensor
 from .shape import getitem, permute
 from .. import amp as _amp
 
@@ -183,7 +183,7 @@ class Einsum(Function):
         y = get_xp(arrays[0]).einsum(",".join(ins) + "->" + out, *arrays, optimize=len(arrays) > 1)
         if len(arrays) == 1 and y.base is not None and (y.base is arrays[0] or y.base is arrays[0].base):
             y = y.copy()  # 'ij->ji' or 'ii->i' of one operand is a NumPy view: own memory, as torch's result
-        return y
+        return c_order(y)  # (NumPy may lay the result out like a permuted operand; torch's is C order)
 
     @staticmethod
     def backward(ctx, g):

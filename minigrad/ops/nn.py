@@ -12,7 +12,7 @@ from .. import backend as _B
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor, _wrap
 from .activation import stable_sigmoid, stable_softplus
-from .common import check_float, check_pair, describe, normalize_axis, require_tensor, to_tensor
+from .common import c_order, check_float, check_pair, describe, normalize_axis, require_tensor, to_tensor
 from .elementwise import clamp, where
 from .reduce import amin, norm
 from ..sparse import RowSparseGrad
@@ -42,7 +42,7 @@ class Softmax(Function):
             y = x.copy()
         else:
             e = xp.exp(x - x.max(axis=dim, keepdims=True))
-            y = e / e.sum(axis=dim, keepdims=True)
+            y = c_order(e / e.sum(axis=dim, keepdims=True))  # C order, as torch's (x may be permuted)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -60,7 +60,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        y = _log_softmax(get_xp(x), x, dim)
+        y = c_order(_log_softmax(get_xp(x), x, dim))  # C order, as torch's (x may be permuted)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
@@ -973,7 +973,7 @@ def one_hot(tensor, num_classes=-1):
             raise ValueError(f"one_hot: class index {lo if lo < 0 else hi} of {describe(tensor)} is outside "
                              f"[0, {num_classes}) (num_classes={num_classes})")
     xp = get_xp(data)
-    return _wrap((data[..., None] == xp.arange(num_classes)).astype(xp.int64))
+    return _wrap((data[..., None] == xp.arange(num_classes)).astype(xp.int64, order="C"))  # (C, as torch's)
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,  # noqa: A002

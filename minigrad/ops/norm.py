@@ -12,7 +12,7 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor
-from .common import check_float, describe
+from .common import c_order, check_float, describe
 from .. import amp as _amp
 
 get_xp = _B.get_array_module
@@ -216,7 +216,7 @@ class RMSNorm(Function):
         # mean of squares as sum / n: an empty normalised block would make mean() warn (its output is empty anyway)
         ms = (x * x).sum(axis=axes, keepdims=True) * (1.0 / max(n, 1))
         rstd = 1.0 / xp.sqrt(ms + eps)  # (no mean subtraction: that is what separates RMSNorm from LayerNorm)
-        xhat = x * rstd
+        xhat = c_order(x * rstd)  # C order, as torch's result (x may be permuted)
         w = weight[0] if weight else None
         ctx.save_for_backward(xhat, rstd, w)
         ctx.axes = axes

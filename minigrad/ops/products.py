@@ -15,7 +15,7 @@ import numbers
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_pair, describe, normalize_axis
+from .common import c_order, check_pair, describe, normalize_axis
 from .elementwise import _math_operands, _quiet, where
 from .linalg import matmul
 from .shape import cat, clone, diag, expand, index_copy, movedim, pad, permute, reshape, select, stack
@@ -395,6 +395,7 @@ class Cdist(Function):
     def forward(ctx, x1, x2, p):
         with _quiet():  # inf - inf = NaN and overflow to inf are the answers there, silently, as torch
             y, u = _pairwise_norms(get_xp(x1), x1, x2, p)
+        y = c_order(y)  # (a permuted x1 lays NumPy's result out like it; torch's is C order)
         ctx.p = p
         ctx.save_for_backward(u, y)
         return y

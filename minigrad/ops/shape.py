@@ -11,7 +11,7 @@ import warnings
 from .. import backend as _B
 from ..autograd import Function, sum_to
 from ..tensor import Tensor, _wrap, check_dtype
-from .common import describe, normalize_axis, normalize_dim, require_tensor, to_tensor
+from .common import c_order, describe, normalize_axis, normalize_dim, require_tensor, to_tensor
 from .elementwise import _masked_fill, masked_fill, where
 from .. import amp as _amp
 
@@ -127,7 +127,7 @@ class GetItem(Function):
         y = target[index]
         if basic and not _B.is_array(y):  # an int for every dim: NumPy gives a scalar (a copy); with `...`
             y = x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]  # a 0-d view, as torch's x[i]
-        return y
+        return y if basic else c_order(y)  # (an integer-array index copies: in C order, as torch)
 
     @staticmethod
     def backward(ctx, g):
@@ -139,6 +139,14 @@ class GetItem(Function):
             target, index = split_index(gx, ctx.index)  # (a view of gx: the scatter lands in gx)
             _B.scatter_add(target, index, g)
         return gx
+
+
+def scalar_position_as_view(index):
+    """index, with `...` appended when it holds only integers: a 0-d view, into which NumPy, like torch, writes
+    a value with leading size-1 dims (`x[0] = t` with t of shape (1,)); at a scalar position it refuses that."""
+    if index.__class__ is int or (index.__class__ is tuple and all(i.__class__ is int for i in index)):
+        return (index if index.__class__ is tuple else (index,)) + (Ellipsis,)
+    return index
 
 
 class SetItem(Function):
@@ -153,7 +161,7 @@ class SetItem(Function):
         ctx.index, ctx.v_ndim = index, v.ndim
         y = x.copy()
         target, index = split_index(y, index)
-        target[index] = v
+        target[scalar_position_as_view(index)] = v
         return y
 
     @staticmethod
@@ -172,21 +180,50 @@ class SetItem(Function):
         return gx, gv
 
 
+def check_write_dtype(op, x, index, value):
+    """TypeError where torch refuses `x[index] = value` for a tensor value of another dtype (a RuntimeError there).
+
+    torch writes through the view that basic indexing selects (ints, slices, None, ..., Python bools,
+    0-d integer tensors) with copy_, which casts any dtype to x's. With index tensors (a 0-d bool
+    tensor becomes one) it calls index_put_, which wants one dtype, except for a single boolean mask
+    (not uint8) and a one-element value on the CPU: that is masked_fill_, which casts again.
+    """
+    entries = index if index.__class__ is tuple else (index,)
+    tensors = []
+    for i in entries:
+        if i is None or i is Ellipsis or isinstance(i, (slice, bool, np.bool_, numbers.Integral)):
+            continue
+        a = i.data if isinstance(i, Tensor) else i
+        if not _B.is_array(a):
+            a = np.asarray(a)
+        if a.ndim == 0 and a.dtype.kind in "iu" and a.dtype != np.uint8:  # a select, as an int
+            continue
+        tensors.append(a)
+    if not tensors:
+        return
+    if len(tensors) == 1 and tensors[0].dtype.kind == "b" and tensors[0].ndim and value.data.size == 1 \
+            and value.device == "cpu":
+        return
+    raise TypeError(f"{op}: index_put requires the source and destination dtypes match: cannot write "
+                    f"{describe(value)} into {describe(x)} at index tensors (as torch; only a basic index, or "
+                    "a single boolean mask with a one-element value, casts); convert it with .to(x.dtype)")
+
+
 def setitem(x, index, value):
     """x with x[index] = value, out of place (what `x[index] = value` records in a graph)."""
-    expanded = expand_0d_masks(x.data.shape, index, get_xp(x.data))
-    if expanded is not None:  # a 0-d mask: write through a new size-1 dim (see expand_0d_masks)
-        return reshape(setitem(reshape(x, expanded[0]), expanded[2], value), x.data.shape)
-    idx, _ = normalize_index(index, x, op="__setitem__")
-    _check_index_bounds(x, idx, op="__setitem__")
     v = value if isinstance(value, Tensor) else to_tensor(value, x, "__setitem__")
     if not isinstance(value, Tensor) and v.dtype != x.dtype:  # a constant (list, array): cast, as NumPy would
         v = _wrap(v.data.astype(x.dtype))
     if v.device != x.device:
         raise RuntimeError(f"__setitem__: tensors are on different devices ({x.device} and {v.device})")
-    if v.dtype != x.dtype:
-        raise TypeError(f"__setitem__: cannot write {describe(v)} into {describe(x)} in a recorded graph "
-                        "(the dtypes differ); convert the value first")
+    if v.dtype != x.dtype:  # torch's rule (see check_write_dtype): cast, differentiably between float dtypes
+        check_write_dtype("__setitem__", x, index, v)  # (on the index as given: True is basic, tensor(True) not)
+        v = cast(v, x.data.dtype)
+    expanded = expand_0d_masks(x.data.shape, index, get_xp(x.data))
+    if expanded is not None:  # a 0-d mask: write through a new size-1 dim (see expand_0d_masks)
+        return reshape(setitem(reshape(x, expanded[0]), expanded[2], v), x.data.shape)
+    idx, _ = normalize_index(index, x, op="__setitem__")
+    _check_index_bounds(x, idx, op="__setitem__")
     try:
         return SetItem.apply(x, v, index=torch_order(idx))
     except (IndexError, ValueError) as e:
@@ -200,7 +237,7 @@ class Cat(Function):
     def forward(ctx, *xs, dim):
         ctx.dim = dim
         ctx.bounds = np.cumsum([x.shape[dim] for x in xs])[:-1].tolist()
-        return get_xp(xs[0]).concatenate(xs, axis=dim)
+        return c_order(get_xp(xs[0]).concatenate(xs, axis=dim))  # (NumPy keeps a shared input layout; torch: C)
 
     @staticmethod
     def backward(ctx, g):
@@ -213,7 +250,7 @@ class Stack(Function):
     @staticmethod
     def forward(ctx, *xs, dim):
         ctx.dim = dim
-        return get_xp(xs[0]).stack(xs, axis=dim)
+        return c_order(get_xp(xs[0]).stack(xs, axis=dim))  # (NumPy keeps a shared input layout; torch: C)
 
     @staticmethod
     def backward(ctx, g):
@@ -228,7 +265,7 @@ class Cast(Function):
     def forward(ctx, x, dtype):
         ctx.dtype = x.dtype
         with _B.np.errstate(over="ignore"):  # 1e300 in float32 is inf, silently, as torch
-            return x.astype(dtype)
+            return x.astype(dtype, order="C")  # (one copy either way; 'K' would lay out an expanded x oddly)
 
     @staticmethod
     def backward(ctx, g):
@@ -379,6 +416,7 @@ def transpose(x, dim0, dim1):
 
 def t(x):
     """torch.t: transpose a 2-D tensor; 0-D and 1-D tensors come back as they are."""
+    require_tensor("t", x)  # (an array's .data is a memoryview: it would pass below and come back an array)
     if x.data.ndim > 2:
         raise ValueError(f"t: expects a tensor with at most 2 dimensions, got {describe(x)}; "
                          "use transpose(dim0, dim1)")
@@ -389,9 +427,10 @@ def flip(x, dims):
     """torch.flip: reverse the order of elements along `dims` (an int or a tuple); a reversing slice."""
     require_tensor("flip", x)
     ds = normalize_dim("flip", dims, x.data.ndim)
+    # a new C-ordered tensor, as torch's flip (a reversing view would let writes reach x, and refuse .view)
     if not ds:
-        return x
-    return getitem(x, tuple(slice(None, None, -1) if d in ds else slice(None) for d in range(x.data.ndim)))
+        return clone(x)
+    return clone(getitem(x, tuple(slice(None, None, -1) if d in ds else slice(None) for d in range(x.data.ndim))))
 
 
 def roll(x, shifts, dims=None):
@@ -405,6 +444,7 @@ def roll(x, shifts, dims=None):
     dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
     if len(shifts) != len(dims):
         raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    x0 = x
     for shift, dim in zip(shifts, dims):
         if not isinstance(shift, numbers.Integral):
             raise TypeError(f"roll: shifts must be ints, got {shift!r}")
@@ -414,11 +454,12 @@ def roll(x, shifts, dims=None):
         if k:  # the last k elements move to the front
             lead = (slice(None),) * d
             x = cat([getitem(x, lead + (slice(n - k, None),)), getitem(x, lead + (slice(0, n - k),))], dim=d)
-    return x
+    return clone(x) if x is x0 else x  # (no shift at all: still a new tensor, as torch's roll)
 
 
-def index_select(x, dim, index):
+def index_select(input, dim, index):  # noqa: A002 - torch's keyword: index_select(input=x, index=i, dim=0)
     """torch.index_select: the entries of x at the 1-D integer tensor `index` along `dim` (repeats allowed)."""
+    x = input
     op = "index_select"
     require_tensor(op, x)
     _check_vector_index(op, index)
@@ -486,6 +527,7 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
                          f"values need a {len(pad) // 2 + 1}-D or {len(pad) // 2 + 2}-D tensor, got {describe(x)}")
     if mode in ("reflect", "replicate"):
         _check_fold_pad(op, mode, x, pad)
+    copied = False  # until a cat / index_select, x is the input or a crop of it (a view)
     for k in range(len(pad) // 2):
         d = x.data.ndim - 1 - k
         left, right = int(pad[2 * k]), int(pad[2 * k + 1])
@@ -503,10 +545,11 @@ def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - torch's names
             before = [_filled_like(x, d, left, value)] if left > 0 else []
             after = [_filled_like(x, d, right, value)] if right > 0 else []
             if before or after:
-                x = cat(before + [x] + after, dim=d)
+                x, copied = cat(before + [x] + after, dim=d), True
         elif left or right:
             x = index_select(x, d, _wrap(get_xp(x.data).asarray(_pad_positions(op, mode, n, left, right, d, x))))
-    return x
+            copied = True
+    return x if copied else clone(x)  # a new C-ordered tensor, as torch's pad, also for zero or crop-only pads
 
 
 def _check_fold_pad(op, mode, x, pad):
@@ -578,7 +621,8 @@ def _tri(op, x, diagonal, lower):
         keep = xp.tri(n, m, k=int(diagonal), dtype=bool)  # j <= i + diagonal
     else:
         keep = ~xp.tri(n, m, k=int(diagonal) - 1, dtype=bool)  # j >= i + diagonal
-    return where(_wrap(keep), x, _wrap(xp.zeros((), dtype=x.data.dtype)))
+    out = where(_wrap(keep), x, _wrap(xp.zeros((), dtype=x.data.dtype)))
+    return out if out.data.flags.c_contiguous else out.contiguous()  # (C order, as torch, for a permuted x)
 
 
 def tril(x, diagonal=0):
@@ -664,13 +708,14 @@ _PLAIN_INDEX = (int, slice, type(None), type(Ellipsis))  # entries that are neve
 
 
 def _is_0d_mask(i) -> bool:
-    """Is this index entry a 0-d boolean mask (True, np.True_, or a 0-d bool tensor or array such as `v > 0.3`)?"""
+    """Is this index entry a 0-d boolean mask (True, np.True_, or a 0-d bool tensor or array such as `v > 0.3`;
+    a 0-d uint8 one too, which torch reads as a mask)?"""
     if i.__class__ in _PLAIN_INDEX:
         return False
     if isinstance(i, (bool, np.bool_)):
         return True
     a = i.data if isinstance(i, Tensor) else i
-    return _B.is_array(a) and a.ndim == 0 and a.dtype.kind == "b"
+    return _B.is_array(a) and a.ndim == 0 and (a.dtype.kind == "b" or a.dtype == np.uint8)
 
 
 def expand_0d_masks(shape, index, xp):
@@ -1054,9 +1099,7 @@ def cat(tensors, dim=0):
         s = t.data.shape
         if len(s) != nd or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != d):
             raise ValueError(f"cat: shapes must match except in dim {d}; got {[list(t.shape) for t in tensors]}")
-    if len(tensors) == 1:
-        return tensors[0]
-    return Cat.apply(*tensors, dim=d)
+    return Cat.apply(*tensors, dim=d)  # (one tensor too: torch's cat([x]) is a new tensor, never x itself)
 
 
 def stack(tensors, dim=0):
@@ -1117,7 +1160,7 @@ def cast(x, dtype):
     if x.data.dtype == dtype:
         return x
     if dtype.kind not in "fc" or x.data.dtype.kind not in "fc":
-        return _wrap(x.data.astype(dtype))
+        return _wrap(x.data.astype(dtype, order="C"))
     return Cast.apply(x, dtype=dtype)
 
 
@@ -1229,6 +1272,7 @@ def movedim(x, source, destination):
     """torch.movedim: move dims `source` to positions `destination` (ints or equal-length sequences);
     the other dims keep their order. A permute, so a view."""
     op = "movedim"
+    require_tensor(op, x)
     src = (source,) if isinstance(source, numbers.Integral) else tuple(source)
     dst = (destination,) if isinstance(destination, numbers.Integral) else tuple(destination)
     if len(src) != len(dst):
@@ -1253,6 +1297,7 @@ moveaxis = movedim
 
 def swapaxes(x, axis0, axis1):
     """torch.swapaxes / swapdims: transpose(axis0, axis1) (a 0-d tensor takes 0 or -1 and comes back as it is)."""
+    require_tensor("swapaxes", x)
     normalize_axis("swapaxes", axis0, max(x.data.ndim, 1))  # (range errors name swapaxes, not transpose)
     normalize_axis("swapaxes", axis1, max(x.data.ndim, 1))
     if x.data.ndim == 0:

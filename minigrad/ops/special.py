@@ -19,7 +19,7 @@ from collections import namedtuple
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_pair, describe, is_scalar, scalar_value, to_tensor
+from .common import check_pair, describe, is_scalar, promoting_floats, scalar_value, to_tensor
 from .elementwise import (
     _floatify, _math_operands, _operand_error, _quiet, _tensor_arg, mul, pow, sign, sub, trunc,
 )
@@ -909,7 +909,8 @@ def inplace(op, x, fn, *operands):
         raise TypeError(f"{op}: expected a Tensor to write into, got {type(x).__name__}")
 
     def compute(t):
-        out = fn(t)
+        with promoting_floats():  # float32 with float64 computes in float64, as torch, and is cast back below
+            out = fn(t)
         src, dst = out.data.dtype, t.data.dtype
         if not _can_cast(src, dst):
             raise RuntimeError(f"{op}: the result type {src} can't be cast to the desired output type {dst} of "
@@ -1033,12 +1034,14 @@ class Frexp(Function):
     @staticmethod
     def forward(ctx, x, exponent):
         ctx.exponent = exponent
-        return get_xp(x).ldexp(x, -exponent).astype(x.dtype, copy=False)  # exact: only the exponent changes
+        # exact: only the exponent changes. In float64, because a GPU flushes float32 subnormals to zero
+        # in ldexp (every float32/float16 value is a normal float64, and the mantissa casts back exactly).
+        return get_xp(x).ldexp(x.astype(np.float64, copy=False), -exponent).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         with _quiet():  # a subnormal's 2**1030 overflows to inf, silently, as torch
-            return get_xp(g).ldexp(g, -ctx.exponent).astype(g.dtype, copy=False)
+            return get_xp(g).ldexp(g.astype(np.float64, copy=False), -ctx.exponent).astype(g.dtype, copy=False)
 
 
 FrexpResult = namedtuple("FrexpResult", ["mantissa", "exponent"])
@@ -1054,8 +1057,8 @@ def frexp(input):  # noqa: A002 - torch's name
     if x.data.dtype.kind != "f":
         raise TypeError(f"frexp: only supports floating-point dtypes, got {describe(x)} (as torch)")
     xp = get_xp(x.data)
-    with _quiet():
-        exponent = xp.frexp(x.data)[1].astype(np.int32)
+    with _quiet():  # (in float64: see Frexp.forward)
+        exponent = xp.frexp(x.data.astype(np.float64, copy=False))[1].astype(np.int32)
     return FrexpResult(Frexp.apply(x, exponent=exponent), _wrap(exponent))
 
 

@@ -21,9 +21,9 @@ from collections import namedtuple
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_float, describe, normalize_axis
+from .common import c_order, check_float, describe, normalize_axis
 from .elementwise import lerp, masked_fill
-from .reduce import _check_nonempty, _dims, amax, amin, mean, sort, std, sum, var
+from .reduce import _check_nonempty, _dims, _drop_kept, amax, amin, mean, sort, std, sum, var
 from .shape import expand, gather, nonzero, reshape, squeeze, unsqueeze
 
 np = _B.np  # dtypes only
@@ -95,7 +95,7 @@ class NanMean(Function):
             inv = 1 / k
             yk = xp.where(valid, x, 0).sum(axis=dims, keepdims=True) * inv
         ctx.save_for_backward(valid, inv)
-        return yk if keepdim else yk.reshape([s for i, s in enumerate(x.shape) if not (dims is None or i in dims)])
+        return _drop_kept(yk, x.shape, dims, keepdim)  # (C order, as torch's, whatever x's layout)
 
     @staticmethod
     def backward(ctx, g):
@@ -147,7 +147,8 @@ def count_nonzero(x, dim=None):
     _check_tensor("count_nonzero", x)
     dims = _dims("count_nonzero", x, dim)
     xp = get_xp(x.data)
-    return _wrap(xp.asarray((x.data != 0).sum(axis=dims), dtype=np.int64))  # (asarray: 0-d sums are scalars)
+    # (asarray: 0-d sums are scalars; C order, as torch's, whatever x's layout)
+    return _wrap(c_order(xp.asarray((x.data != 0).sum(axis=dims), dtype=np.int64)))
 
 
 def _correction(op, unbiased, correction):
@@ -240,7 +241,7 @@ def _pick(op, x, d, pos, keepdim, result):
     """Gather x along dim d at the positions `pos` (an int64 array over x's other dims, dim d last
     removed): the differentiable values and the indices, as the namedtuple `result`."""
     xp = get_xp(x.data)
-    idx = xp.moveaxis(pos[..., None], -1, d).astype(np.int64)  # keepdim shape
+    idx = xp.moveaxis(pos[..., None], -1, d).astype(np.int64, order="C")  # keepdim shape; C order, as torch
     values = gather(x, d, _wrap(idx))
     if not keepdim:
         values, idx = squeeze(values, d), xp.squeeze(idx, axis=d)
@@ -516,7 +517,7 @@ class LogCumSumExp(Function):
     @staticmethod
     def forward(ctx, x, dim):
         xp = get_xp(x)
-        y = xp.moveaxis(_logcumsumexp(xp, xp.moveaxis(x, dim, -1)), -1, dim)
+        y = c_order(xp.moveaxis(_logcumsumexp(xp, xp.moveaxis(x, dim, -1)), -1, dim))  # C order, as torch's
         ctx.save_for_backward(x, y)
         ctx.dim = dim
         return y

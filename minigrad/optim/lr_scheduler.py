@@ -180,6 +180,11 @@ class LRScheduler(_Schedule):
         return [group["lr"] for group in self.optimizer.param_groups]
 
 
+class _LRScheduler(LRScheduler):
+    """torch's pre-2.0 name of `LRScheduler`, still subclassed by tutorials (`class CosineWarmupScheduler(
+    optim.lr_scheduler._LRScheduler)`); the same class, as in torch 2.13."""
+
+
 class LambdaLR(LRScheduler):
     """lr = initial_lr * lr_lambda(epoch).
 
