@@ -517,3 +517,24 @@ def test_where_keeps_torchs_number_values(dtype):
                 res.append(x.grad)
             out.append(res)
         _same(*out, exact=True)
+
+
+# ---------------------------------------------------------------- a 0-d CPU tensor beside a GPU tensor (torch's rule)
+def test_zero_dim_cpu_tensor_joins_a_gpu_op_as_torch(device):
+    """torch: a 0-d CPU tensor may meet a CUDA tensor in an op (as a number); its gradient comes back to the CPU.
+    A CPU tensor with dimensions, or a 0-d GPU tensor beside a CPU tensor with dimensions, is still refused."""
+    if device == "cpu":
+        pytest.skip("needs a GPU: on one device there is nothing to move")
+    s = mg.tensor(2.0, dtype=mg.float64, requires_grad=True)  # on the CPU
+    x = mg.tensor([1.0, -3.0, 0.5], dtype=mg.float64, device=device, requires_grad=True)
+    for y in (x * s, s * x, x - s, s - x):
+        assert y.device == x.device
+    (x * s + (s - x) / s).sum().backward()
+    assert s.grad.device == "cpu" and x.grad.device == x.device
+    # d/ds [x s + (s - x) / s] summed = sum(x) + sum(x) / s**2 ; d/dx = s - 1/s
+    np.testing.assert_allclose(s.grad.item(), -1.5 + -1.5 / 4)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [1.5] * 3)
+    with pytest.raises(RuntimeError, match="same device"):
+        mg.ones(3, dtype=mg.float64) + x
+    with pytest.raises(RuntimeError, match="same device"):
+        mg.tensor(1.0, device=device) + mg.ones(3)

@@ -165,6 +165,8 @@ def test_ddp_refused_but_importable_under_torchs_paths():
 
 
 def test_data_parallel_on_cpu_is_torchs_wrapper(device):
+    if torch.cuda.is_available():  # (torch's DataParallel then moves the module to its GPU and scatters inputs)
+        pytest.skip("compares with torch's CPU wrapper: this torch has CUDA")
     rng = np.random.default_rng(0)
     tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     tdp = torch.nn.DataParallel(tm)  # torch on a CPU build: a plain wrapper

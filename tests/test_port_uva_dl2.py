@@ -1216,16 +1216,12 @@ def test_flow_and_pixelcnn_float32_as_written():
 
 
 # ================================================================ devices: the flow's prior
-def test_flow_prior_log_prob_on_device(device, request):
+def test_flow_prior_log_prob_on_device(device):
     """Tutorial 11 keeps `Normal(loc=0.0, scale=1.0)` priors as plain attributes (not moved by `.to(device)`):
     their 0-d loc/scale live on the CPU while z is on the GPU. torch lets a 0-d CPU tensor meet a CUDA tensor
-    (as a number); minigrad's binary ops refuse devices that differ (a RuntimeError naming both), a known gap
-    on the GPU lane. The workaround (a prior built on z's device) works on every device."""
+    (as a number), and so does minigrad since session 10 (ops.common.check_pair moves it, differentiably)."""
     prior = mg.distributions.normal.Normal(loc=0.0, scale=1.0)  # as in ImageFlow.__init__ and SplitFlow
     z = mg.randn(2, 4, 2, 2, device=device, requires_grad=True)
-    if device != "cpu":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=RuntimeError,
-                                              reason="0-d CPU prior parameters beside CUDA z (torch allows it)"))
     log_pz = prior.log_prob(z).sum(dim=[1, 2, 3])
     log_pz.sum().backward()
     assert log_pz.device == mg.backend.parse_device(device) and log_pz.dtype == mg.float32

@@ -129,6 +129,12 @@ def check_pair(op: str, a: Tensor, b: Tensor):
     da, db = a.data, b.data
     if da.__class__ is not db.__class__ or (_B.cupy is not None and a.device != b.device):
         refuse_tensor_data(op, a, b)
+        # torch's one exception: a 0-d CPU tensor meets a GPU tensor as a number would (a distribution's
+        # Normal(0.0, 1.0) parameters beside CUDA data); it is moved, differentiably, so its grad comes back
+        if da.ndim == 0 and a.device == "cpu" and b.device != "cpu":
+            return check_pair(op, _to_device(a, b.device), b)
+        if db.ndim == 0 and b.device == "cpu" and a.device != "cpu":
+            return check_pair(op, a, _to_device(b, a.device))
         raise RuntimeError(f"{op}: expected both tensors on the same device, got {describe(a)} and {describe(b)}; "
                            "move one with .to(device)")
     ta, tb = da.dtype, db.dtype
@@ -269,3 +275,9 @@ def quiet():
     inf results are the answer, as in torch. (Warnings raised in minigrad's own modules are filtered in
     minigrad/__init__.py; this is for NumPy functions that warn from NumPy's modules, like its reductions.)"""
     return _B.np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+def _to_device(t: Tensor, device) -> Tensor:
+    """t.to(device), differentiably (imported on use: the op lives in ops.shape, which imports this module)."""
+    from .shape import to_device
+    return to_device(t, device)

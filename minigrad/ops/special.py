@@ -1029,19 +1029,42 @@ def polygamma(n, input):  # noqa: A002 - torch's names
 
 
 class Frexp(Function):
-    """mantissa m = x * 2**(-e) for the exponent e found on the raw array;  dm/dx = 2**(-e)"""
+    """mantissa m = x * 2**(-e), found exactly on the raw array (see `_frexp_parts`);  dm/dx = 2**(-e)"""
 
     @staticmethod
-    def forward(ctx, x, exponent):
+    def forward(ctx, x, mantissa, exponent):
         ctx.exponent = exponent
-        # exact: only the exponent changes. In float64, because a GPU flushes float32 subnormals to zero
-        # in ldexp (every float32/float16 value is a normal float64, and the mantissa casts back exactly).
-        return get_xp(x).ldexp(x.astype(np.float64, copy=False), -exponent).astype(x.dtype, copy=False)
+        return mantissa
 
     @staticmethod
     def backward(ctx, g):
         with _quiet():  # a subnormal's 2**1030 overflows to inf, silently, as torch
             return get_xp(g).ldexp(g.astype(np.float64, copy=False), -ctx.exponent).astype(g.dtype, copy=False)
+
+
+def _frexp_parts(xp, a):
+    """(mantissa, int32 exponent) of a float array, exact for subnormals on every backend.
+
+    A GPU flushes float32 subnormals to zero in arithmetic (even in a cast to float64), so there
+    the parts of float32 data are read from its bits: the exponent field, and for a subnormal the
+    highest set bit of its significand (found by frexp of that integer, which is a normal number).
+    """
+    if xp is np or a.dtype != np.float32:
+        m, e = xp.frexp(a)
+        return m, e.astype(np.int32)
+    bits = a.view(np.uint32)
+    field = ((bits >> 23) & 0xFF).astype(np.int32)      # biased exponent
+    frac = bits & 0x7FFFFF                              # significand without its leading 1
+    sub = (field == 0) & (frac != 0)
+    _, q = xp.frexp(frac.astype(np.float64))            # subnormal: frac in [2**(q-1), 2**q)
+    q = q.astype(np.int32)
+    exponent = xp.where(sub, q - 149, xp.where((field == 0) | (field == 0xFF), 0, field - 126)).astype(np.int32)
+    # mantissa bits: sign, exponent field 126 (values in [0.5, 1)), the significand (shifted up for a subnormal)
+    shift = xp.where(sub, 24 - q, 0).astype(np.uint32)
+    mant_bits = (bits & np.uint32(0x80000000)) | np.uint32(126 << 23) | ((frac << shift) & np.uint32(0x7FFFFF))
+    special = (field == 0xFF) | ((field == 0) & (frac == 0))  # inf, nan, +-0: themselves
+    mantissa = xp.where(special, a, mant_bits.view(np.float32))
+    return mantissa, exponent
 
 
 FrexpResult = namedtuple("FrexpResult", ["mantissa", "exponent"])
@@ -1056,10 +1079,9 @@ def frexp(input):  # noqa: A002 - torch's name
     x = _tensor_arg("frexp", input)
     if x.data.dtype.kind != "f":
         raise TypeError(f"frexp: only supports floating-point dtypes, got {describe(x)} (as torch)")
-    xp = get_xp(x.data)
-    with _quiet():  # (in float64: see Frexp.forward)
-        exponent = xp.frexp(x.data.astype(np.float64, copy=False))[1].astype(np.int32)
-    return FrexpResult(Frexp.apply(x, exponent=exponent), _wrap(exponent))
+    with _quiet():
+        mantissa, exponent = _frexp_parts(get_xp(x.data), x.data)
+    return FrexpResult(Frexp.apply(x, mantissa=mantissa, exponent=exponent), _wrap(exponent))
 
 
 class Angle(Function):
