@@ -93,6 +93,7 @@ from .jit import compile  # noqa: E402,A004  (torch.compile: a documented no-op,
 from . import testing  # noqa: E402  (torch.testing: mg.testing.assert_close, make_tensor; and gradcheck)
 from . import distributions  # noqa: E402  (torch.distributions: Normal, Categorical, kl_divergence, ...)
 from . import distributed  # noqa: E402  (torch.distributed: single-process stand-ins, see its docstring)
+from . import func  # noqa: E402  (torch.func: functional_call, stack_module_state, grad, vjp, jacrev; no vmap)
 from .amp import autocast, get_autocast_dtype, is_autocast_available, is_autocast_enabled  # noqa: E402
 from .runtime import (  # noqa: E402  (torch's threads, dtype limits, print options and determinism switch)
     are_deterministic_algorithms_enabled, finfo, get_num_interop_threads, get_num_threads, iinfo,
@@ -146,11 +147,11 @@ def __getattr__(name):
         raise AttributeError(
             "module 'minigrad' has no attribute 'bfloat16': minigrad has no bfloat16 dtype (NumPy has none); "
             "use mg.float16 (e.g. with mg.autocast) or mg.float32, and leave bfloat16 out of dtype tables")
-    if name in ("func", "vmap"):  # torch.func (functorch) / torch.vmap: function transforms
+    if name == "vmap":  # torch.vmap: minigrad.func has functional_call, grad, vjp, ... but no batching
         raise AttributeError(
-            f"module 'minigrad' has no attribute {name!r}: minigrad has no torch.func transforms (vmap, grad, "
-            "functional_call, stack_module_state); loop over the batch or the models instead, and take "
-            "gradients with mg.autograd.grad(loss, params) (per-sample gradients: one grad call per sample)")
+            "module 'minigrad' has no attribute 'vmap': minigrad has no vmap (no batching rules); loop over the "
+            "batch or the models and mg.stack the results (per-sample gradients: one mg.func.grad or "
+            "mg.autograd.grad call per sample); mg.func.vmap's message shows the port")
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

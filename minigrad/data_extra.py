@@ -625,10 +625,7 @@ def _same_mapping(template, values: dict):
 def _loader_random_sampler(dataset, generator):
     """``RandomSampler(dataset, generator=generator)`` for ``DataLoader(shuffle=True)``.
 
-    Unlike a RandomSampler built by hand (which torch and minigrad refuse for an empty
-    dataset), the loader's own accepts one: an epoch of no batches, as minigrad's
-    DataLoader has always allowed.
+    As torch's, it refuses an empty dataset (ValueError: num_samples=0) when the loader is built;
+    ``shuffle=False`` gives an empty dataset an epoch of no batches.
     """
-    s = RandomSampler.__new__(RandomSampler)
-    s.data_source, s.replacement, s._num_samples, s.generator = dataset, False, None, generator
-    return s
+    return RandomSampler(dataset, generator=generator)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import warnings
 
 from . import autograd as _ag
 from . import backend as _B
@@ -268,9 +269,10 @@ class Tensor:
         return _B.to_device(self.data, "cpu")
 
     def item(self):
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number (RuntimeError for other sizes, as torch)."""
         if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to a Python number; this one has shape {self.shape}")
+            raise RuntimeError(f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                               f"(only one-element tensors can); this one has shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -281,14 +283,23 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def __float__(self):
-        return float(self.item())
+        return float(self._scalar("float"))
 
     def __int__(self):
-        return int(self.item())
+        return int(self._scalar("int"))
+
+    def _scalar(self, op):
+        """The value of a one-element tensor for float()/int(); ValueError for other sizes, as torch."""
+        if self.data.size != 1:
+            raise ValueError(f"{op}(): only one element tensors can be converted to Python scalars; this one has "
+                             f"shape {self.shape}")
+        return self.data.reshape(()).item()
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu":
-            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        """A one-element integer or bool tensor as an int (`range(t)`, `seq[t]`), as torch; else TypeError."""
+        if self.data.dtype.kind not in "biu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+                            f"got {self.dtype}{list(self.shape)}")
         return int(self.item())
 
     def __bool__(self):
@@ -1337,9 +1348,9 @@ class Tensor:
         """(mantissa, exponent): self = mantissa * 2**exponent, 0.5 <= |mantissa| < 1 (see ops.special.frexp)."""
         return _ops.special.frexp(self)
 
-    def where(self, condition, y):
-        """self where condition is true, else y (torch.Tensor.where: torch.where(condition, self, y))."""
-        return _ops.where(condition, self, y)
+    def where(self, condition, other):
+        """self where condition is true, else other (torch.Tensor.where: torch.where(condition, self, other))."""
+        return _ops.where(condition, self, other)
 
     def prelu(self, weight):
         """torch.nn.functional.prelu(self, weight)."""
@@ -2289,6 +2300,10 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     """
     if device is None:
         device = _B.default_device_or_none()
+    if isinstance(data, Tensor):  # torch's warning; the result is a detached copy, as torch's
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor).",
+                      UserWarning, stacklevel=2)
     if dtype is None and isinstance(data, (list, tuple)):  # infer the dtype from the data (Tensor(list) would not)
         data = t_data = _sequence_to_array(data)
     else:
@@ -2296,7 +2311,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         if isinstance(data, (list, tuple)) and check_dtype(dtype, "tensor").kind in "biu":
             _refuse_float_tensor_items(data, dtype)
     t = Tensor(data, dtype=dtype, requires_grad=False, device=device)
-    if _B.is_array(data) and t.data is data and data is not t_data:
+    source = data.data if isinstance(data, Tensor) else data
+    if t.data is source and source is not t_data:
         t.data = t.data.copy()  # torch.tensor copies; so do we
     if requires_grad:
         t.requires_grad_(True)

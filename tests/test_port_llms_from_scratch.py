@@ -882,8 +882,7 @@ def test_ch4_weight_tying_save_load(tmp_path):
 
 def test_ch5_calc_loss_loader_on_an_empty_loader():
     """Too little text for a window: the loader is empty and calc_loss_loader returns nan (its first branch).
-    (With shuffle=True torch's RandomSampler refuses the empty dataset at construction, while minigrad's
-    DataLoader gives an empty epoch by design: see data_extra._loader_random_sampler.)"""
+    (With shuffle=True torch's and minigrad's RandomSampler refuse the empty dataset at construction.)"""
     cfg = _cfg()
     for lib in (torch, mg):
         _, create_dataloader_v1 = build_ch2(lib)

@@ -5,14 +5,14 @@ state_dict", "Saving and loading models for inference" / "a general checkpoint" 
 file", "Warmstarting a model using parameters from a different model", "Zeroing out gradients", "Tips for
 loading an nn.Module from a checkpoint" (assign=True, mmap=True; the meta device is refused), "Changing
 default device", the "Parametrizations tutorial", "Model ensembling" and "Per-sample gradients" (torch's
-torch.func versions compared with the loops a minigrad user writes: minigrad has no torch.func), and the
+torch.func versions compared with the loops a minigrad user writes: minigrad has no vmap), and the
 hooks recipes (tensor, module and forward hooks with kwargs).
 
 Each test builds both versions with the same float64 weights (torch's state_dict loaded into minigrad),
 runs a few steps and compares values, gradients and updated parameters (rtol 1e-7). Refusals are checked
 for a clear message. Documented differences: `mg.save` stores state (dicts, tensors, numbers), not whole
 modules (no pickle); optimizers do not keep torch's `foreach`/`fused`/`differentiable` flags in
-`param_groups`; no meta device, no `to_empty`; no torch.func; no hooks on graph nodes (`grad_fn`); no global
+`param_groups`; no meta device, no `to_empty`; no vmap; no hooks on graph nodes (`grad_fn`); no global
 module hooks (`torch.nn.modules.module.register_module_forward_hook`).
 """
 import io
@@ -599,12 +599,12 @@ def simple_mlp(lib, seed):
     return fill_(lib, _MLP_CLASSES[lib]().double(), float(seed))
 
 
-def test_torch_func_is_refused_clearly():
-    for name in ("func", "vmap"):
-        with pytest.raises(AttributeError, match=rf"no attribute '{name}': minigrad has no torch.func .*autograd.grad"):
-            getattr(mg, name)
-    with pytest.raises(ModuleNotFoundError):
-        __import__("minigrad.func")
+def test_vmap_is_refused_clearly():
+    """mg.func exists (functional_call, grad, ...; tests/test_func.py); vmap does not."""
+    with pytest.raises(AttributeError, match=r"no attribute 'vmap': minigrad has no vmap .*autograd.grad"):
+        mg.vmap
+    with pytest.raises(NotImplementedError, match=r"(?s)no batching rules.*mg.stack\(\[f\(x\) for x in xs\]\)"):
+        mg.func.vmap(lambda x: x)
 
 
 def test_model_ensembling_vmap_versus_a_loop():

@@ -4,7 +4,7 @@ A torch program runs unchanged on minigrad only if every call binds the same way
 difference is silent: `x.std(0, False)` is std(dim=0, unbiased=False) in torch; a minigrad whose
 second positional parameter was `keepdim` computed something else without a word. This file
 compares, for every name that exists both in `torch` and `minigrad` (top level, `linalg`,
-`special`) and every method of both `torch.Tensor` and `minigrad.Tensor`:
+`special`, `func`, `nn.utils.stateless`) and every method of both `torch.Tensor` and `minigrad.Tensor`:
 
     torch's signatures     every overload of the aten schema (`torch._C._jit_get_schemas_for_operator`;
                            out= and named-tensor overloads skipped), plus the signature lines of the
@@ -244,13 +244,14 @@ def pairs():
     """(qualified name, torch object, minigrad object, is_method, aten name) for every name in both."""
     out = []
     for prefix, tmod, mmod in (("", torch, mg), ("linalg.", torch.linalg, mg.linalg),
-                               ("special.", torch.special, mg.special)):
+                               ("special.", torch.special, mg.special), ("func.", torch.func, mg.func),
+                               ("stateless.", torch.nn.utils.stateless, mg.nn.utils.stateless)):
         for name in sorted(dir(mmod)):
             if name.startswith("_") or not hasattr(tmod, name):
                 continue
             m, t = getattr(mmod, name), getattr(tmod, name)
             if _is_function(m) and _is_function(t):
-                aten = {"": name, "linalg.": "linalg_" + name, "special.": "special_" + name}[prefix]
+                aten = {"": name, "linalg.": "linalg_" + name, "special.": "special_" + name}.get(prefix, "")
                 out.append((prefix + name, t, m, False, aten))
     for name in sorted(dir(mg.nn.functional)):  # torch.nn.functional
         if name.startswith("_") or not hasattr(torch.nn.functional, name):
@@ -412,8 +413,6 @@ ALLOWED: dict[str, str] = {
                               "same meaning; a keyword call fails loudly"),
     "Tensor.uniform_:0": ("a: renamed, same meaning at this position (minigrad 'from_', torch ['from']); only a "
                           "keyword call with torch's name differs, and it fails loudly"),
-    "Tensor.where:1": ("a: renamed, same meaning at this position (minigrad 'y', torch ['other']); only a keyword "
-                       "call with torch's name differs, and it fails loudly"),
     "bmm:1": ("a: renamed, same meaning at this position (minigrad 'b', torch ['mat2']); only a keyword call with "
               "torch's name differs, and it fails loudly"),
     "broadcast_to:1": ("a: renamed, same meaning at this position (minigrad 'shape', torch ['size']); only a "
@@ -676,7 +675,8 @@ def test_the_audit_catches_a_positional_mismatch():
 
 def test_audit_covers_the_namespaces():
     names = {q for q, *_ in pairs()}
-    for q in ("std", "linalg.pinv", "special.xlogy", "F.dropout", "nn.Embedding", "Tensor.std", "Tensor.to"):
+    for q in ("std", "linalg.pinv", "special.xlogy", "F.dropout", "nn.Embedding", "Tensor.std", "Tensor.to",
+              "func.functional_call", "func.grad", "func.vmap", "stateless.functional_call"):
         assert q in names
 
 

@@ -131,7 +131,7 @@ class Embedding(Module):
 
         # (a Tensor stays on its device, as torch's, even inside `with mg.device(...)`; host data follows
         # the default device, as mg.tensor: a NumPy 2 array's own .device is always 'cpu', so it is not asked)
-        w = _tensor(embeddings, device=embeddings.device if isinstance(embeddings, Tensor) else None)
+        w = embeddings.detach().clone() if isinstance(embeddings, Tensor) else _tensor(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
         emb = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,

@@ -115,16 +115,17 @@ def _category(dtype) -> int:
     return 0 if dtype.kind == "b" else (2 if dtype.kind in _FLOAT_KINDS else 1)
 
 
-def check_pair(op: str, a: Tensor, b: Tensor):
+def check_pair(op: str, a: Tensor, b: Tensor, promote_floats: bool = False):
     """Agree on device and dtype for a binary op; returns the (possibly cast) pair.
 
     torch's promotion rules: a 0-d tensor beside a tensor with dimensions acts like a
     Python number: it keeps the other's dtype unless it is of a higher category (bool <
     integer < float), so int32 + 0-d int64 stays int32 and float32 + 0-d float64 stays
     float32 (the 0-d one is cast, differentiably). Otherwise two different float dtypes
-    are an error (no silent float32 -> float64 upcast); an integer/bool operand meets a
-    float one by taking the float dtype; two integer/bool dtypes promote as in torch
-    (uint8 + int8 -> int16).
+    are an error (no silent float32 -> float64 upcast) unless `promote_floats` (a
+    comparison: its result is bool, so no float result is upcast), when both take the
+    wider one, as torch; an integer/bool operand meets a float one by taking the float
+    dtype; two integer/bool dtypes promote as in torch (uint8 + int8 -> int16).
     """
     da, db = a.data, b.data
     if da.__class__ is not db.__class__ or (_B.cupy is not None and a.device != b.device):
@@ -151,7 +152,7 @@ def check_pair(op: str, a: Tensor, b: Tensor):
             pair = _amp.promote_pair(a, b)
             if pair is not None:
                 return pair
-        if _inplace_depth:  # an in-place op's computation: torch's promotion (its result is cast back to self's)
+        if _inplace_depth or promote_floats:  # an in-place op (its result is cast back to self's) or a comparison
             wide = promoted_float(ta, tb)
             return (a if ta == wide else _cast_like(a, wide)), (b if tb == wide else _cast_like(b, wide))
         raise TypeError(f"{op}: dtype mismatch: {describe(a)} and {describe(b)}; convert one with "

@@ -813,7 +813,7 @@ def _masked_fill(op, x, mask, value):
 def _compare(name, a, b, fn):
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            a, b = check_pair(name, a, b)
+            a, b = check_pair(name, a, b, promote_floats=True)  # float32 < float64 compares in float64, as torch
             return _wrap(fn(a.data, b.data))
         if is_scalar(b):
             return _wrap(get_xp(a.data).asarray(fn(a.data, scalar_value(b, name))))

@@ -16,7 +16,7 @@ from ...tensor import Tensor, _wrap
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "parameters_to_vector",
            "vector_to_parameters", "rnn", "parametrize", "parametrizations", "weight_norm", "remove_weight_norm",
-           "spectral_norm", "remove_spectral_norm", "prune"]
+           "spectral_norm", "remove_spectral_norm", "prune", "stateless"]
 
 
 def _grad_arrays(op: str, parameters):
@@ -225,5 +225,6 @@ from . import rnn  # noqa: E402,F401  (torch.nn.utils.rnn's pad_sequence)
 from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: E402
 from . import parametrize, parametrizations  # noqa: E402,F401  (torch.nn.utils.parametrize / .parametrizations)
 from . import prune  # noqa: E402,F401  (torch.nn.utils.prune)
+from . import stateless  # noqa: E402,F401  (torch.nn.utils.stateless.functional_call, deprecated)
 from .spectral_norm import remove_spectral_norm, spectral_norm  # noqa: E402
 from .weight_norm import remove_weight_norm, weight_norm  # noqa: E402
