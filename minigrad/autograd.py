@@ -1275,7 +1275,7 @@ def run_backward(roots, grads, retain_graph: bool = False, inputs=None, capture:
                     if deps[fn] == 0:
                         ready.append(fn)
                 continue
-            if not t.requires_grad:
+            if not t._rg:  # (the requires_grad slot, read directly: once per edge of the graph)
                 if not _is_array(t.data):  # a non-Tensor argument (MulConstant.apply(x, 2.0)): torch refuses
                     raise _non_tensor_gradient_error(node, t)
                 continue

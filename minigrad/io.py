@@ -382,7 +382,8 @@ def load(f=None, device=None, *, path=None, map_location=None, weights_only=None
         device: put every Tensor (and every array that was a CuPy array when saved)
             on this device ('cpu', 'cuda', 'cuda:N'). Default: the device it was saved
             from when that device exists here, else 'cpu'. NumPy arrays always come
-            back as NumPy arrays.
+            back as NumPy arrays. A dict or callable here is torch's second positional
+            argument, map_location (below).
         map_location: torch's name for `device` (``torch.load(p, map_location="cpu")`` ports), or
             torch's other forms: a dict from saved device names to device names
             (``{"cuda:1": "cuda:0"}``; other devices as by default), or a callable
@@ -407,6 +408,8 @@ def load(f=None, device=None, *, path=None, map_location=None, weights_only=None
         TypeError: a text-mode file object.
     """
     path = _path_or_f("load", f, path)
+    if map_location is None and (isinstance(device, dict) or callable(device)):
+        device, map_location = None, device  # torch's second positional: `torch.load(p, lambda storage, loc: storage)`
     from_file = _is_file_object(path, "read")
     if mmap and from_file:  # torch's refusal: mapping needs a file name
         raise ValueError("load: f must be a file path in order to use the mmap argument (got a file object)")

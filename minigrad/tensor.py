@@ -1831,7 +1831,7 @@ class Tensor:
     def _check_inplace(self, op, writes=True):
         """Refuse an in-place write to a leaf that requires grad while grad mode is on (as torch), and
         (`writes`: the op writes memory, not only the shape) a write into overlapping memory."""
-        if _ag._grad_enabled and self.requires_grad and self.grad_fn is None:
+        if _ag._grad_enabled and self._rg and self.grad_fn is None:  # (_rg: the requires_grad slot)
             raise RuntimeError(
                 f"{op}: a leaf tensor that requires grad cannot be modified in place while grad mode is on "
                 "(torch: a leaf Variable that requires grad is being used in an in-place operation); "
@@ -1843,11 +1843,11 @@ class Tensor:
         """Is this in-place write recorded in the graph (rather than just written)?"""
         if not _ag._grad_enabled:
             return False
-        if self.requires_grad:
+        if self._rg:  # (the requires_grad slot, read directly: every in-place op and __setitem__ asks)
             return self.grad_fn is not None
         if self.data.dtype.kind != "f":  # an integer/bool tensor never joins a graph: the values are written (torch)
             return False
-        return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+        return any(isinstance(o, Tensor) and o._rg for o in operands)
 
     def _bump(self):
         self._vc[0] += 1
@@ -1868,7 +1868,7 @@ class Tensor:
             _ag.record_inplace(self, "__setitem__", lambda t: _ops.shape.setitem(t, index, value))
             return
         self._check_inplace("__setitem__")
-        if isinstance(value, Tensor) and value.dtype != self.dtype:  # cast (by NumPy below) where torch casts
+        if isinstance(value, Tensor) and value.data.dtype != self.data.dtype:  # cast (by NumPy below) where torch does
             _ops.shape.check_write_dtype("__setitem__", self, index, value)
         target = self.data
         xp = _B.get_array_module(target)
@@ -1879,7 +1879,13 @@ class Tensor:
         v = self._operand(value, "__setitem__")
         target, idx = _ops.shape.split_index(target, idx)  # (ints before index arrays, as torch: a view)
         try:
-            target[_ops.shape.scalar_position_as_view(idx)] = v
+            try:
+                target[idx] = v
+            except ValueError:  # at a scalar position NumPy refuses a value with leading size-1 dims; torch writes it
+                at = _ops.shape.scalar_position_as_view(idx)
+                if at is idx:
+                    raise
+                target[at] = v
         except (TypeError, ValueError) as e:  # NumPy's message names neither the op nor the tensor
             kind = ValueError if isinstance(e, ValueError) else TypeError
             what = f"{value.dtype}{list(value.shape)}" if isinstance(value, Tensor) else repr(value)

@@ -7,7 +7,8 @@ float64 the gradient wherever torch's is defined and finite); where we refuse, t
 ValueError/TypeError/IndexError/RuntimeError raised by minigrad that names the op. We refuse
 only what torch refuses, except these documented policies and limits:
 
-* float32 meeting float64 is a TypeError (torch upcasts);
+* float32 meeting float64 in out-of-place arithmetic is a TypeError (torch upcasts); comparisons
+  compare in the wider float and in-place ops compute in it and cast back, as torch;
 * addcmul/addcdiv refuse a float `value` with integer tensors (torch truncates it silently);
 * lerp refuses integer input/end (torch computes some all-0-d integer calls);
 * checks torch skips on an empty tensor (out-of-range index_fill indices, tile's -1) are kept;

@@ -179,7 +179,7 @@ def test_views_of_the_views_and_of_a_flip(device):
     fn(x).mul_(10.0)
     fn(tx).mul_(10.0)
     np.testing.assert_array_equal(x.numpy(), tx.numpy())
-    # minigrad's flip is a view with negative strides (torch's is a copy): the diagonal still finds its entries
+    # flip is a new C-ordered tensor, as torch's (no longer a negative-stride view): its diagonal matches NumPy's
     a = np.arange(12.0).reshape(3, 4)
     f = mg.tensor(a, device=device).flip(0)
     np.testing.assert_array_equal(f.diagonal(-1).numpy(), np.diagonal(a[::-1], -1))

@@ -27,7 +27,7 @@ from collections import namedtuple
 from .. import backend as _B
 from ..autograd import Function
 from ..tensor import Tensor, _wrap
-from .common import check_float, describe
+from .common import c_order, check_float, describe
 from .conv import (
     AvgPool1d, PoolWindows, _adaptive_windows, _batched, _first_tap_at_or_after_0, _pool_len, _same_device_dtype,
 )
@@ -307,7 +307,7 @@ def _adaptive_max(xp, x, out):
     if best is None:  # an empty output
         best = xp.zeros(x.shape[:2] + tuple(out), dtype=x.dtype)
         arg = xp.zeros(best.shape, dtype=xp.int64)
-    return best, arg
+    return c_order(best), c_order(arg)  # (NumPy's gathers lay them out window dims first; torch's are C order)
 
 
 class AdaptiveMaxPool2d(Function):

@@ -157,7 +157,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     cols = reshape(cols, (n * d_out, c * kd, h, w))
     y = Conv2d.apply(cols, *args, stride=stride[1:], padding=pad[1:], dilation=dilation[1:], groups=groups)
     y = permute(reshape(y, (n, d_out) + y.data.shape[1:]), (0, 2, 1, 3, 4))  # (N*D_out, O, ...) -> (N, O, D_out, ...)
-    return _unbatch(y, added)
+    return _unbatch(y.contiguous(), added)  # (C order, as torch's: a port's y.view(n, -1) must work)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,  # noqa: A002
@@ -258,7 +258,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     sums = permute(reshape(sums, (n, out[0], c) + out[1:]), (0, 2, 1, 3, 4))
     div = _avg_divisor(get_xp(x.data), x.data.shape[2:], k, s, p, out, bool(count_include_pad), divisor_override,
                        x.data.dtype)
-    return _unbatch(sums / _wrap(div), added)
+    return _unbatch((sums / _wrap(div)).contiguous(), added)  # (C order, as torch's; sums is permuted)
 
 
 def adaptive_avg_pool3d(input, output_size):  # noqa: A002
@@ -276,7 +276,7 @@ def adaptive_avg_pool3d(input, output_size):  # noqa: A002
     y = adaptive_avg_pool2d(reshape(x, (n, c * depth, h, w)), out[1:])  # (N, C*D, out_h, out_w)
     y = permute(reshape(y, (n, c, depth, out[1] * out[2])), (0, 1, 3, 2))  # depth last
     y = permute(adaptive_mean_last(y, out[0]), (0, 1, 3, 2))  # (N, C, out_d, out_h*out_w)
-    return _unbatch(reshape(y, (n, c) + out), added)
+    return _unbatch(reshape(y, (n, c) + out).contiguous(), added)  # (C order, as torch's; y is permuted)
 
 
 def adaptive_max_pool3d(input, output_size, return_indices=False):  # noqa: A002

@@ -768,9 +768,8 @@ def masked_fill(x, mask, value):
     tensor with 1). It is `where(mask, value, x)`, so the gradient reaches x where the mask
     is false and a tensor `value` gets the sum of the rest.
     """
-    out = _masked_fill("masked_fill", x, mask, value)
-    # torch's result is contiguous even for a permuted x (NumPy's where keeps x's layout)
-    return out if out.data.flags.c_contiguous else out.contiguous()
+    # .contiguous(): torch's result is C order even for a permuted x (NumPy's where keeps x's layout)
+    return _masked_fill("masked_fill", x, mask, value).contiguous()
 
 
 def _check_fill_value(op: str, value, x: Tensor) -> None:

@@ -12,6 +12,7 @@ from .. import backend as _B
 from ..autograd import Function
 from ..tensor import _wrap
 from .common import arg_extreme, check_float, describe, keepdim_shape, normalize_axis, normalize_dim, require_tensor
+from .common import c_order  # (NumPy lays a reduction's result out like a permuted x; torch's is C order)
 from .common import quiet as _quiet
 from .shape import clone, gather
 from .. import amp as _amp
@@ -27,15 +28,9 @@ def _count(shape, dims) -> int:
     return n
 
 
-def _contiguous(y):
-    """y in C order. NumPy lays a reduction's result out like its input (a permuted x gives a permuted result);
-    torch's reductions always return contiguous tensors, so `x.permute(...).sum(1).view(-1)` works there."""
-    return y if y.flags.c_contiguous else y.copy()
-
-
 def _drop_kept(yk, shape, dims, keepdim):
     """A keepdims=True reduction result `yk` in the requested form (C order): as is, or without the reduced dims."""
-    yk = _contiguous(yk)
+    yk = c_order(yk)
     return yk if keepdim else yk.reshape([s for i, s in enumerate(shape) if not (dims is None or i in dims)])
 
 
@@ -46,7 +41,7 @@ class Sum(Function):
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
         with _quiet():  # inf + -inf = NaN silently, as torch (NumPy's sum warns from its own module)
-            return _contiguous(x.sum(axis=dims, keepdims=keepdim))
+            return c_order(x.sum(axis=dims, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, g):
@@ -61,7 +56,7 @@ class Mean(Function):
         ctx.shape, ctx.kshape = x.shape, keepdim_shape(x.shape, dims)
         ctx.n = _count(x.shape, dims)
         with _quiet():  # as Sum; and the mean of an empty slice is NaN, as torch
-            return _contiguous(x.mean(axis=dims, keepdims=keepdim))
+            return c_order(x.mean(axis=dims, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, g):
@@ -78,7 +73,7 @@ class Var(Function):
         denom = _count(x.shape, dims) - correction
         ctx.save_for_backward(d)
         ctx.kshape, ctx.denom = keepdim_shape(x.shape, dims), denom
-        ss = _contiguous((d * d).sum(axis=dims, keepdims=keepdim))
+        ss = c_order((d * d).sum(axis=dims, keepdims=keepdim))
         # N <= correction: undefined, NaN as in torch
         return ss / denom if denom > 0 else ss * float("nan")
 
@@ -119,7 +114,7 @@ class CumSum(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        return _contiguous(get_xp(x).cumsum(x, axis=dim))
+        return c_order(get_xp(x).cumsum(x, axis=dim))
 
     @staticmethod
     def backward(ctx, g):
@@ -139,7 +134,7 @@ class CumProd(Function):
     def forward(ctx, x, dim):
         ctx.save_for_backward(x)
         ctx.dim = dim
-        return _contiguous(get_xp(x).cumprod(x, axis=dim))
+        return c_order(get_xp(x).cumprod(x, axis=dim))
 
     @staticmethod
     def backward(ctx, g):
@@ -458,7 +453,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= size:
         raise ValueError(f"topk: k must be an int in [0, {size}] for dimension {d} of {describe(x)}, got {k!r}")
     idx = _order("topk", x, d, largest)
-    idx = _wrap(_contiguous(idx.data[(slice(None),) * d + (slice(0, k),)]))  # (a copy of the first k, as torch)
+    idx = _wrap(c_order(idx.data[(slice(None),) * d + (slice(0, k),)]))  # (the first k, in C order as torch)
     return SortResult(gather(x, d, idx), idx)
 
 
@@ -580,7 +575,7 @@ def _truth(op, x, dim, keepdim):
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         return _wrap(x.data.astype(bool))  # (a copy, as torch's result never aliases the input)
     dims = _dims(op, x, dim)
-    return _wrap(_contiguous(getattr(x.data.astype(bool, copy=False), op)(axis=dims, keepdims=keepdim)))
+    return _wrap(c_order(getattr(x.data.astype(bool, copy=False), op)(axis=dims, keepdims=keepdim)))
 
 
 def reduce_all(x, dim=None, keepdim=False):

@@ -622,7 +622,7 @@ def _tri(op, x, diagonal, lower):
     else:
         keep = ~xp.tri(n, m, k=int(diagonal) - 1, dtype=bool)  # j >= i + diagonal
     out = where(_wrap(keep), x, _wrap(xp.zeros((), dtype=x.data.dtype)))
-    return out if out.data.flags.c_contiguous else out.contiguous()  # (C order, as torch, for a permuted x)
+    return out.contiguous()  # (C order, as torch, for a permuted x)
 
 
 def tril(x, diagonal=0):
