@@ -60,7 +60,7 @@ def _wrap(data, requires_grad=False, grad_fn=None, vc=None):
         data = np.asarray(data)
     t = _new(Tensor)
     t.data = data
-    t.grad = None
+    t._grad = None  # (the `grad` property's slot)
     t._rg = requires_grad
     t.grad_fn = grad_fn
     t._vc = [0] if vc is None else vc
@@ -173,7 +173,7 @@ class Tensor:
     # _vc: version counter (a list shared by views); _oi: which output of grad_fn this is.
     # __dict__: user attributes, as torch tensors take them (fastai's `p.grad_avg = ...` on a parameter,
     # `out.g = ...` in a hand-written backward); created only when one is set.
-    __slots__ = ("data", "grad", "_rg", "grad_fn", "_vc", "_oi", "__weakref__", "__dict__")
+    __slots__ = ("data", "_grad", "_rg", "grad_fn", "_vc", "_oi", "__weakref__", "__dict__")
     # Make NumPy defer to our reflected operators: `ndarray + Tensor` calls Tensor.__radd__.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -195,7 +195,7 @@ class Tensor:
             dtype = _B.get_default_dtype()
         arr = _host_data_to_array(data, None if dtype is None else check_dtype(dtype, "tensor"), dev)
         self.data = arr
-        self.grad = None
+        self._grad = None
         self._rg = False  # (the `requires_grad` property's slot)
         self.grad_fn = None
         self._vc = [0]
@@ -356,6 +356,25 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's memory, cut from the graph."""
         return _wrap(self.data, False, None, self._vc)
+
+    @property
+    def grad(self):
+        """The gradient backward() accumulated into this leaf (a Tensor of its shape and dtype), or None.
+
+        Reading it on a non-leaf that does not retain its gradient warns, as torch: backward never
+        fills it there (call retain_grad() first, or read the leaf's .grad).
+        """
+        g = self._grad
+        if g is None and self.grad_fn is not None and not self.retains_grad:
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                          "attribute won't be populated during backward(). If you want the gradient of this "
+                          "non-leaf Tensor, call .retain_grad() on it before backward(); if you meant the leaf "
+                          "Tensor, read its .grad instead.", UserWarning, stacklevel=2)
+        return g
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = value
 
     @property
     def requires_grad(self) -> bool:

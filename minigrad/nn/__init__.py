@@ -63,6 +63,32 @@ from .transformer import (
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
 
+# torch's package path `torch.nn.modules` (e.g. `from torch.nn.modules.module import Module,
+# register_module_forward_hook`): `nn.modules.module` is nn/module.py itself; `nn.modules` and its
+# layer submodules (`nn.modules.linear`, ...) are one alias that looks names up in nn
+# (`from minigrad.nn.modules.linear import Linear`). torch's private helpers there (_ConvNd, _Loss, ...) are not.
+from . import module as _module_file
+
+
+def _modules_getattr(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_sys.modules[__name__], name)
+
+
+modules = type(_sys)(__name__ + ".modules", "torch.nn.modules's spelling of minigrad.nn (an alias).")
+modules.__getattr__ = _modules_getattr
+modules.__path__ = []  # a package: `import minigrad.nn.modules.module` finds the entries below
+modules.module = _module_file
+_sys.modules[modules.__name__] = modules
+_sys.modules[modules.__name__ + ".module"] = _module_file
+for _sub in ("activation", "adaptive", "batchnorm", "channelshuffle", "container", "conv", "distance", "dropout",
+             "flatten", "fold", "instancenorm", "linear", "loss", "normalization", "padding", "pixelshuffle",
+             "pooling", "rnn", "sparse", "transformer", "upsampling"):
+    _sys.modules[f"{modules.__name__}.{_sub}"] = modules
+    setattr(modules, _sub, modules)
+del _sub
+
 # torch's recurrent layers under their nn names: the classes live in the `models` package, which imports
 # minigrad, so importing it here would be circular and would make every `import minigrad` load models.
 # A module-level __getattr__ (PEP 562) imports models only when one of these names is first asked for.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 from .. import backend as _B
 from ..autograd import RemovableHandle, _user_stacklevel, is_grad_enabled, no_grad
@@ -12,7 +13,8 @@ from .buffer import Buffer
 
 np = _B.np  # dtype handling only
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "register_module_forward_pre_hook", "register_module_forward_hook",
+           "register_module_full_backward_pre_hook", "register_module_full_backward_hook"]
 
 # What load_state_dict returns (torch's name): unpacks as (missing, unexpected).
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -192,6 +194,88 @@ class _BackwardHooks:
         return self._arrays(gi, self.input_idx, self.input_meta, "hook") if replaced else grads
 
 
+# ---------------------------------------------------------------- global module hooks (torch.nn.modules.module)
+# Hooks that run for every module call, before the module's own hooks of the same kind (torch's order).
+# `_global_hook_ids` is non-empty while any is registered: the one check of Module.__call__'s fast path.
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks: OrderedDict = OrderedDict()
+_global_backward_pre_hooks: OrderedDict = OrderedDict()
+_global_backward_hooks: OrderedDict = OrderedDict()
+_global_hook_flags: dict = {}  # handle id -> {"with_kwargs", "always_call"} (forward hooks)
+_global_hook_ids: set = set()
+_NO_FLAGS: dict = {}
+
+
+class _GlobalHookHandle(RemovableHandle):
+    """RemovableHandle of a global hook: removing it also forgets its id and flags."""
+
+    def __init__(self, hooks: dict, hook, flags: set = frozenset()):
+        super().__init__(hooks, hook)
+        _global_hook_ids.add(self.id)
+        if flags:
+            _global_hook_flags[self.id] = set(flags)
+
+    def remove(self) -> None:
+        super().remove()
+        _global_hook_ids.discard(self.id)
+        _global_hook_flags.pop(self.id, None)
+
+
+def _hooks_of_call(global_hooks: dict, own_hooks) -> list:
+    """(handle id, hook) pairs for one call: the global hooks, then the module's (a snapshot)."""
+    return [*global_hooks.items(), *(own_hooks.items() if own_hooks else ())]
+
+
+def _global_hook(hooks: dict, hook, op: str, flags=frozenset()) -> RemovableHandle:
+    if not callable(hook):
+        raise TypeError(f"{op}: expected a callable hook, got {type(hook).__name__}")
+    return _GlobalHookHandle(hooks, hook, flags)
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """Register hook(module, args) to run before the forward of every module (torch's global hook).
+
+    It behaves as `Module.register_forward_pre_hook(hook)` on every module (returning a value
+    replaces args) and runs before the module's own forward pre-hooks. Meant for debugging and
+    profiling. Returns a handle: `.remove()` unregisters the hook.
+    """
+    return _global_hook(_global_forward_pre_hooks, hook, "register_module_forward_pre_hook")
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
+    """Register hook(module, args, output) to run after the forward of every module (torch's global hook).
+
+    It behaves as `Module.register_forward_hook(hook, with_kwargs=..., always_call=...)` on every
+    module (returning a value replaces the output) and runs before the module's own forward hooks.
+    E.g. `register_module_forward_hook(lambda m, a, out: print(type(m).__name__, out.shape))`.
+    Returns a handle: `.remove()` unregisters the hook.
+    """
+    flags = {k for k, v in (("with_kwargs", with_kwargs), ("always_call", always_call)) if v}
+    return _global_hook(_global_forward_hooks, hook, "register_module_forward_hook", flags)
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """Register hook(module, grad_output) for every module (torch's global hook); see
+    `Module.register_full_backward_pre_hook`. Runs before the module's own backward pre-hooks.
+    Returns a handle: `.remove()` unregisters the hook."""
+    return _global_hook(_global_backward_pre_hooks, hook, "register_module_full_backward_pre_hook")
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """Register hook(module, grad_input, grad_output) for every module (torch's global hook); see
+    `Module.register_full_backward_hook`. Runs before the module's own full backward hooks.
+    Returns a handle: `.remove()` unregisters the hook."""
+    return _global_hook(_global_backward_hooks, hook, "register_module_full_backward_hook")
+
+
+def register_module_backward_hook(hook):
+    """Refused: torch's deprecated non-full global backward hook (use `register_module_full_backward_hook`)."""
+    raise NotImplementedError(
+        "register_module_backward_hook: torch's deprecated (non-full) module backward hook is not supported "
+        "(see Module.register_backward_hook); use register_module_full_backward_hook(hook), with the same "
+        "hook(module, grad_input, grad_output)")
+
+
 class Module:
     """Base class of layers and models.
 
@@ -199,6 +283,8 @@ class Module:
     `parameters()`, `state_dict()`, `to()` and `train()/eval()` reach it.
     Subclasses define `forward(...)`; calling the module calls `forward`.
     """
+
+    _version: int = 1  # torch's format version of the module's state (state-dict hooks' local_metadata)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -499,6 +585,10 @@ class Module:
         Positional arguments (destination, prefix, keep_vars) still work with torch's
         FutureWarning. Unlike torch, the result has no `_metadata` attribute (no module
         versions are recorded).
+
+        As in torch, each module (the root, then its children, depth first) runs its
+        `register_state_dict_pre_hook` hooks, writes its own entries, calls its children's
+        `state_dict`, then runs its `register_state_dict_post_hook` hooks.
         """
         if args:
             if len(args) > 3:
@@ -514,22 +604,32 @@ class Module:
         if not isinstance(prefix, str):
             raise TypeError(f"{type(self).__name__}.state_dict: prefix must be a str, got {type(prefix).__name__}")
         out = OrderedDict() if destination is None else destination
-        for name, t in self._state_tensors():
-            out[prefix + name] = t if keep_vars else t.detach()
+        d = self.__dict__
+        pre = d.get("_state_dict_pre_hooks")
+        for hook in list(pre.values()) if pre else ():
+            hook(self, prefix, keep_vars)
+        skip = d.get("_non_persistent_buffers_set", ())
+        for name, t in self._parameters.items():
+            if t is not None:
+                out[prefix + name] = t if keep_vars else t.detach()
+        for name, t in self._buffers.items():
+            if t is not None and name not in skip:
+                out[prefix + name] = t if keep_vars else t.detach()
+        for name, child in self._modules.items():
+            if child is not None:
+                child.state_dict(destination=out, prefix=prefix + name + ".", keep_vars=keep_vars)
+        post = d.get("_state_dict_hooks")
+        if post:
+            public = d.get("_hook_flags", _NO_FLAGS)
+            local_metadata = {"version": self._version}
+            for hid, hook in list(post.items()):
+                res = hook(self, out, prefix, local_metadata)
+                if "public" in public.get(hid, ()):
+                    if res is not None:
+                        raise RuntimeError("state_dict post-hook must return None")
+                elif res is not None:  # torch's private _register_state_dict_hook: a new dict replaces it
+                    out = res
         return out
-
-    def _state_tensors(self):
-        """(dotted name, tensor) of the state in torch's order: each module's parameters, then its
-        persistent buffers, then its children's. As in torch, a shared tensor or module appears under
-        every name it has (tied weights: both `encoder.weight` and `decoder.weight`)."""
-        for mod_prefix, mod in self.named_modules(remove_duplicate=False):
-            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
-            for kind, items in (("p", mod._parameters.items()), ("b", mod._buffers.items())):
-                for name, t in items:
-                    if t is None or (kind == "b" and name in skip):
-                        continue
-                    yield (f"{mod_prefix}.{name}" if mod_prefix else name), t
-
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values from `state_dict` into this module's parameters and buffers, in place.
@@ -542,20 +642,84 @@ class Module:
         by the given minigrad Tensor itself (no copy; its dtype and device are kept, parameters
         keep their requires_grad); other values are converted to the module's dtype and device.
 
+        Hooks, in torch's order: each module (the root, then its children, depth first) runs its
+        load pre-hooks (`register_load_state_dict_pre_hook`) on a copy of the state dict
+        restricted to its prefix (they may rename or add keys: what its children see), takes its
+        own entries, loads its children, then runs its post-hooks
+        (`register_load_state_dict_post_hook`), which may edit the missing/unexpected lists in
+        place before the strict check. Without load hooks nothing is copied unless the whole
+        load succeeds; with them values are copied module by module as in torch (a post-hook
+        sees its module loaded), so a failing load may have changed the modules before it.
+        A key is unexpected when no parameter, buffer or child module takes it (a little
+        stricter than torch, which ignores e.g. "weight.extra").
+
         Returns:
             A named tuple (missing_keys, unexpected_keys).
         """
-        own = dict(self._state_tensors())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
-        for k, t in own.items():
-            if k in state_dict:
-                v = state_dict[k]
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict into {type(self).__name__}: expected state_dict to be dict-like "
+                            f"(name -> tensor), got {type(state_dict).__name__}")
+        metadata = getattr(state_dict, "_metadata", None)  # a torch state dict's per-module versions
+        state_dict = OrderedDict(state_dict)  # a copy, as torch: pre-hooks may change it
+        missing, unexpected, mismatched, error_msgs, pending = [], [], [], [], []
+        hooked = any("_load_state_dict_pre_hooks" in m.__dict__ or "_load_state_dict_post_hooks" in m.__dict__
+                     for m in self.modules())
+
+        def load(module, local, prefix):
+            d = module.__dict__
+            pre = d.get("_load_state_dict_pre_hooks")
+            if pre:
+                local_metadata = dict(metadata.get(prefix[:-1], {})) if metadata is not None else {}
+                if assign:
+                    local_metadata["assign_to_params_buffers"] = assign
+                flags = d.get("_hook_flags", _NO_FLAGS)
+                for hid, hook in list(pre.items()):
+                    # strict is always True here, as in torch (the strict check is done at the end)
+                    args = (local, prefix, local_metadata, True, missing, unexpected, error_msgs)
+                    hook(module, *args) if "with_module" in flags.get(hid, ()) else hook(*args)
+            skip = d.get("_non_persistent_buffers_set", ())
+            own = [(n, t) for n, t in module._parameters.items() if t is not None]
+            own += [(n, t) for n, t in module._buffers.items() if t is not None and n not in skip]
+            for name, t in own:
+                key = prefix + name
+                if key not in local:
+                    missing.append(key)
+                    continue
+                v = local[key]
                 shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
                 if tuple(shape) != tuple(t.shape):
-                    mismatched.append(f"{k}: checkpoint {tuple(shape)} vs model {tuple(t.shape)}")
-        if mismatched or (strict and (missing or unexpected)):
+                    mismatched.append(f"{key}: checkpoint {tuple(shape)} vs model {tuple(t.shape)}")
+                elif hooked:
+                    self._load_value(key, t, v, assign)
+                else:
+                    pending.append((key, t, v))
+            # keys under this prefix: this module's own, or a child's (handed down), or unexpected
+            own_names, children = {n for n, _ in own}, module._modules
+            by_child = {}
+            for key, v in local.items():
+                rest = key[len(prefix):]
+                head = rest.partition(".")[0]
+                if rest in own_names:
+                    continue
+                if children.get(head) is not None and rest != head:
+                    by_child.setdefault(head, {})[key] = v
+                else:
+                    unexpected.append(key)
+            for name, child in children.items():
+                if child is not None:
+                    load(child, by_child.get(name, {}), prefix + name + ".")
+            post = d.get("_load_state_dict_post_hooks")
+            if post:
+                incompatible = _IncompatibleKeys(missing, unexpected)  # the lists themselves: edits count
+                for hook in list(post.values()):
+                    if hook(module, incompatible) is not None:
+                        raise AssertionError(
+                            "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                            "return new values, if incompatible_keys need to be modified, it should be done "
+                            "inplace.")
+
+        load(self, state_dict, "")
+        if mismatched or error_msgs or (strict and (missing or unexpected)):
             parts = []
             if strict and missing:
                 parts.append("missing keys: " + ", ".join(missing))
@@ -563,28 +727,30 @@ class Module:
                 parts.append("unexpected keys: " + ", ".join(unexpected))
             if mismatched:
                 parts.append("shape mismatches: " + "; ".join(mismatched))
+            parts += error_msgs  # added by load pre-hooks
             raise RuntimeError(f"load_state_dict into {type(self).__name__}: " + " | ".join(parts))
-        with no_grad():
-            for k, t in own.items():
-                if k not in state_dict:
-                    continue
-                v = state_dict[k]
-                if assign and isinstance(v, Tensor):
-                    self._assign_tensor(k, t, v)
-                    continue
-                if isinstance(v, Tensor):
-                    v = v.data
-                elif hasattr(v, "detach") and hasattr(v, "cpu") and hasattr(v, "numpy"):  # a torch tensor
-                    v = v.detach().cpu()
-                    v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
-                try:
-                    arr = _B.as_array(v, dtype=t.data.dtype, device=t.device)
-                except (TypeError, ValueError) as e:
-                    raise TypeError(f"load_state_dict into {type(self).__name__}: cannot convert the value of "
-                                    f"{k!r} ({type(v).__name__}) to a {t.data.dtype} array: {e}") from None
-                t.data[...] = arr
-                t._bump()  # bumps the version: stale graphs notice
+        for key, t, v in pending:
+            self._load_value(key, t, v, assign)
         return _IncompatibleKeys(missing, unexpected)
+
+    def _load_value(self, key, t, v, assign):
+        """load_state_dict: fill tensor `t` (the module's `key`) with the checkpoint's value `v`."""
+        with no_grad():
+            if assign and isinstance(v, Tensor):
+                self._assign_tensor(key, t, v)
+                return
+            if isinstance(v, Tensor):
+                v = v.data
+            elif hasattr(v, "detach") and hasattr(v, "cpu") and hasattr(v, "numpy"):  # a torch tensor
+                v = v.detach().cpu()
+                v = (v.float() if str(v.dtype) == "torch.bfloat16" else v).numpy()
+            try:
+                arr = _B.as_array(v, dtype=t.data.dtype, device=t.device)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"load_state_dict into {type(self).__name__}: cannot convert the value of "
+                                f"{key!r} ({type(v).__name__}) to a {t.data.dtype} array: {e}") from None
+            t.data[...] = arr
+            t._bump()  # bumps the version: stale graphs notice
 
     def _assign_tensor(self, key, old, value):
         """load_state_dict(assign=True): the owner of `key` now holds `value` itself (a Parameter for a parameter)."""
@@ -603,19 +769,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        if "_hook_dicts" not in self.__dict__:  # no hook was ever registered: one dict lookup, then forward
+        # no hook was ever registered on this module and no global hook is registered now: forward
+        if not _global_hook_ids and "_hook_dicts" not in self.__dict__:
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args, kwargs):
         """__call__ with hooks, in torch's order: forward pre-hooks, (inputs wrapped for backward hooks),
-        forward, forward hooks, (outputs wrapped for backward hooks)."""
+        forward, forward hooks, (outputs wrapped for backward hooks). Of each kind, the global hooks
+        (`register_module_forward_hook`, ...) run before the module's own, as in torch."""
         d = self.__dict__
-        pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
-        flags = d["_hook_flags"]  # handle id -> {"with_kwargs", "always_call"}
+        flags = d.get("_hook_flags", _NO_FLAGS)  # handle id -> {"with_kwargs", "always_call"}
+        if _global_hook_flags:
+            flags = {**_global_hook_flags, **flags}
         result, ran = None, set()
         try:
-            for hid, hook in list(pre.items()) if pre else ():
+            for hid, hook in _hooks_of_call(_global_forward_pre_hooks, d.get("_forward_pre_hooks")):
                 if "with_kwargs" in flags.get(hid, ()):
                     new = hook(self, args, kwargs)
                     if new is not None:
@@ -627,14 +796,14 @@ class Module:
                     new = hook(self, args)
                     if new is not None:
                         args = new if isinstance(new, tuple) else (new,)
-            bw_hooks, bw_pre = d.get("_backward_hooks"), d.get("_backward_pre_hooks")
+            bw_hooks = [h for _, h in _hooks_of_call(_global_backward_hooks, d.get("_backward_hooks"))]
+            bw_pre = [h for _, h in _hooks_of_call(_global_backward_pre_hooks, d.get("_backward_pre_hooks"))]
             bw = None
             if bw_hooks or bw_pre:  # the hooks of this call are the ones registered now (as torch)
-                bw = _BackwardHooks(self, list(bw_hooks.values()) if bw_hooks else [],
-                                    list(bw_pre.values()) if bw_pre else [])
+                bw = _BackwardHooks(self, bw_hooks, bw_pre)
                 args = bw.setup_inputs(args)
             result = self.forward(*args, **kwargs)
-            for hid, hook in list(post.items()) if post else ():
+            for hid, hook in _hooks_of_call(_global_forward_hooks, d.get("_forward_hooks")):
                 f = flags.get(hid, ())
                 if "always_call" in f:
                     ran.add(hid)
@@ -646,7 +815,8 @@ class Module:
             return result
         except Exception:
             # forward hooks registered with always_call=True run even when something above raised
-            for hid, hook in list(post.items()) if post else ():
+            # (global ones first; unlike torch, a global one registered with_kwargs=True gets its kwargs)
+            for hid, hook in _hooks_of_call(_global_forward_hooks, d.get("_forward_hooks")):
                 f = flags.get(hid, ())
                 if "always_call" not in f or hid in ran:
                     continue
@@ -721,7 +891,60 @@ class Module:
             "register_full_backward_hook(hook): the same hook(module, grad_input, grad_output), with grad_input "
             "the gradients w.r.t. the module's inputs (what torch's docs recommend)")
 
-    def _add_hook(self, slot, hook, op, prepend=False, **flags):
+    # ------------------------------------------------------------ state-dict hooks (torch's API)
+    def register_state_dict_pre_hook(self, hook):
+        """hook(module, prefix, keep_vars) runs when `state_dict()` reaches this module, before its entries.
+
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_state_dict_pre_hooks", hook, "register_state_dict_pre_hook", calls=False)
+
+    def register_state_dict_post_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata) runs once `state_dict()` has this module's
+        entries and its children's; it may change `state_dict` in place and must return None.
+
+        local_metadata is {"version": module._version} (torch's; 1 for every minigrad module).
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_state_dict_hooks", hook, "register_state_dict_post_hook", calls=False, public=True)
+
+    def _register_state_dict_hook(self, hook):
+        """torch's older private form of `register_state_dict_post_hook` (still common in ported code):
+        the same hook, which may also return a new dict, used when this module is the root."""
+        return self._add_hook("_state_dict_hooks", hook, "_register_state_dict_hook", calls=False)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        runs when `load_state_dict` reaches this module, before it takes its entries.
+
+        state_dict is a copy holding the keys under `prefix` (what this module and its children
+        load): the hook may rename, add or drop keys in it, e.g. to load an old checkpoint;
+        strings appended to error_msgs make the load fail. As in torch, strict is always True
+        here. local_metadata is simplified: the checkpoint's `_metadata` entry for this module
+        when it has one (a torch state dict does), else {}; with "assign_to_params_buffers"
+        when load_state_dict(assign=True). Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
+        """torch's private form, common in ported code: with_module=False (default) calls
+        hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)."""
+        return self._add_hook("_load_state_dict_pre_hooks", hook, "register_load_state_dict_pre_hook", calls=False,
+                              with_module=with_module)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """hook(module, incompatible_keys) runs when `load_state_dict` has loaded this module and its children.
+
+        incompatible_keys is the named tuple (missing_keys, unexpected_keys) of the keys found so
+        far; editing those lists in place changes what strict=True reports and what is returned
+        (e.g. drop the missing keys of an optional part). The hook must return None.
+        Returns a handle: `.remove()` unregisters the hook.
+        """
+        return self._add_hook("_load_state_dict_post_hooks", hook, "register_load_state_dict_post_hook", calls=False)
+
+    def _add_hook(self, slot, hook, op, prepend=False, calls=True, **flags):
+        """Register `hook` in the module's OrderedDict `slot` (made on first use). calls=False for
+        hooks that __call__ never runs (state-dict hooks), so it keeps its fast path."""
         if not callable(hook):
             raise TypeError(f"{op}: expected a callable hook, got {type(hook).__name__}")
         d = self.__dict__
@@ -735,7 +958,8 @@ class Module:
         on = {k for k, v in flags.items() if v}
         if on:
             d["_hook_flags"][handle.id] = on
-        object.__setattr__(self, "_hook_dicts", True)  # from now on __call__ takes the hooked path
+        if calls:
+            object.__setattr__(self, "_hook_dicts", True)  # from now on __call__ takes the hooked path
         return handle
 
     def extra_repr(self) -> str:
