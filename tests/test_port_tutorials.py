@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from porting import to_numpy
+from porting import default_dtype_in_both, same_record, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -49,37 +49,15 @@ TOL = dict(rtol=1e-7, atol=1e-12)
 @pytest.fixture
 def f64():
     """The tutorials' float32 default made float64 in both libraries (restored afterwards)."""
-    old = torch.get_default_dtype()
-    torch.manual_seed(0)  # torch's initial weights (minigrad's seed is set by conftest): a deterministic file
-    torch.set_default_dtype(torch.float64)
-    mg.set_default_dtype(mg.float64)
-    yield
-    torch.set_default_dtype(old)
-    mg.set_default_dtype(mg.float32)
+    yield from default_dtype_in_both(torch, "float64")
 
 
 _np = to_numpy
 
 
 def _same(ours, theirs, name="", **tol):
-    """Recursively compare minigrad's record with torch's: tensors, numbers, tuples, lists, dicts, strings."""
-    if isinstance(theirs, dict):
-        assert list(ours) == list(theirs), name
-        for k in theirs:
-            _same(ours[k], theirs[k], f"{name}/{k}", **tol)
-    elif isinstance(theirs, (list, tuple)) and not isinstance(theirs, torch.Size):
-        assert len(ours) == len(theirs), name
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            _same(a, b, f"{name}[{i}]", **tol)
-    elif isinstance(theirs, str):
-        assert ours == theirs, name
-    else:
-        if isinstance(theirs, torch.Tensor):
-            assert isinstance(ours, mg.Tensor), f"{name}: {type(ours)}"
-            assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), f"{name}: {ours.dtype} vs {theirs.dtype}"
-        a, b = _np(ours), _np(theirs)
-        assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
-        np.testing.assert_allclose(a, b, err_msg=name, **(tol or TOL))
+    """Compare minigrad's record with torch's (porting.same_record), at this file's TOL by default."""
+    same_record(ours, theirs, name, TOL, **tol)
 
 
 class _SameInit:
